@@ -1,0 +1,19 @@
+//! The crate-level error: each module's own error lifted with `#[from]`.
+
+use crate::container::ContainerError;
+use crate::datadir::DataDirError;
+use crate::image::ImageError;
+
+/// Any error the runtime returns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+}
+
+/// Result with the runtime's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,23 @@
+//! Berth's container engine: everything below the web server.
+//!
+//! # Layout
+//! - [`datadir`]: the data directory (default `/var/lib/berth`), its layout and
+//!   the lock that keeps one process per directory.
+//! - [`image`]: the content-addressed image store (blobs, OCI manifests and
+//!   configs, unpacked layers shared as overlayfs lower dirs, per-scope
+//!   references), `docker save`/`load`/`import`, and the bootstrapped `busybox`.
+//! - [`container`]: a container's configuration turned into an OCI runtime
+//!   spec, and its launch: user/mount/pid/uts/ipc/net/cgroup namespaces, an
+//!   overlay rootfs over idmapped layers, cgroups, capabilities, seccomp.
+//!
+//! The few modules that make raw syscalls live under `container::sys`,
+//! `container::seccomp` and `container::cgroup`; everything else is
+//! `unsafe`-free (the workspace denies `unsafe_code`).
+
+pub mod container;
+pub mod datadir;
+pub mod error;
+pub mod image;
+
+pub use datadir::DataDir;
+pub use error::{Error, Result};
