@@ -1,5 +1,206 @@
-//! Berth's benchmarks: medians over many runs, beside a reference where one exists.
+//! Berth's benchmarks: medians over many runs, beside a reference where one
+//! exists. Run as root from a release build:
+//!
+//! ```sh
+//! cargo build --release && target/release/berth-bench launch [RUNS]
+//! ```
+//!
+//! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
+//! runtime in-process, and through `runc run` with an equivalent bundle (the
+//! same OCI spec Berth generates: user namespace, Docker's mounts, masked
+//! paths, capabilities; with and without Docker's seccomp profile).
 
-fn main() {
-    eprintln!("no benchmarks yet");
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use berth_runtime::container::{seccomp, ContainerConfig, Runtime, RuntimeOptions, WaitCondition};
+use berth_runtime::DataDir;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("launch") => launch(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
+        _ => {
+            eprintln!("usage: berth-bench launch [RUNS]");
+            std::process::exit(2)
+        }
+    }
+}
+
+/// Median and spread of a set of timings.
+struct Summary {
+    median: Duration,
+    p10: Duration,
+    p90: Duration,
+}
+
+fn summarize(mut times: Vec<Duration>) -> Summary {
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Summary {
+        median: at(0.5),
+        p10: at(0.1),
+        p90: at(0.9),
+    }
+}
+
+fn print_row(name: &str, runs: usize, s: &Summary) {
+    println!(
+        "{name:<40} runs={runs:<4} median={:>7.2} ms  p10={:>7.2} ms  p90={:>7.2} ms",
+        s.median.as_secs_f64() * 1e3,
+        s.p10.as_secs_f64() * 1e3,
+        s.p90.as_secs_f64() * 1e3
+    );
+}
+
+fn berth_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let berth = exe.with_file_name("berth");
+    anyhow::ensure!(
+        berth.exists(),
+        "build the berth binary first ({})",
+        berth.display()
+    );
+    Ok(berth)
+}
+
+fn launch(runs: usize) -> anyhow::Result<()> {
+    let data = tempfile::Builder::new()
+        .prefix("berth-bench-")
+        .tempdir_in("/var/tmp")?;
+    let runtime = Runtime::open(
+        DataDir::open(data.path())?,
+        RuntimeOptions {
+            init_binary: berth_binary()?,
+            ..Default::default()
+        },
+    )?;
+    runtime.images().ensure_busybox("bench")?;
+    let config = ContainerConfig {
+        image: "busybox".into(),
+        cmd: vec!["true".into()],
+        ..Default::default()
+    };
+    let once = || -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let c = runtime.create("bench", None, config.clone())?;
+        runtime.start(&c, None)?;
+        let code = runtime.wait(&c, WaitCondition::NotRunning);
+        runtime.remove(&c, false)?;
+        anyhow::ensure!(code == 0, "busybox true exited {code}");
+        Ok(start.elapsed())
+    };
+    for _ in 0..5 {
+        once()?;
+    }
+    let times = (0..runs)
+        .map(|_| once())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    print_row(
+        "berth: busybox true (userns, seccomp)",
+        runs,
+        &summarize(times),
+    );
+
+    if Command::new("runc").arg("--version").output().is_ok() {
+        let image = runtime.images().resolve("bench", "busybox")?;
+        let base = runtime.ids().range("bench")?;
+        for with_seccomp in [false, true] {
+            let bundle = runc_bundle(data.path(), &config, &image, base, with_seccomp)?;
+            let mut n = 0;
+            let mut once = || -> anyhow::Result<Duration> {
+                n += 1;
+                let start = Instant::now();
+                let status = Command::new("runc")
+                    .args(["run", "--bundle"])
+                    .arg(&bundle)
+                    .arg(format!("berth-bench-{}-{n}", std::process::id()))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .status()?;
+                anyhow::ensure!(status.success(), "runc run failed: {status}");
+                Ok(start.elapsed())
+            };
+            for _ in 0..5 {
+                once()?;
+            }
+            let times = (0..runs)
+                .map(|_| once())
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let name = if with_seccomp {
+                "runc: same bundle, Docker's seccomp"
+            } else {
+                "runc: same bundle, no seccomp"
+            };
+            print_row(name, runs, &summarize(times));
+        }
+    } else {
+        println!("runc not installed: no reference row (apt install runc)");
+    }
+    Ok(())
+}
+
+/// A runc bundle equivalent to what Berth runs: Berth's own spec, over a copy
+/// of the busybox layer as a plain rootfs.
+fn runc_bundle(
+    dir: &Path,
+    config: &ContainerConfig,
+    image: &berth_runtime::image::Image,
+    ids: berth_runtime::container::spec::IdRange,
+    with_seccomp: bool,
+) -> anyhow::Result<PathBuf> {
+    let bundle = dir.join(if with_seccomp {
+        "runc-seccomp"
+    } else {
+        "runc-plain"
+    });
+    let rootfs = bundle.join("rootfs");
+    std::fs::create_dir_all(&bundle)?;
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&image.layer_dirs[0])
+        .arg(&rootfs)
+        .status()?;
+    anyhow::ensure!(status.success(), "copy rootfs");
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{}:{}", ids.base, ids.base))
+        .arg(&rootfs)
+        .status()?;
+    anyhow::ensure!(status.success(), "chown rootfs");
+    let mut spec = berth_runtime::container::spec::build(
+        config,
+        &berth_runtime::container::spec::SpecInputs {
+            id: "0123456789abcdef",
+            image,
+            rootfs: &rootfs,
+            ids: Some(ids),
+            cgroup_v1_dirs: Vec::new(),
+            cgroup_v2: false,
+        },
+    )?;
+    // runc adds the default device nodes itself (bind mounts in a user namespace).
+    if let Some(mounts) = spec.mounts_mut() {
+        mounts.retain(|m| {
+            let dest = m.destination().to_string_lossy();
+            !berth_runtime::container::spec::DEVICES
+                .iter()
+                .any(|d| dest == format!("/dev/{d}"))
+        });
+    }
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(Some(PathBuf::from("/berth-bench/runc")));
+        if with_seccomp {
+            let caps: Vec<String> = berth_runtime::container::spec::DEFAULT_CAPABILITIES
+                .iter()
+                .map(|c| format!("CAP_{c}"))
+                .collect();
+            linux.set_seccomp(Some(seccomp::docker_default(&caps)));
+        }
+    }
+    spec.save(bundle.join("config.json"))
+        .context("write config.json")?;
+    Ok(bundle)
 }

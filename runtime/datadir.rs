@@ -2,10 +2,10 @@
 //! keeps two processes from sharing one.
 
 use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{flock, FlockArg};
+use nix::fcntl::{Flock, FlockArg};
 
 /// Default location of the data directory.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/berth";
@@ -26,7 +26,7 @@ pub enum DataDirError {
 #[derive(Debug)]
 pub struct DataDir {
     root: PathBuf,
-    _lock: File,
+    _lock: Flock<File>,
 }
 
 impl DataDir {
@@ -51,11 +51,20 @@ impl DataDir {
                 path: lock_path.clone(),
                 source,
             })?;
-        if flock(lock.as_raw_fd(), FlockArg::LockExclusiveNonblock).is_err() {
-            return Err(DataDirError::Locked { path: root });
-        }
+        let lock = Flock::lock(lock, FlockArg::LockExclusiveNonblock)
+            .map_err(|_| DataDirError::Locked { path: root.clone() })?;
         for sub in ["image", "containers", "tmp"] {
             create(&root.join(sub))?;
+        }
+        // Container roots run as unprivileged host uids (user namespaces) and
+        // must be able to pass through to their rootfs mount: search only.
+        for dir in [root.clone(), root.join("containers")] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o711)).map_err(|source| {
+                DataDirError::Create {
+                    path: dir.clone(),
+                    source,
+                }
+            })?;
         }
         Ok(Self { root, _lock: lock })
     }
@@ -90,7 +99,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = DataDir::open(dir.path()).unwrap();
         let err = DataDir::open(dir.path()).unwrap_err();
-        assert!(err.to_string().contains("in use by another berth process"), "{err}");
+        assert!(
+            err.to_string().contains("in use by another berth process"),
+            "{err}"
+        );
         drop(first);
         DataDir::open(dir.path()).expect("lock is released on drop");
     }

@@ -14,9 +14,13 @@
 //! `container::seccomp` and `container::cgroup`; everything else is
 //! `unsafe`-free (the workspace denies `unsafe_code`).
 
+#![recursion_limit = "256"]
+
 pub mod container;
 pub mod datadir;
+pub mod engine;
 pub mod error;
+pub mod events;
 pub mod image;
 
 pub use datadir::DataDir;

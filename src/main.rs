@@ -1,22 +1,55 @@
 //! `berth`: the Docker classroom in one binary.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+
+mod commands;
 
 #[derive(Parser)]
 #[command(name = "berth", version, about = "A Docker classroom in one binary")]
 struct Cli {
     /// Data directory holding images, containers and state.
     #[arg(long, global = true, env = "BERTH_DATA_DIR", default_value = berth_runtime::datadir::DEFAULT_DATA_DIR)]
-    data_dir: std::path::PathBuf,
+    data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run a command in a new container and wait for it (exit code = the container's).
+    Run(commands::run::RunArgs),
+    /// Serve the Docker Engine API for the host, like dockerd.
+    Daemon(commands::daemon::DaemonArgs),
+    /// Manage the image store (load, save, import, ls).
+    #[command(subcommand)]
+    Image(commands::image::ImageCommand),
+    /// A container's monitor process (started by the engine, not by hand).
+    #[command(name = "__init", hide = true)]
+    Init,
+    /// A `docker exec` process (started by the engine, not by hand).
+    #[command(name = "__exec", hide = true)]
+    Exec,
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let _ = cli.data_dir;
-    match cli.command {}
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Init => berth_runtime::container::monitor::main(),
+        Command::Exec => berth_runtime::container::exec::main(),
+        Command::Daemon(args) => commands::daemon::run(&cli.data_dir, args),
+        Command::Image(cmd) => commands::image::run(&cli.data_dir, cmd),
+        Command::Run(args) => {
+            let code = commands::run::run(&cli.data_dir, args)?;
+            std::process::exit(code)
+        }
+    }
 }

@@ -1,20 +1,55 @@
-//! The image store: content-addressed blobs, OCI manifests and configs, layers
-//! unpacked once and shared as overlayfs lower directories, and references per scope.
+//! The image store: content-addressed blobs, image configs, layers unpacked
+//! once and shared as overlayfs lower directories, and references per scope.
+//!
+//! Layout under the store's root:
+//! - `blobs/sha256/<hex>`: configs and (uncompressed) layer tars, by digest;
+//! - `layers/<hex>/`: each layer unpacked, named by its diff ID (with overlayfs
+//!   a layer's directory does not depend on the layers below it);
+//! - `scopes/<scope>.json`: a scope's references (`busybox:latest` → image
+//!   ID) and the untagged images it owns.
+//!
+//! An image's ID is the digest of its config blob, as Docker computes it.
+//! Scopes share content but not names: a session sees only its own images.
+
+mod archive;
+mod bootstrap;
+pub mod layer;
+pub mod reference;
+mod store;
 
 use std::path::PathBuf;
 
-/// Errors of the image store. Messages use Docker's words where Docker has them.
+pub use archive::apply_change;
+pub use reference::Reference;
+pub use store::ImageStore;
+
+/// Errors of the image store. Messages use Docker's words where it has them.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("No such image: {0}")]
     NotFound(String),
-    #[error("invalid reference format: {0}")]
-    InvalidReference(String),
+    #[error("invalid reference format")]
+    InvalidReference,
+    #[error("invalid reference format: repository name ({0}) must be lowercase")]
+    Uppercase(String),
+    /// Removing an image that is in use or ambiguous (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// An archive or blob that is not what it claims to be.
+    #[error("{0}")]
+    Invalid(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
         source: std::io::Error,
     },
+}
+
+impl ImageError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ImageError {
+        let context = context.into();
+        move |source| ImageError::Io { context, source }
+    }
 }
 
 /// A resolved image: what a container launch needs.
@@ -24,6 +59,35 @@ pub struct Image {
     pub id: String,
     /// The image configuration (cmd, entrypoint, env, workdir, user, …).
     pub config: oci_spec::image::ImageConfiguration,
+    /// The config as stored, with Docker's fields oci-spec does not model
+    /// (`Healthcheck`, `OnBuild`, `Shell`).
+    pub raw: serde_json::Value,
     /// Unpacked layer directories, lowest first, ready to be overlay lower dirs.
     pub layer_dirs: Vec<PathBuf>,
+}
+
+/// One line of `docker images`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSummary {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub size: i64,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// What `docker commit` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub repo: String,
+    pub tag: String,
+    pub comment: String,
+    pub author: String,
+    /// Dockerfile instructions applied to the config (`-c 'CMD ["sh"]'`).
+    pub changes: Vec<String>,
+    /// A container config sent in the request body, merged over the image's.
+    pub config: Option<serde_json::Value>,
+    pub pause: bool,
 }

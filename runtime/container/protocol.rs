@@ -1,0 +1,150 @@
+//! Messages between the engine, a container's monitor and the monitor's
+//! intermediate child, over `SOCK_SEQPACKET` socket pairs: one JSON message
+//! per packet.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sys::socket::{recv, send, MsgFlags};
+use oci_spec::runtime::Spec;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use super::seccomp::SeccompProgram;
+use super::spec::IdRange;
+
+/// What the monitor needs to make the container: sent once, first.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitConfig {
+    /// The container's directory (writable layer, rootfs mount point, exit file).
+    pub dir: PathBuf,
+    /// Unpacked layer directories, lowest first.
+    pub layers: Vec<PathBuf>,
+    /// The user-namespace id range, when the spec asks for a user namespace.
+    pub ids: Option<IdRange>,
+    /// The container's cgroup, relative to the hierarchy root.
+    pub cgroup: String,
+    /// The runtime spec to carry out.
+    pub spec: Spec,
+    /// The user as configured (`name`, `uid`, `uid:gid`, `name:group`),
+    /// resolved against the container's own /etc/passwd and /etc/group.
+    pub user: Option<String>,
+    /// The seccomp filter, compiled once by the engine.
+    pub seccomp: Option<SeccompProgram>,
+    /// Give the container a stdin that attached clients write to.
+    pub open_stdin: bool,
+    /// Rotate the log past this many bytes.
+    pub log_max_size: u64,
+    /// A client attached before start: its request; its socket follows in a
+    /// [`ToInit::AttachStream`] message.
+    pub early_attach: Option<super::attach::ControlRequest>,
+}
+
+/// Monitor → intermediate (and engine → monitor for the config).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToInit {
+    Config(Box<InitConfig>),
+    /// The id maps are written, the rootfs is mounted and the cgroup joined:
+    /// go on and create the remaining namespaces.
+    Proceed,
+    /// Carries (as SCM_RIGHTS) the socket of a client attached before start.
+    AttachStream,
+}
+
+/// Intermediate → monitor, and monitor → engine.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromInit {
+    /// The user namespace exists: write its id maps.
+    UserNamespaceReady,
+    /// The container's first process exists, with this host pid.
+    Started { pid: i32 },
+    /// Carries (as SCM_RIGHTS) the master side of the container's terminal.
+    Terminal,
+    /// Setting up the container failed; `exec` holds for a failed exec.
+    Failed { message: String, exit_code: i32 },
+}
+
+/// Sends one message as one packet.
+pub fn send_msg<T: Serialize>(fd: &impl AsFd, msg: &T) -> io::Result<()> {
+    let buf = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    use std::os::fd::AsRawFd;
+    send(fd.as_fd().as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)?;
+    Ok(())
+}
+
+/// Receives one message; `None` when the peer closed its end.
+pub fn recv_msg<T: DeserializeOwned>(fd: &OwnedFd) -> io::Result<Option<T>> {
+    use std::os::fd::AsRawFd;
+    let mut buf = vec![0u8; 1 << 20];
+    let n = loop {
+        match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
+    if n == 0 {
+        return Ok(None);
+    }
+    serde_json::from_slice(&buf[..n])
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Sends one message with an fd attached (SCM_RIGHTS).
+pub fn send_msg_with_fd<T: Serialize>(
+    fd: &impl AsFd,
+    msg: &T,
+    attached: &impl AsFd,
+) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage};
+    use std::os::fd::AsRawFd;
+    let buf = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    let fds = [attached.as_fd().as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [io::IoSlice::new(&buf)];
+    sendmsg::<()>(
+        fd.as_fd().as_raw_fd(),
+        &iov,
+        &cmsg,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    Ok(())
+}
+
+/// Receives one message and the fd attached to it, if any.
+pub fn recv_msg_with_fd<T: DeserializeOwned>(
+    fd: &OwnedFd,
+) -> io::Result<Option<(T, Option<OwnedFd>)>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    use std::os::fd::AsRawFd;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut cmsg_space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let (n, received) = {
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        let mut received = None;
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    let owned = super::sys::adopt_fd(raw)?;
+                    received.get_or_insert(owned);
+                }
+            }
+        }
+        (msg.bytes, received)
+    };
+    if n == 0 {
+        return Ok(None);
+    }
+    let msg = serde_json::from_slice(&buf[..n])
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(Some((msg, received)))
+}

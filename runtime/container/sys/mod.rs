@@ -1,0 +1,218 @@
+//! The syscall seam: the few calls that nix does not wrap safely (the new mount
+//! API, `close_range`, `openat2`, `fork`, fd placement before `exec`).
+//!
+//! Every `unsafe` block of the container launch lives here, each with the reason
+//! it is sound beside it. Callers above this module see safe functions.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+fn cstring(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Clones the mount at `path` into a detached mount (`open_tree(OPEN_TREE_CLONE)`).
+pub fn clone_mount(path: &Path) -> io::Result<OwnedFd> {
+    let c = cstring(path)?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call; the
+    // flags ask for a new fd which we own on success.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
+        )
+    })?;
+    // SAFETY: the kernel returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Makes the detached mount `mount_fd` show file owners through the id mapping
+/// of the user namespace `userns` (an idmapped mount).
+pub fn set_idmap(mount_fd: &OwnedFd, userns: &OwnedFd) -> io::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let empty = c"";
+    // SAFETY: `attr` is a properly initialised mount_attr whose size we pass;
+    // the path is an empty C string used with AT_EMPTY_PATH on a valid fd.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mount_fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// Attaches the detached mount `mount_fd` at `target`.
+pub fn attach_mount(mount_fd: &OwnedFd, target: &Path) -> io::Result<()> {
+    let c = cstring(target)?;
+    let empty = c"";
+    // SAFETY: both strings are valid for the call; `mount_fd` is an open fd.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount_fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
+}
+
+/// Marks every fd from `first` upward close-on-exec, so the container's process
+/// inherits nothing but its stdio (CVE-2024-21626 leaked a host fd).
+pub fn cloexec_from(first: RawFd) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes fd flags of this process.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    })?;
+    Ok(())
+}
+
+/// Opens `path` below the directory `root` as an `O_PATH` fd, resolving every
+/// component as if `root` were `/` (symlinks cannot lead out of it, magic links
+/// are refused). Used for mount targets inside an untrusted rootfs.
+pub fn open_in_root(root: &OwnedFd, path: &Path) -> io::Result<OwnedFd> {
+    let c = cstring(path)?;
+    // SAFETY: open_how is plain integers; all-zero is its documented default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `how` is initialised and its size passed; `c` outlives the call.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    })?;
+    // SAFETY: fresh fd from the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Which side of a fork this process is on.
+pub enum Forked {
+    Parent { child: i32 },
+    Child,
+}
+
+/// Forks this process. Only called from the single-threaded container init
+/// (a freshly executed `berth` binary), where fork has no lock hazards.
+pub fn fork_single_threaded() -> io::Result<Forked> {
+    // SAFETY: the caller is single-threaded (the init process runs no other
+    // threads), so the child cannot inherit a lock held by another thread.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        child => Ok(Forked::Parent { child }),
+    }
+}
+
+/// Arranges for `fds[i]` to become fd `3 + i` in the process `cmd` spawns, with
+/// close-on-exec cleared, so the child finds its channels at known numbers.
+pub fn pass_fds(cmd: &mut Command, fds: Vec<OwnedFd>) {
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: the closure runs between fork and exec and calls only dup, dup2
+    // and fcntl, which are async-signal-safe; it allocates nothing (the vector
+    // is moved in and only read). `fds` is kept alive by the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _keep = &fds;
+            // First move every source above the target range so that a dup2
+            // onto 3+i cannot clobber a source that is still to be placed.
+            let mut high = [0 as RawFd; 8];
+            for (i, &fd) in raw.iter().enumerate().take(8) {
+                let d = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3 + raw.len() as RawFd);
+                if d < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                high[i] = d;
+            }
+            for (i, &fd) in high.iter().enumerate().take(raw.len().min(8)) {
+                if libc::dup2(fd, 3 + i as RawFd) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Takes ownership of an fd number this process inherited (3, 4, … as placed
+/// by [`pass_fds`], or received over a socket).
+pub fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_GETFD only inspects the fd table.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd is open (checked above) and was placed for this process to
+    // own by its parent; nothing else in this process refers to it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A pidfd for `pid`: readable once the process has exited.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: fresh fd from the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Makes `fd` the calling process's controlling terminal.
+pub fn set_controlling_terminal(fd: RawFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument and touches no memory.
+    if unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets the window size of the terminal `fd`.
+pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct that lives for the call.
+    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

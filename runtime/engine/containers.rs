@@ -1,0 +1,397 @@
+//! `/containers/...`: create, list, inspect and the lifecycle verbs, wait,
+//! attach, logs, top, stats, changes, archive, prune.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+
+use super::convert::{self, CreateRequest};
+use super::http::{empty, json, parse_json, read_body, stream, ApiError, ApiResult};
+use super::router::{no_content, Ctx};
+use super::streams;
+use crate::container::lifecycle::parse_signal;
+use crate::container::state::Status;
+use crate::container::{Container, WaitCondition};
+
+/// Looks a container up in the request's scope.
+pub fn find(ctx: &Ctx, id: &str) -> Result<Arc<Container>, ApiError> {
+    Ok(ctx.engine.runtime.get(&ctx.scope.name, id)?)
+}
+
+/// Runs blocking runtime work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+}
+
+/// `POST /containers/create?name=`.
+pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
+    let body = read_body(req.into_body(), 1 << 20).await?;
+    let request: CreateRequest = parse_json(&body)?;
+    let config = convert::config_from_request(request)?;
+    let name = ctx
+        .query
+        .get("name")
+        .filter(|n| !n.is_empty())
+        .map(String::from);
+    let runtime = ctx.engine.runtime.clone();
+    let scope = ctx.scope.name.clone();
+    let container = blocking(move || {
+        runtime
+            .create(&scope, name.as_deref(), config)
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"Id": container.id, "Warnings": []}),
+    ))
+}
+
+/// `GET /containers/json?all=&limit=&filters=`.
+pub fn list(ctx: &Ctx) -> ApiResult {
+    let filters = ctx.query.filters()?;
+    filters.only(&[
+        "status", "name", "id", "label", "ancestor", "health", "exited", "before", "since",
+    ])?;
+    let all = ctx.query.flag("all");
+    let limit = ctx.query.int("limit")?.filter(|l| *l > 0);
+    let runtime = &ctx.engine.runtime;
+    let statuses = filters.values("status");
+    for s in statuses {
+        if ![
+            "created",
+            "restarting",
+            "running",
+            "removing",
+            "paused",
+            "exited",
+            "dead",
+        ]
+        .contains(&s.as_str())
+        {
+            return Err(ApiError::bad_request(format!(
+                "invalid filter 'status={s}'"
+            )));
+        }
+    }
+    let ancestors: Vec<String> = filters
+        .values("ancestor")
+        .iter()
+        .filter_map(|a| {
+            runtime
+                .images()
+                .resolve(&ctx.scope.name, a)
+                .ok()
+                .map(|i| i.id)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for c in runtime.list(&ctx.scope.name) {
+        let r = c.snapshot();
+        let status = r.state.status.as_str();
+        let show_all = all || !statuses.is_empty() || limit.is_some();
+        if !show_all
+            && !matches!(
+                r.state.status,
+                Status::Running | Status::Paused | Status::Restarting
+            )
+        {
+            continue;
+        }
+        if !statuses.is_empty() && !statuses.iter().any(|s| s == status) {
+            continue;
+        }
+        if !filters.values("name").is_empty()
+            && !filters
+                .values("name")
+                .iter()
+                .any(|n| r.name.contains(n.trim_start_matches('/')))
+        {
+            continue;
+        }
+        if !filters.values("id").is_empty()
+            && !filters
+                .values("id")
+                .iter()
+                .any(|i| r.id.starts_with(i.as_str()))
+        {
+            continue;
+        }
+        if !filters.values("ancestor").is_empty() && !ancestors.contains(&r.image_id) {
+            continue;
+        }
+        if !filters.values("exited").is_empty()
+            && !(r.state.status == Status::Exited
+                && filters
+                    .values("exited")
+                    .iter()
+                    .any(|e| e.parse() == Ok(r.state.exit_code)))
+        {
+            continue;
+        }
+        if !filters.values("health").is_empty() {
+            let h = r
+                .state
+                .health
+                .as_ref()
+                .map(|h| h.status.as_str())
+                .unwrap_or("none");
+            if !filters.values("health").iter().any(|f| f == h) {
+                continue;
+            }
+        }
+        let summary = convert::summary(runtime, &r);
+        if !filters
+            .labels_match(&serde_json::from_value(summary["Labels"].clone()).unwrap_or_default())
+        {
+            continue;
+        }
+        let mut summary = summary;
+        if ctx.query.flag("size") {
+            summary["SizeRw"] = json!(convert::writable_size(runtime, &r.id));
+        }
+        out.push(summary);
+        if limit.is_some_and(|l| out.len() as i64 >= l) {
+            break;
+        }
+    }
+    Ok(json(StatusCode::OK, &serde_json::Value::Array(out)))
+}
+
+/// `GET /containers/{id}/json`.
+pub fn inspect(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let r = c.snapshot();
+    let mut v = convert::inspect(&ctx.engine.runtime, &r);
+    if ctx.query.flag("size") {
+        let rw = convert::writable_size(&ctx.engine.runtime, &r.id);
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(rw);
+    }
+    Ok(json(StatusCode::OK, &v))
+}
+
+/// `POST /containers/{id}/start`: 204, or 304 when already running.
+pub async fn start(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    if c.snapshot().state.running() && c.snapshot().state.status != Status::Restarting {
+        if c.snapshot().state.status == Status::Paused {
+            return Err(ApiError::conflict(
+                "cannot start a paused container, try unpause instead",
+            ));
+        }
+        return Ok(empty(StatusCode::NOT_MODIFIED));
+    }
+    streams::start_with_pending_attach(&ctx.engine, c).await?;
+    Ok(no_content())
+}
+
+fn timeout(ctx: &Ctx) -> Result<Option<i64>, ApiError> {
+    ctx.query.int("t").and_then(|t| match t {
+        Some(t) => Ok(Some(t)),
+        None => ctx.query.int("timeout"),
+    })
+}
+
+/// `POST /containers/{id}/stop?t=`: 204, or 304 when not running.
+pub async fn stop(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let t = timeout(ctx)?;
+    let runtime = ctx.engine.runtime.clone();
+    let stopped = blocking(move || runtime.stop(&c, t).map_err(ApiError::from)).await?;
+    Ok(if stopped {
+        no_content()
+    } else {
+        empty(StatusCode::NOT_MODIFIED)
+    })
+}
+
+/// `POST /containers/{id}/restart?t=`.
+pub async fn restart(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let t = timeout(ctx)?;
+    let runtime = ctx.engine.runtime.clone();
+    blocking(move || runtime.restart(&c, t).map_err(ApiError::from)).await?;
+    Ok(no_content())
+}
+
+/// `POST /containers/{id}/kill?signal=` (KILL when absent).
+pub async fn kill(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let signal = match ctx.query.get("signal").filter(|s| !s.is_empty()) {
+        Some(s) => parse_signal(s).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        None => nix::sys::signal::Signal::SIGKILL,
+    };
+    let runtime = ctx.engine.runtime.clone();
+    blocking(move || runtime.kill(&c, signal).map_err(ApiError::from)).await?;
+    Ok(no_content())
+}
+
+/// `POST /containers/{id}/pause`.
+pub async fn pause(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let runtime = ctx.engine.runtime.clone();
+    blocking(move || runtime.pause(&c).map_err(ApiError::from)).await?;
+    Ok(no_content())
+}
+
+/// `POST /containers/{id}/unpause`.
+pub async fn unpause(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let runtime = ctx.engine.runtime.clone();
+    blocking(move || runtime.unpause(&c).map_err(ApiError::from)).await?;
+    Ok(no_content())
+}
+
+/// `POST /containers/{id}/wait?condition=`: headers at once, the status when
+/// the condition is met.
+pub fn wait(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let condition = match ctx.query.get("condition").unwrap_or("") {
+        "" | "not-running" => WaitCondition::NotRunning,
+        "next-exit" => WaitCondition::NextExit,
+        "removed" => WaitCondition::Removed,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition: \"{other}\""
+            )))
+        }
+    };
+    let runtime = ctx.engine.runtime.clone();
+    let (reply, tx) = stream("application/json");
+    tokio::spawn(async move {
+        // The condition is taken now, before anything else can happen.
+        let waiter = tokio::task::spawn_blocking(move || {
+            let code = runtime.wait(&c, condition);
+            let error = c.snapshot().state.error;
+            (code, error)
+        });
+        tokio::select! {
+            done = waiter => {
+                if let Ok((code, error)) = done {
+                    let err = if error.is_empty() { serde_json::Value::Null } else { json!({"Message": error}) };
+                    let body = json!({"StatusCode": code, "Error": err});
+                    let mut line = serde_json::to_vec(&body).unwrap_or_default();
+                    line.push(b'\n');
+                    let _ = tx.send(line.into()).await;
+                }
+            }
+            _ = tx.closed() => {}
+        }
+    });
+    Ok(reply)
+}
+
+/// `POST /containers/{id}/rename?name=`.
+pub fn rename(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let name = ctx
+        .query
+        .get("name")
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    ctx.engine.runtime.rename(&c, name)?;
+    Ok(no_content())
+}
+
+/// `POST /containers/{id}/resize?h=&w=`.
+pub fn resize(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let r = c.snapshot();
+    if !r.state.running() {
+        return Err(ApiError::conflict(format!(
+            "Container {} is not running",
+            r.id
+        )));
+    }
+    let h = ctx.query.int("h")?.unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
+    let w = ctx.query.int("w")?.unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
+    let dir = ctx.engine.runtime.dir_of(&r.id);
+    crate::container::attach::connect(
+        &dir.root,
+        &crate::container::attach::ControlRequest::Resize { rows: h, cols: w },
+    )
+    .map_err(|e| ApiError::internal(format!("resize: {e}")))?;
+    Ok(json(StatusCode::OK, &json!({})))
+}
+
+/// `POST /containers/{id}/attach`: the hijacked stream.
+pub async fn attach(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
+    let c = find(ctx, id)?;
+    streams::attach(ctx, c, req)
+}
+
+/// `GET /containers/{id}/logs`.
+pub fn logs(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    streams::logs(ctx, c)
+}
+
+/// `DELETE /containers/{id}?force=&v=`.
+pub async fn remove(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let force = ctx.query.flag("force");
+    let runtime = ctx.engine.runtime.clone();
+    blocking(move || runtime.remove(&c, force).map_err(ApiError::from)).await?;
+    Ok(no_content())
+}
+
+/// `POST /containers/prune`: removes every stopped container of the scope.
+pub async fn prune(ctx: &Ctx) -> ApiResult {
+    let filters = ctx.query.filters()?;
+    let runtime = ctx.engine.runtime.clone();
+    let scope = ctx.scope.name.clone();
+    let (deleted, reclaimed) = blocking(move || {
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0u64;
+        for c in runtime.list(&scope) {
+            let r = c.snapshot();
+            if r.state.running() || !filters.labels_match(&r.config.labels) {
+                continue;
+            }
+            let size = convert::writable_size(&runtime, &r.id);
+            if runtime.remove(&c, false).is_ok() {
+                deleted.push(r.id);
+                reclaimed += size;
+            }
+        }
+        Ok((deleted, reclaimed))
+    })
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}),
+    ))
+}
+
+/// `GET /containers/{id}/top?ps_args=`.
+pub fn top(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let (titles, rows) = ctx.engine.runtime.top(&c)?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"Titles": titles, "Processes": rows}),
+    ))
+}
+
+/// `GET /containers/{id}/stats?stream=0`.
+pub async fn stats(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    streams::stats(ctx, c).await
+}
+
+/// `GET /containers/{id}/changes`.
+pub fn changes(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let changes = ctx.engine.runtime.changes(&c)?;
+    let list: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|ch| json!({"Path": ch.path, "Kind": ch.kind as u8}))
+        .collect();
+    Ok(json(StatusCode::OK, &serde_json::Value::Array(list)))
+}

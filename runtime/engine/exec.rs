@@ -1,0 +1,368 @@
+//! `docker exec`: `POST /containers/{id}/exec`, `POST /exec/{id}/start`
+//! (hijacked or detached), `GET /exec/{id}/json`, `POST /exec/{id}/resize`.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::containers::{blocking, find};
+use super::http::{empty, json, parse_json, read_body, ApiError, ApiResult};
+use super::router::Ctx;
+use super::streams::upgraded_reply;
+use crate::container::attach;
+use crate::container::{ContainerError, ExecConfig};
+
+/// One exec instance: created, then started once.
+pub struct ExecInstance {
+    pub id: String,
+    pub container_id: String,
+    pub scope: String,
+    pub config: ExecConfig,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub state: Mutex<ExecState>,
+}
+
+/// What is known of an exec's process.
+#[derive(Default)]
+pub struct ExecState {
+    pub started: bool,
+    pub running: bool,
+    pub exit_code: Option<i32>,
+    pub pid: i32,
+    /// A handle on the terminal, for resizes.
+    pub terminal: Option<File>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct CreateBody {
+    attach_stdin: bool,
+    attach_stdout: bool,
+    attach_stderr: bool,
+    tty: bool,
+    cmd: Option<Vec<String>>,
+    env: Option<Vec<String>>,
+    working_dir: String,
+    user: String,
+    privileged: bool,
+    console_size: Option<Vec<u16>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct StartBody {
+    detach: bool,
+    console_size: Option<Vec<u16>>,
+}
+
+fn get(ctx: &Ctx, id: &str) -> Result<Arc<ExecInstance>, ApiError> {
+    ctx.engine
+        .execs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(id)
+        .filter(|e| e.scope == ctx.scope.name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
+}
+
+/// `POST /containers/{id}/exec`.
+pub async fn create(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
+    let c = find(ctx, id)?;
+    let body: CreateBody = parse_json(&read_body(req.into_body(), 1 << 20).await?)?;
+    if body.privileged {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "--privileged is not allowed in this classroom: containers stay sandboxed",
+        ));
+    }
+    let r = c.snapshot();
+    if !matches!(r.state.status, crate::container::state::Status::Running) {
+        let word = if r.state.status == crate::container::state::Status::Paused {
+            "paused, unpause the container before exec"
+        } else {
+            "not running"
+        };
+        return Err(ApiError::conflict(format!("container {} is {word}", r.id)));
+    }
+    let cmd = body.cmd.unwrap_or_default();
+    if cmd.is_empty() {
+        return Err(ApiError::bad_request("No exec command specified"));
+    }
+    let console_size = body
+        .console_size
+        .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
+        .map(|s| (s[0], s[1]));
+    let instance = Arc::new(ExecInstance {
+        id: crate::container::names::new_id(),
+        container_id: r.id.clone(),
+        scope: ctx.scope.name.clone(),
+        config: ExecConfig {
+            cmd,
+            env: body.env.unwrap_or_default(),
+            workdir: Some(body.working_dir).filter(|w| !w.is_empty()),
+            user: Some(body.user).filter(|u| !u.is_empty()),
+            tty: body.tty,
+            stdin: body.attach_stdin,
+            console_size,
+        },
+        attach_stdout: body.attach_stdout,
+        attach_stderr: body.attach_stderr,
+        state: Mutex::new(ExecState::default()),
+    });
+    ctx.engine
+        .execs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(instance.id.clone(), instance.clone());
+    ctx.engine.runtime.emit(
+        &r,
+        &format!("exec_create: {}", instance.config.cmd.join(" ")),
+        &[("execID", instance.id.clone())],
+    );
+    Ok(json(StatusCode::CREATED, &json!({"Id": instance.id})))
+}
+
+/// `POST /exec/{id}/start`.
+pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult {
+    let instance = get(ctx, id)?;
+    let upgrade = hyper::upgrade::on(&mut req);
+    let body: StartBody = parse_json(&read_body(req.into_body(), 1 << 16).await?)?;
+    {
+        let mut st = instance.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.started {
+            return Err(ApiError::conflict(format!(
+                "Exec command {id} is already running"
+            )));
+        }
+        st.started = true;
+    }
+    let c = ctx
+        .engine
+        .runtime
+        .get(&ctx.scope.name, &instance.container_id)?;
+    let mut config = instance.config.clone();
+    if let Some(s) = body
+        .console_size
+        .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
+    {
+        config.console_size = Some((s[0], s[1]));
+    }
+    let runtime = ctx.engine.runtime.clone();
+    if body.detach {
+        let inst = instance.clone();
+        let process = blocking(move || runtime.exec(&c, &config).map_err(ApiError::from)).await;
+        let mut process = match process {
+            Ok(p) => p,
+            Err(e) => {
+                inst.state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .exit_code = Some(126);
+                return Err(e);
+            }
+        };
+        {
+            let mut st = inst.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.running = true;
+            st.pid = process.pid;
+        }
+        tokio::task::spawn_blocking(move || {
+            let code = process.wait();
+            let mut st = inst.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.running = false;
+            st.exit_code = Some(code);
+        });
+        return Ok(empty(StatusCode::OK));
+    }
+    let tty = config.tty;
+    let inst = instance.clone();
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else {
+            return;
+        };
+        let mut client = TokioIo::new(upgraded);
+        let started = tokio::task::spawn_blocking(move || runtime.exec(&c, &config)).await;
+        let mut process = match started {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                let code = match &e {
+                    crate::Error::Container(ContainerError::Start { exit_code, .. }) => *exit_code,
+                    _ => 126,
+                };
+                {
+                    let mut st = inst.state.lock().unwrap_or_else(|p| p.into_inner());
+                    st.exit_code = Some(code);
+                }
+                let message = format!("OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown\r\n");
+                let _ = client.write_all(message.as_bytes()).await;
+                let _ = client.shutdown().await;
+                return;
+            }
+            Err(_) => return,
+        };
+        {
+            let mut st = inst.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.running = true;
+            st.pid = process.pid;
+            st.terminal = process.terminal.as_ref().and_then(|t| t.try_clone().ok());
+        }
+        // Output: blocking readers feed one channel; the async side writes it.
+        let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(16);
+        let mut readers = Vec::new();
+        let sources: Vec<(Option<File>, u8)> = if tty {
+            vec![(
+                process.terminal.as_ref().and_then(|t| t.try_clone().ok()),
+                0,
+            )]
+        } else {
+            vec![
+                (
+                    process.stdout.take().filter(|_| inst.attach_stdout),
+                    attach::STDOUT,
+                ),
+                (
+                    process.stderr.take().filter(|_| inst.attach_stderr),
+                    attach::STDERR,
+                ),
+            ]
+        };
+        for (source, num) in sources {
+            let Some(mut source) = source else { continue };
+            let tx = out_tx.clone();
+            readers.push(std::thread::spawn(move || {
+                let mut buf = vec![0u8; 32 * 1024];
+                loop {
+                    match source.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            let chunk = if num == 0 {
+                                buf[..n].to_vec()
+                            } else {
+                                attach::frame(num, &buf[..n])
+                            };
+                            if tx.blocking_send(chunk).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }));
+        }
+        drop(out_tx);
+        let stdin: Option<File> = if !inst.config.stdin {
+            None
+        } else if tty {
+            process.terminal.as_ref().and_then(|t| t.try_clone().ok())
+        } else {
+            process.stdin.take()
+        };
+        let (mut client_read, mut client_write) = tokio::io::split(client);
+        let input = tokio::spawn(async move {
+            let Some(stdin) = stdin else { return };
+            let (in_tx, in_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+            let writer = std::thread::spawn(move || {
+                let mut stdin = stdin;
+                for chunk in in_rx {
+                    if stdin.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match client_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if in_tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            drop(in_tx);
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        });
+        let waiter = tokio::task::spawn_blocking(move || {
+            let code = process.wait();
+            drop(process);
+            code
+        });
+        if tty {
+            // The terminal's master reads EIO once the last holder of the
+            // slave is gone; the readers end then.
+            while let Some(chunk) = out_rx.recv().await {
+                if client_write.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        } else {
+            while let Some(chunk) = out_rx.recv().await {
+                if client_write.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+        let code = waiter.await.unwrap_or(255);
+        {
+            let mut st = inst.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.running = false;
+            st.exit_code = Some(code);
+            st.terminal = None;
+        }
+        input.abort();
+        let _ = client_write.shutdown().await;
+    });
+    Ok(upgraded_reply(tty))
+}
+
+/// `GET /exec/{id}/json`.
+pub fn inspect(ctx: &Ctx, id: &str) -> ApiResult {
+    let i = get(ctx, id)?;
+    let st = i.state.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "ID": i.id,
+            "Running": st.running,
+            "ExitCode": st.exit_code,
+            "ProcessConfig": {
+                "tty": i.config.tty,
+                "entrypoint": i.config.cmd.first(),
+                "arguments": i.config.cmd.get(1..).unwrap_or_default(),
+                "privileged": false,
+                "user": i.config.user.clone().unwrap_or_default(),
+            },
+            "OpenStdin": i.config.stdin,
+            "OpenStderr": i.attach_stderr,
+            "OpenStdout": i.attach_stdout,
+            "CanRemove": false,
+            "ContainerID": i.container_id,
+            "DetachKeys": "",
+            "Pid": st.pid,
+        }),
+    ))
+}
+
+/// `POST /exec/{id}/resize?h=&w=`.
+pub fn resize(ctx: &Ctx, id: &str) -> ApiResult {
+    let i = get(ctx, id)?;
+    let h = ctx.query.int("h")?.unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
+    let w = ctx.query.int("w")?.unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
+    let st = i.state.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(t) = &st.terminal {
+        crate::container::exec::set_window_size(t.as_raw_fd(), h, w)
+            .map_err(|e| ApiError::internal(format!("resize: {e}")))?;
+    }
+    Ok(json(StatusCode::OK, &json!({})))
+}

@@ -1,0 +1,383 @@
+//! `/images/...` and `/commit`: list, inspect, history, tag, remove, prune,
+//! save, load, import.
+
+use std::io::Write;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde_json::{json, Value};
+
+use super::containers::blocking;
+use super::http::{json, read_body, stream, ApiError, ApiResult, Sink};
+use super::router::Ctx;
+
+/// A blocking `Write` that feeds a streamed response.
+pub struct ChannelWriter {
+    tx: Sink,
+}
+
+impl ChannelWriter {
+    pub fn new(tx: Sink) -> Self {
+        Self { tx }
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `docker images` entries of the scope.
+pub fn summaries(ctx: &Ctx) -> Result<Vec<Value>, ApiError> {
+    let list = ctx.engine.runtime.images().list(&ctx.scope.name)?;
+    Ok(list
+        .into_iter()
+        .map(|i| {
+            json!({
+                "Id": i.id,
+                "ParentId": "",
+                "RepoTags": i.repo_tags,
+                "RepoDigests": i.repo_digests,
+                "Created": i.created,
+                "Size": i.size,
+                "SharedSize": -1,
+                "VirtualSize": i.size,
+                "Labels": i.labels,
+                "Containers": -1,
+            })
+        })
+        .collect())
+}
+
+/// `GET /images/json?all=&filters=`.
+pub fn list(ctx: &Ctx) -> ApiResult {
+    let filters = ctx.query.filters()?;
+    filters.only(&["reference", "dangling", "label", "before", "since"])?;
+    let mut out = summaries(ctx)?;
+    let references = filters.values("reference");
+    if !references.is_empty() {
+        out.retain(|i| {
+            i["RepoTags"].as_array().is_some_and(|tags| {
+                tags.iter()
+                    .filter_map(|t| t.as_str())
+                    .any(|tag| references.iter().any(|r| reference_matches(r, tag)))
+            })
+        });
+    }
+    if let Some(d) = filters.values("dangling").first() {
+        let want = d == "true" || d == "1";
+        out.retain(|i| i["RepoTags"].as_array().is_none_or(|t| t.is_empty()) == want);
+    }
+    if !filters.values("label").is_empty() {
+        out.retain(|i| {
+            let labels = serde_json::from_value(i["Labels"].clone()).unwrap_or_default();
+            filters.labels_match(&labels)
+        });
+    }
+    out.sort_by_key(|i| std::cmp::Reverse(i["Created"].as_i64().unwrap_or(0)));
+    Ok(json(StatusCode::OK, &Value::Array(out)))
+}
+
+/// Docker's `reference` filter: `name`, `name:tag`, with `*` globs.
+fn reference_matches(pattern: &str, tag: &str) -> bool {
+    let (repo, _) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+    glob(pattern, tag) || glob(pattern, repo)
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len()).any(|i| glob(rest, &text[head.len() + i..]))
+        }
+    }
+}
+
+/// Routes `/images/{name}[/json|/history|/tag|/push|/get]` where the name
+/// may contain slashes.
+pub async fn by_name(ctx: &Ctx, method: &Method, rest: &str, req: Request<Incoming>) -> ApiResult {
+    for (suffix, m) in [
+        ("/json", Method::GET),
+        ("/history", Method::GET),
+        ("/tag", Method::POST),
+        ("/get", Method::GET),
+        ("/push", Method::POST),
+    ] {
+        if let Some(name) = rest.strip_suffix(suffix) {
+            if *method == m {
+                return match suffix {
+                    "/json" => inspect(ctx, name),
+                    "/history" => history(ctx, name),
+                    "/tag" => tag(ctx, name),
+                    "/get" => save(ctx, Some(name)),
+                    _ => Err(ApiError::new(
+                        StatusCode::NOT_IMPLEMENTED,
+                        "push needs the classroom registry, which this Berth does not run yet",
+                    )),
+                };
+            }
+        }
+    }
+    if *method == Method::DELETE {
+        return remove(ctx, rest, req).await;
+    }
+    Err(ApiError::not_found("page not found"))
+}
+
+fn inspect(ctx: &Ctx, name: &str) -> ApiResult {
+    let v = ctx.engine.runtime.images().inspect(&ctx.scope.name, name)?;
+    Ok(json(StatusCode::OK, &v))
+}
+
+fn history(ctx: &Ctx, name: &str) -> ApiResult {
+    let v = ctx.engine.runtime.images().history(&ctx.scope.name, name)?;
+    Ok(json(StatusCode::OK, &v))
+}
+
+fn tag(ctx: &Ctx, name: &str) -> ApiResult {
+    let repo = ctx
+        .query
+        .get("repo")
+        .ok_or_else(|| ApiError::bad_request("repository name must have at least one component"))?;
+    let target = match ctx.query.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo.to_string(),
+    };
+    ctx.engine
+        .runtime
+        .images()
+        .tag(&ctx.scope.name, name, &target)?;
+    Ok(super::http::empty(StatusCode::CREATED))
+}
+
+async fn remove(ctx: &Ctx, name: &str, _req: Request<Incoming>) -> ApiResult {
+    let force = ctx.query.flag("force");
+    let runtime = ctx.engine.runtime.clone();
+    let scope = ctx.scope.name.clone();
+    let name = name.to_string();
+    let report = blocking(move || {
+        let image = runtime.images().resolve(&scope, &name)?;
+        // An image a container uses cannot go (unless forced, and then only
+        // its name goes).
+        let users: Vec<String> = runtime
+            .list(&scope)
+            .iter()
+            .filter(|c| c.lock().image_id == image.id)
+            .map(|c| c.id.clone())
+            .collect();
+        runtime
+            .images()
+            .remove(&scope, &name, force, &users)
+            .map_err(ApiError::from)
+    })
+    .await?;
+    let list: Vec<Value> = report
+        .into_iter()
+        .map(|(kind, what)| json!({ kind: what }))
+        .collect();
+    Ok(json(StatusCode::OK, &Value::Array(list)))
+}
+
+/// `POST /images/prune`: images no tag and no container refers to.
+pub fn prune(ctx: &Ctx) -> ApiResult {
+    let runtime = &ctx.engine.runtime;
+    let scope = &ctx.scope.name;
+    let filters = ctx.query.filters()?;
+    let all = filters
+        .values("dangling")
+        .first()
+        .is_some_and(|d| d == "false" || d == "0");
+    let in_use: Vec<String> = runtime
+        .list(scope)
+        .iter()
+        .map(|c| c.lock().image_id.clone())
+        .collect();
+    let (deleted, reclaimed) = runtime.images().prune(scope, all, &in_use)?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "ImagesDeleted": deleted.iter().map(|d| json!({"Deleted": d})).collect::<Vec<_>>(),
+            "SpaceReclaimed": reclaimed,
+        }),
+    ))
+}
+
+/// `GET /images/get?names=` or `/images/{name}/get`: a `docker save` tar.
+pub fn save(ctx: &Ctx, name: Option<&str>) -> ApiResult {
+    let names: Vec<String> = match name {
+        Some(n) => vec![n.to_string()],
+        None => ctx
+            .query
+            .all("names")
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    };
+    let runtime = ctx.engine.runtime.clone();
+    let scope = ctx.scope.name.clone();
+    for n in &names {
+        runtime.images().resolve(&scope, n)?;
+    }
+    let (reply, tx) = stream("application/x-tar");
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let _ = runtime.images().save(&scope, &refs, ChannelWriter::new(tx));
+    });
+    Ok(reply)
+}
+
+/// `POST /images/load`: a `docker save` or OCI layout tar in the body.
+pub async fn load(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
+    let body = read_body(req.into_body(), 8 << 30).await?;
+    let runtime = ctx.engine.runtime.clone();
+    let scope = ctx.scope.name.clone();
+    let loaded = blocking(move || {
+        runtime
+            .images()
+            .load(&scope, std::io::Cursor::new(body))
+            .map_err(ApiError::from)
+    })
+    .await?;
+    let mut out = Vec::new();
+    for name in loaded {
+        let line = if name.starts_with("sha256:") {
+            format!("Loaded image ID: {name}\n")
+        } else {
+            format!("Loaded image: {name}\n")
+        };
+        out.extend(serde_json::to_vec(&json!({"stream": line})).unwrap_or_default());
+        out.push(b'\n');
+    }
+    let mut r = super::http::Reply::new(super::http::Body::Full(Some(out.into())));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
+
+/// `POST /images/create`: `fromSrc=-` imports the body as a rootfs; a pull
+/// (`fromImage=`) needs a registry, which comes with the registry issue.
+pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
+    if ctx.query.get("fromSrc") == Some("-") {
+        let repo = ctx.query.get("repo").unwrap_or("").to_string();
+        let tag = ctx.query.get("tag").unwrap_or("").to_string();
+        let changes: Vec<String> = ctx
+            .query
+            .all("changes")
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let message = ctx.query.get("message").unwrap_or("").to_string();
+        let body = read_body(req.into_body(), 8 << 30).await?;
+        let runtime = ctx.engine.runtime.clone();
+        let scope = ctx.scope.name.clone();
+        let id = blocking(move || {
+            let reference = if repo.is_empty() {
+                None
+            } else if tag.is_empty() {
+                Some(repo)
+            } else {
+                Some(format!("{repo}:{tag}"))
+            };
+            runtime
+                .images()
+                .import(
+                    &scope,
+                    std::io::Cursor::new(body),
+                    reference.as_deref(),
+                    &changes,
+                    &message,
+                )
+                .map_err(ApiError::from)
+        })
+        .await?;
+        let line = json!({"status": id});
+        let mut out = serde_json::to_vec(&line).unwrap_or_default();
+        out.push(b'\n');
+        let mut r = super::http::Reply::new(super::http::Body::Full(Some(out.into())));
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        return Ok(r);
+    }
+    let image = ctx.query.get("fromImage").unwrap_or("");
+    let familiar = image
+        .strip_prefix("docker.io/library/")
+        .or_else(|| image.strip_prefix("docker.io/"))
+        .unwrap_or(image);
+    // Before any registry exists, name what the classroom has instead.
+    let have: Vec<String> = ctx
+        .engine
+        .runtime
+        .images()
+        .list(&ctx.scope.name)
+        .map(|l| l.into_iter().flat_map(|i| i.repo_tags).collect())
+        .unwrap_or_default();
+    Err(ApiError::not_found(format!(
+        "pull access denied for {familiar}, repository does not exist or may require 'docker login': this classroom has no registry connection; images here: {}",
+        if have.is_empty() { "none".to_string() } else { have.join(", ") }
+    )))
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`.
+pub async fn commit(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
+    let container = ctx
+        .query
+        .get("container")
+        .ok_or_else(|| ApiError::bad_request("container is required"))?;
+    let c = super::containers::find(ctx, container)?;
+    let body = read_body(req.into_body(), 1 << 20).await?;
+    let config: Option<Value> = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        None
+    } else {
+        Some(
+            serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?,
+        )
+    };
+    let options = crate::image::CommitOptions {
+        repo: ctx.query.get("repo").unwrap_or("").to_string(),
+        tag: ctx.query.get("tag").unwrap_or("").to_string(),
+        comment: ctx.query.get("comment").unwrap_or("").to_string(),
+        author: ctx.query.get("author").unwrap_or("").to_string(),
+        changes: ctx
+            .query
+            .all("changes")
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        config,
+        pause: ctx
+            .query
+            .get("pause")
+            .is_none_or(|p| p != "0" && p != "false"),
+    };
+    let runtime = ctx.engine.runtime.clone();
+    let id = blocking(move || runtime.commit(&c, options).map_err(ApiError::from)).await?;
+    Ok(json(StatusCode::CREATED, &json!({"Id": id})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filters_match_like_docker() {
+        assert!(reference_matches("busybox", "busybox:latest"));
+        assert!(reference_matches("busybox:latest", "busybox:latest"));
+        assert!(!reference_matches("busy", "busybox:latest"));
+        assert!(reference_matches("busy*", "busybox:latest"));
+        assert!(reference_matches("*:v1", "web:v1"));
+    }
+}

@@ -1,0 +1,103 @@
+//! The Docker Engine API: HTTP/1.1 on Unix sockets, answering the real
+//! `docker` CLI as dockerd does.
+//!
+//! - [`http`]: bodies, Docker's error shape, query strings and filters.
+//! - [`router`]: every route in one table, versioned paths, `/_ping`.
+//! - [`system`], [`containers`], [`exec`], [`images`]: the handlers.
+//! - [`streams`]: hijacked connections (attach, exec) and log streams.
+//! - [`convert`]: Docker's JSON shapes of containers.
+//!
+//! A [`Scope`] is what one socket serves: its own names and references. The
+//! [`Engine`] is shared by all scopes of one process.
+
+pub mod containers;
+pub mod convert;
+pub mod exec;
+pub mod http;
+pub mod images;
+pub mod router;
+pub mod streams;
+pub mod system;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixListener;
+
+use crate::container::Runtime;
+
+/// One scope: the objects one `docker` CLI sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The scope's name: `host` for `berth daemon`, a node's ID in a session.
+    pub name: String,
+}
+
+/// The Engine API of one process, over one runtime.
+pub struct Engine {
+    pub runtime: Arc<Runtime>,
+    pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecInstance>>>,
+    /// Attaches waiting for their container to start, by container ID.
+    pub(crate) pending: Mutex<HashMap<String, Vec<streams::PendingAttach>>>,
+}
+
+impl Engine {
+    pub fn new(runtime: Arc<Runtime>) -> Arc<Self> {
+        Arc::new(Self {
+            runtime,
+            execs: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Serves `scope` on `listener` until the task is dropped.
+    pub async fn serve(self: Arc<Self>, scope: Scope, listener: UnixListener) {
+        let scope = Arc::new(scope);
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let engine = self.clone();
+            let scope = scope.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let engine = engine.clone();
+                    let scope = scope.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(router::route(engine, scope, req).await)
+                    }
+                });
+                let conn = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+            });
+        }
+    }
+}
+
+/// Binds a Unix socket at `path` (replacing a stale one), readable by root only
+/// unless the caller widens it.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    UnixListener::bind(path)
+}

@@ -1,0 +1,158 @@
+//! Every route of the Engine API in one table. Paths may carry a version
+//! prefix (`/v1.50/containers/json`) or none; image names keep their slashes
+//! and colons (`/images/localhost:5000/app/push`).
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, StatusCode};
+
+use super::http::{empty, ApiError, Query, Reply, API_VERSION};
+use super::{containers, exec, images, system, Engine, Scope};
+
+/// What a handler gets: the engine, the scope, the request.
+pub struct Ctx {
+    pub engine: Arc<Engine>,
+    pub scope: Arc<Scope>,
+    pub query: Query,
+}
+
+/// Answers one request; never fails (errors become Docker's error replies).
+pub async fn route(engine: Arc<Engine>, scope: Arc<Scope>, req: Request<Incoming>) -> Reply {
+    let mut reply = match dispatch(engine, scope, req).await {
+        Ok(r) => r,
+        Err(e) => e.reply(),
+    };
+    let h = reply.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert(
+        "Server",
+        HeaderValue::from_static(concat!(
+            "Docker/berth-",
+            env!("CARGO_PKG_VERSION"),
+            " (linux)"
+        )),
+    );
+    reply
+}
+
+/// Splits `/v1.50/rest` into (Some("1.50"), "/rest").
+fn strip_version(path: &str) -> (Option<&str>, &str) {
+    if let Some(rest) = path.strip_prefix("/v") {
+        let end = rest.find('/').unwrap_or(rest.len());
+        let version = &rest[..end];
+        if !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            return (Some(version), &rest[end..]);
+        }
+    }
+    (None, path)
+}
+
+fn version_ok(version: &str) -> Result<(), ApiError> {
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let (a, b) = v.split_once('.')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    let max = parse(API_VERSION).expect("valid constant");
+    match parse(version) {
+        Some(v) if v <= max => Ok(()),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "client version {version} is too new. Maximum supported API version is {API_VERSION}"
+        ))),
+        None => Err(ApiError::bad_request(format!(
+            "invalid API version: {version}"
+        ))),
+    }
+}
+
+async fn dispatch(
+    engine: Arc<Engine>,
+    scope: Arc<Scope>,
+    req: Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    let (version, path) = strip_version(req.uri().path());
+    if let Some(v) = version {
+        version_ok(v)?;
+    }
+    let path = path.to_string();
+    let method = req.method().clone();
+    let ctx = Ctx {
+        engine,
+        scope,
+        query: Query::parse(req.uri().query()),
+    };
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    use Method as M;
+    match (&method, segs.as_slice()) {
+        (&M::GET | &M::HEAD, ["_ping"]) => Ok(system::ping(&method)),
+        (&M::GET, ["version"]) => system::version(&ctx),
+        (&M::GET, ["info"]) => system::info(&ctx),
+        (&M::GET, ["events"]) => system::events(&ctx),
+        (&M::GET, ["system", "df"]) => system::df(&ctx),
+
+        (&M::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
+        (&M::GET, ["containers", "json"]) => containers::list(&ctx),
+        (&M::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
+        (&M::GET, ["containers", id, "json"]) => containers::inspect(&ctx, id),
+        (&M::POST, ["containers", id, "start"]) => containers::start(&ctx, id).await,
+        (&M::POST, ["containers", id, "stop"]) => containers::stop(&ctx, id).await,
+        (&M::POST, ["containers", id, "restart"]) => containers::restart(&ctx, id).await,
+        (&M::POST, ["containers", id, "kill"]) => containers::kill(&ctx, id).await,
+        (&M::POST, ["containers", id, "pause"]) => containers::pause(&ctx, id).await,
+        (&M::POST, ["containers", id, "unpause"]) => containers::unpause(&ctx, id).await,
+        (&M::POST, ["containers", id, "wait"]) => containers::wait(&ctx, id),
+        (&M::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),
+        (&M::POST, ["containers", id, "resize"]) => containers::resize(&ctx, id),
+        (&M::POST, ["containers", id, "attach"]) => containers::attach(&ctx, id, req).await,
+        (&M::GET, ["containers", id, "logs"]) => containers::logs(&ctx, id),
+        (&M::GET, ["containers", id, "top"]) => containers::top(&ctx, id),
+        (&M::GET, ["containers", id, "stats"]) => containers::stats(&ctx, id).await,
+        (&M::GET, ["containers", id, "changes"]) => containers::changes(&ctx, id),
+        (&M::DELETE, ["containers", id]) => containers::remove(&ctx, id).await,
+        (&M::POST, ["containers", id, "exec"]) => exec::create(&ctx, id, req).await,
+        (&M::POST, ["exec", id, "start"]) => exec::start(&ctx, id, req).await,
+        (&M::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id),
+        (&M::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),
+        (&M::POST, ["commit"]) => images::commit(&ctx, req).await,
+
+        (&M::GET, ["images", "json"]) => images::list(&ctx),
+        (&M::POST, ["images", "create"]) => images::create(&ctx, req).await,
+        (&M::POST, ["images", "load"]) => images::load(&ctx, req).await,
+        (&M::GET, ["images", "get"]) => images::save(&ctx, None),
+        (&M::POST, ["images", "prune"]) => images::prune(&ctx),
+        (_, ["images", ..]) if segs.len() >= 2 => {
+            let rest = &path["/images/".len()..];
+            images::by_name(&ctx, &method, rest, req).await
+        }
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "page not found")),
+    }
+}
+
+/// `204 No Content`.
+pub fn no_content() -> Reply {
+    empty(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_stripped_and_checked() {
+        assert_eq!(
+            strip_version("/v1.50/containers/json"),
+            (Some("1.50"), "/containers/json")
+        );
+        assert_eq!(strip_version("/_ping"), (None, "/_ping"));
+        assert_eq!(strip_version("/volumes"), (None, "/volumes"));
+        assert!(version_ok("1.41").is_ok());
+        let e = version_ok("1.52").unwrap_err();
+        assert_eq!(
+            e.message,
+            "client version 1.52 is too new. Maximum supported API version is 1.50"
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! Engine events (`docker events`): what happened to which object, kept in a
+//! bounded history for `since`/`until` replays and broadcast to live readers.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use tokio::sync::broadcast;
+
+/// How many past events are kept for replays.
+const HISTORY: usize = 1024;
+
+/// One event, in the shape Docker's `/events` writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The scope it happened in (events are only shown to their scope).
+    pub scope: String,
+    /// `container`, `image`, `network`, `volume`…
+    pub kind: &'static str,
+    /// `create`, `start`, `die`, `destroy`, `tag`…
+    pub action: String,
+    /// The object's ID.
+    pub id: String,
+    /// Name, image, labels, exit code… (`Actor.Attributes`).
+    pub attributes: BTreeMap<String, String>,
+    /// Unix time in nanoseconds.
+    pub time_nano: u128,
+}
+
+/// The event history and its live subscribers.
+pub struct EventBus {
+    history: Mutex<VecDeque<Event>>,
+    live: broadcast::Sender<Event>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self {
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
+            live: broadcast::channel(HISTORY).0,
+        }
+    }
+}
+
+impl EventBus {
+    /// Records and broadcasts an event.
+    pub fn emit(
+        &self,
+        scope: &str,
+        kind: &'static str,
+        action: impl Into<String>,
+        id: &str,
+        attributes: BTreeMap<String, String>,
+    ) {
+        let event = Event {
+            scope: scope.to_string(),
+            kind,
+            action: action.into(),
+            id: id.to_string(),
+            attributes,
+            time_nano: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        };
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(event.clone());
+        // Subscribe under the same lock (see `subscribe`): nothing is missed
+        // or seen twice between the replay and the live stream.
+        let _ = self.live.send(event);
+    }
+
+    /// Past events (for `since`) and a receiver of every later one.
+    pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        (history.iter().cloned().collect(), self.live.subscribe())
+    }
+}

@@ -1,0 +1,316 @@
+//! Layers: an OCI/Docker layer tar unpacked into a directory that overlayfs
+//! can use as a lower layer (whiteouts become overlay whiteouts), and an
+//! overlay upper directory turned back into a layer tar.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Docker's whiteout prefix and opaque-directory marker.
+const WHITEOUT: &str = ".wh.";
+const OPAQUE: &str = ".wh..wh..opq";
+/// The xattr overlayfs reads to hide a lower directory's contents.
+const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// Cleans a tar member path: no leading `/` or `./`, no `..`.
+fn clean(path: &Path) -> io::Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir | Component::RootDir => {}
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("layer member escapes the layer: {}", path.display()),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Unpacks a (plain or gzip) layer tar into `dest`, turning `.wh.` files into
+/// overlayfs whiteouts and `.wh..wh..opq` into the opaque xattr. Ownership,
+/// modes, times, xattrs, links are kept; nothing is written outside `dest`.
+pub fn unpack(reader: impl Read, dest: &Path) -> io::Result<()> {
+    let mut buffered = io::BufReader::new(reader);
+    let gzip = {
+        use io::BufRead;
+        let head = buffered.fill_buf()?;
+        head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b
+    };
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
+    fs::create_dir_all(dest)?;
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_ownerships(true);
+    archive.set_preserve_mtime(true);
+    archive.set_unpack_xattrs(true);
+    archive.set_overwrite(true);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = clean(&entry.path()?)?;
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let parent = path.parent().unwrap_or(Path::new(""));
+        if name == OPAQUE {
+            let dir = dest.join(parent);
+            fs::create_dir_all(&dir)?;
+            xattr_set(&dir, OPAQUE_XATTR, b"y")?;
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(WHITEOUT) {
+            let target = dest.join(parent).join(hidden);
+            fs::create_dir_all(dest.join(parent))?;
+            let _ = fs::remove_dir_all(&target);
+            let _ = fs::remove_file(&target);
+            nix::sys::stat::mknod(
+                &target,
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::empty(),
+                0,
+            )?;
+            continue;
+        }
+        // unpack_in refuses paths that leave `dest` (also through symlinks).
+        entry.unpack_in(dest)?;
+    }
+    Ok(())
+}
+
+fn xattr_set(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+    xattr::set(path, name, value)
+}
+
+fn is_whiteout(meta: &fs::Metadata) -> bool {
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+/// Shifts a host id in the user-namespace range back to the container's id.
+fn unshift(id: u32, base: u32) -> u32 {
+    if base > 0 && id >= base && id < base.saturating_add(65536) {
+        id - base
+    } else if base > 0 {
+        // Host files the container could not own (mapped to nobody inside).
+        65534
+    } else {
+        id
+    }
+}
+
+/// Writes `dir` (an overlay upper directory) as a layer tar: whiteouts become
+/// `.wh.` entries, opaque directories a `.wh..wh..opq` entry, and host ids of
+/// the range starting at `id_base` become container ids. Returns the layer's
+/// diff ID (`sha256:` of the tar) and its size.
+pub fn tar_from_dir(dir: &Path, out: impl Write, id_base: u32) -> io::Result<(String, u64)> {
+    let hashing = HashingWriter::new(out);
+    let mut builder = tar::Builder::new(hashing);
+    builder.follow_symlinks(false);
+    add_dir(&mut builder, dir, Path::new(""), id_base)?;
+    let hashing = builder.into_inner()?;
+    Ok(hashing.finish())
+}
+
+fn header_for(meta: &fs::Metadata, id_base: u32) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    h.set_uid(unshift(meta.uid(), id_base) as u64);
+    h.set_gid(unshift(meta.gid(), id_base) as u64);
+    h
+}
+
+fn add_dir<W: Write>(
+    b: &mut tar::Builder<W>,
+    root: &Path,
+    rel: &Path,
+    id_base: u32,
+) -> io::Result<()> {
+    let mut names: Vec<_> = fs::read_dir(root.join(rel))?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    names.sort();
+    for name in names {
+        let rel_path = rel.join(&name);
+        let full = root.join(&rel_path);
+        let meta = fs::symlink_metadata(&full)?;
+        if is_whiteout(&meta) {
+            let mut wh = name.clone();
+            let mut marker = std::ffi::OsString::from(WHITEOUT);
+            marker.push(&wh);
+            wh = marker;
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(0);
+            h.set_mode(0o644);
+            h.set_mtime(meta.mtime().max(0) as u64);
+            b.append_data(&mut h, rel.join(wh), io::empty())?;
+            continue;
+        }
+        let mut h = header_for(&meta, id_base);
+        if meta.is_dir() {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            b.append_data(&mut h, &rel_path, io::empty())?;
+            if xattr::get(&full, OPAQUE_XATTR).ok().flatten().as_deref() == Some(b"y") {
+                let mut o = tar::Header::new_gnu();
+                o.set_entry_type(tar::EntryType::Regular);
+                o.set_size(0);
+                o.set_mode(0o644);
+                b.append_data(&mut o, rel_path.join(OPAQUE), io::empty())?;
+            }
+            add_dir(b, root, &rel_path, id_base)?;
+        } else if meta.file_type().is_symlink() {
+            let target = fs::read_link(&full)?;
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            b.append_link(&mut h, &rel_path, target)?;
+        } else if meta.is_file() {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(meta.len());
+            b.append_data(&mut h, &rel_path, fs::File::open(&full)?)?;
+        } else {
+            // Devices, fifos and sockets (a container cannot make devices).
+            b.append_data(&mut h, &rel_path, io::empty())?;
+        }
+    }
+    Ok(())
+}
+
+/// A writer that hashes and counts what passes through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+    /// `("sha256:<hex>", bytes)`.
+    pub fn finish(self) -> (String, u64) {
+        (
+            format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            self.size,
+        )
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer_tar(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            match data {
+                Some(d) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(d.len() as u64);
+                    h.set_mode(0o644);
+                    b.append_data(&mut h, path, *d).unwrap();
+                }
+                None => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    h.set_mode(0o755);
+                    b.append_data(&mut h, path, io::empty()).unwrap();
+                }
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn whiteouts_round_trip_between_tar_and_overlay_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = layer_tar(&[
+            ("etc/", None),
+            ("etc/hosts", Some(b"127.0.0.1 localhost\n")),
+            ("etc/.wh.motd", Some(b"")),
+            ("var/", None),
+            ("var/.wh..wh..opq", Some(b"")),
+        ]);
+        unpack(&tar[..], dir.path()).unwrap();
+        let motd = fs::symlink_metadata(dir.path().join("etc/motd")).unwrap();
+        assert!(is_whiteout(&motd), "whiteout is a 0/0 character device");
+        assert_eq!(
+            xattr::get(dir.path().join("var"), OPAQUE_XATTR)
+                .unwrap()
+                .as_deref(),
+            Some(&b"y"[..])
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("etc/hosts")).unwrap(),
+            "127.0.0.1 localhost\n"
+        );
+        let mut out = Vec::new();
+        let (digest, size) = tar_from_dir(dir.path(), &mut out, 0).unwrap();
+        assert_eq!(size, out.len() as u64);
+        assert_eq!(
+            digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&out)))
+        );
+        let names: Vec<String> = tar::Archive::new(&out[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.contains(&"etc/.wh.motd".to_string()), "{names:?}");
+        assert!(names.contains(&"var/.wh..wh..opq".to_string()), "{names:?}");
+        assert!(names.contains(&"etc/hosts".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn members_that_escape_the_layer_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        // Written raw: the tar crate refuses to *build* such a path.
+        let name = b"../escape";
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let err = unpack(&tar[..], &dir.path().join("layer")).unwrap_err();
+        assert!(err.to_string().contains("escapes"), "{err}");
+        assert!(!dir.path().join("escape").exists());
+    }
+
+    #[test]
+    fn host_ids_of_the_range_become_container_ids() {
+        assert_eq!(unshift(1 << 30, 1 << 30), 0);
+        assert_eq!(unshift((1 << 30) + 33, 1 << 30), 33);
+        assert_eq!(unshift(0, 1 << 30), 65534);
+        assert_eq!(unshift(5, 0), 5);
+    }
+}

@@ -1,0 +1,5 @@
+//! The `berth` subcommands: parse, call the runtime, print.
+
+pub mod daemon;
+pub mod image;
+pub mod run;
