@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a command in a new container and wait for it (exit code = the container's).
-    Run(commands::run::RunArgs),
+    Run(Box<commands::run::RunArgs>),
     /// Serve the Docker Engine API for the host, like dockerd.
     Daemon(commands::daemon::DaemonArgs),
     /// Manage the image store (load, save, import, ls).
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         Command::Daemon(args) => commands::daemon::run(&cli.data_dir, args),
         Command::Image(cmd) => commands::image::run(&cli.data_dir, cmd),
         Command::Run(args) => {
-            let code = commands::run::run(&cli.data_dir, args)?;
+            let code = commands::run::run(&cli.data_dir, *args)?;
             std::process::exit(code)
         }
     }

@@ -424,7 +424,7 @@ fn open_target(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd, Strin
                 OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o644),
             )
-            .map(|fd| nix::unistd::close(fd));
+            .map(nix::unistd::close);
         } else {
             let _ = nix::sys::stat::mkdirat(
                 Some(parent.as_raw_fd()),

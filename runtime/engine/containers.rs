@@ -126,13 +126,12 @@ pub fn list(ctx: &Ctx) -> ApiResult {
         if !filters.values("ancestor").is_empty() && !ancestors.contains(&r.image_id) {
             continue;
         }
-        if !filters.values("exited").is_empty()
-            && !(r.state.status == Status::Exited
-                && filters
-                    .values("exited")
-                    .iter()
-                    .any(|e| e.parse() == Ok(r.state.exit_code)))
-        {
+        let exited_matches = r.state.status == Status::Exited
+            && filters
+                .values("exited")
+                .iter()
+                .any(|e| e.parse() == Ok(r.state.exit_code));
+        if !filters.values("exited").is_empty() && !exited_matches {
             continue;
         }
         if !filters.values("health").is_empty() {

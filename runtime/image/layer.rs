@@ -229,6 +229,9 @@ mod tests {
         let mut b = tar::Builder::new(Vec::new());
         for (path, data) in entries {
             let mut h = tar::Header::new_gnu();
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
             match data {
                 Some(d) => {
                     h.set_entry_type(tar::EntryType::Regular);
