@@ -1,5 +1,6 @@
 //! The crate-level error: each module's own error lifted with `#[from]`.
 
+use crate::build::BuildError;
 use crate::container::ContainerError;
 use crate::datadir::DataDirError;
 use crate::image::ImageError;
@@ -13,6 +14,8 @@ pub enum Error {
     Image(#[from] ImageError),
     #[error(transparent)]
     Container(#[from] ContainerError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
 }
 
 /// Result with the runtime's [`Error`].

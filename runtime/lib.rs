@@ -16,6 +16,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod build;
 pub mod container;
 pub mod datadir;
 pub mod engine;
