@@ -205,7 +205,13 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
                     st.exit_code = Some(code);
                 }
                 let message = format!("OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown\r\n");
-                let _ = client.write_all(message.as_bytes()).await;
+                // Without a terminal the client reads frames: the message is stdout.
+                let bytes = if tty {
+                    message.into_bytes()
+                } else {
+                    attach::frame(attach::STDOUT, message.as_bytes())
+                };
+                let _ = client.write_all(&bytes).await;
                 let _ = client.shutdown().await;
                 return;
             }

@@ -64,13 +64,24 @@ pub fn list(ctx: &Ctx) -> ApiResult {
     let mut out = summaries(ctx)?;
     let references = filters.values("reference");
     if !references.is_empty() {
-        out.retain(|i| {
-            i["RepoTags"].as_array().is_some_and(|tags| {
-                tags.iter()
-                    .filter_map(|t| t.as_str())
-                    .any(|tag| references.iter().any(|r| reference_matches(r, tag)))
-            })
-        });
+        // Only the matching names of each image are listed, as dockerd does.
+        for image in out.iter_mut() {
+            let kept: Vec<Value> = image["RepoTags"]
+                .as_array()
+                .map(|tags| {
+                    tags.iter()
+                        .filter(|t| {
+                            t.as_str().is_some_and(|tag| {
+                                references.iter().any(|r| reference_matches(r, tag))
+                            })
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            image["RepoTags"] = Value::Array(kept);
+        }
+        out.retain(|i| i["RepoTags"].as_array().is_some_and(|t| !t.is_empty()));
     }
     if let Some(d) = filters.values("dangling").first() {
         let want = d == "true" || d == "1";

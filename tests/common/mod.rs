@@ -1,6 +1,8 @@
 //! Test fixtures: a `berth` with its own data directory, driven like a user would.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
