@@ -7,6 +7,7 @@
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::Child;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -94,17 +95,19 @@ impl Runtime {
             record.name = match name {
                 Some(n) => {
                     let n = names::validate(n)?;
-                    if let Some(other) = map
-                        .values()
-                        .find(|c| c.id != id && c.lock().scope == scope && c.lock().name == n)
-                    {
+                    if let Some(other) = map.values().find(|c| {
+                        let r = c.lock();
+                        c.id != id && r.scope == scope && r.name == n
+                    }) {
                         return Err(names::conflict(&n, &other.id));
                     }
                     n
                 }
                 None => names::generate(|candidate| {
-                    map.values()
-                        .any(|c| c.lock().scope == scope && c.lock().name == candidate)
+                    map.values().any(|c| {
+                        let r = c.lock();
+                        r.scope == scope && r.name == candidate
+                    })
                 }),
             };
             let container = Arc::new(Container {
@@ -112,6 +115,7 @@ impl Runtime {
                 record: Mutex::new(record.clone()),
                 changed: Condvar::new(),
                 op: Mutex::new(()),
+                removed: Default::default(),
             });
             map.insert(id.clone(), container.clone());
             container
@@ -138,8 +142,14 @@ impl Runtime {
         container: &Arc<Container>,
         attach: Option<ControlRequest>,
     ) -> Result<Option<std::os::unix::net::UnixStream>> {
-        let _op = container.op.lock().unwrap_or_else(|p| p.into_inner());
-        self.start_locked(container, attach)
+        let op = container.op.lock().unwrap_or_else(|p| p.into_inner());
+        let started = self.start_locked(container, attach);
+        drop(op);
+        // `--rm` holds for a start that failed too: Docker removes the container.
+        if started.is_err() && container.lock().config.auto_remove {
+            let _ = self.remove(container, true);
+        }
+        started
     }
 
     fn start_locked(
@@ -508,7 +518,7 @@ impl Runtime {
                     r.state.finished_at != finished_at
                         || (r.state.started_at != started_at && !r.state.running())
                 }
-                WaitCondition::Removed => !self.map().contains_key(&container.id),
+                WaitCondition::Removed => container.removed.load(Ordering::SeqCst),
             };
             if done && r.state.status != Status::Restarting {
                 return r.state.exit_code;
@@ -558,6 +568,10 @@ impl Runtime {
         launch::unmount_rootfs(&dir);
         fs::remove_dir_all(&dir.root).map_err(|e| io(&dir.root, e))?;
         self.map().remove(&record.id);
+        {
+            let _r = container.lock();
+            container.removed.store(true, Ordering::SeqCst);
+        }
         container.changed.notify_all();
         self.emit(&record, "destroy", &[]);
         Ok(())
@@ -568,10 +582,10 @@ impl Runtime {
         let new_name = names::validate(new_name)?;
         let map = self.map();
         let scope = container.lock().scope.clone();
-        if let Some(other) = map
-            .values()
-            .find(|c| c.lock().scope == scope && c.lock().name == new_name)
-        {
+        if let Some(other) = map.values().find(|c| {
+            let r = c.lock();
+            r.scope == scope && r.name == new_name
+        }) {
             return Err(names::conflict(&new_name, &other.id));
         }
         let mut r = container.lock();

@@ -69,6 +69,9 @@ pub struct Container {
     pub(crate) changed: Condvar,
     /// Serializes lifecycle verbs on this container (start, stop, remove…).
     pub(crate) op: Mutex<()>,
+    /// Set (under the record lock) once the container is removed, so waiters
+    /// need not take the runtime's map lock while holding the record lock.
+    pub(crate) removed: std::sync::atomic::AtomicBool,
 }
 
 impl Container {
@@ -245,6 +248,7 @@ impl Runtime {
                 record: Mutex::new(record),
                 changed: Condvar::new(),
                 op: Mutex::new(()),
+                removed: Default::default(),
             });
             self.map().insert(container.id.clone(), container.clone());
             self.reattach(&container)?;
