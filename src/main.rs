@@ -31,6 +31,9 @@ enum Command {
     /// A `docker exec` process (started by the engine, not by hand).
     #[command(name = "__exec", hide = true)]
     Exec,
+    /// A `docker cp` process (started by the engine, not by hand).
+    #[command(name = "__archive", hide = true)]
+    Archive { job: String },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Init => berth_runtime::container::monitor::main(),
         Command::Exec => berth_runtime::container::exec::main(),
+        Command::Archive { job } => berth_runtime::container::archive::main(&job),
         Command::Daemon(args) => commands::daemon::run(&cli.data_dir, args),
         Command::Image(cmd) => commands::image::run(&cli.data_dir, cmd),
         Command::Run(args) => {

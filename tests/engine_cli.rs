@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::engine::{eventually, Engine};
@@ -877,5 +878,104 @@ fn engine_restart_finds_every_container_as_it_left_them() {
         e.ok(&["inspect", "-f", "{{.State.Status}}", "c-paused"])
             .trim(),
         "running"
+    );
+}
+
+#[test]
+fn docker_cp_copies_both_ways_running_and_stopped() {
+    let e = Engine::start();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("a.txt"), "hello from the host\n").unwrap();
+    std::fs::create_dir(host.path().join("site")).unwrap();
+    std::fs::write(host.path().join("site/index.html"), "<h1>hi</h1>\n").unwrap();
+    let p = |name: &str| host.path().join(name).to_string_lossy().into_owned();
+    e.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "300"]);
+
+    // Host → running container: a file into a directory, a directory under a new name.
+    e.ok(&["cp", &p("a.txt"), "box:/tmp/"]);
+    assert_eq!(
+        e.ok(&["exec", "box", "cat", "/tmp/a.txt"]),
+        "hello from the host\n"
+    );
+    e.ok(&["cp", &p("site"), "box:/srv"]);
+    assert_eq!(
+        e.ok(&["exec", "box", "cat", "/srv/index.html"]),
+        "<h1>hi</h1>\n"
+    );
+    // Files copied in belong to the container's root, not to a host uid.
+    assert_eq!(
+        e.ok(&["exec", "box", "stat", "-c", "%u:%g", "/srv/index.html"])
+            .trim(),
+        "0:0"
+    );
+
+    // Container → host: a file, a directory, and a stream to stdout.
+    e.ok(&[
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub && echo made-inside > /data/sub/f",
+    ]);
+    e.ok(&["cp", "box:/data", &p("out")]);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out/sub/f")).unwrap(),
+        "made-inside\n"
+    );
+    e.ok(&["cp", "box:/etc/passwd", &p("passwd")]);
+    assert!(std::fs::read_to_string(host.path().join("passwd"))
+        .unwrap()
+        .starts_with("root:x:0:0:"));
+    let tar = e
+        .cli()
+        .args(["cp", "box:/tmp/a.txt", "-"])
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let names: Vec<String> = tar::Archive::new(&tar.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|en| en.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["a.txt"]);
+
+    // A symlink inside cannot lead a copy out to the host's files.
+    e.ok(&["exec", "box", "ln", "-s", "/etc", "/tmp/escape"]);
+    std::fs::write(host.path().join("berth-cp-probe"), "x").unwrap();
+    e.ok(&["cp", &p("berth-cp-probe"), "box:/tmp/escape/"]);
+    assert!(
+        !Path::new("/etc/berth-cp-probe").exists(),
+        "copied onto the host's /etc"
+    );
+    assert_eq!(e.ok(&["exec", "box", "cat", "/etc/berth-cp-probe"]), "x");
+
+    // Missing paths use Docker's words.
+    let missing = e.docker(&["cp", "box:/no/such/file", &p("x")]);
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing
+            .stderr
+            .contains("Could not find the file /no/such/file in container box"),
+        "{}",
+        missing.stderr
+    );
+
+    // A stopped container's files can be copied too, both ways.
+    e.ok(&["stop", "-t", "0", "box"]);
+    e.ok(&["cp", &p("a.txt"), "box:/a-while-stopped.txt"]);
+    e.ok(&["cp", "box:/tmp/a.txt", &p("from-stopped.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("from-stopped.txt")).unwrap(),
+        "hello from the host\n"
+    );
+    e.ok(&["start", "box"]);
+    assert_eq!(
+        e.ok(&["exec", "box", "cat", "/a-while-stopped.txt"]),
+        "hello from the host\n"
+    );
+    assert_eq!(
+        e.ok(&["exec", "box", "stat", "-c", "%u", "/a-while-stopped.txt"])
+            .trim(),
+        "0"
     );
 }

@@ -11,6 +11,7 @@
 //! - [`manager`]: [`Runtime`], which ties the store, ids and launches together.
 //! - `sys`: the syscall seam holding the `unsafe` code.
 
+pub mod archive;
 pub mod attach;
 pub mod cgroup;
 pub mod commit;
@@ -49,6 +50,9 @@ pub enum ContainerError {
     /// Docker's words for an unknown container.
     #[error("No such container: {0}")]
     NotFound(String),
+    /// A path that `docker cp` asked for is not in the container.
+    #[error("{0}")]
+    PathNotFound(String),
     #[error("multiple containers found with provided prefix: {0}")]
     Ambiguous(String),
     /// The container's state does not allow the verb (HTTP 409).

@@ -394,3 +394,67 @@ pub fn changes(ctx: &Ctx, id: &str) -> ApiResult {
         .collect();
     Ok(json(StatusCode::OK, &serde_json::Value::Array(list)))
 }
+
+/// The `X-Docker-Container-Path-Stat` header of a path.
+fn path_stat_header(stat: &crate::container::archive::PathStat) -> hyper::header::HeaderValue {
+    use base64::Engine as _;
+    let text = serde_json::to_vec(stat).unwrap_or_default();
+    hyper::header::HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(text))
+        .unwrap_or_else(|_| hyper::header::HeaderValue::from_static(""))
+}
+
+fn archive_path(ctx: &Ctx) -> Result<String, ApiError> {
+    match ctx.query.get("path") {
+        Some(p) if !p.is_empty() => Ok(p.to_string()),
+        _ => Err(ApiError::bad_request("path cannot be empty")),
+    }
+}
+
+/// `HEAD /containers/{id}/archive?path=`: the stat of a path, in a header.
+pub async fn archive_stat(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let path = archive_path(ctx)?;
+    let runtime = ctx.engine.runtime.clone();
+    let stat = blocking(move || runtime.archive_stat(&c, &path).map_err(ApiError::from)).await?;
+    let mut r = empty(StatusCode::OK);
+    r.headers_mut()
+        .insert("X-Docker-Container-Path-Stat", path_stat_header(&stat));
+    Ok(r)
+}
+
+/// `GET /containers/{id}/archive?path=`: a path as a tar stream.
+pub async fn archive_get(ctx: &Ctx, id: &str) -> ApiResult {
+    let c = find(ctx, id)?;
+    let path = archive_path(ctx)?;
+    let runtime = ctx.engine.runtime.clone();
+    let (c2, path2) = (c.clone(), path.clone());
+    let stat = blocking(move || runtime.archive_stat(&c2, &path2).map_err(ApiError::from)).await?;
+    let (mut reply, tx) = stream("application/x-tar");
+    reply
+        .headers_mut()
+        .insert("X-Docker-Container-Path-Stat", path_stat_header(&stat));
+    let runtime = ctx.engine.runtime.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = runtime.archive_get(&c, &path, super::images::ChannelWriter::new(tx)) {
+            tracing::warn!(error = %e, "docker cp from a container failed midway");
+        }
+    });
+    Ok(reply)
+}
+
+/// `PUT /containers/{id}/archive?path=&copyUIDGID=`: a tar extracted into a
+/// directory of the container.
+pub async fn archive_put(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
+    let c = find(ctx, id)?;
+    let path = archive_path(ctx)?;
+    let copy_uid_gid = matches!(ctx.query.get("copyUIDGID"), Some("1" | "true"));
+    let body = read_body(req.into_body(), 4 << 30).await?;
+    let runtime = ctx.engine.runtime.clone();
+    blocking(move || {
+        runtime
+            .archive_put(&c, &path, copy_uid_gid, &body)
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(empty(StatusCode::OK))
+}

@@ -125,7 +125,9 @@ impl From<crate::Error> for ApiError {
         let message = e.to_string();
         let status = match &e {
             E::Container(c) => match c {
-                ContainerError::NotFound(_) => StatusCode::NOT_FOUND,
+                ContainerError::NotFound(_) | ContainerError::PathNotFound(_) => {
+                    StatusCode::NOT_FOUND
+                }
                 ContainerError::Conflict(_) => StatusCode::CONFLICT,
                 ContainerError::NoCommand
                 | ContainerError::InvalidConfig(_)
