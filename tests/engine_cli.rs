@@ -979,3 +979,65 @@ fn docker_cp_copies_both_ways_running_and_stopped() {
         "0"
     );
 }
+
+#[test]
+fn init_forwards_signals_reaps_and_passes_the_exit_code() {
+    let e = Engine::start();
+    // pid 1 is the init; the command runs as its child.
+    let ps = e.ok(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm"]);
+    let rows: Vec<Vec<&str>> = ps
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["1", "docker-init"], "{ps}");
+    assert_eq!(rows[1], ["2", "ps"], "{ps}");
+    assert!(
+        !ps.contains("/work") && !ps.contains("target/"),
+        "no host path inside: {ps}"
+    );
+    // The exit code passes through, and a command that is missing still says so.
+    assert_eq!(
+        e.docker(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"])
+            .code,
+        7
+    );
+    assert_eq!(
+        e.docker(&["run", "--rm", "--init", "busybox", "nosuchcmd"])
+            .code,
+        127
+    );
+    // `sleep` as pid 1 ignores SIGTERM; under the init it gets it and dies at once.
+    e.ok(&[
+        "run", "-d", "--init", "--name", "sleeper", "busybox", "sleep", "300",
+    ]);
+    e.ok(&["stop", "-t", "30", "sleeper"]);
+    assert_eq!(
+        e.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.HostConfig.Init}}",
+            "sleeper"
+        ])
+        .trim(),
+        "143 true"
+    );
+    // Orphans are reaped: no zombie stays behind the exited background job.
+    e.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "parent",
+        "busybox",
+        "sh",
+        "-c",
+        "(sleep 0.2 &); exec sleep 300",
+    ]);
+    std::thread::sleep(Duration::from_millis(800));
+    let states = e.ok(&["exec", "parent", "ps", "-o", "stat,comm"]);
+    assert!(
+        !states.lines().any(|l| l.trim_start().starts_with('Z')),
+        "zombie left: {states}"
+    );
+}

@@ -21,6 +21,7 @@ use std::path::{Component, Path, PathBuf};
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{Mount, Spec};
@@ -90,7 +91,7 @@ fn namespaces_and_fork(config: &InitConfig, sock: &OwnedFd, status: OwnedFd) -> 
     unshare(flags).map_err(err("unshare namespaces"))?;
     match sys::fork_single_threaded().map_err(|e| format!("fork: {e}"))? {
         sys::Forked::Child => {
-            let (message, exit_code) = match container_process(config, sock) {
+            let (message, exit_code) = match container_process(config, sock, &status) {
                 Ok(never) => match never {},
                 Err(failure) => failure,
             };
@@ -126,6 +127,7 @@ pub(crate) fn fail(context: &str) -> impl Fn(nix::errno::Errno) -> Failure + '_ 
 fn container_process(
     config: &InitConfig,
     sock: &OwnedFd,
+    status: &OwnedFd,
 ) -> Result<std::convert::Infallible, Failure> {
     let spec = &config.spec;
     let rootfs = spec
@@ -194,6 +196,9 @@ fn container_process(
         .process()
         .clone()
         .ok_or(("spec has no process".to_string(), SETUP_FAILED))?;
+    if config.init {
+        stay_as_init(sock, status)?;
+    }
     become_command(
         &process,
         config.user.as_deref(),
@@ -201,6 +206,87 @@ fn container_process(
         sock,
         true,
     )
+}
+
+/// Signals that pid 1 passes on to the command under `--init`.
+const FORWARDED: [Signal; 14] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGTERM,
+    Signal::SIGCONT,
+    Signal::SIGTSTP,
+    Signal::SIGWINCH,
+    Signal::SIGURG,
+    Signal::SIGIO,
+    Signal::SIGPWR,
+    Signal::SIGVTALRM,
+];
+
+/// `--init`: forks the command; this process stays pid 1 with no
+/// capabilities, forwarding signals to the command and reaping every child,
+/// and exits with the command's status (128 + signal when killed), as
+/// Docker's docker-init does. Returns in the child, which goes on to become
+/// the command.
+fn stay_as_init(sock: &OwnedFd, status: &OwnedFd) -> Result<(), Failure> {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    set.add(Signal::SIGCHLD);
+    // Blocked before the fork so no signal falls between fork and wait; a
+    // blocked signal reaches pid 1 of a pid namespace even without a handler.
+    set.thread_block().map_err(fail("block signals"))?;
+    match sys::fork_single_threaded().map_err(|e| (format!("fork: {e}"), SETUP_FAILED))? {
+        sys::Forked::Child => {
+            set.thread_unblock().map_err(fail("unblock signals"))?;
+            nix::unistd::setsid().map_err(fail("setsid"))?;
+            Ok(())
+        }
+        sys::Forked::Parent { child } => {
+            // The monitor learns of the exec (or its failure) from the child's
+            // copies of these.
+            let _ = nix::unistd::close(sock.as_raw_fd());
+            let _ = nix::unistd::close(status.as_raw_fd());
+            let _ = nix::unistd::close(0);
+            let _ = nix::sys::prctl::set_name(c"docker-init");
+            let _ = nix::sys::prctl::set_no_new_privs();
+            for set in [
+                caps::CapSet::Ambient,
+                caps::CapSet::Inheritable,
+                caps::CapSet::Effective,
+                caps::CapSet::Permitted,
+            ] {
+                let _ = caps::clear(None, set);
+            }
+            std::process::exit(forward_and_reap(&set, child))
+        }
+    }
+}
+
+fn forward_and_reap(set: &SigSet, child: i32) -> i32 {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let child_pid = nix::unistd::Pid::from_raw(child);
+    loop {
+        let Ok(signal) = set.wait() else { continue };
+        if signal != Signal::SIGCHLD {
+            let _ = nix::sys::signal::kill(child_pid, signal);
+            continue;
+        }
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == child_pid => return code,
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child_pid => {
+                    return 128 + sig as i32
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    }
 }
 
 /// The last steps of every process that enters a container (its pid 1, and

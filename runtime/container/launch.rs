@@ -96,6 +96,8 @@ pub fn launch(init_binary: &Path, config: InitConfig) -> Result<Launched, Contai
         .open(dir.root.join("monitor.log"))
         .map_err(io_err("open monitor.log"))?;
     let mut cmd = Command::new(init_binary);
+    // Seen as pid 1's command line under `--init`: no host path shows inside.
+    std::os::unix::process::CommandExt::arg0(&mut cmd, "berth");
     cmd.arg("__init")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -285,6 +285,7 @@ impl Runtime {
                 open_stdin: config.open_stdin,
                 log_max_size: DEFAULT_MAX_SIZE,
                 early_attach: attach,
+                init: config.init,
             },
         );
         match launched {

@@ -38,6 +38,10 @@ pub struct InitConfig {
     /// A client attached before start: its request; its socket follows in a
     /// [`ToInit::AttachStream`] message.
     pub early_attach: Option<super::attach::ControlRequest>,
+    /// Docker's `--init`: pid 1 stays a small init that forwards signals to
+    /// the command and reaps orphaned processes.
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// Monitor → intermediate (and engine → monitor for the config).

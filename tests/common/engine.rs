@@ -197,7 +197,7 @@ impl Engine {
             .filter(|e| {
                 let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
                 let cwd = std::fs::read_link(e.path().join("cwd")).unwrap_or_default();
-                cmd.starts_with(env!("CARGO_BIN_EXE_berth").as_bytes())
+                cmd.starts_with(b"berth\0")
                     && String::from_utf8_lossy(&cmd).contains("__init")
                     && cwd.starts_with(&dir)
             })
