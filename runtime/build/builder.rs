@@ -443,7 +443,7 @@ impl<'a> Builder<'a> {
         created_by: &str,
         layer: Option<String>,
         key: &str,
-    ) -> Result<String, Failure> {
+    ) -> Result<StageState, Failure> {
         let now = now_rfc3339();
         raw["created"] = json!(now);
         raw["config"]["Image"] = json!(parent.image);
@@ -472,7 +472,11 @@ impl<'a> Builder<'a> {
         images.adopt_step(&self.options.scope, &id, Some(&parent.image), Some(key))?;
         self.made.push(id.clone());
         self.say(format!(" ---> {}\n", short(&id)));
-        Ok(id)
+        Ok(StageState {
+            image: id,
+            raw,
+            flags: parent.flags.clone(),
+        })
     }
 
     /// A config-only step. Docker commits it through a container that never
@@ -501,12 +505,9 @@ impl<'a> Builder<'a> {
             return Ok(hit);
         }
         self.nop_container(&state)?;
-        let id = self.commit(&state, raw.clone(), &created_by, None, &key)?;
-        Ok(StageState {
-            image: id,
-            raw,
-            flags,
-        })
+        let mut next = self.commit(&state, raw, &created_by, None, &key)?;
+        next.flags = flags;
+        Ok(next)
     }
 
     /// The container Docker's classic builder commits a config step through:
@@ -551,12 +552,7 @@ impl<'a> Builder<'a> {
         let out = &mut *self.out;
         let outcome = run_step(runtime, &scope_name, &state.image, argv, env, &mut |t| out(t))?;
         let raw = state.raw.clone();
-        let id = self.commit(&state, raw.clone(), &created_by, outcome.layer, &key)?;
-        Ok(StageState {
-            image: id,
-            raw,
-            flags: state.flags,
-        })
+        self.commit(&state, raw, &created_by, outcome.layer, &key)
     }
 
     /// A view of an image's filesystem.
@@ -667,12 +663,7 @@ impl<'a> Builder<'a> {
             .add_layer_from_dir(&layer.0, 0)?;
         drop(layer);
         let raw = state.raw.clone();
-        let id = self.commit(&state, raw.clone(), &created_by, Some(diff_id), &key)?;
-        Ok(StageState {
-            image: id,
-            raw,
-            flags: state.flags,
-        })
+        self.commit(&state, raw, &created_by, Some(diff_id), &key)
     }
 
     /// `WORKDIR`: the config changes; a directory that does not exist yet is
@@ -731,12 +722,9 @@ impl<'a> Builder<'a> {
             Some(diff_id)
         };
         self.nop_container(&state)?;
-        let id = self.commit(&state, raw.clone(), &created_by, layer, &key)?;
-        Ok(StageState {
-            image: id,
-            raw,
-            flags,
-        })
+        let mut next = self.commit(&state, raw, &created_by, layer, &key)?;
+        next.flags = flags;
+        Ok(next)
     }
 }
 

@@ -196,7 +196,11 @@ pub fn content_digest(path: &Path) -> io::Result<String> {
 
 fn hash_tree(root: &Path, rel: &Path, hasher: &mut Sha256) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let full = root.join(rel);
+    let full = if rel.as_os_str().is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
     let meta = fs::symlink_metadata(&full)?;
     hasher.update(rel.as_os_str().as_encoded_bytes());
     hasher.update([0]);
