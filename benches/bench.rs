@@ -27,7 +27,9 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("launch") => launch(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
-        Some("build") => build_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20)),
+        Some("build") => {
+            build_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20))
+        }
         _ => {
             eprintln!("usage: berth-bench launch [RUNS] | build [RUNS]");
             std::process::exit(2)

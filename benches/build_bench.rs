@@ -29,7 +29,11 @@ impl Drop for Daemon {
 fn wait_for(socket: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while UnixStream::connect(socket).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "{} never listened", socket.display());
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} never listened",
+            socket.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
@@ -82,11 +86,21 @@ fn cli_build(socket: &Path, dir: &Path, no_cache: bool) -> anyhow::Result<Durati
     let mut cmd = Command::new("docker");
     cmd.env("DOCKER_HOST", format!("unix://{}", socket.display()))
         .env_remove("DOCKER_BUILDKIT")
-        .args(["build", "-q", "-f", "Dockerfile.example", "-t", "bench-example"]);
+        .args([
+            "build",
+            "-q",
+            "-f",
+            "Dockerfile.example",
+            "-t",
+            "bench-example",
+        ]);
     if no_cache {
         cmd.arg("--no-cache");
     }
-    cmd.arg(".").current_dir(dir).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.arg(".")
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let start = Instant::now();
     let out = cmd.output()?;
     let elapsed = start.elapsed();
@@ -161,7 +175,11 @@ fn start_dockerd(dir: &Path, berth: &Path) -> anyhow::Result<Option<Daemon>> {
         image.len()
     );
     let (status, body) = request(&daemon.socket, &head, &image)?;
-    anyhow::ensure!(status == 200, "load busybox into dockerd: {}", String::from_utf8_lossy(&body));
+    anyhow::ensure!(
+        status == 200,
+        "load busybox into dockerd: {}",
+        String::from_utf8_lossy(&body)
+    );
     Ok(Some(daemon))
 }
 
@@ -223,16 +241,32 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
     );
     for d in &daemons {
         let fresh = measure(runs, || api_build(&d.socket, &context, true))?;
-        print_row(&format!("{}: POST /build fresh", d.name), runs, &summarize(fresh));
+        print_row(
+            &format!("{}: POST /build fresh", d.name),
+            runs,
+            &summarize(fresh),
+        );
         let cached = measure(runs, || api_build(&d.socket, &context, false))?;
-        print_row(&format!("{}: POST /build cached", d.name), runs, &summarize(cached));
+        print_row(
+            &format!("{}: POST /build cached", d.name),
+            runs,
+            &summarize(cached),
+        );
     }
     if Command::new("docker").arg("--version").output().is_ok() {
         for d in &daemons {
             let fresh = measure(runs, || cli_build(&d.socket, &ctx, true))?;
-            print_row(&format!("{}: docker build fresh", d.name), runs, &summarize(fresh));
+            print_row(
+                &format!("{}: docker build fresh", d.name),
+                runs,
+                &summarize(fresh),
+            );
             let cached = measure(runs, || cli_build(&d.socket, &ctx, false))?;
-            print_row(&format!("{}: docker build cached", d.name), runs, &summarize(cached));
+            print_row(
+                &format!("{}: docker build cached", d.name),
+                runs,
+                &summarize(cached),
+            );
         }
     }
     if reference.is_none() {

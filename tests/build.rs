@@ -32,7 +32,11 @@ fn write(dir: &Path, name: &str, text: &str) {
 fn example_context() -> tempfile::TempDir {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = context(&[]);
-    std::fs::copy(repo.join("Dockerfile.example"), dir.path().join("Dockerfile.example")).unwrap();
+    std::fs::copy(
+        repo.join("Dockerfile.example"),
+        dir.path().join("Dockerfile.example"),
+    )
+    .unwrap();
     std::fs::copy(repo.join(".dockerignore"), dir.path().join(".dockerignore")).unwrap();
     copy_dir(&repo.join("example"), &dir.path().join("example"));
     dir
@@ -57,7 +61,14 @@ fn path(dir: &tempfile::TempDir) -> &str {
 /// `docker build <args>` that must succeed; returns what it printed.
 fn build(e: &Engine, args: &[&str]) -> String {
     let run = e.docker(&[&["build"], args].concat());
-    assert_eq!(run.code, 0, "docker build {args:?} failed:\n{}\n{}\n{}", run.stdout, run.stderr, e.log());
+    assert_eq!(
+        run.code,
+        0,
+        "docker build {args:?} failed:\n{}\n{}\n{}",
+        run.stdout,
+        run.stderr,
+        e.log()
+    );
     run.stdout
 }
 
@@ -66,40 +77,87 @@ fn cache_hits(output: &str) -> usize {
 }
 
 fn layers(e: &Engine, image: &str) -> Vec<String> {
-    let out = e.ok(&["image", "inspect", "-f", "{{range .RootFS.Layers}}{{println .}}{{end}}", image]);
-    out.lines().filter(|l| !l.is_empty()).map(String::from).collect()
+    let out = e.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{range .RootFS.Layers}}{{println .}}{{end}}",
+        image,
+    ]);
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 #[test]
 fn dockerfile_example_builds_and_its_image_serves_the_page() {
     let e = Engine::start();
     let ctx = example_context();
-    let out = build(&e, &["-f", &format!("{}/Dockerfile.example", path(&ctx)), "-t", "example", "-t", "example:v1", path(&ctx)]);
-    assert!(out.starts_with("Sending build context to Docker daemon"), "{out}");
-    assert!(out.contains("Step 1/26 : FROM scratch AS assets\n"), "{out}");
+    let out = build(
+        &e,
+        &[
+            "-f",
+            &format!("{}/Dockerfile.example", path(&ctx)),
+            "-t",
+            "example",
+            "-t",
+            "example:v1",
+            path(&ctx),
+        ],
+    );
+    assert!(
+        out.starts_with("Sending build context to Docker daemon"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Step 1/26 : FROM scratch AS assets\n"),
+        "{out}"
+    );
     assert!(out.contains("# Executing 1 build trigger\n"), "{out}");
     assert!(out.contains(" ---> Running in "), "{out}");
     assert!(out.contains("Removing intermediate container "), "{out}");
-    assert!(out.contains("Successfully tagged example:latest\n"), "{out}");
+    assert!(
+        out.contains("Successfully tagged example:latest\n"),
+        "{out}"
+    );
     assert!(out.contains("Successfully tagged example:v1\n"), "{out}");
-    let built = out.lines().find_map(|l| l.strip_prefix("Successfully built ")).unwrap();
+    let built = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap();
     assert_eq!(e.ok(&["images", "-q", "example:v1"]).trim(), built);
 
     e.ok(&["run", "-d", "--name", "web", "example"]);
     let mut page = String::new();
     assert!(
         eventually(Duration::from_secs(10), || {
-            page = e.docker(&["exec", "web", "wget", "-qO-", "localhost:8080"]).stdout;
+            page = e
+                .docker(&["exec", "web", "wget", "-qO-", "localhost:8080"])
+                .stdout;
             page.contains("Hello from a Berth-built image")
         }),
         "page never served: {page}"
     );
     assert!(page.contains("version 1.0."), "{page}");
     let css = e.ok(&["exec", "web", "wget", "-qO-", "localhost:8080/style.css"]);
-    assert!(css.contains("font-family"), "ADD unpacked the archive: {css}");
+    assert!(
+        css.contains("font-family"),
+        "ADD unpacked the archive: {css}"
+    );
     assert_eq!(e.ok(&["exec", "web", "id", "-un"]).trim(), "www-data");
-    assert_eq!(e.ok(&["exec", "web", "cat", "/etc/built-on"]).trim(), "built on runtime-base");
-    let owners = e.ok(&["exec", "web", "stat", "-c", "%U:%G %n", "/srv/www/index.html"]);
+    assert_eq!(
+        e.ok(&["exec", "web", "cat", "/etc/built-on"]).trim(),
+        "built on runtime-base"
+    );
+    let owners = e.ok(&[
+        "exec",
+        "web",
+        "stat",
+        "-c",
+        "%U:%G %n",
+        "/srv/www/index.html",
+    ]);
     assert_eq!(owners.trim(), "www-data:www-data /srv/www/index.html");
     let missing = e.docker(&["exec", "web", "ls", "/srv/www/notes.md"]);
     assert_ne!(missing.code, 0, "the glob copied only .html files");
@@ -109,42 +167,114 @@ fn dockerfile_example_builds_and_its_image_serves_the_page() {
 fn history_and_inspect_show_what_the_dockerfile_said() {
     let e = Engine::start();
     let ctx = example_context();
-    build(&e, &["-q", "-f", &format!("{}/Dockerfile.example", path(&ctx)), "--build-arg", "VERSION=2.5", "-t", "example", path(&ctx)]);
+    build(
+        &e,
+        &[
+            "-q",
+            "-f",
+            &format!("{}/Dockerfile.example", path(&ctx)),
+            "--build-arg",
+            "VERSION=2.5",
+            "-t",
+            "example",
+            path(&ctx),
+        ],
+    );
     let config = e.ok(&["image", "inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}} {{json .Config.ExposedPorts}} {{json .Config.Volumes}} {{.Config.StopSignal}} {{index .Config.Labels \"org.opencontainers.image.title\"}}", "example"]);
     assert_eq!(
         config.trim(),
         r#"["httpd","-f","-v"] ["-p","8080","-h","/srv/www"] www-data {"8080/tcp":{}} {"/srv/www/uploads":{}} SIGTERM Berth example"#
     );
-    let health = e.ok(&["image", "inspect", "-f", "{{json .Config.Healthcheck}}", "example"]);
-    assert!(health.contains(r#""Interval":10000000000"#) && health.contains(r#""Retries":3"#), "{health}");
-    let env = e.ok(&["image", "inspect", "-f", "{{json .Config.Env}}", "example"]);
-    assert!(env.contains("PORT=8080") && env.contains("SITE=/srv/www"), "{env}");
-    assert!(!env.contains("VERSION"), "build args stay out of the image: {env}");
-
-    let history = e.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "example"]);
-    let lines: Vec<&str> = history.lines().collect();
-    assert_eq!(lines[0], r#"/bin/sh -c #(nop)  CMD ["-p" "8080" "-h" "/srv/www"]"#);
-    assert_eq!(lines[1], r#"/bin/sh -c #(nop)  ENTRYPOINT ["httpd" "-f" "-v"]"#);
-    assert!(lines.contains(&"/bin/sh -c #(nop)  VOLUME [/srv/www/uploads]"), "{history}");
-    assert!(lines.contains(&"/bin/sh -c #(nop)  USER www-data"), "{history}");
+    let health = e.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Healthcheck}}",
+        "example",
+    ]);
     assert!(
-        lines.iter().any(|l| l.starts_with("/bin/sh -c #(nop) COPY dir:") && l.ends_with(" in /srv/www/ ")),
+        health.contains(r#""Interval":10000000000"#) && health.contains(r#""Retries":3"#),
+        "{health}"
+    );
+    let env = e.ok(&["image", "inspect", "-f", "{{json .Config.Env}}", "example"]);
+    assert!(
+        env.contains("PORT=8080") && env.contains("SITE=/srv/www"),
+        "{env}"
+    );
+    assert!(
+        !env.contains("VERSION"),
+        "build args stay out of the image: {env}"
+    );
+
+    let history = e.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "example",
+    ]);
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(
+        lines[0],
+        r#"/bin/sh -c #(nop)  CMD ["-p" "8080" "-h" "/srv/www"]"#
+    );
+    assert_eq!(
+        lines[1],
+        r#"/bin/sh -c #(nop)  ENTRYPOINT ["httpd" "-f" "-v"]"#
+    );
+    assert!(
+        lines.contains(&"/bin/sh -c #(nop)  VOLUME [/srv/www/uploads]"),
+        "{history}"
+    );
+    assert!(
+        lines.contains(&"/bin/sh -c #(nop)  USER www-data"),
+        "{history}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("/bin/sh -c #(nop) COPY dir:") && l.ends_with(" in /srv/www/ ")),
         "{history}"
     );
     // Only the final stage's steps (and its bases') are in its history.
     assert!(!history.contains("VERSION"), "{history}");
-    let page = e.ok(&["run", "--rm", "--entrypoint", "cat", "example", "/srv/www/version.txt"]);
+    let page = e.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        "example",
+        "/srv/www/version.txt",
+    ]);
     assert_eq!(page.trim(), "version 2.5");
 }
 
 #[test]
 fn run_steps_record_build_args_in_history() {
     let e = Engine::start();
-    let ctx = context(&[("Dockerfile", "FROM busybox\nARG GREETING=hello\nRUN echo \"$GREETING\" > /greeting\n")]);
-    build(&e, &["-t", "greet", "--build-arg", "GREETING=ahoy", path(&ctx)]);
-    let history = e.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "greet"]);
-    assert_eq!(history.lines().next().unwrap(), r#"|1 GREETING=ahoy /bin/sh -c echo "$GREETING" > /greeting"#);
-    assert_eq!(e.ok(&["run", "--rm", "greet", "cat", "/greeting"]), "ahoy\n");
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nARG GREETING=hello\nRUN echo \"$GREETING\" > /greeting\n",
+    )]);
+    build(
+        &e,
+        &["-t", "greet", "--build-arg", "GREETING=ahoy", path(&ctx)],
+    );
+    let history = e.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "greet",
+    ]);
+    assert_eq!(
+        history.lines().next().unwrap(),
+        r#"|1 GREETING=ahoy /bin/sh -c echo "$GREETING" > /greeting"#
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "greet", "cat", "/greeting"]),
+        "ahoy\n"
+    );
 }
 
 #[test]
@@ -165,8 +295,15 @@ fn unchanged_rebuild_hits_the_cache_and_a_changed_copy_misses_from_there_on() {
 
     write(ctx.path(), "a.txt", "second\n");
     let changed = build(&e, &["-t", "cached", path(&ctx)]);
-    assert_eq!(cache_hits(&changed), 1, "only ENV before the COPY: {changed}");
-    let after_env = changed.split("Step 3/5 : COPY a.txt /a.txt\n").nth(1).unwrap();
+    assert_eq!(
+        cache_hits(&changed),
+        1,
+        "only ENV before the COPY: {changed}"
+    );
+    let after_env = changed
+        .split("Step 3/5 : COPY a.txt /a.txt\n")
+        .nth(1)
+        .unwrap();
     assert!(!after_env.contains("Using cache"), "{changed}");
     assert_eq!(e.ok(&["run", "--rm", "cached"]), "second\n");
 
@@ -190,7 +327,13 @@ fn multi_stage_output_holds_only_the_final_stages_layers() {
     assert_eq!(e.ok(&["run", "--rm", "multi"]), "compiled\n");
     let junk = e.docker(&["run", "--rm", "multi", "ls", "/junk"]);
     assert_ne!(junk.code, 0, "the builder stage's files stay behind");
-    let history = e.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "multi"]);
+    let history = e.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "multi",
+    ]);
     assert!(!history.contains("/junk"), "{history}");
 }
 
@@ -210,7 +353,11 @@ fn dockerignore_keeps_files_out_of_the_context() {
     let names: Vec<&str> = listing.lines().collect();
     assert_eq!(names, vec![".dockerignore", "Dockerfile", "app.txt"]);
 
-    write(ctx.path(), "Dockerfile", "FROM busybox\nCOPY secret.txt /\n");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox\nCOPY secret.txt /\n",
+    );
     let run = e.docker(&["build", path(&ctx)]);
     assert_eq!(run.code, 1);
     assert!(
@@ -224,10 +371,18 @@ fn dockerignore_keeps_files_out_of_the_context() {
 fn failed_run_reports_its_exit_code_and_leaves_nothing() {
     let e = Engine::start();
     let images_before = e.ok(&["images", "-aq"]);
-    let ctx = context(&[("Dockerfile", "FROM busybox\nENV A=1\nRUN echo working; echo trouble >&2; exit 3\nCMD [\"true\"]\n")]);
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nENV A=1\nRUN echo working; echo trouble >&2; exit 3\nCMD [\"true\"]\n",
+    )]);
     let run: Run = e.docker(&["build", "-t", "broken", path(&ctx)]);
     assert_eq!(run.code, 3, "{run:?}");
-    assert!(run.stdout.contains("Step 3/4 : RUN echo working; echo trouble >&2; exit 3\n"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Step 3/4 : RUN echo working; echo trouble >&2; exit 3\n"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("working\n"), "{}", run.stdout);
     assert!(run.stdout.contains("trouble"), "{}", run.stdout);
     assert!(
@@ -243,9 +398,16 @@ fn failed_run_reports_its_exit_code_and_leaves_nothing() {
 #[test]
 fn build_from_stdin_with_no_context() {
     let e = Engine::start();
-    let run = e.docker_stdin(&["build", "-t", "piped", "-"], b"FROM busybox\nRUN echo from stdin > /note\nCMD [\"cat\", \"/note\"]\n");
+    let run = e.docker_stdin(
+        &["build", "-t", "piped", "-"],
+        b"FROM busybox\nRUN echo from stdin > /note\nCMD [\"cat\", \"/note\"]\n",
+    );
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Successfully tagged piped:latest"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Successfully tagged piped:latest"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(e.ok(&["run", "--rm", "piped"]), "from stdin\n");
 }
 
@@ -258,8 +420,24 @@ fn dockerfile_flag_target_and_build_args() {
          FROM dev AS release\nRUN echo release > /mode\n",
     )]);
     let file = format!("{}/docker/Dev.Dockerfile", path(&ctx));
-    let out = build(&e, &["-f", &file, "--target", "dev", "--build-arg", "MODE=trace", "-t", "dev", path(&ctx)]);
-    assert!(out.contains("Step 3/4 : RUN echo \"$MODE\" > /mode\n"), "{out}");
+    let out = build(
+        &e,
+        &[
+            "-f",
+            &file,
+            "--target",
+            "dev",
+            "--build-arg",
+            "MODE=trace",
+            "-t",
+            "dev",
+            path(&ctx),
+        ],
+    );
+    assert!(
+        out.contains("Step 3/4 : RUN echo \"$MODE\" > /mode\n"),
+        "{out}"
+    );
     assert!(!out.contains("release"), "{out}");
     assert_eq!(e.ok(&["run", "--rm", "dev"]), "trace\n");
     build(&e, &["-f", &file, "-t", "rel", path(&ctx)]);
@@ -267,9 +445,18 @@ fn dockerfile_flag_target_and_build_args() {
 
     let unknown = e.docker(&["build", "-f", &file, "--target", "nope", path(&ctx)]);
     assert_ne!(unknown.code, 0);
-    assert!(unknown.stderr.contains("failed to reach build target nope in Dockerfile"), "{}", unknown.stderr);
+    assert!(
+        unknown
+            .stderr
+            .contains("failed to reach build target nope in Dockerfile"),
+        "{}",
+        unknown.stderr
+    );
     let unused = build(&e, &["-f", &file, "--build-arg", "UNUSED=1", path(&ctx)]);
-    assert!(unused.contains("[Warning] One or more build-args [UNUSED] were not consumed"), "{unused}");
+    assert!(
+        unused.contains("[Warning] One or more build-args [UNUSED] were not consumed"),
+        "{unused}"
+    );
 }
 
 #[test]
@@ -278,18 +465,35 @@ fn a_malformed_dockerfile_names_the_line() {
     let ctx = context(&[("Dockerfile", "FROM busybox\nRUN true\nFORM scratch\n")]);
     let run = e.docker(&["build", path(&ctx)]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("Error response from daemon: Dockerfile parse error line 3: unknown instruction: FORM"), "{}", run.stderr);
-    let ctx = context(&[("Dockerfile", "FROM busybox\nADD http://example.invalid/app.tar /app/\n")]);
+    assert!(
+        run.stderr.contains(
+            "Error response from daemon: Dockerfile parse error line 3: unknown instruction: FORM"
+        ),
+        "{}",
+        run.stderr
+    );
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nADD http://example.invalid/app.tar /app/\n",
+    )]);
     let run = e.docker(&["build", path(&ctx)]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("ADD failed: cannot download http://example.invalid/app.tar"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("ADD failed: cannot download http://example.invalid/app.tar"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(e.ok(&["ps", "-aq"]), "");
 }
 
 #[test]
 fn intermediate_images_hide_from_images_and_go_with_rmi() {
     let e = Engine::start();
-    let ctx = context(&[("Dockerfile", "FROM busybox\nENV A=1\nRUN echo x > /x\nCMD [\"sh\"]\n")]);
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nENV A=1\nRUN echo x > /x\nCMD [\"sh\"]\n",
+    )]);
     build(&e, &["-t", "layered", path(&ctx)]);
     let visible = e.ok(&["images", "-q"]).lines().count();
     let all = e.ok(&["images", "-aq"]).lines().count();
@@ -299,7 +503,10 @@ fn intermediate_images_hide_from_images_and_go_with_rmi() {
     assert!(parent.starts_with("sha256:"), "{parent}");
 
     let pruned = e.ok(&["image", "prune", "-f"]);
-    assert!(!pruned.contains("deleted"), "prune keeps a tagged image's parents: {pruned}");
+    assert!(
+        !pruned.contains("deleted"),
+        "prune keeps a tagged image's parents: {pruned}"
+    );
     assert_eq!(e.ok(&["images", "-aq"]).lines().count(), 4);
 
     let removed = e.ok(&["rmi", "layered"]);
@@ -326,6 +533,13 @@ fn the_debian_20_10_cli_builds_too() {
         .unwrap();
     let run: Run = out.into();
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Successfully tagged oldcli:latest"), "{}", run.stdout);
-    assert_eq!(e.ok(&["run", "--rm", "oldcli", "cat", "/note"]), "old cli\n");
+    assert!(
+        run.stdout.contains("Successfully tagged oldcli:latest"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "oldcli", "cat", "/note"]),
+        "old cli\n"
+    );
 }

@@ -148,13 +148,9 @@ impl<'a> Builder<'a> {
     fn last_stage(&self) -> Result<usize, Failure> {
         match &self.options.target {
             None => Ok(self.file.stages.len() - 1),
-            Some(t) => self
-                .file
-                .stage_named(t)
-                .map(|s| s.index)
-                .ok_or_else(|| {
-                    Failure::bad_request(format!("failed to reach build target {t} in Dockerfile"))
-                }),
+            Some(t) => self.file.stage_named(t).map(|s| s.index).ok_or_else(|| {
+                Failure::bad_request(format!("failed to reach build target {t} in Dockerfile"))
+            }),
         }
     }
 
@@ -265,9 +261,9 @@ impl<'a> Builder<'a> {
         let Command::From(from) = &stage.from.command else {
             unreachable!("a stage starts with FROM");
         };
-        let from =
-            self.globals
-                .expand_from(from, stage.from.line, self.file.directives.escape)?;
+        let from = self
+            .globals
+            .expand_from(from, stage.from.line, self.file.directives.escape)?;
         let lower = from.image.to_ascii_lowercase();
         let earlier = self.file.stages[..index]
             .iter()
@@ -344,8 +340,9 @@ impl<'a> Builder<'a> {
         ));
         state.raw["config"]["OnBuild"] = Value::Null;
         for trigger in triggers {
-            let parsed = parse_dockerfile(&format!("FROM scratch\n{trigger}\n"))
-                .map_err(|e| Failure::new(format!("failed to parse ONBUILD trigger {trigger:?}: {e}")))?;
+            let parsed = parse_dockerfile(&format!("FROM scratch\n{trigger}\n")).map_err(|e| {
+                Failure::new(format!("failed to parse ONBUILD trigger {trigger:?}: {e}"))
+            })?;
             for instruction in &parsed.stages[0].instructions {
                 state = self.dispatch(index, state, scope, instruction)?;
             }
@@ -416,11 +413,7 @@ impl<'a> Builder<'a> {
         if self.options.no_cache {
             return Ok(None);
         }
-        let Some(id) = self
-            .runtime
-            .images()
-            .cached_step(&self.options.scope, key)
-        else {
+        let Some(id) = self.runtime.images().cached_step(&self.options.scope, key) else {
             return Ok(None);
         };
         let Ok(image) = self.runtime.images().image(&id) else {
@@ -513,7 +506,11 @@ impl<'a> Builder<'a> {
     /// The container Docker's classic builder commits a config step through:
     /// created on the parent and removed without running.
     fn nop_container(&mut self, state: &StageState) -> Result<(), Failure> {
-        let argv = vec!["/bin/sh".to_string(), "-c".to_string(), "#(nop) ".to_string()];
+        let argv = vec![
+            "/bin/sh".to_string(),
+            "-c".to_string(),
+            "#(nop) ".to_string(),
+        ];
         let step = StepContainer::create(
             self.runtime,
             &self.options.scope,
@@ -550,14 +547,18 @@ impl<'a> Builder<'a> {
         let runtime = self.runtime;
         let scope_name = self.options.scope.clone();
         let out = &mut *self.out;
-        let outcome = run_step(runtime, &scope_name, &state.image, argv, env, &mut |t| out(t))?;
+        let outcome = run_step(runtime, &scope_name, &state.image, argv, env, &mut |t| {
+            out(t)
+        })?;
         let raw = state.raw.clone();
         self.commit(&state, raw, &created_by, outcome.layer, &key)
     }
 
     /// A view of an image's filesystem.
     fn view_of(&self, image: &str) -> Result<RootView, Failure> {
-        Ok(RootView::new(self.runtime.images().image(image)?.layer_dirs))
+        Ok(RootView::new(
+            self.runtime.images().image(image)?.layer_dirs,
+        ))
     }
 
     /// A private directory for a new layer, removed after use.
@@ -592,10 +593,7 @@ impl<'a> Builder<'a> {
                 (self.view_of(&id)?, Some(id))
             }
             Some(CopyFrom::Image(name)) => {
-                let image = self
-                    .runtime
-                    .images()
-                    .resolve(&self.options.scope, name)?;
+                let image = self.runtime.images().resolve(&self.options.scope, name)?;
                 (RootView::new(image.layer_dirs), Some(image.id))
             }
         };
@@ -603,7 +601,11 @@ impl<'a> Builder<'a> {
         let abs_dest = if dest.starts_with('/') {
             dest.to_string()
         } else {
-            let trailing = if dest.ends_with('/') || dest == "." { "/" } else { "" };
+            let trailing = if dest.ends_with('/') || dest == "." {
+                "/"
+            } else {
+                ""
+            };
             format!(
                 "{}{trailing}",
                 image_config::workdir(&state.raw["config"], dest)
@@ -657,10 +659,7 @@ impl<'a> Builder<'a> {
         };
         let layer = self.scratch_dir()?;
         job.write(&layer.0)?;
-        let (diff_id, _) = self
-            .runtime
-            .images()
-            .add_layer_from_dir(&layer.0, 0)?;
+        let (diff_id, _) = self.runtime.images().add_layer_from_dir(&layer.0, 0)?;
         drop(layer);
         let raw = state.raw.clone();
         self.commit(&state, raw, &created_by, Some(diff_id), &key)
@@ -715,10 +714,7 @@ impl<'a> Builder<'a> {
             std::fs::create_dir(&layer_dir)
                 .map_err(|e| Failure::new(format!("WORKDIR failed: {e}")))?;
             job.make_dirs(&layer_dir, &target)?;
-            let (diff_id, _) = self
-                .runtime
-                .images()
-                .add_layer_from_dir(&layer_dir, 0)?;
+            let (diff_id, _) = self.runtime.images().add_layer_from_dir(&layer_dir, 0)?;
             Some(diff_id)
         };
         self.nop_container(&state)?;

@@ -102,9 +102,7 @@ impl BuildContext {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(_) if name == DEFAULT_DOCKERFILE => fs::read(dir.join("dockerfile"))
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .map_err(|_| {
-                    Failure::new(format!("Cannot locate specified Dockerfile: {name}"))
-                })?,
+                .map_err(|_| Failure::new(format!("Cannot locate specified Dockerfile: {name}")))?,
             Err(_) => {
                 return Err(Failure::new(format!(
                     "Cannot locate specified Dockerfile: {name}"
@@ -279,6 +277,9 @@ mod tests {
             BuildContext::unpack(&body, &tmp.path().join("c"), "build/Dockerfile.dev").unwrap();
         assert_eq!(text, "FROM busybox\n");
         let err = BuildContext::unpack(&body, &tmp.path().join("d"), "").unwrap_err();
-        assert_eq!(err.message, "Cannot locate specified Dockerfile: Dockerfile");
+        assert_eq!(
+            err.message,
+            "Cannot locate specified Dockerfile: Dockerfile"
+        );
     }
 }

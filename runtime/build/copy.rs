@@ -355,7 +355,12 @@ pub fn parse_chmod(text: &str) -> Result<u32, Failure> {
 mod tests {
     use super::*;
 
-    fn job<'a>(src: &'a RootView, image: &'a RootView, patterns: &[&str], dest: &str) -> CopyJob<'a> {
+    fn job<'a>(
+        src: &'a RootView,
+        image: &'a RootView,
+        patterns: &[&str],
+        dest: &str,
+    ) -> CopyJob<'a> {
         let patterns: Vec<String> = patterns.iter().map(|s| s.to_string()).collect();
         CopyJob {
             keyword: "COPY",
@@ -393,15 +398,21 @@ mod tests {
         // A file into an existing directory, and a file renamed.
         let layer = tmp.path().join("l2");
         fs::create_dir(&layer).unwrap();
-        job(&src, &image, &["one.txt"], "/srv").write(&layer).unwrap();
-        job(&src, &image, &["two.txt"], "/etc/renamed").write(&layer).unwrap();
+        job(&src, &image, &["one.txt"], "/srv")
+            .write(&layer)
+            .unwrap();
+        job(&src, &image, &["two.txt"], "/etc/renamed")
+            .write(&layer)
+            .unwrap();
         assert!(layer.join("srv/one.txt").is_file());
         assert_eq!(fs::read_to_string(layer.join("etc/renamed")).unwrap(), "2");
 
         // Globs with several matches need a directory destination.
         let layer = tmp.path().join("l3");
         fs::create_dir(&layer).unwrap();
-        let err = job(&src, &image, &["*.txt"], "/x").write(&layer).unwrap_err();
+        let err = job(&src, &image, &["*.txt"], "/x")
+            .write(&layer)
+            .unwrap_err();
         assert!(err.message.contains("must be a directory and end with a /"));
         job(&src, &image, &["*.txt"], "/x/").write(&layer).unwrap();
         assert!(layer.join("x/one.txt").is_file() && layer.join("x/two.txt").is_file());

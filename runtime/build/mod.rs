@@ -49,10 +49,10 @@ mod tests;
 pub use ast::Node;
 pub use builder::{BuildOptions, Builder, Built};
 pub use context::BuildContext;
-pub use failure::Failure;
 pub use dockerignore::{parse_dockerignore, Ignore};
 pub use error::{BuildError, BuildResult, DurationError};
 pub use expand::{GlobalArgs, Scope};
+pub use failure::Failure;
 pub use instructions::{Command, CommandLine, Instruction};
 pub use lines::Directives;
 

@@ -88,7 +88,9 @@ impl<'a> StepContainer<'a> {
                 }
             }
         }
-        Ok(self.runtime.wait(&self.container, WaitCondition::NotRunning))
+        Ok(self
+            .runtime
+            .wait(&self.container, WaitCondition::NotRunning))
     }
 
     /// Turns the container's writable layer into a layer of the store;

@@ -87,7 +87,8 @@ pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         .join(format!("build-{}", &new_id()[..16]));
     // Unpack and parse first: their errors are the request's errors.
     let (context, file) = blocking(move || {
-        let (context, text) = BuildContext::unpack(&body, &dir, &dockerfile).map_err(failure_error)?;
+        let (context, text) =
+            BuildContext::unpack(&body, &dir, &dockerfile).map_err(failure_error)?;
         let file = parse(&text).map_err(failure_error)?;
         Ok((context, file))
     })

@@ -33,7 +33,11 @@ impl ScopeRefs {
 
     /// After `id` was deleted: its untagged parents that nothing else needs
     /// (no other child, no container in `in_use`), nearest first.
-    pub(crate) fn prune_parents(&mut self, parent: Option<String>, in_use: &[String]) -> Vec<String> {
+    pub(crate) fn prune_parents(
+        &mut self,
+        parent: Option<String>,
+        in_use: &[String],
+    ) -> Vec<String> {
         let mut removed = Vec::new();
         let mut next = parent;
         while let Some(id) = next.take() {
@@ -53,21 +57,6 @@ impl ScopeRefs {
 }
 
 impl ImageStore {
-    /// Records that `child` was built on `parent` in `scope`.
-    pub fn set_parent(&self, scope: &str, child: &str, parent: &str) -> Result<(), ImageError> {
-        self.with_scope(scope, |refs| {
-            refs.parents.insert(child.to_string(), parent.to_string());
-            Ok(())
-        })
-    }
-
-    /// The image `id` was built on, if a build made it.
-    pub fn parent_of(&self, scope: &str, id: &str) -> Option<String> {
-        self.with_scope(scope, |refs| Ok(refs.parents.get(id).cloned()))
-            .ok()
-            .flatten()
-    }
-
     /// The image a build step with cache `key` made earlier, if the scope
     /// still has it.
     pub fn cached_step(&self, scope: &str, key: &str) -> Option<String> {
