@@ -236,7 +236,7 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
     let reference = start_dockerd(dir.path(), &berth.socket)?;
     let daemons: Vec<&Daemon> = std::iter::once(&berth).chain(reference.as_ref()).collect();
     println!(
-        "Dockerfile.example: 26 steps, 4 stages; context {} bytes",
+        "Dockerfile.example: 27 steps, 4 stages; context {} bytes",
         context.len()
     );
     for d in &daemons {

@@ -111,10 +111,17 @@ fn dockerfile_example_builds_and_its_image_serves_the_page() {
         "{out}"
     );
     assert!(
-        out.contains("Step 1/26 : FROM scratch AS assets\n"),
+        out.contains(
+            "Step 1/27 : ARG BASE=busybox:latest\nStep 2/27 : FROM scratch AS assets\n ---> \n"
+        ),
         "{out}"
     );
-    assert!(out.contains("# Executing 1 build trigger\n"), "{out}");
+    assert!(
+        out.contains(
+            "Step 16/27 : FROM runtime-base\n# Executing 1 build trigger\n ---> Running in "
+        ),
+        "{out}"
+    );
     assert!(out.contains(" ---> Running in "), "{out}");
     assert!(out.contains("Removing intermediate container "), "{out}");
     assert!(
@@ -435,7 +442,7 @@ fn dockerfile_flag_target_and_build_args() {
         ],
     );
     assert!(
-        out.contains("Step 3/4 : RUN echo \"$MODE\" > /mode\n"),
+        out.contains("Step 4/5 : RUN echo \"$MODE\" > /mode\n"),
         "{out}"
     );
     assert!(!out.contains("release"), "{out}");

@@ -157,17 +157,21 @@ impl<'a> Builder<'a> {
     fn build_stages(&mut self) -> Result<Built, Failure> {
         let last = self.last_stage()?;
         let label_step = self.label_instruction();
-        let total: usize = self.file.stages[..=last]
-            .iter()
-            .map(|s| 1 + s.instructions.len())
-            .sum::<usize>()
+        let total: usize = self.file.global_args.len()
+            + self.file.stages[..=last]
+                .iter()
+                .map(|s| 1 + s.instructions.len())
+                .sum::<usize>()
             + usize::from(label_step.is_some());
+        let mut step = 0;
+        // Global ARGs are steps of their own that make no image (Docker).
         for arg in &self.file.global_args {
+            step += 1;
+            self.say(format!("Step {step}/{total} : {}\n", arg.original));
             if let Command::Arg(a) = &arg.command {
                 self.declared.insert(a.name.clone());
             }
         }
-        let mut step = 0;
         let mut final_state = None;
         for index in 0..=last {
             let stage = &self.file.stages[index];
@@ -297,9 +301,14 @@ impl<'a> Builder<'a> {
             })?;
             (image.id, image.raw)
         };
+        let has_triggers = raw
+            .pointer("/config/OnBuild")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
         if lower == "scratch" {
             self.say(" ---> \n");
-        } else {
+        } else if !has_triggers {
+            // With triggers, Docker's next line is "# Executing …".
             self.say(format!(" ---> {}\n", short(&image)));
         }
         let env = image_config::env_pairs(&raw["config"]);
