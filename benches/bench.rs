@@ -5,6 +5,9 @@
 //! cargo build --release && target/release/berth-bench launch [RUNS]
 //! ```
 //!
+//! `build`: fresh and cached builds of Dockerfile.example beside dockerd's
+//! classic builder (see `build_bench.rs`).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -15,6 +18,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+mod build_bench;
 use berth_runtime::container::{seccomp, ContainerConfig, Runtime, RuntimeOptions, WaitCondition};
 use berth_runtime::DataDir;
 
@@ -22,8 +27,11 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("launch") => launch(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
+        Some("build") => {
+            build_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20))
+        }
         _ => {
-            eprintln!("usage: berth-bench launch [RUNS]");
+            eprintln!("usage: berth-bench launch [RUNS] | build [RUNS]");
             std::process::exit(2)
         }
     }

@@ -11,19 +11,35 @@
 //! - [`dockerignore`]: `.dockerignore` patterns.
 //! - [`duration`]: Go-style durations for HEALTHCHECK.
 //!
+//! The builder (Docker's classic builder, step by step):
+//! - [`context`]: the request body unpacked, `.dockerignore` applied.
+//! - [`builder`]: stages and steps, the cache, progress lines.
+//! - [`run`]: `RUN` as a real container, its writable layer committed.
+//! - [`copy`]: `COPY`/`ADD` into a new layer with Docker's path rules.
+//! - [`rootfs`]: an image's files read through its layers.
+//! - [`image_config`]: what config-only instructions do to the config.
+//! - [`failure`]: why a build stopped, as the client prints it.
+//!
 //! Parsing never expands variables: values depend on `--build-arg`s and on
 //! the base image's ENV, which only the builder knows.
 
 pub mod ast;
+pub mod builder;
+pub mod context;
+pub mod copy;
 pub mod created_by;
 pub mod dockerignore;
 pub mod duration;
 pub mod error;
 pub mod expand;
+pub mod failure;
 mod flags;
+pub mod image_config;
 pub mod instructions;
 pub mod lines;
 pub mod parse;
+pub mod rootfs;
+pub mod run;
 #[cfg(test)]
 mod scope_tests;
 pub mod shell;
@@ -31,9 +47,12 @@ pub mod shell;
 mod tests;
 
 pub use ast::Node;
+pub use builder::{BuildOptions, Builder, Built};
+pub use context::BuildContext;
 pub use dockerignore::{parse_dockerignore, Ignore};
 pub use error::{BuildError, BuildResult, DurationError};
 pub use expand::{GlobalArgs, Scope};
+pub use failure::Failure;
 pub use instructions::{Command, CommandLine, Instruction};
 pub use lines::Directives;
 

@@ -136,6 +136,9 @@ fn container_process(
         .map(|r| r.path().clone())
         .ok_or(("spec has no root".to_string(), SETUP_FAILED))?;
     nix::unistd::setsid().map_err(fail("setsid"))?;
+    // A new network namespace starts with `lo` down; in a shared one it is
+    // already up (or not ours to touch), so a failure changes nothing.
+    let _ = sys::loopback_up();
     // Nothing mounted from here on propagates back to the host.
     mount(
         None::<&str>,

@@ -37,7 +37,11 @@ impl Write for ChannelWriter {
 
 /// `docker images` entries of the scope.
 pub fn summaries(ctx: &Ctx) -> Result<Vec<Value>, ApiError> {
-    let list = ctx.engine.runtime.images().list(&ctx.scope.name)?;
+    let list = ctx
+        .engine
+        .runtime
+        .images()
+        .list_all(&ctx.scope.name, ctx.query.flag("all"))?;
     Ok(list
         .into_iter()
         .map(|i| {

@@ -10,6 +10,7 @@
 //! A [`Scope`] is what one socket serves: its own names and references. The
 //! [`Engine`] is shared by all scopes of one process.
 
+pub mod build;
 pub mod containers;
 pub mod convert;
 pub mod exec;

@@ -9,7 +9,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 
 use super::http::{empty, ApiError, Query, Reply, API_VERSION};
-use super::{containers, exec, images, system, Engine, Scope};
+use super::{build, containers, exec, images, system, Engine, Scope};
 
 /// What a handler gets: the engine, the scope, the request.
 pub struct Ctx {
@@ -120,6 +120,7 @@ async fn dispatch(
         (&M::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id),
         (&M::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),
         (&M::POST, ["commit"]) => images::commit(&ctx, req).await,
+        (&M::POST, ["build"]) => build::build(&ctx, req).await,
 
         (&M::GET, ["images", "json"]) => images::list(&ctx),
         (&M::POST, ["images", "create"]) => images::create(&ctx, req).await,

@@ -14,6 +14,7 @@
 mod archive;
 mod bootstrap;
 pub mod layer;
+mod lineage;
 pub mod reference;
 mod store;
 

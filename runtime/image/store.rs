@@ -25,6 +25,11 @@ pub(crate) struct ScopeRefs {
     pub images: BTreeSet<String>,
     /// Image ID → when it was last tagged (RFC 3339).
     pub last_tag: BTreeMap<String, String>,
+    /// Image ID → the image it was built on (one build step each), as
+    /// Docker's classic builder records `Parent`.
+    pub parents: BTreeMap<String, String>,
+    /// Build cache: key of (parent, instruction, sources) → image ID.
+    pub build_cache: BTreeMap<String, String>,
 }
 
 /// The store. Safe to share between threads.
@@ -224,6 +229,8 @@ impl ImageStore {
         if refs.tags != before.tags
             || refs.images != before.images
             || refs.last_tag != before.last_tag
+            || refs.parents != before.parents
+            || refs.build_cache != before.build_cache
         {
             let file = self.scope_file(scope);
             let tmp = file.with_extension("tmp");
@@ -358,11 +365,20 @@ impl ImageStore {
             .sum()
     }
 
-    /// `docker images` of a scope.
+    /// `docker images` of a scope (intermediate build images hidden).
     pub fn list(&self, scope: &str) -> Result<Vec<ImageSummary>, ImageError> {
+        self.list_all(scope, false)
+    }
+
+    /// `docker images [-a]`: with `all`, also the untagged images that other
+    /// images were built on, as Docker lists them.
+    pub fn list_all(&self, scope: &str, all: bool) -> Result<Vec<ImageSummary>, ImageError> {
         let refs = self.with_scope(scope, |r| Ok(r.clone()))?;
         let mut out = Vec::new();
         for id in &refs.images {
+            if !all && !refs.is_tagged(id) && refs.has_children(id) {
+                continue;
+            }
             let Ok(bytes) = fs::read(self.blob_path(id)) else {
                 continue;
             };
@@ -435,7 +451,7 @@ impl ImageStore {
             "Id": id,
             "RepoTags": tags.iter().filter(|t| !t.contains('@')).collect::<Vec<_>>(),
             "RepoDigests": tags.iter().filter(|t| t.contains('@')).collect::<Vec<_>>(),
-            "Parent": "",
+            "Parent": refs.parents.get(&id).cloned().unwrap_or_default(),
             "Comment": raw.get("comment").cloned().unwrap_or(json!("")),
             "Created": raw.get("created").cloned().unwrap_or(json!("0001-01-01T00:00:00Z")),
             "DockerVersion": raw.get("docker_version").cloned().unwrap_or(json!("")),
@@ -555,6 +571,12 @@ impl ImageStore {
                     report.push(("Untagged", tag.clone()));
                 }
                 None => {
+                    if refs.has_children(&id) {
+                        return Err(ImageError::Conflict(format!(
+                            "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+                            short(&id)
+                        )));
+                    }
                     if tags.len() > 1 && !force {
                         return Err(ImageError::Conflict(format!(
                             "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
@@ -575,15 +597,19 @@ impl ImageStore {
                 }
             }
             let still_named = refs.tags.values().any(|v| *v == id);
-            let delete = !still_named && users.is_empty();
+            // An image other images were built on stays (untagged) for them.
+            let delete = !still_named && users.is_empty() && !refs.has_children(&id);
             if delete {
-                refs.images.remove(&id);
-                refs.last_tag.remove(&id);
+                let parent = refs.parents.get(&id).cloned();
+                refs.forget(&id);
+                report.push(("Deleted", id.clone()));
+                for p in refs.prune_parents(parent, &[]) {
+                    report.push(("Deleted", p));
+                }
             }
             Ok(delete)
         })?;
         if delete {
-            report.push(("Deleted", id.clone()));
             self.collect_garbage();
         }
         Ok(report)
@@ -598,17 +624,26 @@ impl ImageStore {
         in_use: &[String],
     ) -> Result<(Vec<String>, u64), ImageError> {
         let doomed = self.with_scope(scope, |refs| {
-            let doomed: Vec<String> = refs
-                .images
-                .iter()
-                .filter(|id| !in_use.contains(id))
-                .filter(|id| all || !refs.tags.values().any(|v| v == *id))
-                .cloned()
-                .collect();
-            for id in &doomed {
-                refs.images.remove(id);
-                refs.tags.retain(|_, v| v != id);
-                refs.last_tag.remove(id);
+            // Only heads (images nothing was built on) are candidates; removing
+            // one frees its untagged parents, as Docker prunes.
+            let mut doomed = Vec::new();
+            loop {
+                let next: Vec<String> = refs
+                    .images
+                    .iter()
+                    .filter(|id| !in_use.contains(id) && !refs.has_children(id))
+                    .filter(|id| all || !refs.is_tagged(id))
+                    .cloned()
+                    .collect();
+                if next.is_empty() {
+                    break;
+                }
+                for id in next {
+                    let parent = refs.parents.get(&id).cloned();
+                    refs.forget(&id);
+                    doomed.push(id);
+                    doomed.extend(refs.prune_parents(parent, in_use));
+                }
             }
             Ok(doomed)
         })?;
@@ -617,7 +652,7 @@ impl ImageStore {
     }
 
     /// Removes blobs and layers no image of any scope needs; returns bytes freed.
-    fn collect_garbage(&self) -> u64 {
+    pub(crate) fn collect_garbage(&self) -> u64 {
         let scopes_dir = self.root.join("scopes");
         let mut live_images: HashSet<String> = HashSet::new();
         if let Ok(entries) = fs::read_dir(&scopes_dir) {

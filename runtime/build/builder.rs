@@ -1,0 +1,762 @@
+//! [`Builder`]: runs a parsed Dockerfile as Docker's classic builder does,
+//! one image per step, printing the same progress lines.
+//!
+//! Every step makes an image on the previous one (its `Parent`): a layer
+//! for `RUN`, `COPY`, `ADD` and a new `WORKDIR`, a config change for the
+//! rest, with a history entry worded as Docker words it. A step's cache key
+//! is its parent image, its instruction as history records it and, for
+//! `COPY`/`ADD`, a digest of the sources; a step whose key the scope has
+//! seen reuses that image (` ---> Using cache`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::context::{content_digest, BuildContext};
+use super::copy::{parse_chmod, resolve_chown, resolve_sources, Attrs, CopyJob};
+use super::created_by;
+use super::expand::{GlobalArgs, Scope, BUILTIN_ARGS};
+use super::failure::Failure;
+use super::image_config::{self, StageFlags};
+use super::instructions::{AddSource, Command, CommandLine, Instruction, KeyValue};
+use super::rootfs::RootView;
+use super::run::{run_step, StepContainer};
+use super::{parse_dockerfile, CopyFrom, Dockerfile};
+use crate::container::names::new_id;
+use crate::container::state::now_rfc3339;
+use crate::container::Runtime;
+use crate::image::Reference;
+
+/// What the client asked for, besides the context.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The scope whose images the build uses and makes.
+    pub scope: String,
+    /// `-t` references, in order.
+    pub tags: Vec<String>,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// `--label` values, added to the final image.
+    pub labels: BTreeMap<String, String>,
+    /// `--target`: the stage to stop after.
+    pub target: Option<String>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+}
+
+/// The result of a build.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The final image's ID (`sha256:…`).
+    pub id: String,
+    /// The tags given to it, familiar form.
+    pub tags: Vec<String>,
+}
+
+/// Runs builds over a runtime.
+pub struct Builder<'a> {
+    runtime: &'a Arc<Runtime>,
+    options: &'a BuildOptions,
+    context: &'a BuildContext,
+    file: &'a Dockerfile,
+    out: &'a mut dyn FnMut(String),
+    globals: GlobalArgs,
+    /// Images this build made (not reused from the cache), in order.
+    made: Vec<String>,
+    /// The final image of each finished stage.
+    stage_results: Vec<String>,
+    /// ARG names the Dockerfile declared (for the unused-args warning).
+    declared: BTreeSet<String>,
+}
+
+/// One stage's build state.
+struct StageState {
+    image: String,
+    raw: Value,
+    flags: StageFlags,
+}
+
+fn short(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..12.min(hex.len())]
+}
+
+fn sha(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Parses a Dockerfile, naming the line on errors.
+pub fn parse(text: &str) -> Result<Dockerfile, Failure> {
+    Ok(parse_dockerfile(text)?)
+}
+
+impl<'a> Builder<'a> {
+    /// A builder for one build; `out` receives progress text.
+    pub fn new(
+        runtime: &'a Arc<Runtime>,
+        options: &'a BuildOptions,
+        context: &'a BuildContext,
+        file: &'a Dockerfile,
+        out: &'a mut dyn FnMut(String),
+    ) -> Result<Self, Failure> {
+        let globals = GlobalArgs::resolve(
+            &file.global_args,
+            &options.build_args,
+            file.directives.escape,
+        )?;
+        Ok(Builder {
+            runtime,
+            options,
+            context,
+            file,
+            out,
+            globals,
+            made: Vec::new(),
+            stage_results: Vec::new(),
+            declared: BTreeSet::new(),
+        })
+    }
+
+    /// Runs the build. On failure the images this build made are removed
+    /// again (a failed build leaves nothing).
+    pub fn build(mut self) -> Result<Built, Failure> {
+        match self.build_stages() {
+            Ok(built) => Ok(built),
+            Err(e) => {
+                let _ = self
+                    .runtime
+                    .images()
+                    .discard_steps(&self.options.scope, &self.made);
+                Err(e)
+            }
+        }
+    }
+
+    fn say(&mut self, text: impl Into<String>) {
+        (self.out)(text.into());
+    }
+
+    /// The stages to build: up to and including `--target`.
+    fn last_stage(&self) -> Result<usize, Failure> {
+        match &self.options.target {
+            None => Ok(self.file.stages.len() - 1),
+            Some(t) => self.file.stage_named(t).map(|s| s.index).ok_or_else(|| {
+                Failure::bad_request(format!("failed to reach build target {t} in Dockerfile"))
+            }),
+        }
+    }
+
+    fn build_stages(&mut self) -> Result<Built, Failure> {
+        let last = self.last_stage()?;
+        let label_step = self.label_instruction();
+        let total: usize = self.file.global_args.len()
+            + self.file.stages[..=last]
+                .iter()
+                .map(|s| 1 + s.instructions.len())
+                .sum::<usize>()
+            + usize::from(label_step.is_some());
+        let mut step = 0;
+        // Global ARGs are steps of their own that make no image (Docker).
+        for arg in &self.file.global_args {
+            step += 1;
+            self.say(format!("Step {step}/{total} : {}\n", arg.original));
+            if let Command::Arg(a) = &arg.command {
+                self.declared.insert(a.name.clone());
+            }
+        }
+        let mut final_state = None;
+        for index in 0..=last {
+            let stage = &self.file.stages[index];
+            step += 1;
+            self.say(format!("Step {step}/{total} : {}\n", stage.from.original));
+            let (mut state, env) = self.from(index)?;
+            let escape = self.file.directives.escape;
+            let build_args = &self.options.build_args;
+            let globals = self.globals.clone();
+            let mut scope = Scope::new(escape, build_args, &globals, env);
+            state = self.onbuild_triggers(index, state, &mut scope)?;
+            let mut instructions: Vec<&Instruction> = stage.instructions.iter().collect();
+            if index == last {
+                if let Some(label) = &label_step {
+                    instructions.push(label);
+                }
+            }
+            for instruction in instructions {
+                step += 1;
+                self.say(format!("Step {step}/{total} : {}\n", instruction.original));
+                state = self.dispatch(index, state, &mut scope, instruction)?;
+            }
+            self.stage_results.push(state.image.clone());
+            final_state = Some(state);
+        }
+        let state = final_state.expect("at least one stage");
+        self.warn_unused_args();
+        Ok(Built {
+            id: state.image,
+            tags: self.options.tags.clone(),
+        })
+    }
+
+    /// `--label`s as the LABEL instruction Docker appends to the last stage.
+    fn label_instruction(&self) -> Option<Instruction> {
+        if self.options.labels.is_empty() {
+            return None;
+        }
+        let pairs: Vec<KeyValue> = self
+            .options
+            .labels
+            .iter()
+            .map(|(k, v)| KeyValue {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect();
+        let original = pairs
+            .iter()
+            .map(|kv| format!("{:?}={:?}", kv.key, kv.value))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Some(Instruction {
+            line: 0,
+            original: format!("LABEL {original}"),
+            // Values are literal: quote them so expansion leaves them alone.
+            command: Command::Label(
+                pairs
+                    .into_iter()
+                    .map(|kv| KeyValue {
+                        key: kv.key,
+                        value: format!("'{}'", kv.value.replace('\'', "'\\''")),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    fn warn_unused_args(&mut self) {
+        let unused: Vec<&String> = self
+            .options
+            .build_args
+            .keys()
+            .filter(|k| !self.declared.contains(*k) && !BUILTIN_ARGS.contains(&k.as_str()))
+            .collect();
+        if !unused.is_empty() {
+            let list = unused
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            self.say(format!(
+                "[Warning] One or more build-args [{list}] were not consumed\n"
+            ));
+        }
+    }
+
+    /// `FROM`: an earlier stage, `scratch`, or an image of the scope.
+    fn from(&mut self, index: usize) -> Result<(StageState, Vec<(String, String)>), Failure> {
+        let stage = &self.file.stages[index];
+        let Command::From(from) = &stage.from.command else {
+            unreachable!("a stage starts with FROM");
+        };
+        let from = self
+            .globals
+            .expand_from(from, stage.from.line, self.file.directives.escape)?;
+        let lower = from.image.to_ascii_lowercase();
+        let earlier = self.file.stages[..index]
+            .iter()
+            .find(|s| s.name() == Some(lower.as_str()))
+            .map(|s| self.stage_results[s.index].clone());
+        let images = self.runtime.images();
+        let scope = &self.options.scope;
+        let (image, raw) = if let Some(id) = earlier {
+            let raw = images.image(&id)?.raw;
+            (id, raw)
+        } else if lower == "scratch" {
+            let raw = json!({
+                "architecture": host_arch(),
+                "os": "linux",
+                "config": {"Env": [format!("PATH={}", image_config::DEFAULT_PATH)]},
+                "rootfs": {"type": "layers", "diff_ids": []},
+                "history": [],
+            });
+            let id = images.put_config(&raw)?;
+            images.adopt_step(scope, &id, None, None)?;
+            (id, raw)
+        } else {
+            let image = images.resolve(scope, &from.image).map_err(|e| {
+                Failure::new(match e {
+                    crate::image::ImageError::NotFound(_) => format!(
+                        "pull access denied for {}, repository does not exist or may require 'docker login': no such image in this engine",
+                        from.image
+                    ),
+                    other => other.to_string(),
+                })
+            })?;
+            (image.id, image.raw)
+        };
+        let has_triggers = raw
+            .pointer("/config/OnBuild")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if lower == "scratch" {
+            self.say(" ---> \n");
+        } else if !has_triggers {
+            // With triggers, Docker's next line is "# Executing …".
+            self.say(format!(" ---> {}\n", short(&image)));
+        }
+        let env = image_config::env_pairs(&raw["config"]);
+        Ok((
+            StageState {
+                image,
+                raw,
+                flags: StageFlags::default(),
+            },
+            env,
+        ))
+    }
+
+    /// Runs the base image's `ONBUILD` triggers, as Docker does right
+    /// after `FROM`; the stage's image no longer carries them.
+    fn onbuild_triggers(
+        &mut self,
+        index: usize,
+        mut state: StageState,
+        scope: &mut Scope,
+    ) -> Result<StageState, Failure> {
+        let triggers: Vec<String> = state.raw["config"]
+            .get("OnBuild")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if triggers.is_empty() {
+            return Ok(state);
+        }
+        let plural = if triggers.len() == 1 { "" } else { "s" };
+        self.say(format!(
+            "# Executing {} build trigger{plural}\n",
+            triggers.len()
+        ));
+        state.raw["config"]["OnBuild"] = Value::Null;
+        for trigger in triggers {
+            let parsed = parse_dockerfile(&format!("FROM scratch\n{trigger}\n")).map_err(|e| {
+                Failure::new(format!("failed to parse ONBUILD trigger {trigger:?}: {e}"))
+            })?;
+            for instruction in &parsed.stages[0].instructions {
+                state = self.dispatch(index, state, scope, instruction)?;
+            }
+        }
+        Ok(state)
+    }
+
+    /// One instruction.
+    fn dispatch(
+        &mut self,
+        index: usize,
+        state: StageState,
+        scope: &mut Scope,
+        instruction: &Instruction,
+    ) -> Result<StageState, Failure> {
+        let command = scope.apply(instruction)?;
+        let shell = image_config::shell(&state.raw["config"]);
+        match &command {
+            Command::Run(cmd) => self.run(state, scope, &shell, cmd),
+            Command::Copy(c) => {
+                let from = match &c.from {
+                    Some(f) => Some(self.file.resolve_copy_from(index, f, instruction.line)?),
+                    None => None,
+                };
+                let sources: Vec<String> = c.sources.clone();
+                self.copy(
+                    state,
+                    &shell,
+                    "COPY",
+                    &sources,
+                    &c.dest,
+                    from,
+                    c.chown.as_deref(),
+                    c.chmod.as_deref(),
+                )
+            }
+            Command::Add(a) => {
+                if let Some(url) = a.sources.iter().find(|s| matches!(s, AddSource::Url(_))) {
+                    return Err(Failure::new(format!(
+                        "ADD failed: cannot download {}: Berth builds offline; put the file in the build context and COPY it",
+                        url.as_str()
+                    )));
+                }
+                let sources: Vec<String> =
+                    a.sources.iter().map(|s| s.as_str().to_string()).collect();
+                self.copy(
+                    state,
+                    &shell,
+                    "ADD",
+                    &sources,
+                    &a.dest,
+                    None,
+                    a.chown.as_deref(),
+                    a.chmod.as_deref(),
+                )
+            }
+            Command::Workdir(dir) => self.workdir(state, &shell, &command, dir),
+            Command::Arg(a) => {
+                self.declared.insert(a.name.clone());
+                self.config_step(state, scope, &shell, &command)
+            }
+            _ => self.config_step(state, scope, &shell, &command),
+        }
+    }
+
+    /// The image a cached step made, announced, if the cache has it.
+    fn probe_cache(&mut self, key: &str) -> Result<Option<StageState>, Failure> {
+        if self.options.no_cache {
+            return Ok(None);
+        }
+        let Some(id) = self.runtime.images().cached_step(&self.options.scope, key) else {
+            return Ok(None);
+        };
+        let Ok(image) = self.runtime.images().image(&id) else {
+            return Ok(None);
+        };
+        self.say(" ---> Using cache\n");
+        self.say(format!(" ---> {}\n", short(&id)));
+        Ok(Some(StageState {
+            image: id,
+            raw: image.raw,
+            flags: StageFlags::default(),
+        }))
+    }
+
+    /// Stores the step's image: `raw` with a history entry (and `layer`).
+    fn commit(
+        &mut self,
+        parent: &StageState,
+        mut raw: Value,
+        created_by: &str,
+        layer: Option<String>,
+        key: &str,
+    ) -> Result<StageState, Failure> {
+        let now = now_rfc3339();
+        raw["created"] = json!(now);
+        raw["config"]["Image"] = json!(parent.image);
+        let mut entry = json!({"created": now, "created_by": created_by});
+        match layer {
+            Some(diff_id) => {
+                let mut ids = raw
+                    .pointer("/rootfs/diff_ids")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                ids.push(json!(diff_id));
+                raw["rootfs"] = json!({"type": "layers", "diff_ids": ids});
+            }
+            None => entry["empty_layer"] = json!(true),
+        }
+        let mut history = raw
+            .get("history")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        history.push(entry);
+        raw["history"] = json!(history);
+        let images = self.runtime.images();
+        let id = images.put_config(&raw)?;
+        images.adopt_step(&self.options.scope, &id, Some(&parent.image), Some(key))?;
+        self.made.push(id.clone());
+        self.say(format!(" ---> {}\n", short(&id)));
+        Ok(StageState {
+            image: id,
+            raw,
+            flags: parent.flags.clone(),
+        })
+    }
+
+    /// A config-only step. Docker commits it through a container that never
+    /// runs; Berth does the same so the progress lines name a real one.
+    fn config_step(
+        &mut self,
+        state: StageState,
+        scope: &Scope,
+        shell: &[String],
+        command: &Command,
+    ) -> Result<StageState, Failure> {
+        let created_by = created_by::nop(shell, command).unwrap_or_default();
+        let key = sha(&[&state.image, "nop", &created_by]);
+        let mut flags = state.flags.clone();
+        let mut raw = state.raw.clone();
+        let mut author = None;
+        image_config::apply(&mut raw["config"], &mut flags, command, &mut author);
+        if let Command::Env(_) = command {
+            image_config::set_env(&mut raw["config"], scope.env());
+        }
+        if let Some(a) = author {
+            raw["author"] = json!(a);
+        }
+        if let Some(mut hit) = self.probe_cache(&key)? {
+            hit.flags = flags;
+            return Ok(hit);
+        }
+        self.nop_container(&state)?;
+        let mut next = self.commit(&state, raw, &created_by, None, &key)?;
+        next.flags = flags;
+        Ok(next)
+    }
+
+    /// The container Docker's classic builder commits a config step through:
+    /// created on the parent and removed without running.
+    fn nop_container(&mut self, state: &StageState) -> Result<(), Failure> {
+        let argv = vec![
+            "/bin/sh".to_string(),
+            "-c".to_string(),
+            "#(nop) ".to_string(),
+        ];
+        let step = StepContainer::create(
+            self.runtime,
+            &self.options.scope,
+            &state.image,
+            argv,
+            Vec::new(),
+        )?;
+        let id = step.short_id().to_string();
+        self.say(format!(" ---> Running in {id}\n"));
+        drop(step);
+        self.say(format!("Removing intermediate container {id}\n"));
+        Ok(())
+    }
+
+    fn run(
+        &mut self,
+        state: StageState,
+        scope: &Scope,
+        shell: &[String],
+        cmd: &CommandLine,
+    ) -> Result<StageState, Failure> {
+        let created_by = created_by::run(shell, cmd, &scope.history_args());
+        let key = sha(&[&state.image, "run", &created_by]);
+        if let Some(mut hit) = self.probe_cache(&key)? {
+            hit.flags = state.flags;
+            return Ok(hit);
+        }
+        let argv = created_by::argv(shell, cmd);
+        let env: Vec<String> = scope
+            .run_args()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let runtime = self.runtime;
+        let scope_name = self.options.scope.clone();
+        let out = &mut *self.out;
+        let outcome = run_step(runtime, &scope_name, &state.image, argv, env, &mut |t| {
+            out(t)
+        })?;
+        let raw = state.raw.clone();
+        self.commit(&state, raw, &created_by, outcome.layer, &key)
+    }
+
+    /// A view of an image's filesystem.
+    fn view_of(&self, image: &str) -> Result<RootView, Failure> {
+        Ok(RootView::new(
+            self.runtime.images().image(image)?.layer_dirs,
+        ))
+    }
+
+    /// A private directory for a new layer, removed after use.
+    fn scratch_dir(&self) -> Result<TempLayer, Failure> {
+        let dir = self
+            .runtime
+            .data_dir()
+            .tmp_dir()
+            .join(format!("build-layer-{}", &new_id()[..16]));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Failure::new(format!("create {}: {e}", dir.display())))?;
+        Ok(TempLayer(dir))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &mut self,
+        state: StageState,
+        shell: &[String],
+        keyword: &str,
+        sources: &[String],
+        dest: &str,
+        from: Option<CopyFrom>,
+        chown: Option<&str>,
+        chmod: Option<&str>,
+    ) -> Result<StageState, Failure> {
+        let image_view = self.view_of(&state.image)?;
+        let (source_view, from_id) = match &from {
+            None => (RootView::new(vec![self.context.dir().to_path_buf()]), None),
+            Some(CopyFrom::Stage(i)) => {
+                let id = self.stage_results[*i].clone();
+                (self.view_of(&id)?, Some(id))
+            }
+            Some(CopyFrom::Image(name)) => {
+                let image = self.runtime.images().resolve(&self.options.scope, name)?;
+                (RootView::new(image.layer_dirs), Some(image.id))
+            }
+        };
+        let found = resolve_sources(&source_view, sources, keyword, from.is_none())?;
+        let abs_dest = if dest.starts_with('/') {
+            dest.to_string()
+        } else {
+            let trailing = if dest.ends_with('/') || dest == "." {
+                "/"
+            } else {
+                ""
+            };
+            format!(
+                "{}{trailing}",
+                image_config::workdir(&state.raw["config"], dest)
+            )
+            .replace("//", "/")
+        };
+        // Docker's history names the sources by a digest of their content.
+        let digests: Vec<String> = match &from_id {
+            None => found
+                .iter()
+                .map(|f| content_digest(&f.host).unwrap_or_default())
+                .collect(),
+            Some(id) => found.iter().map(|f| sha(&[id, &f.path])).collect(),
+        };
+        let source_text = match found.as_slice() {
+            [one] if one.meta.is_dir() => format!("dir:{}", digests[0]),
+            [_] => format!("file:{}", digests[0]),
+            _ => format!(
+                "multi:{}",
+                sha(&digests.iter().map(String::as_str).collect::<Vec<_>>())
+            ),
+        };
+        let created_by = created_by::copy(shell, keyword, &source_text, dest);
+        let key = sha(&[
+            &state.image,
+            keyword,
+            &created_by,
+            chown.unwrap_or(""),
+            chmod.unwrap_or(""),
+            &abs_dest,
+        ]);
+        if let Some(mut hit) = self.probe_cache(&key)? {
+            hit.flags = state.flags;
+            return Ok(hit);
+        }
+        let attrs = Attrs {
+            owner: match chown {
+                Some(spec) => resolve_chown(&image_view, spec)?,
+                None => (0, 0),
+            },
+            mode: chmod.map(parse_chmod).transpose()?,
+        };
+        let job = CopyJob {
+            keyword,
+            source: &source_view,
+            sources: found,
+            dest: abs_dest,
+            image: &image_view,
+            attrs,
+            unpack_archives: keyword == "ADD" && from.is_none(),
+        };
+        let layer = self.scratch_dir()?;
+        job.write(&layer.0)?;
+        let (diff_id, _) = self.runtime.images().add_layer_from_dir(&layer.0, 0)?;
+        drop(layer);
+        let raw = state.raw.clone();
+        self.commit(&state, raw, &created_by, Some(diff_id), &key)
+    }
+
+    /// `WORKDIR`: the config changes; a directory that does not exist yet is
+    /// made in a layer of its own.
+    fn workdir(
+        &mut self,
+        state: StageState,
+        shell: &[String],
+        command: &Command,
+        dir: &str,
+    ) -> Result<StageState, Failure> {
+        let created_by = created_by::nop(shell, command).unwrap_or_default();
+        let key = sha(&[&state.image, "workdir", &created_by]);
+        let mut flags = state.flags.clone();
+        let mut raw = state.raw.clone();
+        let mut author = None;
+        image_config::apply(&mut raw["config"], &mut flags, command, &mut author);
+        if let Some(mut hit) = self.probe_cache(&key)? {
+            hit.flags = flags;
+            return Ok(hit);
+        }
+        let target = image_config::workdir(&state.raw["config"], dir);
+        let view = self.view_of(&state.image)?;
+        let layer = if view.is_dir(&target) {
+            None
+        } else {
+            let user = state.raw["config"]
+                .get("User")
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty())
+                .map(|u| resolve_chown(&view, u))
+                .transpose()?
+                .unwrap_or((0, 0));
+            let tmp = self.scratch_dir()?;
+            let empty = RootView::new(vec![tmp.0.clone()]);
+            let job = CopyJob {
+                keyword: "WORKDIR",
+                source: &empty,
+                sources: vec![],
+                dest: format!("{target}/"),
+                image: &view,
+                attrs: Attrs {
+                    owner: user,
+                    mode: None,
+                },
+                unpack_archives: false,
+            };
+            let layer_dir = tmp.0.join("layer");
+            std::fs::create_dir(&layer_dir)
+                .map_err(|e| Failure::new(format!("WORKDIR failed: {e}")))?;
+            job.make_dirs(&layer_dir, &target)?;
+            let (diff_id, _) = self.runtime.images().add_layer_from_dir(&layer_dir, 0)?;
+            Some(diff_id)
+        };
+        self.nop_container(&state)?;
+        let mut next = self.commit(&state, raw, &created_by, layer, &key)?;
+        next.flags = flags;
+        Ok(next)
+    }
+}
+
+/// A temporary directory removed on drop.
+struct TempLayer(PathBuf);
+
+impl Drop for TempLayer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Checks `-t` values before anything runs; returns their familiar forms.
+pub fn check_tags(tags: &[String]) -> Result<Vec<String>, Failure> {
+    tags.iter()
+        .map(|t| {
+            Reference::parse(t)
+                .map(|r| r.familiar())
+                .map_err(|e| Failure::bad_request(e.to_string()))
+        })
+        .collect()
+}

@@ -1,0 +1,163 @@
+//! `POST /build`: Docker's classic builder endpoint. The body is the build
+//! context; the answer is a JSON-lines stream of `{"stream": …}` progress,
+//! `{"aux": {"ID": …}}` with the image, and `{"errorDetail": …}` on failure.
+//!
+//! Problems found before the first step (a malformed Dockerfile, a missing
+//! Dockerfile, a bad tag) are plain HTTP errors, as dockerd answers them.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::Request;
+use serde_json::{json, Value};
+
+use super::containers::blocking;
+use super::http::{read_body, stream, ApiError, ApiResult, Sink};
+use super::router::Ctx;
+use crate::build::builder::{check_tags, parse};
+use crate::build::{BuildContext, BuildOptions, Builder, Failure};
+use crate::container::names::new_id;
+
+/// The largest build context accepted.
+const MAX_CONTEXT: usize = 2 << 30;
+
+/// A JSON map query value (`buildargs`, `labels`); `null` values (an
+/// `--build-arg NAME` the client had no value for) are left out.
+fn json_map(ctx: &Ctx, key: &str) -> Result<BTreeMap<String, String>, ApiError> {
+    let Some(raw) = ctx.query.get(key).filter(|v| !v.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let value: BTreeMap<String, Option<String>> = serde_json::from_str(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid {key} parameter: {e}")))?;
+    Ok(value
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect())
+}
+
+fn failure_error(f: Failure) -> ApiError {
+    if f.bad_request {
+        ApiError::bad_request(f.message)
+    } else {
+        ApiError::internal(f.message)
+    }
+}
+
+/// One JSON line of the progress stream.
+fn line(value: &Value) -> Bytes {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.extend_from_slice(b"\r\n");
+    Bytes::from(bytes)
+}
+
+/// `POST /build?t=&dockerfile=&q=&nocache=&buildargs=&labels=&target=`.
+pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
+    if ctx.query.get("version") == Some("2") {
+        return Err(ApiError::bad_request(
+            "BuildKit is not supported by this engine: build with the classic builder (DOCKER_BUILDKIT=0)",
+        ));
+    }
+    if let Some(remote) = ctx.query.get("remote").filter(|r| !r.is_empty()) {
+        return Err(ApiError::bad_request(format!(
+            "remote build contexts are not supported (offline engine): {remote}"
+        )));
+    }
+    let tags: Vec<String> = ctx.query.all("t").into_iter().map(String::from).collect();
+    let tags = check_tags(&tags).map_err(failure_error)?;
+    let options = BuildOptions {
+        scope: ctx.scope.name.clone(),
+        tags,
+        build_args: json_map(ctx, "buildargs")?,
+        labels: json_map(ctx, "labels")?,
+        target: ctx
+            .query
+            .get("target")
+            .filter(|t| !t.is_empty())
+            .map(String::from),
+        no_cache: ctx.query.flag("nocache"),
+    };
+    let quiet = ctx.query.flag("q");
+    let dockerfile = ctx.query.get("dockerfile").unwrap_or("").to_string();
+    let body = read_body(req.into_body(), MAX_CONTEXT).await?;
+    let runtime = ctx.engine.runtime.clone();
+    let dir = runtime
+        .data_dir()
+        .tmp_dir()
+        .join(format!("build-{}", &new_id()[..16]));
+    // Unpack and parse first: their errors are the request's errors.
+    let (context, file) = blocking(move || {
+        let (context, text) =
+            BuildContext::unpack(&body, &dir, &dockerfile).map_err(failure_error)?;
+        let file = parse(&text).map_err(failure_error)?;
+        Ok((context, file))
+    })
+    .await?;
+    if let Some(t) = &options.target {
+        if file.stage_named(t).is_none() {
+            return Err(ApiError::bad_request(format!(
+                "failed to reach build target {t} in Dockerfile"
+            )));
+        }
+    }
+    let (reply, tx) = stream("application/json");
+    tokio::task::spawn_blocking(move || {
+        run_build(&runtime, &options, &context, &file, quiet, &tx);
+    });
+    Ok(reply)
+}
+
+/// Runs the build, writing its progress to `tx`.
+fn run_build(
+    runtime: &std::sync::Arc<crate::container::Runtime>,
+    options: &BuildOptions,
+    context: &BuildContext,
+    file: &crate::build::Dockerfile,
+    quiet: bool,
+    tx: &Sink,
+) {
+    let send = |v: Value| {
+        let _ = tx.blocking_send(line(&v));
+    };
+    for w in &file.warnings {
+        if !quiet {
+            send(json!({"stream": format!("[WARNING]: {}\n", w.message)}));
+        }
+    }
+    let mut out = |text: String| {
+        if !quiet {
+            send(json!({"stream": text}));
+        }
+    };
+    let built = Builder::new(runtime, options, context, file, &mut out).and_then(|b| b.build());
+    let built = built.and_then(|built| {
+        for tag in &built.tags {
+            runtime
+                .images()
+                .tag(&options.scope, &built.id, tag)
+                .map_err(Failure::from)?;
+        }
+        Ok(built)
+    });
+    match built {
+        Ok(built) => {
+            if quiet {
+                send(json!({"stream": format!("{}\n", built.id)}));
+                return;
+            }
+            send(json!({"aux": {"ID": built.id}}));
+            let hex = built.id.strip_prefix("sha256:").unwrap_or(&built.id);
+            send(json!({"stream": format!("Successfully built {}\n", &hex[..12])}));
+            for tag in &built.tags {
+                send(json!({"stream": format!("Successfully tagged {tag}\n")}));
+            }
+        }
+        Err(f) => {
+            let mut detail = json!({"message": f.message});
+            if let Some(code) = f.code {
+                detail["code"] = json!(code);
+            }
+            send(json!({"errorDetail": detail, "error": f.message}));
+        }
+    }
+}
