@@ -3,6 +3,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+
+# Debian's 20.10 docker CLI for the compatibility tests: unpacked from its
+# package, not installed (no daemon service starts on the machine).
+old_cli=/var/cache/berth-test/docker-20.10/usr/bin/docker
+if [ -x /usr/bin/docker ] && /usr/bin/docker --version | grep -q "version 20\."; then
+  old_cli=/usr/bin/docker
+elif [ ! -x "$old_cli" ]; then
+  work=$(mktemp -d)
+  (cd "$work" && { apt-get download docker.io >/dev/null 2>&1 || { apt-get update -qq && apt-get download docker.io >/dev/null; }; })
+  mkdir -p /var/cache/berth-test/docker-20.10
+  dpkg-deb -x "$work"/docker.io_*.deb /var/cache/berth-test/docker-20.10
+  rm -rf "$work"
+fi
+export BERTH_DOCKER_2010=$old_cli
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all --quiet -- --test-threads 4

@@ -1041,3 +1041,58 @@ fn init_forwards_signals_reaps_and_passes_the_exit_code() {
         "zombie left: {states}"
     );
 }
+
+#[test]
+fn events_report_the_lifecycle_past_and_live() {
+    let e = Engine::start();
+    let since = e.ok(&["version", "-f", "{{.Server.Os}}"]); // the engine answers
+    assert_eq!(since.trim(), "linux");
+    // Live: a follower sees what happens after it starts.
+    let follower = e
+        .cli()
+        .args([
+            "events",
+            "--filter",
+            "container=evt",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    e.ok(&["run", "--name", "evt", "busybox", "true"]);
+    e.ok(&["rm", "evt"]);
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(follower.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let live = String::from_utf8(follower.wait_with_output().unwrap().stdout).unwrap();
+    let actions: Vec<&str> = live.lines().collect();
+    for expected in [
+        "container create evt",
+        "container start evt",
+        "container die evt",
+        "container destroy evt",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected:?} missing from {actions:?}"
+        );
+    }
+    // Past: --since/--until replay the same history and end.
+    let past = e.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+    ]);
+    assert_eq!(past.trim(), "evt 0");
+}

@@ -119,6 +119,18 @@ impl Engine {
         cmd
     }
 
+    /// `docker <args>` of another docker CLI binary (Debian's 20.10, say).
+    pub fn docker_with(&self, binary: &Path, args: &[&str]) -> Run {
+        let mut other = Command::new(binary);
+        other
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.data.path().join("cli-config"))
+            .env("DOCKER_BUILDKIT", "0")
+            .stdin(Stdio::null())
+            .args(args);
+        other.output().expect("run docker").into()
+    }
+
     /// `docker <args>`, waited for.
     pub fn docker(&self, args: &[&str]) -> Run {
         self.cli().args(args).output().expect("run docker").into()
@@ -228,6 +240,19 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     f()
+}
+
+/// Debian's 20.10 docker CLI: `BERTH_DOCKER_2010` (scripts/test.sh unpacks
+/// it), else /usr/bin/docker when that is a 20.10 CLI.
+pub fn docker_2010() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BERTH_DOCKER_2010") {
+        return Some(PathBuf::from(p));
+    }
+    let p = PathBuf::from("/usr/bin/docker");
+    let version = Command::new(&p).arg("--version").output().ok()?;
+    String::from_utf8_lossy(&version.stdout)
+        .contains("version 20.")
+        .then_some(p)
 }
 
 /// The path of a file in the test fixtures.
