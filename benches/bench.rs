@@ -8,6 +8,9 @@
 //! `build`: fresh and cached builds of Dockerfile.example beside dockerd's
 //! classic builder (see `build_bench.rs`).
 //!
+//! `cli`: `docker run --rm busybox true` and `docker exec` through the real
+//! CLI beside dockerd, and exec in-process beside `runc exec` (`cli_bench.rs`).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 mod build_bench;
+mod cli_bench;
 use berth_runtime::container::{seccomp, ContainerConfig, Runtime, RuntimeOptions, WaitCondition};
 use berth_runtime::DataDir;
 
@@ -30,8 +34,9 @@ fn main() -> anyhow::Result<()> {
         Some("build") => {
             build_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20))
         }
+        Some("cli") => cli_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(50)),
         _ => {
-            eprintln!("usage: berth-bench launch [RUNS] | build [RUNS]");
+            eprintln!("usage: berth-bench launch [RUNS] | build [RUNS] | cli [RUNS]");
             std::process::exit(2)
         }
     }
@@ -211,4 +216,78 @@ fn runc_bundle(
     spec.save(bundle.join("config.json"))
         .context("write config.json")?;
     Ok(bundle)
+}
+
+/// Exec of `true` into a running container: Berth's runtime in-process
+/// (spawn, join namespaces and cgroup, exec, wait) beside `runc exec` into a
+/// detached runc container of the equivalent bundle.
+fn exec_in_process(runs: usize) -> anyhow::Result<()> {
+    use berth_runtime::container::ExecConfig;
+    let data = tempfile::Builder::new()
+        .prefix("berth-bench-exec-")
+        .tempdir_in("/var/tmp")?;
+    let runtime = Runtime::open(
+        DataDir::open(data.path())?,
+        RuntimeOptions {
+            init_binary: berth_binary()?,
+            ..Default::default()
+        },
+    )?;
+    runtime.images().ensure_busybox("bench")?;
+    let config = ContainerConfig {
+        image: "busybox".into(),
+        cmd: vec!["sleep".into(), "3600".into()],
+        ..Default::default()
+    };
+    let c = runtime.create("bench", None, config.clone())?;
+    runtime.start(&c, None)?;
+    let exec = ExecConfig {
+        cmd: vec!["true".into()],
+        ..Default::default()
+    };
+    let times = build_bench::measure(runs, || {
+        let start = Instant::now();
+        let mut p = runtime.exec(&c, &exec)?;
+        let code = p.wait();
+        anyhow::ensure!(code == 0, "exec true exited {code}");
+        Ok(start.elapsed())
+    })?;
+    print_row("berth: exec true (in-process API)", runs, &summarize(times));
+    runtime.remove(&c, true)?;
+
+    if Command::new("runc").arg("--version").output().is_err() {
+        println!("runc not installed: no reference row (apt install runc)");
+        return Ok(());
+    }
+    let image = runtime.images().resolve("bench", "busybox")?;
+    let base = runtime.ids().range("bench")?;
+    let bundle = runc_bundle(data.path(), &config, &image, base, true)?;
+    let id = format!("berth-bench-exec-{}", std::process::id());
+    let status = Command::new("runc")
+        .args(["run", "--detach", "--bundle"])
+        .arg(&bundle)
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "runc run --detach failed: {status}");
+    let times = build_bench::measure(runs, || {
+        let start = Instant::now();
+        let status = Command::new("runc")
+            .args(["exec", &id, "true"])
+            .stdin(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "runc exec failed: {status}");
+        Ok(start.elapsed())
+    });
+    let _ = Command::new("runc")
+        .args(["delete", "--force", &id])
+        .status();
+    print_row(
+        "runc exec true (same bundle, seccomp)",
+        runs,
+        &summarize(times?),
+    );
+    Ok(())
 }

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use super::{berth_binary, print_row, summarize};
 
 /// A daemon started for the benchmark, killed when dropped.
-struct Daemon {
+pub(crate) struct Daemon {
     name: &'static str,
-    socket: PathBuf,
+    pub(crate) socket: PathBuf,
     child: Child,
 }
 
@@ -112,7 +112,7 @@ fn cli_build(socket: &Path, dir: &Path, no_cache: bool) -> anyhow::Result<Durati
     Ok(elapsed)
 }
 
-fn measure(
+pub(crate) fn measure(
     runs: usize,
     mut once: impl FnMut() -> anyhow::Result<Duration>,
 ) -> anyhow::Result<Vec<Duration>> {
@@ -120,7 +120,7 @@ fn measure(
     (0..runs).map(|_| once()).collect()
 }
 
-fn start_berth(dir: &Path) -> anyhow::Result<Daemon> {
+pub(crate) fn start_berth(dir: &Path) -> anyhow::Result<Daemon> {
     let socket = dir.join("berth.sock");
     let child = Command::new(berth_binary()?)
         .arg("--data-dir")
@@ -141,7 +141,7 @@ fn start_berth(dir: &Path) -> anyhow::Result<Daemon> {
 
 /// A reference dockerd on private paths, given Berth's busybox image so
 /// both build on the same base.
-fn start_dockerd(dir: &Path, berth: &Path) -> anyhow::Result<Option<Daemon>> {
+pub(crate) fn start_dockerd(dir: &Path, berth: &Path) -> anyhow::Result<Option<Daemon>> {
     if Command::new("dockerd").arg("--version").output().is_err() {
         return Ok(None);
     }
