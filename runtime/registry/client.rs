@@ -1,0 +1,1 @@
+//! The engine's registry client (see below).
