@@ -12,6 +12,7 @@
 
 pub mod containers;
 pub mod convert;
+pub mod distribution;
 pub mod exec;
 pub mod http;
 pub mod images;
@@ -21,7 +22,7 @@ pub mod system;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -43,6 +44,8 @@ pub struct Engine {
     pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecInstance>>>,
     /// Attaches waiting for their container to start, by container ID.
     pub(crate) pending: Mutex<HashMap<String, Vec<streams::PendingAttach>>>,
+    /// How pulls and pushes reach registries (see [`distribution`]).
+    pub(crate) registry: RwLock<distribution::RegistrySettings>,
 }
 
 impl Engine {
@@ -51,6 +54,7 @@ impl Engine {
             runtime,
             execs: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            registry: RwLock::new(distribution::RegistrySettings::default()),
         })
     }
 
