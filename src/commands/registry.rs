@@ -52,7 +52,10 @@ pub fn run(data_dir: &Path, args: RegistryArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("listen on {}", args.listen))?;
-        tracing::info!(listen = %listener.local_addr()?, "berth registry listening");
+        // The address on stdout, so whoever started us on port 0 learns it.
+        println!("berth registry listening on {}", listener.local_addr()?);
+        use std::io::Write;
+        std::io::stdout().flush()?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             r = server.serve(listener) => r?,
