@@ -243,6 +243,9 @@ mod tests {
         let mut h = tar::Header::new_gnu();
         h.set_size(5);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         h.set_cksum();
         tar.append_data(&mut h, "hello.txt", &b"hello"[..]).unwrap();
         let bytes = tar.into_inner().unwrap();
