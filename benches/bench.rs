@@ -5,6 +5,9 @@
 //! cargo build --release && target/release/berth-bench launch [RUNS]
 //! ```
 //!
+//! `registry`: push and pull of a 50 MB image, Berth's registry beside
+//! Debian's `docker-registry` (see `registry.rs`).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -18,12 +21,15 @@ use anyhow::Context;
 use berth_runtime::container::{seccomp, ContainerConfig, Runtime, RuntimeOptions, WaitCondition};
 use berth_runtime::DataDir;
 
+mod registry;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("launch") => launch(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
+        Some("registry") => registry::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         _ => {
-            eprintln!("usage: berth-bench launch [RUNS]");
+            eprintln!("usage: berth-bench launch [RUNS] | registry [RUNS]");
             std::process::exit(2)
         }
     }

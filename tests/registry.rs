@@ -753,3 +753,233 @@ fn skopeo_copies_through_berths_registry() {
         .unwrap();
     assert!(index.contains("sha256:"), "{index}");
 }
+
+/// Base64 (standard alphabet with padding, or URL-safe without).
+fn base64(bytes: &[u8], url: bool) -> String {
+    let alphabet: &[u8] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if !url {
+            out.push_str(&"=".repeat(3 - chunk.len()));
+        }
+    }
+    out
+}
+
+fn openssl(dir: &Path, args: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl {args}"))
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "openssl {args}");
+}
+
+/// A token issuer as Docker Hub's: Basic credentials in, a signed JWT out.
+fn serve_tokens(dir: std::path::PathBuf, listener: std::net::TcpListener) {
+    let cert = std::fs::read_to_string(dir.join("token.crt")).unwrap();
+    let der: String = cert.lines().filter(|l| !l.starts_with("-----")).collect();
+    let good = format!("Basic {}", base64(b"learner:secret", false));
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push(line.trim_end().to_string());
+        }
+        let path = head
+            .first()
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap_or("")
+            .to_string();
+        let authorized = head
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&format!("authorization: {good}")));
+        if !authorized {
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            continue;
+        }
+        let query = path.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let scope = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("scope="))
+            .map(|s| {
+                s.replace("%3A", ":")
+                    .replace("%2F", "/")
+                    .replace("%2C", ",")
+            })
+            .unwrap_or_default();
+        let access = match scope.splitn(3, ':').collect::<Vec<_>>().as_slice() {
+            ["repository", name, actions] => format!(
+                r#"[{{"type":"repository","name":"{name}","actions":[{}]}}]"#,
+                actions
+                    .split(',')
+                    .map(|a| format!("\"{a}\""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            _ => "[]".to_string(),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = format!(r#"{{"typ":"JWT","alg":"RS256","x5c":["{der}"]}}"#);
+        let claims = format!(
+            r#"{{"iss":"berth-test-issuer","sub":"learner","aud":"berth-test","exp":{},"nbf":{},"iat":{},"jti":"{now}-{}","access":{access}}}"#,
+            now + 600,
+            now - 60,
+            now - 60,
+            std::process::id()
+        );
+        let signing = format!(
+            "{}.{}",
+            base64(header.as_bytes(), true),
+            base64(claims.as_bytes(), true)
+        );
+        let sig = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(dir.join("token.key"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(signing.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap()
+            .stdout;
+        let jwt = format!("{signing}.{}", base64(&sig, true));
+        let body = format!(r#"{{"token":"{jwt}","access_token":"{jwt}","expires_in":600}}"#);
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+}
+
+#[test]
+fn berth_logs_in_pushes_and_pulls_over_tls_with_token_auth() {
+    if !have("docker-registry") || !have("openssl") {
+        eprintln!("skipped: needs docker-registry and openssl");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl(d, "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=berth-test-ca");
+    openssl(
+        d,
+        "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.2",
+    );
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.2\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(d, "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile ext.cnf");
+    openssl(d, "req -x509 -newkey rsa:2048 -nodes -keyout token.key -out token.crt -days 1 -subj /CN=berth-test-tokens");
+
+    let tokens = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let realm = format!("http://{}/token", tokens.local_addr().unwrap());
+    let issuer_dir = d.to_path_buf();
+    std::thread::spawn(move || serve_tokens(issuer_dir, tokens));
+
+    let port = std::net::TcpListener::bind("127.0.0.2:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.2:{port}");
+    std::fs::write(
+        d.join("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {data}\nhttp:\n  addr: {addr}\n  tls:\n    certificate: {dir}/server.crt\n    key: {dir}/server.key\nauth:\n  token:\n    realm: {realm}\n    service: berth-test\n    issuer: berth-test-issuer\n    rootcertbundle: {dir}/token.crt\n",
+            data = d.join("data").display(),
+            dir = d.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(d.join("config.yml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reg = Distribution {
+        _dir: tempfile::tempdir().unwrap(),
+        child,
+        addr: addr.clone(),
+    };
+    assert!(common::engine::eventually(Duration::from_secs(20), || {
+        TcpStream::connect(&reg.addr).is_ok()
+    }));
+
+    let certs = d.join("certs.d").join(&addr);
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(d.join("ca.crt"), certs.join("ca.crt")).unwrap();
+    let certs_dir = d.join("certs.d");
+    let e = Engine::start_with(&["--registry-certs", certs_dir.to_str().unwrap()]);
+    let name = format!("{addr}/lesson/web:v1");
+    make_image(&e, &name, "over-tls");
+
+    let anonymous = e.docker(&["push", &name]);
+    assert_eq!(anonymous.code, 1, "{}", anonymous.stdout);
+    let bad = e.docker(&["login", "-u", "learner", "-p", "wrong", &addr]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("401 Unauthorized"), "{}", bad.stderr);
+    let login = e.docker(&["login", "-u", "learner", "-p", "secret", &addr]);
+    assert!(
+        login.stdout.contains("Login Succeeded"),
+        "{}{}",
+        login.stdout,
+        login.stderr
+    );
+
+    let push = e.docker(&["push", &name]);
+    expect_ok(&push, "push over TLS with a token");
+    assert!(
+        push.stdout.contains("v1: digest: sha256:"),
+        "{}",
+        push.stdout
+    );
+    e.ok(&["rmi", &name]);
+    let pull = e.docker(&["pull", &name]);
+    expect_ok(&pull, "pull over TLS with a token");
+    assert!(pull.stdout.contains("Pull complete"), "{}", pull.stdout);
+    assert_eq!(
+        e.ok(&["run", "--rm", &name, "cat", "/data.txt"]).trim(),
+        "over-tls"
+    );
+
+    e.ok(&["logout", &addr]);
+    let denied = e.docker(&["pull", &name]);
+    assert_eq!(denied.code, 1);
+    assert!(
+        denied.stderr.contains("pull access denied for 127.0.0.2"),
+        "{}",
+        denied.stderr
+    );
+}

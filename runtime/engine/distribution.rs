@@ -65,7 +65,7 @@ impl Default for RegistrySettings {
 
 fn is_loopback(host: &str) -> bool {
     let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
+    host == "localhost" || host == "127.0.0.1" || host == "[::1]"
 }
 
 impl RegistrySettings {
@@ -444,9 +444,9 @@ impl PullJob {
             send(tx, status(&id, "Download complete")).await;
             send(tx, progress(&id, "Extracting", got, got)).await;
             let engine = self.store_owner.clone();
-            let (d, diff) = (digest.clone(), diff_id.clone());
+            let (d, diff, source) = (digest.clone(), diff_id.clone(), self.client.source());
             tokio::task::spawn_blocking(move || {
-                engine.runtime.images().add_pulled_layer(&dest, &d, &diff)
+                engine.runtime.images().add_pulled_layer(&dest, &d, &diff, &source)
             })
             .await
             .map_err(|e| e.to_string())?
@@ -583,13 +583,32 @@ impl PushJob {
                     .await
                     .map_err(|e| e.to_string())?
                     .map_err(|e| e.to_string())?;
-            if self
+            let here = self.client.source();
+            let exists = self
                 .client
                 .has_blob(&layer.digest)
                 .await
-                .map_err(|e| e.to_string())?
-            {
+                .map_err(|e| e.to_string())?;
+            let mut mounted = None;
+            if !exists {
+                let (host, repo) = here.split_once('/').unwrap_or(("", ""));
+                for from in layer.sources.iter().rev() {
+                    let Some((h, r)) = from.split_once('/') else {
+                        continue;
+                    };
+                    if h == host
+                        && r != repo
+                        && self.client.mount(&layer.digest, r).await.unwrap_or(false)
+                    {
+                        mounted = Some(r.to_string());
+                        break;
+                    }
+                }
+            }
+            if exists {
                 send(tx, status(&sid, "Layer already exists")).await;
+            } else if let Some(from) = mounted {
+                send(tx, status(&sid, &format!("Mounted from {from}"))).await;
             } else {
                 let report = throttled(tx.clone(), sid.clone(), "Pushing", layer.size);
                 self.client
@@ -598,6 +617,9 @@ impl PushJob {
                     .map_err(|e| e.to_string())?;
                 send(tx, status(&sid, "Pushed")).await;
             }
+            store
+                .add_layer_source(diff_id, &here)
+                .map_err(|e| e.to_string())?;
             layers.push(layer);
         }
         layers.reverse();

@@ -25,6 +25,10 @@ pub struct CompressedLayer {
     /// `sha256:` of the gzip bytes.
     pub digest: String,
     pub size: u64,
+    /// Repositories known to hold the blob (`host:port/repo`), for
+    /// cross-repository mounts instead of uploads.
+    #[serde(default)]
+    pub sources: Vec<String>,
     /// Where the gzip bytes are.
     #[serde(skip)]
     pub path: PathBuf,
@@ -87,9 +91,30 @@ impl ImageStore {
         let (digest, size) = hashing.finish();
         let path = self.blob_path(&digest);
         fs::rename(&tmp, &path).map_err(ImageError::io("store compressed layer"))?;
-        let layer = CompressedLayer { digest, size, path };
+        let layer = CompressedLayer {
+            digest,
+            size,
+            sources: Vec::new(),
+            path,
+        };
         self.remember_compressed(diff_id, &layer)?;
         Ok(layer)
+    }
+
+    /// Remembers that `source` (`host:port/repo`) holds a layer's gzip blob.
+    pub fn add_layer_source(&self, diff_id: &str, source: &str) -> Result<(), ImageError> {
+        let Some(mut layer) = self.cached_compressed(diff_id) else {
+            return Ok(());
+        };
+        if !layer.sources.iter().any(|s| s == source) {
+            layer.sources.push(source.to_string());
+            // A few recent sources are enough to find one to mount from.
+            if layer.sources.len() > 8 {
+                layer.sources.remove(0);
+            }
+            self.remember_compressed(diff_id, &layer)?;
+        }
+        Ok(())
     }
 
     /// Whether a layer is in the store (unpacked or as a blob).
@@ -110,6 +135,7 @@ impl ImageStore {
         download: &Path,
         digest: &str,
         diff_id: &str,
+        source: &str,
     ) -> Result<(), ImageError> {
         let file = fs::File::open(download).map_err(ImageError::io("open download"))?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -141,6 +167,7 @@ impl ImageStore {
                 &CompressedLayer {
                     digest: digest.to_string(),
                     size,
+                    sources: vec![source.to_string()],
                     path,
                 },
             )?;
@@ -270,7 +297,7 @@ mod tests {
         fs::copy(&first.path, &download).unwrap();
         let wrong = format!("sha256:{}", "1".repeat(64));
         let e = fresh
-            .add_pulled_layer(&download, &first.digest, &wrong)
+            .add_pulled_layer(&download, &first.digest, &wrong, "r/x")
             .unwrap_err();
         assert!(
             e.to_string()

@@ -582,6 +582,40 @@ impl RepoClient {
         Ok(got)
     }
 
+    /// `host:port/repo`: where this client pushes and pulls.
+    pub fn source(&self) -> String {
+        format!(
+            "{}{}/{}",
+            self.remote.base.host_str().unwrap_or(""),
+            self.remote
+                .base
+                .port()
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default(),
+            self.remote.repo
+        )
+    }
+
+    /// Asks the registry to mount a blob from repository `from` of the same
+    /// registry; `false` when it would rather have an upload.
+    pub async fn mount(&self, digest: &str, from: &str) -> Result<bool, ClientError> {
+        let mut url = self.repo_url("blobs/uploads/");
+        url.query_pairs_mut()
+            .append_pair("mount", digest)
+            .append_pair("from", from);
+        let resp = self.send(Method::POST, url, HeaderMap::new()).await?;
+        if resp.status() == StatusCode::CREATED {
+            return Ok(true);
+        }
+        // An upload was started instead: cancel it.
+        if let Some(location) = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()) {
+            if let Ok(u) = self.remote.base.join(location) {
+                let _ = self.send(Method::DELETE, u, HeaderMap::new()).await;
+            }
+        }
+        Ok(false)
+    }
+
     /// Whether the registry has the blob in this repository.
     pub async fn has_blob(&self, digest: &str) -> Result<bool, ClientError> {
         let resp = self
