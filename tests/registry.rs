@@ -312,6 +312,16 @@ fn an_unreachable_registry_fails_fast_and_names_what_the_classroom_has() {
         pull.stderr
     );
     assert!(pull.stderr.contains("busybox:latest"), "{}", pull.stderr);
+    let hub = e.docker(&["pull", "registry.invalid/lesson/app"]);
+    assert_eq!(hub.code, 1);
+    assert!(
+        hub.stderr.contains(
+            "Get \"https://registry.invalid/v2/\": dial tcp: lookup registry.invalid: no such host"
+        ),
+        "{}",
+        hub.stderr
+    );
+    assert!(hub.stderr.contains("busybox:latest"), "{}", hub.stderr);
     assert!(started.elapsed() < Duration::from_secs(30), "fails fast");
 }
 
@@ -982,4 +992,134 @@ fn berth_logs_in_pushes_and_pulls_over_tls_with_token_auth() {
         "{}",
         denied.stderr
     );
+}
+
+/// The reference dockerd (Debian's docker.io, 20.10) on its own paths.
+struct RefDockerd {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl RefDockerd {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ref-reg-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let p = |s: &str| dir.path().join(s).display().to_string();
+        let child = Command::new("dockerd")
+            .arg("--host")
+            .arg(format!("unix://{}", p("docker.sock")))
+            .args([
+                "--data-root",
+                &p("root"),
+                "--exec-root",
+                &p("exec"),
+                "--pidfile",
+                &p("pid"),
+            ])
+            .args(["--iptables=false", "--bridge=none"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dockerd");
+        let d = Self { dir, child };
+        let up = common::engine::eventually(Duration::from_secs(60), || {
+            d.docker(&["version"]).code == 0
+        });
+        assert!(up, "dockerd did not start");
+        d
+    }
+
+    fn cli(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env(
+            "DOCKER_HOST",
+            format!("unix://{}", self.dir.path().join("docker.sock").display()),
+        )
+        .env("DOCKER_CONFIG", self.dir.path().join("cli"))
+        .stdin(Stdio::null());
+        c
+    }
+
+    fn docker(&self, args: &[&str]) -> Run {
+        self.cli().args(args).output().unwrap().into()
+    }
+}
+
+impl Drop for RefDockerd {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.path().join("root"))
+            .output();
+    }
+}
+
+#[test]
+fn reference_dockerd_pushes_to_and_pulls_from_berths_registry() {
+    if !have("dockerd") {
+        eprintln!("skipped: dockerd is not installed (apt install docker.io)");
+        return;
+    }
+    let r = Registry::start(&[]);
+    let e = engine_for(&r, &[]);
+    let d = RefDockerd::start();
+    // dockerd gets busybox from Berth (docker save | docker load).
+    let saved = e.cli().args(["save", "busybox"]).output().unwrap().stdout;
+    let mut load = d
+        .cli()
+        .arg("load")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    load.stdin.take().unwrap().write_all(&saved).unwrap();
+    assert!(load.wait_with_output().unwrap().status.success());
+    let name = format!("{}/ref/app:v1", r.addr);
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--name",
+            "rc",
+            "busybox",
+            "sh",
+            "-c",
+            "echo from-dockerd > /d.txt"
+        ])
+        .code,
+        0
+    );
+    assert_eq!(d.docker(&["commit", "rc", &name]).code, 0);
+    let push = d.docker(&["push", &name]);
+    assert_eq!(push.code, 0, "{}{}", push.stdout, push.stderr);
+    assert!(
+        push.stdout.contains("v1: digest: sha256:"),
+        "{}",
+        push.stdout
+    );
+
+    let pull = e.docker(&["pull", &name]);
+    expect_ok(&pull, "berth pulls what dockerd pushed");
+    assert_eq!(
+        e.ok(&["run", "--rm", &name, "cat", "/d.txt"]).trim(),
+        "from-dockerd"
+    );
+    let back = format!("{}/ref/back:v2", r.addr);
+    e.ok(&["tag", &name, &back]);
+    let push = e.ok(&["push", &back]);
+    assert!(push.contains("Mounted from ref/app"), "{push}");
+
+    d.docker(&["rm", "-f", "rc"]);
+    d.docker(&["rmi", &name]);
+    let pull = d.docker(&["pull", &back]);
+    assert_eq!(pull.code, 0, "{}{}", pull.stdout, pull.stderr);
+    let run = d.docker(&["run", "--rm", &back, "cat", "/d.txt"]);
+    assert_eq!(run.stdout.trim(), "from-dockerd", "{}", run.stderr);
 }

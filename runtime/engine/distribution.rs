@@ -446,7 +446,10 @@ impl PullJob {
             let engine = self.store_owner.clone();
             let (d, diff, source) = (digest.clone(), diff_id.clone(), self.client.source());
             tokio::task::spawn_blocking(move || {
-                engine.runtime.images().add_pulled_layer(&dest, &d, &diff, &source)
+                engine
+                    .runtime
+                    .images()
+                    .add_pulled_layer(&dest, &d, &diff, &source)
             })
             .await
             .map_err(|e| e.to_string())?

@@ -143,6 +143,11 @@ fn unreachable(method: &Method, url: &Url, e: &reqwest::Error) -> ClientError {
     let mut reason = None;
     let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = source {
+        let text = s.to_string();
+        if text.contains("dns error") || text.contains("failed to lookup") {
+            reason = Some(format!("dial tcp: lookup {host}: no such host"));
+            break;
+        }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             reason = Some(match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => {
@@ -151,10 +156,6 @@ fn unreachable(method: &Method, url: &Url, e: &reqwest::Error) -> ClientError {
                 std::io::ErrorKind::TimedOut => format!("dial tcp {host}:{port}: i/o timeout"),
                 _ => format!("dial tcp {host}:{port}: {}", io.to_string().to_lowercase()),
             });
-        }
-        let text = s.to_string();
-        if reason.is_none() && (text.contains("dns error") || text.contains("failed to lookup")) {
-            reason = Some(format!("dial tcp: lookup {host}: no such host"));
         }
         source = s.source();
     }
@@ -283,9 +284,7 @@ impl RepoClient {
             remote,
         };
         let url = client.url("/v2/");
-        let resp = client
-            .send(Method::GET, url.clone(), HeaderMap::new())
-            .await?;
+        let resp = client.ping(url.clone()).await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             let challenge = resp
                 .headers()
@@ -304,15 +303,15 @@ impl RepoClient {
     /// Checks credentials against the registry (`docker login`).
     pub async fn login(remote: Remote, creds: &Credentials) -> Result<(), ClientError> {
         let http = Self::builder(&remote)?;
-        let client = Self {
-            http,
-            auth: None,
-            remote,
-        };
+        // The classroom registry knows the scope by its token, whatever
+        // the learner typed.
+        let auth = remote
+            .token
+            .as_ref()
+            .and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok());
+        let client = Self { http, auth, remote };
         let url = client.url("/v2/");
-        let resp = client
-            .send(Method::GET, url.clone(), HeaderMap::new())
-            .await?;
+        let resp = client.ping(url.clone()).await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(());
         }
@@ -416,6 +415,19 @@ impl RepoClient {
             t.token
         };
         HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| unauthorized())
+    }
+
+    /// `GET /v2/`, bounded in time so an offline classroom fails fast
+    /// (the connect timeout does not cover name resolution).
+    async fn ping(&self, url: Url) -> Result<reqwest::Response, ClientError> {
+        let mut req = self.http.get(url.clone());
+        if let Some(auth) = &self.auth {
+            req = req.header(AUTHORIZATION, auth.clone());
+        }
+        req.timeout(Duration::from_secs(15))
+            .send()
+            .await
+            .map_err(|e| unreachable(&Method::GET, &url, &e))
     }
 
     fn url(&self, path: &str) -> Url {
