@@ -11,6 +11,9 @@
 //! `cli`: `docker run --rm busybox true` and `docker exec` through the real
 //! CLI beside dockerd, and exec in-process beside `runc exec` (`cli_bench.rs`).
 //!
+//! `registry`: push and pull of a 50 MB image, Berth's registry beside
+//! Debian's `docker-registry` (see `registry.rs`).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -27,6 +30,8 @@ mod cli_bench;
 use berth_runtime::container::{seccomp, ContainerConfig, Runtime, RuntimeOptions, WaitCondition};
 use berth_runtime::DataDir;
 
+mod registry;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -35,8 +40,11 @@ fn main() -> anyhow::Result<()> {
             build_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20))
         }
         Some("cli") => cli_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(50)),
+        Some("registry") => registry::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         _ => {
-            eprintln!("usage: berth-bench launch [RUNS] | build [RUNS] | cli [RUNS]");
+            eprintln!(
+                "usage: berth-bench launch [RUNS] | build [RUNS] | cli [RUNS] | registry [RUNS]"
+            );
             std::process::exit(2)
         }
     }

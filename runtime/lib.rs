@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod image;
+pub mod registry;
 
 pub use datadir::DataDir;
 pub use error::{Error, Result};

@@ -25,6 +25,8 @@ enum Command {
     /// Manage the image store (load, save, import, ls).
     #[command(subcommand)]
     Image(commands::image::ImageCommand),
+    /// Serve the classroom registry (OCI Distribution API) alone.
+    Registry(commands::registry::RegistryArgs),
     /// A container's monitor process (started by the engine, not by hand).
     #[command(name = "__init", hide = true)]
     Init,
@@ -51,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Command::Archive { job } => berth_runtime::container::archive::main(&job),
         Command::Daemon(args) => commands::daemon::run(&cli.data_dir, args),
         Command::Image(cmd) => commands::image::run(&cli.data_dir, cmd),
+        Command::Registry(args) => commands::registry::run(&cli.data_dir, args),
         Command::Run(args) => {
             let code = commands::run::run(&cli.data_dir, *args)?;
             std::process::exit(code)

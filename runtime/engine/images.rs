@@ -134,10 +134,7 @@ pub async fn by_name(ctx: &Ctx, method: &Method, rest: &str, req: Request<Incomi
                     "/history" => history(ctx, name),
                     "/tag" => tag(ctx, name),
                     "/get" => save(ctx, Some(name)),
-                    _ => Err(ApiError::new(
-                        StatusCode::NOT_IMPLEMENTED,
-                        "push needs the classroom registry, which this Berth does not run yet",
-                    )),
+                    _ => super::distribution::push(ctx, name, req.headers()).await,
                 };
             }
         }
@@ -326,23 +323,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         );
         return Ok(r);
     }
-    let image = ctx.query.get("fromImage").unwrap_or("");
-    let familiar = image
-        .strip_prefix("docker.io/library/")
-        .or_else(|| image.strip_prefix("docker.io/"))
-        .unwrap_or(image);
-    // Before any registry exists, name what the classroom has instead.
-    let have: Vec<String> = ctx
-        .engine
-        .runtime
-        .images()
-        .list(&ctx.scope.name)
-        .map(|l| l.into_iter().flat_map(|i| i.repo_tags).collect())
-        .unwrap_or_default();
-    Err(ApiError::not_found(format!(
-        "pull access denied for {familiar}, repository does not exist or may require 'docker login': this classroom has no registry connection; images here: {}",
-        if have.is_empty() { "none".to_string() } else { have.join(", ") }
-    )))
+    super::distribution::pull(ctx, req.headers()).await
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`.

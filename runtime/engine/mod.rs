@@ -13,6 +13,7 @@
 pub mod build;
 pub mod containers;
 pub mod convert;
+pub mod distribution;
 pub mod exec;
 pub mod http;
 pub mod images;
@@ -22,7 +23,7 @@ pub mod system;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -44,6 +45,8 @@ pub struct Engine {
     pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecInstance>>>,
     /// Attaches waiting for their container to start, by container ID.
     pub(crate) pending: Mutex<HashMap<String, Vec<streams::PendingAttach>>>,
+    /// How pulls and pushes reach registries (see [`distribution`]).
+    pub(crate) registry: RwLock<distribution::RegistrySettings>,
 }
 
 impl Engine {
@@ -52,6 +55,7 @@ impl Engine {
             runtime,
             execs: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            registry: RwLock::new(distribution::RegistrySettings::default()),
         })
     }
 

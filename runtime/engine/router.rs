@@ -9,7 +9,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 
 use super::http::{empty, ApiError, Query, Reply, API_VERSION};
-use super::{build, containers, exec, images, system, Engine, Scope};
+use super::{build, containers, distribution, exec, images, system, Engine, Scope};
 
 /// What a handler gets: the engine, the scope, the request.
 pub struct Ctx {
@@ -92,6 +92,7 @@ async fn dispatch(
         (&M::GET, ["info"]) => system::info(&ctx),
         (&M::GET, ["events"]) => system::events(&ctx),
         (&M::GET, ["system", "df"]) => system::df(&ctx),
+        (&M::POST, ["auth"]) => distribution::login(&ctx, req).await,
 
         (&M::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
         (&M::GET, ["containers", "json"]) => containers::list(&ctx),

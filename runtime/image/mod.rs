@@ -5,6 +5,7 @@
 //! - `blobs/sha256/<hex>`: configs and (uncompressed) layer tars, by digest;
 //! - `layers/<hex>/`: each layer unpacked, named by its diff ID (with overlayfs
 //!   a layer's directory does not depend on the layers below it);
+//! - `compressed/<diff hex>`: the gzip blob pushed for a layer (`{digest, size}`);
 //! - `scopes/<scope>.json`: a scope's references (`busybox:latest` → image
 //!   ID) and the untagged images it owns.
 //!
@@ -13,6 +14,7 @@
 
 mod archive;
 mod bootstrap;
+mod distribution;
 pub mod layer;
 mod lineage;
 pub mod reference;
@@ -21,6 +23,16 @@ mod store;
 use std::path::PathBuf;
 
 pub use archive::apply_change;
+pub use bootstrap::host_arch;
+
+/// Parses an image config blob (filling fields some images leave out);
+/// returns it typed and as stored.
+pub fn parse_config_bytes(
+    bytes: &[u8],
+) -> Result<(oci_spec::image::ImageConfiguration, serde_json::Value), ImageError> {
+    store::parse_config(bytes)
+}
+pub use distribution::CompressedLayer;
 pub use reference::Reference;
 pub use store::ImageStore;
 

@@ -90,11 +90,15 @@ impl ImageStore {
         self.root.join("blobs/sha256").join(hex_of(digest))
     }
 
-    fn layer_dir(&self, diff_id: &str) -> PathBuf {
+    pub(crate) fn root_dir(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn layer_dir(&self, diff_id: &str) -> PathBuf {
         self.root.join("layers").join(hex_of(diff_id))
     }
 
-    fn tmp_path(&self) -> PathBuf {
+    pub(crate) fn tmp_path(&self) -> PathBuf {
         self.root
             .join("tmp")
             .join(crate::container::names::new_id())
@@ -569,6 +573,21 @@ impl ImageStore {
                     }
                     refs.tags.remove(tag);
                     report.push(("Untagged", tag.clone()));
+                    // The repository's digest references go with its last tag, as in Docker.
+                    let repo = Reference::parse(tag).map(|r| r.familiar_repo()).unwrap_or_default();
+                    let repo_tagged = refs.tags.iter().any(|(k, v)| {
+                        *v == id && !k.contains('@') && Reference::parse(k).is_ok_and(|r| r.familiar_repo() == repo)
+                    });
+                    if !repo_tagged {
+                        let digests: Vec<String> = refs.tags.iter()
+                            .filter(|(k, v)| **v == id && k.starts_with(&format!("{repo}@")))
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for d in digests {
+                            refs.tags.remove(&d);
+                            report.push(("Untagged", d));
+                        }
+                    }
                 }
                 None => {
                     if refs.has_children(&id) {
@@ -681,6 +700,9 @@ impl ImageStore {
                 }
             }
         }
+        // Compressed copies of live layers (kept for pushing) stay too.
+        let compressed = self.compressed_blobs_of(&live);
+        live.extend(compressed);
         let mut freed = 0;
         if let Ok(entries) = fs::read_dir(self.root.join("blobs/sha256")) {
             for e in entries.flatten() {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use berth_runtime::container::{Runtime, RuntimeOptions};
+use berth_runtime::engine::distribution::{RegistrySettings, ScopeRegistry};
 use berth_runtime::engine::{self, Engine, Scope};
 use berth_runtime::DataDir;
 
@@ -16,6 +17,21 @@ pub struct DaemonArgs {
     /// The scope the socket serves.
     #[arg(long, default_value = "host")]
     scope: String,
+    /// Where the classroom registry (`registry.local:5000`) listens.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    registry: String,
+    /// The scope's namespace on the classroom registry (default: the scope).
+    #[arg(long)]
+    registry_namespace: Option<String>,
+    /// The token the classroom registry grants the namespace to.
+    #[arg(long, env = "BERTH_REGISTRY_TOKEN")]
+    registry_token: Option<String>,
+    /// A registry spoken to over plain HTTP (repeatable).
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// Extra registry CAs: DIR/<host[:port]>/ca.crt, as Docker's certs.d.
+    #[arg(long, default_value = "/etc/berth/certs.d")]
+    registry_certs: PathBuf,
 }
 
 /// Serves until SIGINT or SIGTERM. Containers keep running across restarts.
@@ -35,6 +51,7 @@ pub fn run(data_dir: &Path, args: DaemonArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listen on {}", args.socket.display()))?;
         tracing::info!(socket = %args.socket.display(), "berth engine listening");
         let engine = Engine::new(runtime);
+        engine.set_registry(registry_settings(&args));
         let serve = engine.serve(Scope { name: args.scope }, listener);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
@@ -45,4 +62,24 @@ pub fn run(data_dir: &Path, args: DaemonArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&args.socket);
         Ok(())
     })
+}
+
+fn registry_settings(args: &DaemonArgs) -> RegistrySettings {
+    let mut settings = RegistrySettings {
+        classroom: args.registry.clone(),
+        insecure: args.insecure_registries.clone(),
+        certs_dir: args.registry_certs.clone(),
+        ..Default::default()
+    };
+    settings.scopes.insert(
+        args.scope.clone(),
+        ScopeRegistry {
+            namespace: args
+                .registry_namespace
+                .clone()
+                .unwrap_or_else(|| args.scope.clone()),
+            token: args.registry_token.clone(),
+        },
+    );
+    settings
 }

@@ -2,4 +2,5 @@
 
 pub mod daemon;
 pub mod image;
+pub mod registry;
 pub mod run;

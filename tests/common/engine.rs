@@ -19,11 +19,18 @@ pub struct Engine {
     pub socket: PathBuf,
     pub scope: String,
     child: Option<Child>,
+    /// More `berth daemon` arguments (`--registry ADDR`).
+    extra: Vec<String>,
 }
 
 impl Engine {
     /// Starts a daemon with its own data dir and scope.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a daemon with more `berth daemon` arguments.
+    pub fn start_with(extra: &[&str]) -> Self {
         let data = tempfile::Builder::new()
             .prefix("berth-engine-")
             .tempdir_in("/var/tmp")
@@ -39,6 +46,7 @@ impl Engine {
             socket,
             scope,
             child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         engine.spawn();
         engine
@@ -54,6 +62,7 @@ impl Engine {
             .arg(&self.socket)
             .arg("--scope")
             .arg(&self.scope)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

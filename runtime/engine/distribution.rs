@@ -1,0 +1,737 @@
+//! `docker pull`, `docker push` and `docker login`: the Engine API side of
+//! the registry client, with Docker's JSON progress lines.
+//!
+//! Which registry a reference names: `registry.local:5000` is the classroom
+//! registry (its address and the scope's namespace come from
+//! [`RegistrySettings`]; `registry.local:5000/app` is `<namespace>/app`
+//! there), loopback hosts and the configured insecure registries speak plain
+//! HTTP, everything else HTTPS (with CAs from `<certs_dir>/<host>/ca.crt`,
+//! as Docker's `certs.d`). Docker Hub is `registry-1.docker.io`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::header::HeaderMap;
+use hyper::{Request, StatusCode};
+use serde_json::{json, Value};
+
+use super::http::{json, read_body, stream, ApiError, ApiResult, Sink};
+use super::router::Ctx;
+use super::Engine;
+use crate::image::{ImageStore, Reference};
+use crate::registry::client::{ClientError, Credentials, Remote, RepoClient, Upload};
+
+/// The name every scope reaches the classroom registry by.
+pub const CLASSROOM_REGISTRY: &str = "registry.local:5000";
+
+/// A scope's place on the classroom registry.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeRegistry {
+    /// Its namespace (`registry.local:5000/app` is `<namespace>/app`).
+    pub namespace: String,
+    /// The token the classroom registry knows the namespace by, if it checks.
+    pub token: Option<String>,
+}
+
+/// How this engine reaches registries.
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    /// Where the classroom registry listens (`127.0.0.1:5000`).
+    pub classroom: String,
+    /// Registries spoken to over plain HTTP besides the classroom's and loopback.
+    pub insecure: Vec<String>,
+    /// Extra CAs per registry: `<certs_dir>/<host[:port]>/ca.crt`.
+    pub certs_dir: PathBuf,
+    /// Namespaces of the classroom registry every scope names unprefixed.
+    pub shared: Vec<String>,
+    /// Each scope's namespace; a scope not listed uses its own name.
+    pub scopes: HashMap<String, ScopeRegistry>,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self {
+            classroom: "127.0.0.1:5000".into(),
+            insecure: Vec::new(),
+            certs_dir: PathBuf::from("/etc/berth/certs.d"),
+            shared: Vec::new(),
+            scopes: HashMap::new(),
+        }
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    host == "localhost" || host == "127.0.0.1" || host == "[::1]"
+}
+
+impl RegistrySettings {
+    /// Where `reference`'s repository lives, as `scope` names it.
+    pub fn remote(&self, scope: &str, reference: &Reference) -> Result<Remote, ApiError> {
+        let domain = reference.domain.as_str();
+        let bad = |e: String| ApiError::internal(format!("registry address: {e}"));
+        if domain == CLASSROOM_REGISTRY || domain == "registry.local" {
+            let mine = self
+                .scopes
+                .get(scope)
+                .cloned()
+                .unwrap_or_else(|| ScopeRegistry {
+                    namespace: scope.to_string(),
+                    token: None,
+                });
+            let first = reference.path.split('/').next().unwrap_or("");
+            let repo = if self.shared.iter().any(|s| s == first) {
+                reference.path.clone()
+            } else {
+                format!("{}/{}", mine.namespace, reference.path)
+            };
+            return Ok(Remote {
+                base: format!("http://{}", self.classroom)
+                    .parse()
+                    .map_err(|e| bad(format!("{e}")))?,
+                repo,
+                token: mine.token,
+                ca_pem: None,
+            });
+        }
+        Ok(Remote {
+            base: self
+                .base_url(domain)
+                .parse()
+                .map_err(|e| bad(format!("{e}")))?,
+            repo: reference.path.clone(),
+            token: None,
+            ca_pem: std::fs::read(self.certs_dir.join(domain).join("ca.crt")).ok(),
+        })
+    }
+
+    fn base_url(&self, domain: &str) -> String {
+        if domain == "docker.io" || domain == "index.docker.io" {
+            "https://registry-1.docker.io".into()
+        } else if is_loopback(domain) || self.insecure.iter().any(|i| i == domain) {
+            format!("http://{domain}")
+        } else {
+            format!("https://{domain}")
+        }
+    }
+}
+
+impl Engine {
+    /// Replaces how this engine reaches registries.
+    pub fn set_registry(&self, settings: RegistrySettings) {
+        *self.registry.write().unwrap_or_else(|p| p.into_inner()) = settings;
+    }
+
+    /// How this engine reaches registries.
+    pub fn registry_settings(&self) -> RegistrySettings {
+        self.registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+fn credentials(headers: &HeaderMap) -> Option<Credentials> {
+    headers
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Credentials::from_header)
+}
+
+/// What the scope has, named when a registry cannot be reached.
+fn classroom_images(ctx: &Ctx) -> String {
+    let have: Vec<String> = ctx
+        .engine
+        .runtime
+        .images()
+        .list(&ctx.scope.name)
+        .map(|l| l.into_iter().flat_map(|i| i.repo_tags).collect())
+        .unwrap_or_default();
+    if have.is_empty() {
+        "none".into()
+    } else {
+        have.join(", ")
+    }
+}
+
+/// Docker's words for a failed pull.
+fn pull_error(ctx: &Ctx, reference: &Reference, e: ClientError) -> ApiError {
+    let code = e.code();
+    match (&e, code.as_deref()) {
+        (ClientError::Unreachable { .. }, _) => ApiError::internal(format!(
+            "{e} (the registry is unreachable; images this classroom has: {})",
+            classroom_images(ctx)
+        )),
+        (_, Some("MANIFEST_UNKNOWN")) => {
+            ApiError::not_found(format!("manifest for {} not found: {e}", reference.familiar()))
+        }
+        (_, Some("NAME_UNKNOWN")) => {
+            ApiError::not_found(format!("repository {} not found: {e}", reference.familiar_repo()))
+        }
+        (_, Some("DENIED" | "UNAUTHORIZED")) | (ClientError::LoginFailed { .. }, _) => ApiError::not_found(format!(
+            "pull access denied for {}, repository does not exist or may require 'docker login': {e}",
+            reference.familiar_repo()
+        )),
+        _ => ApiError::internal(e.to_string()),
+    }
+}
+
+/// One JSON progress line.
+async fn send(tx: &Sink, line: Value) {
+    let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+    bytes.push(b'\r');
+    bytes.push(b'\n');
+    let _ = tx.send(bytes.into()).await;
+}
+
+fn status(id: &str, status: &str) -> Value {
+    json!({"status": status, "progressDetail": {}, "id": id})
+}
+
+/// `units.HumanSize`: decimal units, four significant digits.
+fn human(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let digits = if v >= 100.0 {
+        1
+    } else if v >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{:.*}", digits, v)
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string();
+    format!("{s}{}", units[i])
+}
+
+fn progress(id: &str, what: &str, current: u64, total: u64) -> Value {
+    let pct = if total > 0 {
+        ((current as f64 / total as f64) * 50.0) as usize
+    } else {
+        0
+    }
+    .min(50);
+    let bar = format!(
+        "[{}>{}] {:>8}/{}",
+        "=".repeat(pct),
+        " ".repeat(50 - pct),
+        human(current),
+        human(total)
+    );
+    json!({"status": what, "progressDetail": {"current": current, "total": total}, "progress": bar, "id": id})
+}
+
+fn short(digest: &str) -> String {
+    digest
+        .strip_prefix("sha256:")
+        .unwrap_or(digest)
+        .chars()
+        .take(12)
+        .collect()
+}
+
+/// Sends progress lines at most every 100 ms from a sync callback.
+fn throttled(
+    tx: Sink,
+    id: String,
+    what: &'static str,
+    total: u64,
+) -> Arc<dyn Fn(u64) + Send + Sync> {
+    let last = std::sync::Mutex::new(Instant::now() - Duration::from_secs(1));
+    Arc::new(move |current| {
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.elapsed() >= Duration::from_millis(100) || current == total {
+            *last = Instant::now();
+            let mut bytes =
+                serde_json::to_vec(&progress(&id, what, current, total)).unwrap_or_default();
+            bytes.extend_from_slice(b"\r\n");
+            let _ = tx.try_send(bytes.into());
+        }
+    })
+}
+
+/// A manifest's config and layers: `(digest, size)`.
+struct ImageManifest {
+    config: String,
+    layers: Vec<(String, u64)>,
+}
+
+fn parse_manifest(bytes: &[u8]) -> Result<ImageManifest, String> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid manifest: {e}"))?;
+    if v.get("schemaVersion").and_then(Value::as_i64) == Some(1) {
+        return Err("schema 1 manifests are not supported".into());
+    }
+    let config = v
+        .pointer("/config/digest")
+        .and_then(Value::as_str)
+        .ok_or("manifest has no config")?
+        .to_string();
+    let layers = v
+        .get("layers")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .map(|d| {
+                    (
+                        d.get("digest")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        d.get("size").and_then(Value::as_u64).unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ImageManifest { config, layers })
+}
+
+/// The platform's entry of an index (`linux/<host arch>`), if `bytes` is one.
+fn pick_platform(bytes: &[u8]) -> Option<Result<String, String>> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    let list = v.get("manifests")?.as_array()?;
+    let arch = crate::image::host_arch();
+    let found = list.iter().find(|m| {
+        m.pointer("/platform/os").and_then(Value::as_str) == Some("linux")
+            && m.pointer("/platform/architecture").and_then(Value::as_str) == Some(arch)
+    });
+    Some(
+        found
+            .and_then(|m| m.get("digest").and_then(Value::as_str).map(String::from))
+            .ok_or_else(|| {
+                format!("no matching manifest for linux/{arch} in the manifest list entries")
+            }),
+    )
+}
+
+/// `POST /images/create?fromImage=&tag=`: pulls from a registry.
+pub async fn pull(ctx: &Ctx, headers: &HeaderMap) -> ApiResult {
+    let image = ctx.query.get("fromImage").unwrap_or("");
+    let tag = ctx.query.get("tag").unwrap_or("");
+    let text = if tag.starts_with("sha256:") {
+        format!("{image}@{tag}")
+    } else if !tag.is_empty() && !image.contains('@') {
+        format!("{image}:{tag}")
+    } else {
+        image.to_string()
+    };
+    let reference = Reference::parse(&text)?;
+    let remote = ctx
+        .engine
+        .registry_settings()
+        .remote(&ctx.scope.name, &reference)?;
+    let creds = credentials(headers);
+    let fail = |e| pull_error(ctx, &reference, e);
+    let client = RepoClient::connect(remote, creds.as_ref(), "pull")
+        .await
+        .map_err(fail)?;
+    let wanted = reference
+        .digest
+        .clone()
+        .or(reference.tag.clone())
+        .unwrap_or_else(|| "latest".into());
+    let top = client.manifest(&wanted).await.map_err(fail)?;
+    let manifest = match pick_platform(&top.bytes) {
+        Some(Ok(child)) => client.manifest(&child).await.map_err(fail)?,
+        Some(Err(e)) => return Err(ApiError::not_found(e)),
+        None => top.clone(),
+    };
+    let parsed = parse_manifest(&manifest.bytes).map_err(ApiError::internal)?;
+    let config = client.blob_bytes(&parsed.config).await.map_err(fail)?;
+    let (image_config, _) = crate::image::parse_config_bytes(&config)?;
+    let diff_ids: Vec<String> = image_config.rootfs().diff_ids().to_vec();
+    if diff_ids.len() != parsed.layers.len() {
+        return Err(ApiError::internal(format!(
+            "image config has {} layers, its manifest {}",
+            diff_ids.len(),
+            parsed.layers.len()
+        )));
+    }
+    let mut names = Vec::new();
+    if reference.digest.is_none() {
+        names.push(reference.familiar());
+    }
+    names.push(format!("{}@{}", reference.familiar_repo(), top.digest));
+    let job = PullJob {
+        client,
+        store_owner: ctx.engine.clone(),
+        scope: ctx.scope.name.clone(),
+        path: reference.path.clone(),
+        wanted,
+        layers: parsed.layers.into_iter().zip(diff_ids).collect(),
+        config,
+        names,
+        shown: reference.familiar(),
+        digest: top.digest,
+    };
+    let (reply, tx) = stream("application/json");
+    tokio::spawn(async move {
+        if let Err(message) = job.run(&tx).await {
+            send(
+                &tx,
+                json!({"errorDetail": {"message": message}, "error": message}),
+            )
+            .await;
+        }
+    });
+    Ok(reply)
+}
+
+struct PullJob {
+    client: RepoClient,
+    store_owner: Arc<Engine>,
+    scope: String,
+    path: String,
+    wanted: String,
+    /// `((compressed digest, size), diff ID)`, lowest first.
+    layers: Vec<((String, u64), String)>,
+    config: Vec<u8>,
+    names: Vec<String>,
+    shown: String,
+    digest: String,
+}
+
+impl PullJob {
+    fn store(&self) -> &ImageStore {
+        self.store_owner.runtime.images()
+    }
+
+    async fn run(self, tx: &Sink) -> Result<(), String> {
+        send(
+            tx,
+            json!({"status": format!("Pulling from {}", self.path), "id": self.wanted}),
+        )
+        .await;
+        let mut missing = Vec::new();
+        for ((digest, size), diff_id) in &self.layers {
+            if self.store().has_layer(diff_id) {
+                send(tx, status(&short(digest), "Already exists")).await;
+            } else if !missing
+                .iter()
+                .any(|(_, _, d): &(String, u64, String)| d == diff_id)
+            {
+                send(tx, status(&short(digest), "Pulling fs layer")).await;
+                missing.push((digest.clone(), *size, diff_id.clone()));
+            }
+        }
+        for (digest, size, diff_id) in missing {
+            let id = short(&digest);
+            let dest = self.store().download_path();
+            let report = throttled(tx.clone(), id.clone(), "Downloading", size);
+            let got = self
+                .client
+                .download(&digest, &dest, &*report)
+                .await
+                .map_err(|e| e.to_string());
+            let got = match got {
+                Ok(g) => g,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&dest);
+                    return Err(e);
+                }
+            };
+            send(tx, status(&id, "Verifying Checksum")).await;
+            send(tx, status(&id, "Download complete")).await;
+            send(tx, progress(&id, "Extracting", got, got)).await;
+            let engine = self.store_owner.clone();
+            let (d, diff, source) = (digest.clone(), diff_id.clone(), self.client.source());
+            tokio::task::spawn_blocking(move || {
+                engine
+                    .runtime
+                    .images()
+                    .add_pulled_layer(&dest, &d, &diff, &source)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            send(tx, status(&id, "Pull complete")).await;
+        }
+        let (_, up_to_date) = self
+            .store()
+            .add_pulled_image(&self.scope, &self.config, &self.names)
+            .map_err(|e| e.to_string())?;
+        send(tx, json!({"status": format!("Digest: {}", self.digest)})).await;
+        let line = if up_to_date {
+            format!("Status: Image is up to date for {}", self.shown)
+        } else {
+            format!("Status: Downloaded newer image for {}", self.shown)
+        };
+        send(tx, json!({"status": line})).await;
+        Ok(())
+    }
+}
+
+/// Docker's words for a failed push.
+fn push_error(e: ClientError) -> ApiError {
+    match e.code().as_deref() {
+        Some("DENIED") | Some("UNAUTHORIZED") => {
+            ApiError::new(StatusCode::FORBIDDEN, e.to_string())
+        }
+        _ => ApiError::internal(e.to_string()),
+    }
+}
+
+/// `POST /images/{name}/push?tag=`: pushes one tag, or every tag of the repository.
+pub async fn push(ctx: &Ctx, name: &str, headers: &HeaderMap) -> ApiResult {
+    let reference = Reference::parse(name)?;
+    let repo = reference.familiar_repo();
+    let store = ctx.engine.runtime.images();
+    let tag = ctx
+        .query
+        .get("tag")
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .or_else(|| {
+            // A name that carries its tag (`app:v1`) pushes that tag.
+            name.rsplit_once(':')
+                .filter(|(_, t)| !t.contains('/'))
+                .map(|_| reference.tag.clone().unwrap_or_default())
+        });
+    let tags: Vec<(String, String)> = match &tag {
+        Some(t) => {
+            let full = format!("{repo}:{t}");
+            match store.resolve_id(&ctx.scope.name, &full) {
+                Ok(id) => vec![(t.clone(), id)],
+                Err(_) => Vec::new(),
+            }
+        }
+        None => store.repo_tags(&ctx.scope.name, &repo)?,
+    };
+    if tags.is_empty() {
+        let shown = match &tag {
+            Some(t) => format!("{repo}:{t}"),
+            None => repo.clone(),
+        };
+        return Err(ApiError::not_found(format!(
+            "An image does not exist locally with the tag: {shown}"
+        )));
+    }
+    let remote = ctx
+        .engine
+        .registry_settings()
+        .remote(&ctx.scope.name, &reference)?;
+    let creds = credentials(headers);
+    let client = RepoClient::connect(remote, creds.as_ref(), "pull,push")
+        .await
+        .map_err(push_error)?;
+    let job = PushJob {
+        client,
+        engine: ctx.engine.clone(),
+        scope: ctx.scope.name.clone(),
+        repo,
+        tags,
+    };
+    let (reply, tx) = stream("application/json");
+    tokio::spawn(async move {
+        if let Err(message) = job.run(&tx).await {
+            send(
+                &tx,
+                json!({"errorDetail": {"message": message}, "error": message}),
+            )
+            .await;
+        }
+    });
+    Ok(reply)
+}
+
+struct PushJob {
+    client: RepoClient,
+    engine: Arc<Engine>,
+    scope: String,
+    repo: String,
+    tags: Vec<(String, String)>,
+}
+
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+impl PushJob {
+    async fn run(self, tx: &Sink) -> Result<(), String> {
+        send(
+            tx,
+            json!({"status": format!("The push refers to repository [{}]", self.repo)}),
+        )
+        .await;
+        for (tag, id) in &self.tags {
+            self.push_one(tx, tag, id).await?;
+        }
+        Ok(())
+    }
+
+    async fn push_one(&self, tx: &Sink, tag: &str, id: &str) -> Result<(), String> {
+        let store = self.engine.runtime.images();
+        let config = store.config_bytes(id).map_err(|e| e.to_string())?;
+        let (image_config, _) =
+            crate::image::parse_config_bytes(&config).map_err(|e| e.to_string())?;
+        let diff_ids: Vec<String> = image_config.rootfs().diff_ids().to_vec();
+        for d in diff_ids.iter().rev() {
+            send(tx, status(&short(d), "Preparing")).await;
+        }
+        let mut layers = Vec::new();
+        for diff_id in diff_ids.iter().rev() {
+            let sid = short(diff_id);
+            let engine = self.engine.clone();
+            let d = diff_id.clone();
+            let layer =
+                tokio::task::spawn_blocking(move || engine.runtime.images().compressed_layer(&d))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+            let here = self.client.source();
+            let exists = self
+                .client
+                .has_blob(&layer.digest)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut mounted = None;
+            if !exists {
+                let (host, repo) = here.split_once('/').unwrap_or(("", ""));
+                for from in layer.sources.iter().rev() {
+                    let Some((h, r)) = from.split_once('/') else {
+                        continue;
+                    };
+                    if h == host
+                        && r != repo
+                        && self.client.mount(&layer.digest, r).await.unwrap_or(false)
+                    {
+                        mounted = Some(r.to_string());
+                        break;
+                    }
+                }
+            }
+            if exists {
+                send(tx, status(&sid, "Layer already exists")).await;
+            } else if let Some(from) = mounted {
+                send(tx, status(&sid, &format!("Mounted from {from}"))).await;
+            } else {
+                let report = throttled(tx.clone(), sid.clone(), "Pushing", layer.size);
+                self.client
+                    .upload(&layer.digest, Upload::File(layer.path.clone()), report)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                send(tx, status(&sid, "Pushed")).await;
+            }
+            store
+                .add_layer_source(diff_id, &here)
+                .map_err(|e| e.to_string())?;
+            layers.push(layer);
+        }
+        layers.reverse();
+        if !self.client.has_blob(id).await.map_err(|e| e.to_string())? {
+            self.client
+                .upload(id, Upload::Bytes(config.clone()), Arc::new(|_| {}))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": config.len(),
+                "digest": id,
+            },
+            "layers": layers.iter().map(|l| json!({
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": l.size,
+                "digest": l.digest,
+            })).collect::<Vec<_>>(),
+        });
+        let bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+        let size = bytes.len();
+        let digest = self
+            .client
+            .put_manifest(tag, bytes, DOCKER_MANIFEST)
+            .await
+            .map_err(|e| e.to_string())?;
+        store
+            .add_repo_digest(&self.scope, &format!("{}@{digest}", self.repo), id)
+            .map_err(|e| e.to_string())?;
+        send(
+            tx,
+            json!({"status": format!("{tag}: digest: {digest} size: {size}")}),
+        )
+        .await;
+        send(
+            tx,
+            json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": size}}),
+        )
+        .await;
+        Ok(())
+    }
+}
+
+/// `POST /auth`: checks credentials against a registry (`docker login`).
+pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
+    let body = read_body(req.into_body(), 1 << 16).await?;
+    let creds: Credentials = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let server = creds.server_address.trim();
+    let host = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let host = if host.is_empty() || host == "index.docker.io" {
+        "docker.io"
+    } else {
+        host
+    };
+    let reference = Reference::parse(&format!("{host}/login-check"))
+        .or_else(|_| Reference::parse("login-check"))?;
+    let remote = ctx
+        .engine
+        .registry_settings()
+        .remote(&ctx.scope.name, &reference)?;
+    match RepoClient::login(remote, &creds).await {
+        Ok(()) => Ok(json(
+            StatusCode::OK,
+            &json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+        )),
+        Err(e @ ClientError::LoginFailed { .. }) => {
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))
+        }
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_docker() {
+        assert_eq!(human(0), "0B");
+        assert_eq!(human(1_500), "1.5kB");
+        assert_eq!(human(52_428_800), "52.43MB");
+    }
+
+    #[test]
+    fn the_classroom_name_maps_into_the_scope_namespace() {
+        let mut s = RegistrySettings {
+            classroom: "127.0.0.1:5999".into(),
+            ..Default::default()
+        };
+        s.shared.push("workshop".into());
+        let r = |t: &str| s.remote("s1", &Reference::parse(t).unwrap()).unwrap();
+        let app = r("registry.local:5000/app:v1");
+        assert_eq!(
+            (app.base.as_str(), app.repo.as_str()),
+            ("http://127.0.0.1:5999/", "s1/app")
+        );
+        assert_eq!(r("registry.local:5000/workshop/base").repo, "workshop/base");
+        assert_eq!(r("localhost:5000/app").base.scheme(), "http");
+        assert_eq!(r("ghcr.io/x/y").base.scheme(), "https");
+        assert_eq!(r("busybox").base.as_str(), "https://registry-1.docker.io/");
+    }
+}

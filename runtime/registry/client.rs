@@ -1,0 +1,779 @@
+//! The engine's registry client: manifests and blobs of one repository on
+//! any Distribution API registry, with Basic or Bearer (Docker Hub's token
+//! flow: `401` + `WWW-Authenticate: Bearer realm=…,service=…` → a token from
+//! the realm for `repository:<repo>:pull,push`).
+//!
+//! Errors keep Docker's words: a registry's OCI error is `manifest unknown:
+//! manifest unknown`, an unreachable registry is `Get "http://…/v2/": dial
+//! tcp …: connect: connection refused`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+/// Manifest media types the client accepts, preferred first.
+pub const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+];
+
+/// Errors talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The registry could not be reached at all.
+    #[error("{method} \"{url}\": {reason}")]
+    Unreachable {
+        method: String,
+        url: String,
+        reason: String,
+    },
+    /// The registry answered with an OCI error (`code` lower-cased with
+    /// spaces, as Docker prints it).
+    #[error("{code}: {message}")]
+    Registry {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// Login failed.
+    #[error("login attempt to {url} failed with status: {status}")]
+    LoginFailed { url: String, status: String },
+    /// Content that does not match its digest.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl ClientError {
+    /// The OCI error code (`MANIFEST_UNKNOWN`), if the registry sent one.
+    pub fn code(&self) -> Option<String> {
+        match self {
+            ClientError::Registry { code, .. } => Some(code.to_uppercase().replace(' ', "_")),
+            _ => None,
+        }
+    }
+}
+
+/// Credentials from `docker login` (the CLI sends them with each request).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default, rename = "identitytoken")]
+    pub identity_token: String,
+    #[serde(default, rename = "registrytoken")]
+    pub registry_token: String,
+    #[serde(default, rename = "serveraddress")]
+    pub server_address: String,
+}
+
+impl Credentials {
+    /// Decodes the CLI's `X-Registry-Auth` header (base64url JSON).
+    pub fn from_header(value: &str) -> Option<Self> {
+        let value = value.trim();
+        let engines = [
+            &base64::engine::general_purpose::URL_SAFE,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            &base64::engine::general_purpose::STANDARD,
+        ];
+        let bytes = engines.iter().find_map(|e| e.decode(value).ok())?;
+        let creds: Credentials = serde_json::from_slice(&bytes).ok()?;
+        (!creds.username.is_empty()
+            || !creds.registry_token.is_empty()
+            || !creds.identity_token.is_empty())
+        .then_some(creds)
+    }
+}
+
+/// Where a repository lives.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// `http://127.0.0.1:5000` or `https://registry-1.docker.io`.
+    pub base: Url,
+    /// The repository's path on that registry (`s1/app`, `library/busybox`).
+    pub repo: String,
+    /// A bearer token to send as is (the classroom registry's scope token).
+    pub token: Option<String>,
+    /// Extra trusted CA certificates (PEM).
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// A manifest fetched from a registry.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: String,
+}
+
+/// A client for one repository, authenticated once for its actions.
+pub struct RepoClient {
+    http: reqwest::Client,
+    remote: Remote,
+    auth: Option<HeaderValue>,
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Go's way of describing a failed dial, from reqwest's error chain.
+fn unreachable(method: &Method, url: &Url, e: &reqwest::Error) -> ClientError {
+    let host = url.host_str().unwrap_or("");
+    let port = url.port_or_known_default().unwrap_or(0);
+    let mut reason = None;
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if text.contains("dns error") || text.contains("failed to lookup") {
+            reason = Some(format!("dial tcp: lookup {host}: no such host"));
+            break;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            reason = Some(match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    format!("dial tcp {host}:{port}: connect: connection refused")
+                }
+                std::io::ErrorKind::TimedOut => format!("dial tcp {host}:{port}: i/o timeout"),
+                _ => format!("dial tcp {host}:{port}: {}", io.to_string().to_lowercase()),
+            });
+        }
+        source = s.source();
+    }
+    let reason = reason.unwrap_or_else(|| {
+        if e.is_timeout() {
+            format!("dial tcp {host}:{port}: i/o timeout")
+        } else {
+            let mut text = e.to_string();
+            let mut s = std::error::Error::source(e);
+            while let Some(inner) = s {
+                text = format!("{text}: {inner}");
+                s = inner.source();
+            }
+            text
+        }
+    });
+    ClientError::Unreachable {
+        method: method
+            .as_str()
+            .chars()
+            .next()
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+            + &method.as_str()[1..].to_lowercase(),
+        url: url.to_string(),
+        reason,
+    }
+}
+
+/// Reads an OCI error body into a [`ClientError::Registry`].
+async fn registry_error(resp: reqwest::Response) -> ClientError {
+    let status = resp.status();
+    let body = resp.bytes().await.unwrap_or_default();
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<OciError>,
+    }
+    #[derive(Deserialize)]
+    struct OciError {
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_slice::<Errors>(&body)
+        .ok()
+        .and_then(|e| e.errors.into_iter().next())
+    {
+        Some(e) => ClientError::Registry {
+            status: status.as_u16(),
+            code: e.code.to_lowercase().replace('_', " "),
+            message: e.message,
+        },
+        None => {
+            let (code, message) = match status {
+                StatusCode::UNAUTHORIZED => ("unauthorized", "authentication required".to_string()),
+                StatusCode::FORBIDDEN => (
+                    "denied",
+                    "requested access to the resource is denied".to_string(),
+                ),
+                StatusCode::NOT_FOUND => ("not found", "not found".to_string()),
+                _ => ("unknown", format!("unexpected status {status}")),
+            };
+            ClientError::Registry {
+                status: status.as_u16(),
+                code: code.into(),
+                message,
+            }
+        }
+    }
+}
+
+/// `key="value"` pairs of a `WWW-Authenticate` challenge.
+fn challenge_params(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches([',', ' ']);
+        let Some(eq) = rest.find('=') else { break };
+        let key = rest[..eq].trim().to_lowercase();
+        rest = &rest[eq + 1..];
+        let value;
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"').unwrap_or(quoted.len());
+            value = quoted[..end].to_string();
+            rest = quoted.get(end + 1..).unwrap_or("");
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            value = rest[..end].trim().to_string();
+            rest = &rest[end..];
+        }
+        out.push((key, value));
+    }
+    out
+}
+
+impl RepoClient {
+    fn builder(remote: &Remote) -> Result<reqwest::Client, ClientError> {
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(10));
+        if let Some(pem) = &remote.ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ClientError::Invalid(format!("registry CA: {e}")))?
+            {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        b.build()
+            .map_err(|e| ClientError::Invalid(format!("http client: {e}")))
+    }
+
+    /// Connects and authenticates for `actions` (`pull` or `pull,push`).
+    pub async fn connect(
+        remote: Remote,
+        creds: Option<&Credentials>,
+        actions: &str,
+    ) -> Result<Self, ClientError> {
+        let http = Self::builder(&remote)?;
+        let mut client = Self {
+            http,
+            auth: remote
+                .token
+                .as_ref()
+                .and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()),
+            remote,
+        };
+        let url = client.url("/v2/");
+        let resp = client.ping(url.clone()).await?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            let challenge = resp
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let scope = format!("repository:{}:{actions}", client.remote.repo);
+            client.auth = Some(client.answer(&challenge, creds, &scope, &url).await?);
+        } else if !resp.status().is_success() && resp.status() != StatusCode::NOT_FOUND {
+            return Err(registry_error(resp).await);
+        }
+        Ok(client)
+    }
+
+    /// Checks credentials against the registry (`docker login`).
+    pub async fn login(remote: Remote, creds: &Credentials) -> Result<(), ClientError> {
+        let http = Self::builder(&remote)?;
+        // The classroom registry knows the scope by its token, whatever
+        // the learner typed.
+        let auth = remote
+            .token
+            .as_ref()
+            .and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok());
+        let client = Self { http, auth, remote };
+        let url = client.url("/v2/");
+        let resp = client.ping(url.clone()).await?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(());
+        }
+        let challenge = resp
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let auth = client.answer(&challenge, Some(creds), "", &url).await?;
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        let resp = client.send(Method::GET, url.clone(), headers).await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(ClientError::LoginFailed {
+                url: url.to_string(),
+                status: resp.status().to_string(),
+            })
+        }
+    }
+
+    /// The `Authorization` header answering a challenge.
+    async fn answer(
+        &self,
+        challenge: &str,
+        creds: Option<&Credentials>,
+        scope: &str,
+        url: &Url,
+    ) -> Result<HeaderValue, ClientError> {
+        let basic = |c: &Credentials| {
+            let raw = format!("{}:{}", c.username, c.password);
+            HeaderValue::from_str(&format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            ))
+            .ok()
+        };
+        let unauthorized = || ClientError::Registry {
+            status: 401,
+            code: "unauthorized".into(),
+            message: "authentication required".into(),
+        };
+        let (kind, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+        if kind.eq_ignore_ascii_case("basic") {
+            return creds.and_then(basic).ok_or_else(unauthorized);
+        }
+        if !kind.eq_ignore_ascii_case("bearer") {
+            return Err(unauthorized());
+        }
+        if let Some(token) = creds.map(|c| &c.registry_token).filter(|t| !t.is_empty()) {
+            return HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| unauthorized());
+        }
+        let params = challenge_params(params);
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let realm = get("realm").ok_or_else(unauthorized)?;
+        let mut realm_url = Url::parse(&realm)
+            .map_err(|_| ClientError::Invalid(format!("bad token realm {realm}")))?;
+        {
+            let mut q = realm_url.query_pairs_mut();
+            if let Some(service) = get("service") {
+                q.append_pair("service", &service);
+            }
+            if !scope.is_empty() {
+                q.append_pair("scope", scope);
+            }
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(b) = creds.filter(|c| !c.username.is_empty()).and_then(basic) {
+            headers.insert(AUTHORIZATION, b);
+        }
+        let resp = self.send(Method::GET, realm_url, headers).await?;
+        if !resp.status().is_success() {
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                return Err(ClientError::LoginFailed {
+                    url: url.to_string(),
+                    status: resp.status().to_string(),
+                });
+            }
+            return Err(registry_error(resp).await);
+        }
+        #[derive(Deserialize)]
+        struct Token {
+            #[serde(default)]
+            token: String,
+            #[serde(default)]
+            access_token: String,
+        }
+        let body = resp.bytes().await.unwrap_or_default();
+        let t: Token = serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Invalid(format!("token response: {e}")))?;
+        let token = if t.token.is_empty() {
+            t.access_token
+        } else {
+            t.token
+        };
+        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| unauthorized())
+    }
+
+    /// `GET /v2/`, bounded in time so an offline classroom fails fast
+    /// (the connect timeout does not cover name resolution).
+    async fn ping(&self, url: Url) -> Result<reqwest::Response, ClientError> {
+        let mut req = self.http.get(url.clone());
+        if let Some(auth) = &self.auth {
+            req = req.header(AUTHORIZATION, auth.clone());
+        }
+        req.timeout(Duration::from_secs(15))
+            .send()
+            .await
+            .map_err(|e| unreachable(&Method::GET, &url, &e))
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let mut u = self.remote.base.clone();
+        u.set_path(path);
+        u
+    }
+
+    fn repo_url(&self, rest: &str) -> Url {
+        self.url(&format!("/v2/{}/{rest}", self.remote.repo))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+    ) -> Result<reqwest::Response, ClientError> {
+        self.send_body(method, url, headers, None).await
+    }
+
+    async fn send_body(
+        &self,
+        method: Method,
+        url: Url,
+        mut headers: HeaderMap,
+        body: Option<reqwest::Body>,
+    ) -> Result<reqwest::Response, ClientError> {
+        if let Some(auth) = &self.auth {
+            headers.entry(AUTHORIZATION).or_insert(auth.clone());
+        }
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .headers(headers);
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        req.send().await.map_err(|e| unreachable(&method, &url, &e))
+    }
+
+    /// The manifest `reference` (a tag or digest) names.
+    pub async fn manifest(&self, reference: &str) -> Result<Manifest, ClientError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_str(&MANIFEST_TYPES.join(", ")).expect("ascii"),
+        );
+        let resp = self
+            .send(
+                Method::GET,
+                self.repo_url(&format!("manifests/{reference}")),
+                headers,
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(registry_error(resp).await);
+        }
+        let media_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Invalid(format!("reading manifest: {e}")))?
+            .to_vec();
+        let digest = sha256_of(&bytes);
+        if reference.starts_with("sha256:") && digest != reference {
+            return Err(ClientError::Invalid(format!(
+                "manifest verification failed for digest {reference}"
+            )));
+        }
+        let media_type = if media_type.is_empty() || media_type == "application/json" {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| {
+                    v.get("mediaType")
+                        .and_then(|m| m.as_str())
+                        .map(String::from)
+                })
+                .unwrap_or_default()
+        } else {
+            media_type
+        };
+        Ok(Manifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// A small blob (a config), verified against its digest.
+    pub async fn blob_bytes(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
+        let resp = self
+            .send(
+                Method::GET,
+                self.repo_url(&format!("blobs/{digest}")),
+                HeaderMap::new(),
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(registry_error(resp).await);
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Invalid(format!("reading blob {digest}: {e}")))?;
+        if sha256_of(&bytes) != digest {
+            return Err(ClientError::Invalid(format!(
+                "filesystem layer verification failed for digest {digest}"
+            )));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// Downloads a blob into `dest`, checking its digest; `progress` gets
+    /// the bytes received so far.
+    pub async fn download(
+        &self,
+        digest: &str,
+        dest: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, ClientError> {
+        let resp = self
+            .send(
+                Method::GET,
+                self.repo_url(&format!("blobs/{digest}")),
+                HeaderMap::new(),
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(registry_error(resp).await);
+        }
+        let io = |context: &str| {
+            let context = context.to_string();
+            move |source| ClientError::Io { context, source }
+        };
+        let file = tokio::fs::File::create(dest)
+            .await
+            .map_err(io("create download"))?;
+        let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+        let mut hash = Sha256::new();
+        let mut got = 0u64;
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| ClientError::Invalid(format!("downloading {digest}: {e}")))?;
+            hash.update(&chunk);
+            out.write_all(&chunk).await.map_err(io("write download"))?;
+            got += chunk.len() as u64;
+            progress(got);
+        }
+        out.flush().await.map_err(io("write download"))?;
+        let actual = format!("sha256:{}", hex::encode(hash.finalize()));
+        if actual != digest {
+            let _ = tokio::fs::remove_file(dest).await;
+            return Err(ClientError::Invalid(format!(
+                "filesystem layer verification failed for digest {digest}"
+            )));
+        }
+        Ok(got)
+    }
+
+    /// `host:port/repo`: where this client pushes and pulls.
+    pub fn source(&self) -> String {
+        format!(
+            "{}{}/{}",
+            self.remote.base.host_str().unwrap_or(""),
+            self.remote
+                .base
+                .port()
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default(),
+            self.remote.repo
+        )
+    }
+
+    /// Asks the registry to mount a blob from repository `from` of the same
+    /// registry; `false` when it would rather have an upload.
+    pub async fn mount(&self, digest: &str, from: &str) -> Result<bool, ClientError> {
+        let mut url = self.repo_url("blobs/uploads/");
+        url.query_pairs_mut()
+            .append_pair("mount", digest)
+            .append_pair("from", from);
+        let resp = self.send(Method::POST, url, HeaderMap::new()).await?;
+        if resp.status() == StatusCode::CREATED {
+            return Ok(true);
+        }
+        // An upload was started instead: cancel it.
+        if let Some(location) = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()) {
+            if let Ok(u) = self.remote.base.join(location) {
+                let _ = self.send(Method::DELETE, u, HeaderMap::new()).await;
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether the registry has the blob in this repository.
+    pub async fn has_blob(&self, digest: &str) -> Result<bool, ClientError> {
+        let resp = self
+            .send(
+                Method::HEAD,
+                self.repo_url(&format!("blobs/{digest}")),
+                HeaderMap::new(),
+            )
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(registry_error(resp).await),
+        }
+    }
+
+    /// Uploads a blob: `POST` an upload, then `PUT` the content with its digest.
+    pub async fn upload(
+        &self,
+        digest: &str,
+        source: Upload,
+        progress: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<(), ClientError> {
+        let resp = self
+            .send(
+                Method::POST,
+                self.repo_url("blobs/uploads/"),
+                HeaderMap::new(),
+            )
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED && !resp.status().is_success() {
+            return Err(registry_error(resp).await);
+        }
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ClientError::Invalid("upload has no Location".into()))?
+            .to_string();
+        let mut url =
+            self.remote.base.join(&location).map_err(|e| {
+                ClientError::Invalid(format!("bad upload location {location}: {e}"))
+            })?;
+        url.query_pairs_mut().append_pair("digest", digest);
+        let (body, len) = match source {
+            Upload::Bytes(b) => {
+                let len = b.len() as u64;
+                (reqwest::Body::from(b), len)
+            }
+            Upload::File(path) => {
+                let file =
+                    tokio::fs::File::open(&path)
+                        .await
+                        .map_err(|source| ClientError::Io {
+                            context: format!("open {}", path.display()),
+                            source,
+                        })?;
+                let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+                let mut sent = 0u64;
+                let stream =
+                    tokio_util::io::ReaderStream::with_capacity(file, 1 << 18).map(move |chunk| {
+                        if let Ok(c) = &chunk {
+                            sent += c.len() as u64;
+                            progress(sent);
+                        }
+                        chunk
+                    });
+                (reqwest::Body::wrap_stream(stream), len)
+            }
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        headers.insert(reqwest::header::CONTENT_LENGTH, HeaderValue::from(len));
+        let resp = self
+            .send_body(Method::PUT, url, headers, Some(body))
+            .await?;
+        if !resp.status().is_success() {
+            return Err(registry_error(resp).await);
+        }
+        Ok(())
+    }
+
+    /// Puts a manifest under `reference` (a tag); returns its digest.
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<String, ClientError> {
+        let digest = sha256_of(&bytes);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(media_type)
+                .map_err(|_| ClientError::Invalid("bad media type".into()))?,
+        );
+        let resp = self
+            .send_body(
+                Method::PUT,
+                self.repo_url(&format!("manifests/{reference}")),
+                headers,
+                Some(reqwest::Body::from(Bytes::from(bytes))),
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(registry_error(resp).await);
+        }
+        Ok(digest)
+    }
+}
+
+/// What an upload sends.
+pub enum Upload {
+    Bytes(Vec<u8>),
+    File(std::path::PathBuf),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_parse_with_commas_in_quotes() {
+        let p = challenge_params(
+            r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a:pull,push""#,
+        );
+        assert_eq!(
+            p[0],
+            ("realm".into(), "https://auth.docker.io/token".into())
+        );
+        assert_eq!(p[1], ("service".into(), "registry.docker.io".into()));
+        assert_eq!(p[2], ("scope".into(), "repository:a:pull,push".into()));
+    }
+
+    #[test]
+    fn registry_auth_header_decodes() {
+        let json = r#"{"username":"u","password":"p","serveraddress":"localhost:5000"}"#;
+        let header = base64::engine::general_purpose::URL_SAFE.encode(json);
+        let c = Credentials::from_header(&header).unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p"));
+        assert!(
+            Credentials::from_header(&base64::engine::general_purpose::URL_SAFE.encode("{}"))
+                .is_none()
+        );
+    }
+}
