@@ -4,6 +4,7 @@ use crate::build::BuildError;
 use crate::container::ContainerError;
 use crate::datadir::DataDirError;
 use crate::image::ImageError;
+use crate::net::NetError;
 
 /// Any error the runtime returns.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,8 @@ pub enum Error {
     Container(#[from] ContainerError),
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    Net(#[from] NetError),
 }
 
 /// Result with the runtime's [`Error`].

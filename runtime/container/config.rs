@@ -58,6 +58,8 @@ pub struct ContainerConfig {
     pub stop_timeout: Option<i64>,
     /// Overrides the image's healthcheck.
     pub healthcheck: Option<HealthConfig>,
+    /// Network mode, networks with aliases, published ports.
+    pub networking: crate::net::ContainerNetworking,
 }
 
 /// Docker's restart policy (`HostConfig.RestartPolicy`).

@@ -235,6 +235,14 @@ impl Runtime {
         };
         let mut config = record.config.clone();
         config.hostname = Some(record.hostname.clone());
+        let prepared = match self.network_prepare(record, &image, &dir.root, ids) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = cgroup.destroy();
+                return Err(e);
+            }
+        };
+        config.mounts.extend(crate::net::start::file_mounts(&prepared));
         let rootfs = dir.rootfs();
         let built = spec::build(
             &config,
@@ -247,13 +255,17 @@ impl Runtime {
                 cgroup_v2: matches!(self.cgroups, Hierarchy::V2 { .. }),
             },
         );
-        let spec = match built {
+        let mut spec = match built {
             Ok(s) => s,
             Err(e) => {
+                self.net.release(&record.id);
                 let _ = cgroup.destroy();
                 return Err(e.into());
             }
         };
+        crate::net::start::apply_to_spec(&prepared, &mut spec);
+        let network_hook = crate::net::start::needs_wiring(&prepared);
+        let mut wire = |pid: i32| self.net.wire(&record.id, pid);
         let user = config.user.clone().or_else(|| {
             image
                 .config
@@ -275,11 +287,14 @@ impl Runtime {
                 open_stdin: config.open_stdin,
                 log_max_size: DEFAULT_MAX_SIZE,
                 early_attach: attach,
+                network_hook,
             },
+            Some(&mut wire),
         );
         match launched {
             Ok(l) => Ok((l.monitor, l.pid, l.attached)),
             Err(e) => {
+                self.net.release(&record.id);
                 let _ = cgroup.destroy();
                 Err(e.into())
             }
@@ -317,6 +332,7 @@ impl Runtime {
             let _ = cgroup.destroy();
         }
         launch::unmount_rootfs(&dir);
+        self.net.release(&record.id);
         let restart = {
             let mut r = container.lock();
             r.state.status = Status::Exited;
@@ -556,6 +572,7 @@ impl Runtime {
         }
         let dir = self.dir_of(&record.id);
         launch::unmount_rootfs(&dir);
+        self.net.release(&record.id);
         fs::remove_dir_all(&dir.root).map_err(|e| io(&dir.root, e))?;
         self.map().remove(&record.id);
         container.changed.notify_all();

@@ -92,6 +92,7 @@ pub struct Runtime {
     pub(crate) options: RuntimeOptions,
     pub(crate) containers: Mutex<BTreeMap<String, Arc<Container>>>,
     pub(crate) events: EventBus,
+    pub(crate) net: crate::net::Networks,
 }
 
 impl Runtime {
@@ -101,6 +102,7 @@ impl Runtime {
         let images = ImageStore::open(&data.image_dir())?;
         let ids = IdAllocator::open(data.root().join("idmap.json"))?;
         let cgroups = Hierarchy::detect().map_err(ContainerError::from)?;
+        let net = crate::net::Networks::open(data.root().join("networks.json"))?;
         let runtime = Arc::new(Self {
             seccomp: seccomp::default_program(),
             data,
@@ -110,9 +112,15 @@ impl Runtime {
             options,
             containers: Mutex::new(BTreeMap::new()),
             events: EventBus::default(),
+            net,
         });
         runtime.recover()?;
         Ok(runtime)
+    }
+
+    /// Networks, published ports and scope settings.
+    pub fn net(&self) -> &crate::net::Networks {
+        &self.net
     }
 
     /// The image store.

@@ -34,6 +34,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let body = read_body(req.into_body(), 1 << 20).await?;
     let request: CreateRequest = parse_json(&body)?;
     let config = convert::config_from_request(request)?;
+    super::networks::check_networks(ctx, &config.networking)?;
     let name = ctx
         .query
         .get("name")

@@ -38,6 +38,7 @@ pub struct CreateRequest {
     pub exposed_ports: Option<BTreeMap<String, Value>>,
     pub volumes: Option<BTreeMap<String, Value>>,
     pub host_config: Option<Value>,
+    pub networking_config: Option<Value>,
 }
 
 /// The parts of `HostConfig` Berth acts on.
@@ -98,6 +99,8 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
         ));
     }
     let raw_host = req.host_config.clone().unwrap_or(Value::Null);
+    let networking =
+        super::networks::networking_from_request(&raw_host, req.networking_config.as_ref())?;
     let host: HostConfig = match &req.host_config {
         Some(v) => serde_json::from_value(v.clone())
             .map_err(|e| ApiError::bad_request(format!("invalid HostConfig: {e}")))?,
@@ -222,6 +225,7 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
         healthcheck: req.healthcheck,
         init: host.init.unwrap_or(false),
         host_config: raw_host,
+        networking,
     })
 }
 
@@ -381,12 +385,12 @@ pub fn summary(runtime: &Runtime, r: &ContainerRecord) -> Value {
         "ImageID": r.image_id,
         "Command": command_line(r),
         "Created": unix_secs(&r.created),
-        "Ports": [],
+        "Ports": super::networks::ports_summary(runtime, r),
         "Labels": labels(runtime, r),
         "State": r.state.status.as_str(),
         "Status": status_text(r),
-        "HostConfig": {"NetworkMode": "none"},
-        "NetworkSettings": {"Networks": {}},
+        "HostConfig": {"NetworkMode": r.config.networking.mode_text()},
+        "NetworkSettings": super::networks::network_settings(runtime, r, false),
         "Mounts": mounts_json(r),
     })
 }
@@ -479,9 +483,7 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
     host_config["AutoRemove"] = json!(r.config.auto_remove);
     host_config["Memory"] = json!(r.config.limits.memory.unwrap_or(0));
     host_config["PidsLimit"] = json!(r.config.limits.pids);
-    if host_config.get("NetworkMode").is_none() {
-        host_config["NetworkMode"] = json!("none");
-    }
+    host_config["NetworkMode"] = json!(r.config.networking.mode_text());
     json!({
         "Id": r.id,
         "Created": r.created,
@@ -489,9 +491,9 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
         "Args": r.args,
         "State": state,
         "Image": r.image_id,
-        "ResolvConfPath": "",
-        "HostnamePath": "",
-        "HostsPath": "",
+        "ResolvConfPath": dir.root.join("resolv.conf").display().to_string(),
+        "HostnamePath": dir.root.join("hostname").display().to_string(),
+        "HostsPath": dir.root.join("hosts").display().to_string(),
         "LogPath": dir.root.join(crate::container::monitor::LOG_NAME).display().to_string(),
         "Name": format!("/{}", r.name),
         "RestartCount": r.restart_count,
@@ -531,26 +533,7 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
             "StopTimeout": r.config.stop_timeout,
             "Healthcheck": r.config.healthcheck,
         },
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": "",
-            "Ports": {},
-            "HairpinMode": false,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null,
-            "SecondaryIPv6Addresses": null,
-            "EndpointID": "",
-            "Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": {},
-        },
+        "NetworkSettings": super::networks::network_settings(runtime, r, true),
     })
 }
 

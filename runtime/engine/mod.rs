@@ -6,6 +6,7 @@
 //! - [`system`], [`containers`], [`exec`], [`images`]: the handlers.
 //! - [`streams`]: hijacked connections (attach, exec) and log streams.
 //! - [`convert`]: Docker's JSON shapes of containers.
+//! - [`networks`]: `/networks` and the network parts of container JSON.
 //!
 //! A [`Scope`] is what one socket serves: its own names and references. The
 //! [`Engine`] is shared by all scopes of one process.
@@ -15,6 +16,7 @@ pub mod convert;
 pub mod exec;
 pub mod http;
 pub mod images;
+pub mod networks;
 pub mod router;
 pub mod streams;
 pub mod system;

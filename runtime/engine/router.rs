@@ -9,7 +9,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 
 use super::http::{empty, ApiError, Query, Reply, API_VERSION};
-use super::{containers, exec, images, system, Engine, Scope};
+use super::{containers, exec, images, networks, system, Engine, Scope};
 
 /// What a handler gets: the engine, the scope, the request.
 pub struct Ctx {
@@ -116,6 +116,13 @@ async fn dispatch(
         (&M::POST, ["exec", id, "start"]) => exec::start(&ctx, id, req).await,
         (&M::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id),
         (&M::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),
+        (&M::GET, ["networks"]) => networks::list(&ctx),
+        (&M::POST, ["networks", "create"]) => networks::create(&ctx, req).await,
+        (&M::POST, ["networks", "prune"]) => networks::prune(&ctx).await,
+        (&M::GET, ["networks", id]) => networks::inspect(&ctx, id),
+        (&M::DELETE, ["networks", id]) => networks::remove(&ctx, id).await,
+        (&M::POST, ["networks", id, "connect"]) => networks::connect(&ctx, id, req).await,
+        (&M::POST, ["networks", id, "disconnect"]) => networks::disconnect(&ctx, id, req).await,
         (&M::POST, ["commit"]) => images::commit(&ctx, req).await,
 
         (&M::GET, ["images", "json"]) => images::list(&ctx),
