@@ -102,7 +102,7 @@ impl Runtime {
         let images = ImageStore::open(&data.image_dir())?;
         let ids = IdAllocator::open(data.root().join("idmap.json"))?;
         let cgroups = Hierarchy::detect().map_err(ContainerError::from)?;
-        let net = crate::net::Networks::open(data.root().join("networks.json"))?;
+        let net = crate::net::Networks::open(data.root())?;
         let runtime = Arc::new(Self {
             seccomp: seccomp::default_program(),
             data,

@@ -126,8 +126,6 @@ pub struct Live {
     pub short_id: String,
     pub endpoints: Vec<Endpoint>,
     pub proxies: Vec<Proxy>,
-    /// The container's pid 1 once wired (0 before).
-    pub pid: i32,
 }
 
 /// How the container gets its network namespace.
@@ -344,7 +342,7 @@ impl Networks {
         }
         let mut proxies = Vec::new();
         if let Some(first) = endpoints.first() {
-            let settings = state.scopes.get(req.scope).cloned().unwrap_or_default();
+            let settings = self.settings_of(&state, req.scope);
             for b in &bindings {
                 if b.host_port != 0 {
                     let taken = state.live.values().filter(|l| l.scope == req.scope).any(|l| {
@@ -379,7 +377,6 @@ impl Networks {
                 short_id: req.id[..12.min(req.id.len())].to_string(),
                 endpoints: endpoints.clone(),
                 proxies,
-                pid: 0,
             },
         );
         Ok(endpoints)
@@ -393,11 +390,10 @@ impl Networks {
     /// namespace exists: veths, addresses, routes, DNS names.
     pub fn wire(&self, id: &str, pid: i32) -> Result<(), String> {
         let (scope, endpoints) = {
-            let mut state = self.lock();
-            let Some(live) = state.live.get_mut(id) else {
+            let state = self.lock();
+            let Some(live) = state.live.get(id) else {
                 return Ok(());
             };
-            live.pid = pid;
             (live.scope.clone(), live.endpoints.clone())
         };
         let settings = self.scope_settings(&scope);
@@ -455,7 +451,7 @@ impl Networks {
         let scope = live.scope.clone();
         let mut names = vec![live.name.clone(), live.short_id.clone()];
         let endpoints = live.endpoints.clone();
-        let settings = state.scopes.get(&scope).cloned().unwrap_or_default();
+        let settings = self.settings_of(&state, &scope);
         for e in endpoints.iter().filter(|e| e.dns) {
             if !state.dns.contains_key(&e.network_id) {
                 match super::dns::DnsServer::start(&settings.host, e.gateway) {
@@ -502,7 +498,7 @@ impl Networks {
             for e in &live.endpoints {
                 Self::remove_names(&state, e);
             }
-            let settings = state.scopes.get(&live.scope).cloned().unwrap_or_default();
+            let settings = self.settings_of(&state, &live.scope);
             (live, settings)
         };
         for e in &live.endpoints {
@@ -529,10 +525,11 @@ impl Networks {
             .unwrap_or_default()
     }
 
-    /// `network connect` of a running container (pid 1 `pid`).
+    /// `network connect` of a running container whose pid 1 is `pid`.
     pub fn connect_running(
         &self,
         id: &str,
+        pid: i32,
         network_key: &str,
         aliases: Vec<String>,
     ) -> Result<(), NetError> {
@@ -553,7 +550,7 @@ impl Networks {
             e.ifname = ifname;
             let live = state.live.get_mut(id).expect("checked above");
             live.endpoints.push(e.clone());
-            (e, live.pid, scope)
+            (e, pid, scope)
         };
         let settings = self.scope_settings(&scope);
         let first = endpoint.ifname == "eth0";
@@ -587,7 +584,7 @@ impl Networks {
             for e in &gone {
                 Self::remove_names(&state, e);
             }
-            (gone, state.scopes.get(&scope).cloned().unwrap_or_default())
+            (gone, self.settings_of(&state, &scope))
         };
         for e in gone {
             delete_veth(&settings.host, &e.host_veth);

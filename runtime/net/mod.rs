@@ -146,6 +146,10 @@ pub struct NetworkRequest {
 /// Every network of every scope, and the live state of attached containers.
 pub struct Networks {
     file: PathBuf,
+    /// The default bridge's name for scopes that do not set one: `berth0`
+    /// for the default data directory, a name derived from the directory
+    /// otherwise (two engines on one host never share a bridge).
+    default_bridge: String,
     pub(crate) state: Mutex<NetState>,
 }
 
@@ -165,8 +169,14 @@ fn short_hash(text: &str) -> String {
 }
 
 impl Networks {
-    /// Opens the networks saved in `file`.
-    pub fn open(file: PathBuf) -> Result<Self, NetError> {
+    /// Opens the networks saved in `<data_root>/networks.json`.
+    pub fn open(data_root: &std::path::Path) -> Result<Self, NetError> {
+        let file = data_root.join("networks.json");
+        let default_bridge = if data_root == std::path::Path::new("/var/lib/berth") {
+            "berth0".to_string()
+        } else {
+            format!("berth-{}", &short_hash(&data_root.display().to_string())[..8])
+        };
         let networks: Vec<Network> = match fs::read(&file) {
             Ok(b) => serde_json::from_slice(&b)
                 .map_err(|e| io_err(format!("read {}", file.display()))(std::io::Error::other(e)))?,
@@ -179,6 +189,7 @@ impl Networks {
         };
         Ok(Self {
             file,
+            default_bridge,
             state: Mutex::new(state),
         })
     }
@@ -202,7 +213,15 @@ impl Networks {
 
     /// The settings of `scope` (the defaults unless configured).
     pub fn scope_settings(&self, scope: &str) -> ScopeSettings {
-        self.lock().scopes.get(scope).cloned().unwrap_or_default()
+        let state = self.lock();
+        self.settings_of(&state, scope)
+    }
+
+    pub(crate) fn settings_of(&self, state: &NetState, scope: &str) -> ScopeSettings {
+        state.scopes.get(scope).cloned().unwrap_or_else(|| ScopeSettings {
+            default_bridge: self.default_bridge.clone(),
+            ..ScopeSettings::default()
+        })
     }
 
     /// The predefined networks of `scope`, the default bridge made (and
@@ -215,7 +234,7 @@ impl Networks {
         {
             return Ok(());
         }
-        let settings = state.scopes.get(scope).cloned().unwrap_or_default();
+        let settings = self.settings_of(state, scope);
         let mut taken: Vec<Subnet> = state
             .networks
             .values()
@@ -299,7 +318,7 @@ impl Networks {
                 req.name
             )));
         }
-        let settings = state.scopes.get(scope).cloned().unwrap_or_default();
+        let settings = self.settings_of(&state, scope);
         let ours: Vec<Subnet> = state
             .networks
             .values()
@@ -391,7 +410,7 @@ impl Networks {
                 network.name, network.id
             )));
         }
-        let settings = state.scopes.get(scope).cloned().unwrap_or_default();
+        let settings = self.settings_of(&state, scope);
         state.dns.remove(&network.id);
         endpoint::remove_bridge(&settings.host, &network.bridge);
         state.networks.remove(&network.id);
@@ -414,15 +433,14 @@ impl Networks {
         out
     }
 
-    /// Removes every bridge this engine made (when `berth daemon` stops):
-    /// the host keeps no interface of ours.
-    pub fn shutdown(&self) {
+    /// When the engine stops: removes the bridges of networks no running
+    /// container uses (`keep` lists the networks still in use).
+    pub fn shutdown(&self, keep: &[String]) {
         let mut state = self.lock();
-        state.live.clear();
         state.dns.clear();
         for n in state.networks.values() {
-            if n.driver == "bridge" {
-                let settings = state.scopes.get(&n.scope).cloned().unwrap_or_default();
+            if n.driver == "bridge" && !keep.contains(&n.id) {
+                let settings = self.settings_of(&state, &n.scope);
                 endpoint::remove_bridge(&settings.host, &n.bridge);
             }
         }

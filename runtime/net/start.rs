@@ -99,7 +99,7 @@ impl Runtime {
         }
         if r.state.running() {
             self.net
-                .connect_running(&r.id, &network.id, aliases.clone())?;
+                .connect_running(&r.id, r.state.pid, &network.id, aliases.clone())?;
         }
         let mut rec = container.lock();
         rec.config
@@ -147,6 +147,32 @@ impl Runtime {
             n.mode = n.endpoints.keys().next().cloned().unwrap_or_else(|| "none".into());
         }
         self.save(&rec)
+    }
+
+    /// When the engine stops: the bridges of networks no running container
+    /// is configured on are removed, so the host keeps none of ours.
+    pub fn shutdown_networks(&self) {
+        let mut keep = Vec::new();
+        for scope in self.list_scopes() {
+            for c in self.list(&scope) {
+                let r = c.snapshot();
+                if r.state.running() {
+                    for (name, _) in r.config.networking.networks() {
+                        if let Ok(n) = self.net.get(&scope, &name) {
+                            keep.push(n.id);
+                        }
+                    }
+                }
+            }
+        }
+        self.net.shutdown(&keep);
+    }
+
+    fn list_scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = self.map().values().map(|c| c.lock().scope.clone()).collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
     }
 
     /// Opens a TCP connection to `container_port` of a running container of

@@ -34,7 +34,7 @@ pub fn run(data_dir: &Path, args: DaemonArgs) -> anyhow::Result<()> {
         let listener = engine::bind(&args.socket)
             .with_context(|| format!("listen on {}", args.socket.display()))?;
         tracing::info!(socket = %args.socket.display(), "berth engine listening");
-        let engine = Engine::new(runtime);
+        let engine = Engine::new(runtime.clone());
         let serve = engine.serve(Scope { name: args.scope }, listener);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
@@ -43,6 +43,7 @@ pub fn run(data_dir: &Path, args: DaemonArgs) -> anyhow::Result<()> {
             _ = term.recv() => {}
         }
         let _ = std::fs::remove_file(&args.socket);
+        runtime.shutdown_networks();
         Ok(())
     })
 }
