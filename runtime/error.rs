@@ -5,6 +5,7 @@ use crate::container::ContainerError;
 use crate::datadir::DataDirError;
 use crate::image::ImageError;
 use crate::net::NetError;
+use crate::volume::VolumeError;
 
 /// Any error the runtime returns.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,8 @@ pub enum Error {
     Build(#[from] BuildError),
     #[error(transparent)]
     Net(#[from] NetError),
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
 }
 
 /// Result with the runtime's [`Error`].

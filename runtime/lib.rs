@@ -12,6 +12,8 @@
 //!
 //! - [`net`]: per-scope bridges, veth pairs, addresses, published ports and
 //!   the embedded DNS of user-defined networks.
+//! - [`volume`]: named and anonymous volumes, bind sources resolved in a
+//!   scope's filesystem root.
 //!
 //! The few modules that make raw syscalls live under `container::sys`,
 //! `container::seccomp` and `container::cgroup`; everything else is
@@ -27,6 +29,7 @@ pub mod error;
 pub mod events;
 pub mod image;
 pub mod net;
+pub mod volume;
 
 pub use datadir::DataDir;
 pub use error::{Error, Result};

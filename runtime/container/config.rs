@@ -144,6 +144,16 @@ pub enum MountConfig {
         #[serde(default)]
         read_only: bool,
     },
+    /// A named or anonymous volume at `target` (its name is given at create).
+    Volume {
+        name: String,
+        target: String,
+        #[serde(default)]
+        read_only: bool,
+        /// Do not copy the image's content into a fresh volume.
+        #[serde(default)]
+        no_copy: bool,
+    },
     /// A fresh in-memory filesystem at `target`.
     Tmpfs {
         target: String,
@@ -156,7 +166,9 @@ impl MountConfig {
     /// Where the mount appears inside the container.
     pub fn target(&self) -> &str {
         match self {
-            MountConfig::Bind { target, .. } | MountConfig::Tmpfs { target, .. } => target,
+            MountConfig::Bind { target, .. }
+            | MountConfig::Tmpfs { target, .. }
+            | MountConfig::Volume { target, .. } => target,
         }
     }
 }

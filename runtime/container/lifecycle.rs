@@ -235,6 +235,14 @@ impl Runtime {
         };
         let mut config = record.config.clone();
         config.hostname = Some(record.hostname.clone());
+        let resolved = self.resolve_mounts(record, &image);
+        match resolved {
+            Ok(m) => config.mounts = m,
+            Err(e) => {
+                let _ = cgroup.destroy();
+                return Err(e);
+            }
+        }
         let prepared = match self.network_prepare(record, &image, &dir.root, ids) {
             Ok(p) => p,
             Err(e) => {
@@ -242,7 +250,9 @@ impl Runtime {
                 return Err(e);
             }
         };
-        config.mounts.extend(crate::net::start::file_mounts(&prepared));
+        config
+            .mounts
+            .extend(crate::net::start::file_mounts(&prepared));
         let rootfs = dir.rootfs();
         let built = spec::build(
             &config,
@@ -378,8 +388,8 @@ impl Runtime {
                     tracing::warn!(id = %container.id, error = %e, "restart failed");
                 }
             }
-        } else if record.config.auto_remove {
-            let _ = self.remove(container, true);
+        } else if record.config.auto_remove && self.remove(container, true).is_ok() {
+            self.remove_anonymous_volumes(&record);
         }
     }
 

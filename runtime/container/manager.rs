@@ -93,6 +93,7 @@ pub struct Runtime {
     pub(crate) containers: Mutex<BTreeMap<String, Arc<Container>>>,
     pub(crate) events: EventBus,
     pub(crate) net: crate::net::Networks,
+    pub(crate) volumes: crate::volume::Volumes,
 }
 
 impl Runtime {
@@ -103,6 +104,7 @@ impl Runtime {
         let ids = IdAllocator::open(data.root().join("idmap.json"))?;
         let cgroups = Hierarchy::detect().map_err(ContainerError::from)?;
         let net = crate::net::Networks::open(data.root())?;
+        let volumes = crate::volume::Volumes::open(data.root().join("volumes"));
         let runtime = Arc::new(Self {
             seccomp: seccomp::default_program(),
             data,
@@ -113,6 +115,7 @@ impl Runtime {
             containers: Mutex::new(BTreeMap::new()),
             events: EventBus::default(),
             net,
+            volumes,
         });
         runtime.recover()?;
         Ok(runtime)

@@ -55,7 +55,9 @@ pub enum ToInit {
     /// Carries (as SCM_RIGHTS) the socket of a client attached before start.
     AttachStream,
     /// Engine → monitor: the network could not be wired; give up.
-    Abort { message: String },
+    Abort {
+        message: String,
+    },
 }
 
 /// Intermediate → monitor, and monitor → engine.

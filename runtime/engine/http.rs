@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::container::ContainerError;
 use crate::image::ImageError;
 use crate::net::NetError;
+use crate::volume::VolumeError;
 
 /// The API version Berth speaks (the 28.x CLI's own; 20.10's 1.41 is accepted).
 pub const API_VERSION: &str = "1.50";
@@ -153,6 +154,12 @@ impl From<crate::Error> for ApiError {
                 NetError::Forbidden(_) => StatusCode::FORBIDDEN,
                 NetError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            E::Volume(v) => match v {
+                VolumeError::NotFound(_) => StatusCode::NOT_FOUND,
+                VolumeError::Conflict(_) => StatusCode::CONFLICT,
+                VolumeError::Invalid(_) => StatusCode::BAD_REQUEST,
+                VolumeError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self { status, message }
@@ -167,6 +174,12 @@ impl From<ContainerError> for ApiError {
 
 impl From<NetError> for ApiError {
     fn from(e: NetError) -> Self {
+        crate::Error::from(e).into()
+    }
+}
+
+impl From<VolumeError> for ApiError {
+    fn from(e: VolumeError) -> Self {
         crate::Error::from(e).into()
     }
 }

@@ -7,6 +7,7 @@
 //! - [`streams`]: hijacked connections (attach, exec) and log streams.
 //! - [`convert`]: Docker's JSON shapes of containers.
 //! - [`networks`]: `/networks` and the network parts of container JSON.
+//! - [`volumes`]: `/volumes`.
 //!
 //! A [`Scope`] is what one socket serves: its own names and references. The
 //! [`Engine`] is shared by all scopes of one process.
@@ -20,6 +21,7 @@ pub mod networks;
 pub mod router;
 pub mod streams;
 pub mod system;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -83,16 +83,20 @@ pub fn networking_from_request(
             let host_ip = match b.host_ip.as_str() {
                 "" | "0.0.0.0" => None,
                 ip if ip.contains(':') => continue,
-                ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
-                    ApiError::bad_request(format!("invalid IP address: {ip}"))
-                })?),
+                ip => Some(
+                    ip.parse::<Ipv4Addr>()
+                        .map_err(|_| ApiError::bad_request(format!("invalid IP address: {ip}")))?,
+                ),
             };
             let first = b.host_port.split('-').next().unwrap_or("");
             let host_port = if first.is_empty() {
                 0
             } else {
                 first.parse::<u16>().map_err(|_| {
-                    ApiError::bad_request(format!("invalid port specification: \"{}\"", b.host_port))
+                    ApiError::bad_request(format!(
+                        "invalid port specification: \"{}\"",
+                        b.host_port
+                    ))
                 })?
             };
             out.ports.push(PortBinding {
@@ -171,7 +175,9 @@ fn ports_map(runtime: &Runtime, r: &ContainerRecord) -> Value {
             *entry = json!([]);
         }
         if let Value::Array(list) = entry {
-            list.push(json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}));
+            list.push(
+                json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}),
+            );
         }
     }
     Value::Object(map)
@@ -375,7 +381,10 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let runtime = ctx.engine.runtime.clone();
     let scope = ctx.scope.name.clone();
     let n = blocking(move || Ok(runtime.net().create(&scope, request)?)).await?;
-    Ok(json(StatusCode::CREATED, &json!({"Id": n.id, "Warning": ""})))
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"Id": n.id, "Warning": ""}),
+    ))
 }
 
 /// `DELETE /networks/{id}`.
@@ -399,7 +408,12 @@ pub async fn prune(ctx: &Ctx) -> ApiResult {
             }
             let configured = runtime.list(&scope).iter().any(|c| {
                 let r = c.snapshot();
-                r.state.running() && r.config.networking.networks().iter().any(|(name, _)| *name == n.name)
+                r.state.running()
+                    && r.config
+                        .networking
+                        .networks()
+                        .iter()
+                        .any(|(name, _)| *name == n.name)
             });
             if configured || !runtime.net().members(&n.id).is_empty() {
                 continue;
@@ -434,7 +448,10 @@ pub async fn connect(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
             "container cannot be disconnected from host network or connected to host network",
         ));
     }
-    let aliases = c.endpoint_config.and_then(|e| e.aliases).unwrap_or_default();
+    let aliases = c
+        .endpoint_config
+        .and_then(|e| e.aliases)
+        .unwrap_or_default();
     blocking(move || Ok(runtime.connect_network(&container, &network, aliases)?)).await?;
     Ok(json(StatusCode::OK, &json!(null)))
 }

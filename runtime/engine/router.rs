@@ -9,7 +9,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 
 use super::http::{empty, ApiError, Query, Reply, API_VERSION};
-use super::{containers, exec, images, networks, system, Engine, Scope};
+use super::{containers, exec, images, networks, system, volumes, Engine, Scope};
 
 /// What a handler gets: the engine, the scope, the request.
 pub struct Ctx {
@@ -123,6 +123,11 @@ async fn dispatch(
         (&M::DELETE, ["networks", id]) => networks::remove(&ctx, id).await,
         (&M::POST, ["networks", id, "connect"]) => networks::connect(&ctx, id, req).await,
         (&M::POST, ["networks", id, "disconnect"]) => networks::disconnect(&ctx, id, req).await,
+        (&M::GET, ["volumes"]) => volumes::list(&ctx),
+        (&M::POST, ["volumes", "create"]) => volumes::create(&ctx, req).await,
+        (&M::POST, ["volumes", "prune"]) => volumes::prune(&ctx).await,
+        (&M::GET, ["volumes", name]) => volumes::inspect(&ctx, name),
+        (&M::DELETE, ["volumes", name]) => volumes::remove(&ctx, name).await,
         (&M::POST, ["commit"]) => images::commit(&ctx, req).await,
 
         (&M::GET, ["images", "json"]) => images::list(&ctx),

@@ -175,7 +175,9 @@ fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
 fn random_hex(n: usize) -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| format!("{:x}", rng.gen_range(0..16))).collect()
+    (0..n)
+        .map(|_| format!("{:x}", rng.gen_range(0..16)))
+        .collect()
 }
 
 /// Makes the bridge of `network` in `host` if it is missing: link, gateway
@@ -345,16 +347,20 @@ impl Networks {
             let settings = self.settings_of(&state, req.scope);
             for b in &bindings {
                 if b.host_port != 0 {
-                    let taken = state.live.values().filter(|l| l.scope == req.scope).any(|l| {
-                        l.proxies.iter().any(|p| {
-                            let q = &p.published;
-                            q.host_port == b.host_port
-                                && q.port.proto == b.port.proto
-                                && (q.host_ip.is_unspecified()
-                                    || b.host_addr().is_unspecified()
-                                    || q.host_ip == b.host_addr())
-                        })
-                    });
+                    let taken = state
+                        .live
+                        .values()
+                        .filter(|l| l.scope == req.scope)
+                        .any(|l| {
+                            l.proxies.iter().any(|p| {
+                                let q = &p.published;
+                                q.host_port == b.host_port
+                                    && q.port.proto == b.port.proto
+                                    && (q.host_ip.is_unspecified()
+                                        || b.host_addr().is_unspecified()
+                                        || q.host_ip == b.host_addr())
+                            })
+                        });
                     if taken {
                         return Err(port_error(req, b, "port is already allocated"));
                     }
@@ -554,11 +560,17 @@ impl Networks {
         };
         let settings = self.scope_settings(&scope);
         let first = endpoint.ifname == "eth0";
-        let plugged = self.plug(&settings.host, &format!("/proc/{pid}/ns/net"), &endpoint, first);
+        let plugged = self.plug(
+            &settings.host,
+            &format!("/proc/{pid}/ns/net"),
+            &endpoint,
+            first,
+        );
         if let Err(err) = plugged {
             let mut state = self.lock();
             if let Some(l) = state.live.get_mut(id) {
-                l.endpoints.retain(|e| e.endpoint_id != endpoint.endpoint_id);
+                l.endpoints
+                    .retain(|e| e.endpoint_id != endpoint.endpoint_id);
             }
             drop(state);
             delete_veth(&settings.host, &endpoint.host_veth);
@@ -650,4 +662,3 @@ fn new_endpoint(network: &Network, ip: Ipv4Addr, index: usize, aliases: Vec<Stri
         dns: network.name != "bridge",
     }
 }
-

@@ -30,7 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-pub use endpoint::{ContainerNetworking, EndpointConfig, Endpoint};
+pub use endpoint::{ContainerNetworking, Endpoint, EndpointConfig};
 pub use ipam::Subnet;
 pub use netns::HostNamespace;
 pub use ports::{Port, PortBinding, Proto, Published};
@@ -175,11 +175,15 @@ impl Networks {
         let default_bridge = if data_root == std::path::Path::new("/var/lib/berth") {
             "berth0".to_string()
         } else {
-            format!("berth-{}", &short_hash(&data_root.display().to_string())[..8])
+            format!(
+                "berth-{}",
+                &short_hash(&data_root.display().to_string())[..8]
+            )
         };
         let networks: Vec<Network> = match fs::read(&file) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| io_err(format!("read {}", file.display()))(std::io::Error::other(e)))?,
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                io_err(format!("read {}", file.display()))(std::io::Error::other(e))
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io_err(format!("read {}", file.display()))(e)),
         };
@@ -218,10 +222,14 @@ impl Networks {
     }
 
     pub(crate) fn settings_of(&self, state: &NetState, scope: &str) -> ScopeSettings {
-        state.scopes.get(scope).cloned().unwrap_or_else(|| ScopeSettings {
-            default_bridge: self.default_bridge.clone(),
-            ..ScopeSettings::default()
-        })
+        state
+            .scopes
+            .get(scope)
+            .cloned()
+            .unwrap_or_else(|| ScopeSettings {
+                default_bridge: self.default_bridge.clone(),
+                ..ScopeSettings::default()
+            })
     }
 
     /// The predefined networks of `scope`, the default bridge made (and
@@ -241,7 +249,12 @@ impl Networks {
             .filter(|n| n.scope == scope)
             .filter_map(|n| n.subnet)
             .collect();
-        taken.extend(settings.host.run(|| Ok(ipam::host_routes())).unwrap_or_default());
+        taken.extend(
+            settings
+                .host
+                .run(|| Ok(ipam::host_routes()))
+                .unwrap_or_default(),
+        );
         let subnet = ipam::pick(&taken)
             .ok_or_else(|| NetError::Forbidden("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into()))?;
         let now = crate::container::state::now_rfc3339();
@@ -338,7 +351,12 @@ impl Networks {
             }
             None => {
                 let mut taken = ours.clone();
-                taken.extend(settings.host.run(|| Ok(ipam::host_routes())).unwrap_or_default());
+                taken.extend(
+                    settings
+                        .host
+                        .run(|| Ok(ipam::host_routes()))
+                        .unwrap_or_default(),
+                );
                 ipam::pick(&taken).ok_or_else(|| {
                     NetError::Forbidden("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into())
                 })?
@@ -448,7 +466,11 @@ impl Networks {
 }
 
 /// Looks a network up by ID, name or unique ID prefix.
-pub(crate) fn find<'a>(state: &'a NetState, scope: &str, key: &str) -> Result<&'a Network, NetError> {
+pub(crate) fn find<'a>(
+    state: &'a NetState,
+    scope: &str,
+    key: &str,
+) -> Result<&'a Network, NetError> {
     let in_scope = || state.networks.values().filter(move |n| n.scope == scope);
     if let Some(n) = in_scope().find(|n| n.id == key) {
         return Ok(n);

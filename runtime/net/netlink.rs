@@ -125,7 +125,8 @@ impl Netlink {
             let n = recv(raw, &mut buf, MsgFlags::empty())?;
             let mut off = 0;
             while off + 16 <= n {
-                let len = u32::from_ne_bytes(buf[off..off + 4].try_into().expect("4 bytes")) as usize;
+                let len =
+                    u32::from_ne_bytes(buf[off..off + 4].try_into().expect("4 bytes")) as usize;
                 let kind = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().expect("2 bytes"));
                 if kind == NLMSG_ERROR && off + 20 <= n {
                     let code =
@@ -148,7 +149,9 @@ impl Netlink {
     pub fn add_bridge(&self, name: &str) -> io::Result<()> {
         let mut m = Message::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
         m.ifinfo(0, 0, 0).attr_str(IFLA_IFNAME, name);
-        m.begin(IFLA_LINKINFO).attr_str(IFLA_INFO_KIND, "bridge").end();
+        m.begin(IFLA_LINKINFO)
+            .attr_str(IFLA_INFO_KIND, "bridge")
+            .end();
         match self.request(&mut m) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
             other => other,
@@ -167,7 +170,9 @@ impl Netlink {
         let mut m = Message::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
         m.ifinfo(0, 0, 0).attr_str(IFLA_IFNAME, host);
         m.begin(IFLA_LINKINFO).attr_str(IFLA_INFO_KIND, "veth");
-        m.begin(IFLA_INFO_DATA).begin(VETH_INFO_PEER).ifinfo(0, 0, 0);
+        m.begin(IFLA_INFO_DATA)
+            .begin(VETH_INFO_PEER)
+            .ifinfo(0, 0, 0);
         m.attr_str(IFLA_IFNAME, peer)
             .attr(IFLA_ADDRESS, &peer_mac)
             .attr(IFLA_NET_NS_FD, &peer_ns.as_raw_fd().to_ne_bytes());
@@ -199,11 +204,7 @@ impl Netlink {
             .bytes(&index.to_ne_bytes())
             .attr(IFA_LOCAL, &addr.octets())
             .attr(IFA_ADDRESS, &addr.octets());
-        let host_mask = if prefix >= 32 {
-            0
-        } else {
-            u32::MAX >> prefix
-        };
+        let host_mask = if prefix >= 32 { 0 } else { u32::MAX >> prefix };
         let broadcast = Ipv4Addr::from(u32::from(addr) | host_mask);
         m.attr(IFA_BROADCAST, &broadcast.octets());
         match self.request(&mut m) {

@@ -4,9 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{
-    Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket,
-};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -118,7 +116,11 @@ impl Drop for Proxy {
 
 /// Starts a proxy in `host`: listens on the binding's address and relays to
 /// `backend`. The listener exists (or the error is returned) when this returns.
-pub fn start(host: &HostNamespace, binding: &PortBinding, backend: SocketAddrV4) -> io::Result<Proxy> {
+pub fn start(
+    host: &HostNamespace,
+    binding: &PortBinding,
+    backend: SocketAddrV4,
+) -> io::Result<Proxy> {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let ns = host.path().map(|p| p.to_path_buf());
@@ -259,7 +261,11 @@ fn serve_udp(socket: UdpSocket, backend: SocketAddrV4, stop: Arc<AtomicBool>) {
         let Ok((n, client)) = socket.recv_from(&mut buf) else {
             continue;
         };
-        let flow = flows.lock().unwrap_or_else(|p| p.into_inner()).get(&client).cloned();
+        let flow = flows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&client)
+            .cloned();
         let flow = match flow {
             Some(f) => f,
             None => {
@@ -291,7 +297,10 @@ fn serve_udp(socket: UdpSocket, backend: SocketAddrV4, stop: Arc<AtomicBool>) {
                                 Err(_) => idle += 1,
                             }
                         }
-                        flows.lock().unwrap_or_else(|p| p.into_inner()).remove(&client);
+                        flows
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&client);
                     });
                 up
             }
@@ -314,7 +323,10 @@ mod tests {
             }
         );
         assert_eq!(Port::parse("53/udp").unwrap().key(), "53/udp");
-        assert_eq!(Port::parse("x/tcp").unwrap_err(), "invalid containerPort: x");
+        assert_eq!(
+            Port::parse("x/tcp").unwrap_err(),
+            "invalid containerPort: x"
+        );
         assert_eq!(Port::parse("80/sctx").unwrap_err(), "invalid proto: sctx");
     }
 

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use super::endpoint::{EndpointConfig, Mode, NamespaceChoice, Prepared, StartRequest};
 use super::{NetError, Network, Port};
-use crate::container::Container;
 use crate::container::config::MountConfig;
 use crate::container::spec::IdRange;
+use crate::container::Container;
 use crate::container::{ContainerRecord, Runtime};
 use crate::image::Image;
 
@@ -84,8 +84,7 @@ impl Runtime {
             )
             .into());
         }
-        if r
-            .config
+        if r.config
             .networking
             .networks()
             .iter()
@@ -144,7 +143,12 @@ impl Runtime {
         let n = &mut rec.config.networking;
         n.endpoints.remove(&network.name);
         if n.kind() == Mode::Network(network.name.clone()) {
-            n.mode = n.endpoints.keys().next().cloned().unwrap_or_else(|| "none".into());
+            n.mode = n
+                .endpoints
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "none".into());
         }
         self.save(&rec)
     }
@@ -169,7 +173,11 @@ impl Runtime {
     }
 
     fn list_scopes(&self) -> Vec<String> {
-        let mut scopes: Vec<String> = self.map().values().map(|c| c.lock().scope.clone()).collect();
+        let mut scopes: Vec<String> = self
+            .map()
+            .values()
+            .map(|c| c.lock().scope.clone())
+            .collect();
         scopes.sort();
         scopes.dedup();
         scopes
