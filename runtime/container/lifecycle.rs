@@ -534,7 +534,15 @@ impl Runtime {
                     r.state.finished_at != finished_at
                         || (r.state.started_at != started_at && !r.state.running())
                 }
-                WaitCondition::Removed => !self.map().contains_key(&container.id),
+                // The record's lock is held here and `get` takes the map
+                // then records: never block on the map with a record locked.
+                WaitCondition::Removed => match self.containers.try_lock() {
+                    Ok(map) => !map.contains_key(&container.id),
+                    Err(std::sync::TryLockError::Poisoned(p)) => {
+                        !p.into_inner().contains_key(&container.id)
+                    }
+                    Err(std::sync::TryLockError::WouldBlock) => false,
+                },
             };
             if done && r.state.status != Status::Restarting {
                 return r.state.exit_code;

@@ -128,8 +128,13 @@ pub fn check_networks(ctx: &Ctx, n: &ContainerNetworking) -> Result<(), ApiError
             runtime.get(&ctx.scope.name, &other)?;
         }
         Mode::Network(_) => {
+            // 400, not 404: the CLI takes a 404 from create for a missing
+            // image and would try to pull it.
             for (name, _) in n.networks() {
-                runtime.net().get(&ctx.scope.name, &name)?;
+                runtime
+                    .net()
+                    .get(&ctx.scope.name, &name)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
             }
         }
         _ => {}

@@ -243,6 +243,7 @@ impl Networks {
             return Ok(());
         }
         let settings = self.settings_of(state, scope);
+        let _host_lock = host_lock(&settings.host);
         let mut taken: Vec<Subnet> = state
             .networks
             .values()
@@ -279,6 +280,8 @@ impl Networks {
                     "com.docker.network.bridge.default_bridge".into(),
                     "true".into(),
                 );
+                // Made now, while the lock is held: its route claims the subnet.
+                endpoint::ensure_bridge(&settings.host, &n)?;
             }
             state.networks.insert(n.id.clone(), n);
         }
@@ -332,6 +335,7 @@ impl Networks {
             )));
         }
         let settings = self.settings_of(&state, scope);
+        let _host_lock = host_lock(&settings.host);
         let ours: Vec<Subnet> = state
             .networks
             .values()
@@ -463,6 +467,22 @@ impl Networks {
             }
         }
     }
+}
+
+/// Engines sharing one namespace (several `berth daemon`s on a host) pick
+/// subnets one at a time: a lock file in /run, held until the new bridge
+/// (and so its route) exists. A node's namespace belongs to one engine.
+fn host_lock(host: &HostNamespace) -> Option<nix::fcntl::Flock<fs::File>> {
+    if *host != HostNamespace::Current {
+        return None;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/run/berth-net.lock")
+        .ok()?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).ok()
 }
 
 /// Looks a network up by ID, name or unique ID prefix.
