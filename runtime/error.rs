@@ -4,6 +4,8 @@ use crate::build::BuildError;
 use crate::container::ContainerError;
 use crate::datadir::DataDirError;
 use crate::image::ImageError;
+use crate::net::NetError;
+use crate::volume::VolumeError;
 
 /// Any error the runtime returns.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +18,10 @@ pub enum Error {
     Container(#[from] ContainerError),
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
 }
 
 /// Result with the runtime's [`Error`].

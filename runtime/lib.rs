@@ -10,6 +10,11 @@
 //!   spec, and its launch: user/mount/pid/uts/ipc/net/cgroup namespaces, an
 //!   overlay rootfs over idmapped layers, cgroups, capabilities, seccomp.
 //!
+//! - [`net`]: per-scope bridges, veth pairs, addresses, published ports and
+//!   the embedded DNS of user-defined networks.
+//! - [`volume`]: named and anonymous volumes, bind sources resolved in a
+//!   scope's filesystem root.
+//!
 //! The few modules that make raw syscalls live under `container::sys`,
 //! `container::seccomp` and `container::cgroup`; everything else is
 //! `unsafe`-free (the workspace denies `unsafe_code`).
@@ -23,7 +28,9 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod image;
+pub mod net;
 pub mod registry;
+pub mod volume;
 
 pub use datadir::DataDir;
 pub use error::{Error, Result};

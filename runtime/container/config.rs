@@ -58,6 +58,8 @@ pub struct ContainerConfig {
     pub stop_timeout: Option<i64>,
     /// Overrides the image's healthcheck.
     pub healthcheck: Option<HealthConfig>,
+    /// Network mode, networks with aliases, published ports.
+    pub networking: crate::net::ContainerNetworking,
 }
 
 /// Docker's restart policy (`HostConfig.RestartPolicy`).
@@ -142,6 +144,16 @@ pub enum MountConfig {
         #[serde(default)]
         read_only: bool,
     },
+    /// A named or anonymous volume at `target` (its name is given at create).
+    Volume {
+        name: String,
+        target: String,
+        #[serde(default)]
+        read_only: bool,
+        /// Do not copy the image's content into a fresh volume.
+        #[serde(default)]
+        no_copy: bool,
+    },
     /// A fresh in-memory filesystem at `target`.
     Tmpfs {
         target: String,
@@ -154,7 +166,9 @@ impl MountConfig {
     /// Where the mount appears inside the container.
     pub fn target(&self) -> &str {
         match self {
-            MountConfig::Bind { target, .. } | MountConfig::Tmpfs { target, .. } => target,
+            MountConfig::Bind { target, .. }
+            | MountConfig::Tmpfs { target, .. }
+            | MountConfig::Volume { target, .. } => target,
         }
     }
 }

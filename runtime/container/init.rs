@@ -63,8 +63,27 @@ fn namespaces_and_fork(config: &InitConfig, sock: &OwnedFd, status: OwnedFd) -> 
             .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
     };
     use oci_spec::runtime::LinuxNamespaceType as Ns;
+    // A network namespace to join (`--network container:NAME`, a node's
+    // host namespace) is entered while we are still the host's root: the
+    // container's root could not enter it.
+    if let Some(path) = network_namespace_path(&config.spec) {
+        let ns = File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
+        nix::sched::setns(ns, CloneFlags::CLONE_NEWNET).map_err(err("join network namespace"))?;
+    }
+    // The user namespace and a new network namespace are made together, so
+    // the container's root owns its network (ping, sysfs) and the engine can
+    // wire it (veth, address, route) before the command runs.
+    let mut early = CloneFlags::empty();
     if has(Ns::User) {
-        unshare(CloneFlags::CLONE_NEWUSER).map_err(err("unshare user namespace"))?;
+        early |= CloneFlags::CLONE_NEWUSER;
+    }
+    if own_network_namespace(&config.spec) {
+        early |= CloneFlags::CLONE_NEWNET;
+    }
+    if !early.is_empty() {
+        unshare(early).map_err(err("unshare user namespace"))?;
+    }
+    if early_namespaces(&config.spec) {
         send_msg(sock, &FromInit::UserNamespaceReady).map_err(|e| e.to_string())?;
     }
     match recv_msg::<ToInit>(sock).map_err(|e| e.to_string())? {
@@ -80,7 +99,6 @@ fn namespaces_and_fork(config: &InitConfig, sock: &OwnedFd, status: OwnedFd) -> 
         (Ns::Mount, CloneFlags::CLONE_NEWNS),
         (Ns::Uts, CloneFlags::CLONE_NEWUTS),
         (Ns::Ipc, CloneFlags::CLONE_NEWIPC),
-        (Ns::Network, CloneFlags::CLONE_NEWNET),
         (Ns::Pid, CloneFlags::CLONE_NEWPID),
         (Ns::Cgroup, CloneFlags::CLONE_NEWCGROUP),
     ] {
@@ -639,4 +657,30 @@ pub fn wants_user_namespace(spec: &Spec) -> bool {
             ns.iter()
                 .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
         })
+}
+
+fn network_namespace(spec: &Spec) -> Option<&oci_spec::runtime::LinuxNamespace> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|ns| {
+            ns.iter()
+                .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+        })
+}
+
+/// The network namespace `spec` joins, if it names one.
+pub fn network_namespace_path(spec: &Spec) -> Option<PathBuf> {
+    network_namespace(spec).and_then(|n| n.path().clone())
+}
+
+/// Whether `spec` asks for a network namespace of its own.
+pub fn own_network_namespace(spec: &Spec) -> bool {
+    network_namespace(spec).is_some_and(|n| n.path().is_none())
+}
+
+/// Whether the intermediate makes namespaces that the monitor must finish
+/// (id maps, network wiring) before it goes on.
+pub fn early_namespaces(spec: &Spec) -> bool {
+    wants_user_namespace(spec) || own_network_namespace(spec)
 }

@@ -80,7 +80,11 @@ pub fn prepare_dir(dir: &ContainerDir, ids: Option<IdRange>) -> Result<(), Conta
 /// Starts the container's monitor (`<init_binary> __init`) and waits until the
 /// container's command runs. On error the monitor is gone and the rootfs
 /// unmounted; the caller removes the cgroup and directory.
-pub fn launch(init_binary: &Path, config: InitConfig) -> Result<Launched, ContainerError> {
+pub fn launch(
+    init_binary: &Path,
+    config: InitConfig,
+    mut on_netns: Option<&mut dyn FnMut(i32) -> Result<(), String>>,
+) -> Result<Launched, ContainerError> {
     let (engine_sock, monitor_sock) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -123,7 +127,16 @@ pub fn launch(init_binary: &Path, config: InitConfig) -> Result<Launched, Contai
     } else {
         None
     };
-    match recv_msg::<FromInit>(&engine_sock).map_err(io_err("read from monitor"))? {
+    let mut reply = recv_msg::<FromInit>(&engine_sock).map_err(io_err("read from monitor"))?;
+    if let (Some(FromInit::NetworkNamespace { pid }), Some(wire)) = (&reply, on_netns.as_mut()) {
+        let answer = match wire(*pid) {
+            Ok(()) => ToInit::Proceed,
+            Err(message) => ToInit::Abort { message },
+        };
+        send_msg(&engine_sock, &answer).map_err(io_err("answer monitor"))?;
+        reply = recv_msg::<FromInit>(&engine_sock).map_err(io_err("read from monitor"))?;
+    }
+    match reply {
         Some(FromInit::Started { pid }) => Ok(guard.disarm(pid, attached)),
         Some(FromInit::Failed { message, exit_code }) => {
             Err(ContainerError::Start { message, exit_code })

@@ -142,14 +142,8 @@ impl Runtime {
         container: &Arc<Container>,
         attach: Option<ControlRequest>,
     ) -> Result<Option<std::os::unix::net::UnixStream>> {
-        let op = container.op.lock().unwrap_or_else(|p| p.into_inner());
-        let started = self.start_locked(container, attach);
-        drop(op);
-        // `--rm` holds for a start that failed too: Docker removes the container.
-        if started.is_err() && container.lock().config.auto_remove {
-            let _ = self.remove(container, true);
-        }
-        started
+        let _op = container.op.lock().unwrap_or_else(|p| p.into_inner());
+        self.start_locked(container, attach)
     }
 
     fn start_locked(
@@ -245,6 +239,24 @@ impl Runtime {
         };
         let mut config = record.config.clone();
         config.hostname = Some(record.hostname.clone());
+        let resolved = self.resolve_mounts(record, &image);
+        match resolved {
+            Ok(m) => config.mounts = m,
+            Err(e) => {
+                let _ = cgroup.destroy();
+                return Err(e);
+            }
+        }
+        let prepared = match self.network_prepare(record, &image, &dir.root, ids) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = cgroup.destroy();
+                return Err(e);
+            }
+        };
+        config
+            .mounts
+            .extend(crate::net::start::file_mounts(&prepared));
         let rootfs = dir.rootfs();
         let built = spec::build(
             &config,
@@ -257,13 +269,17 @@ impl Runtime {
                 cgroup_v2: matches!(self.cgroups, Hierarchy::V2 { .. }),
             },
         );
-        let spec = match built {
+        let mut spec = match built {
             Ok(s) => s,
             Err(e) => {
+                self.net.release(&record.id);
                 let _ = cgroup.destroy();
                 return Err(e.into());
             }
         };
+        crate::net::start::apply_to_spec(&prepared, &mut spec);
+        let network_hook = crate::net::start::needs_wiring(&prepared);
+        let mut wire = |pid: i32| self.net.wire(&record.id, pid);
         let user = config.user.clone().or_else(|| {
             image
                 .config
@@ -286,11 +302,14 @@ impl Runtime {
                 log_max_size: DEFAULT_MAX_SIZE,
                 early_attach: attach,
                 init: config.init,
+                network_hook,
             },
+            Some(&mut wire),
         );
         match launched {
             Ok(l) => Ok((l.monitor, l.pid, l.attached)),
             Err(e) => {
+                self.net.release(&record.id);
                 let _ = cgroup.destroy();
                 Err(e.into())
             }
@@ -328,6 +347,7 @@ impl Runtime {
             let _ = cgroup.destroy();
         }
         launch::unmount_rootfs(&dir);
+        self.net.release(&record.id);
         let restart = {
             let mut r = container.lock();
             r.state.status = Status::Exited;
@@ -373,8 +393,8 @@ impl Runtime {
                     tracing::warn!(id = %container.id, error = %e, "restart failed");
                 }
             }
-        } else if record.config.auto_remove {
-            let _ = self.remove(container, true);
+        } else if record.config.auto_remove && self.remove(container, true).is_ok() {
+            self.remove_anonymous_volumes(&record);
         }
     }
 
@@ -567,6 +587,7 @@ impl Runtime {
         }
         let dir = self.dir_of(&record.id);
         launch::unmount_rootfs(&dir);
+        self.net.release(&record.id);
         fs::remove_dir_all(&dir.root).map_err(|e| io(&dir.root, e))?;
         self.map().remove(&record.id);
         {

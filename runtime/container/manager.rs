@@ -95,6 +95,8 @@ pub struct Runtime {
     pub(crate) options: RuntimeOptions,
     pub(crate) containers: Mutex<BTreeMap<String, Arc<Container>>>,
     pub(crate) events: EventBus,
+    pub(crate) net: crate::net::Networks,
+    pub(crate) volumes: crate::volume::Volumes,
 }
 
 impl Runtime {
@@ -104,6 +106,8 @@ impl Runtime {
         let images = ImageStore::open(&data.image_dir())?;
         let ids = IdAllocator::open(data.root().join("idmap.json"))?;
         let cgroups = Hierarchy::detect().map_err(ContainerError::from)?;
+        let net = crate::net::Networks::open(data.root())?;
+        let volumes = crate::volume::Volumes::open(data.root().join("volumes"));
         let runtime = Arc::new(Self {
             seccomp: seccomp::default_program(),
             data,
@@ -113,9 +117,16 @@ impl Runtime {
             options,
             containers: Mutex::new(BTreeMap::new()),
             events: EventBus::default(),
+            net,
+            volumes,
         });
         runtime.recover()?;
         Ok(runtime)
+    }
+
+    /// Networks, published ports and scope settings.
+    pub fn net(&self) -> &crate::net::Networks {
+        &self.net
     }
 
     /// The image store.

@@ -32,7 +32,7 @@ pub mod relay;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
-mod sys;
+pub(crate) mod sys;
 pub mod top;
 pub mod user;
 

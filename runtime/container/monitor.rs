@@ -149,7 +149,7 @@ fn monitor(engine: &OwnedFd) -> Result<i32, Failure> {
     drop(status_write);
     drop(stdin_child);
     drop(child_out);
-    let started = start(&config, &dir, &mine, child);
+    let started = start(&config, &dir, &mine, engine, child);
     // The intermediate exits once pid 1 exists (or on failure): reap it, so
     // pid 1 is reparented to us, the subreaper.
     if started.is_err() {
@@ -266,14 +266,17 @@ fn start(
     config: &InitConfig,
     dir: &ContainerDir,
     sock: &OwnedFd,
+    engine: &OwnedFd,
     child: i32,
 ) -> Result<i32, Failure> {
-    let userns = if init::wants_user_namespace(&config.spec) {
+    if init::early_namespaces(&config.spec) {
         match recv_msg::<FromInit>(sock).map_err(|e| setup("intermediate")(e.to_string()))? {
             Some(FromInit::UserNamespaceReady) => {}
             Some(FromInit::Failed { message, exit_code }) => return Err((message, exit_code)),
             other => return Err(setup("intermediate")(format!("unexpected {other:?}"))),
         }
+    }
+    let userns = if init::wants_user_namespace(&config.spec) {
         let ids = config
             .ids
             .ok_or_else(|| setup("user namespace")("no id range".into()))?;
@@ -289,6 +292,17 @@ fn start(
     } else {
         None
     };
+    if config.network_hook {
+        // The engine wires the container's network namespace (veth, address,
+        // routes) while the command has not started yet.
+        send_msg(engine, &FromInit::NetworkNamespace { pid: child })
+            .map_err(|e| setup("network")(e.to_string()))?;
+        match recv_msg::<ToInit>(engine).map_err(|e| setup("network")(e.to_string()))? {
+            Some(ToInit::Proceed) => {}
+            Some(ToInit::Abort { message }) => return Err((message, SETUP_FAILED)),
+            other => return Err(setup("network")(format!("unexpected {other:?}"))),
+        }
+    }
     mount_rootfs(dir, &config.layers, userns.as_ref())
         .map_err(|e| (e.to_string(), SETUP_FAILED))?;
     let hierarchy = Hierarchy::detect().map_err(|e| (e.to_string(), SETUP_FAILED))?;

@@ -42,6 +42,10 @@ pub struct InitConfig {
     /// the command and reaps orphaned processes.
     #[serde(default)]
     pub init: bool,
+    /// Ask the engine to wire the container's new network namespace (a
+    /// [`FromInit::NetworkNamespace`] message) before the command runs.
+    #[serde(default)]
+    pub network_hook: bool,
 }
 
 /// Monitor → intermediate (and engine → monitor for the config).
@@ -54,6 +58,10 @@ pub enum ToInit {
     Proceed,
     /// Carries (as SCM_RIGHTS) the socket of a client attached before start.
     AttachStream,
+    /// Engine → monitor: the network could not be wired; give up.
+    Abort {
+        message: String,
+    },
 }
 
 /// Intermediate → monitor, and monitor → engine.
@@ -62,6 +70,9 @@ pub enum ToInit {
 pub enum FromInit {
     /// The user namespace exists: write its id maps.
     UserNamespaceReady,
+    /// Monitor → engine: the container's network namespace is that of this
+    /// host pid; wire it, then answer [`ToInit::Proceed`].
+    NetworkNamespace { pid: i32 },
     /// The container's first process exists, with this host pid.
     Started { pid: i32 },
     /// Carries (as SCM_RIGHTS) the master side of the container's terminal.

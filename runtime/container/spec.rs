@@ -329,6 +329,7 @@ fn mounts(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Vec<Mount>, C
                 match m {
                     MountConfig::Bind { .. } => "bind",
                     MountConfig::Tmpfs { .. } => "tmpfs",
+                    MountConfig::Volume { .. } => "volume",
                 },
                 m.target()
             )));
@@ -344,6 +345,11 @@ fn mounts(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Vec<Mount>, C
                     opts.push("ro");
                 }
                 mount(target, "bind", &source.to_string_lossy(), &opts)?
+            }
+            MountConfig::Volume { name, .. } => {
+                return Err(ContainerError::InvalidConfig(format!(
+                    "volume {name} was not resolved to its directory"
+                )))
             }
             MountConfig::Tmpfs { target, size_bytes } => {
                 let size = size_bytes.map(|s| format!("size={s}"));

@@ -33,7 +33,16 @@ pub async fn blocking<T: Send + 'static>(
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let body = read_body(req.into_body(), 1 << 20).await?;
     let request: CreateRequest = parse_json(&body)?;
-    let config = convert::config_from_request(request)?;
+    let anonymous: Vec<String> = request
+        .volumes
+        .iter()
+        .flatten()
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut config = convert::config_from_request(request)?;
+    let anonymous = super::volumes::anonymous_targets(&mut config, anonymous)?;
+    super::networks::check_networks(ctx, &config.networking)?;
+    super::volumes::check_bind_sources(ctx, &config)?;
     let name = ctx
         .query
         .get("name")
@@ -42,6 +51,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let runtime = ctx.engine.runtime.clone();
     let scope = ctx.scope.name.clone();
     let container = blocking(move || {
+        runtime.create_volumes(&scope, &mut config, &anonymous)?;
         runtime
             .create(&scope, name.as_deref(), config)
             .map_err(ApiError::from)
@@ -187,7 +197,22 @@ pub async fn start(ctx: &Ctx, id: &str) -> ApiResult {
         }
         return Ok(empty(StatusCode::NOT_MODIFIED));
     }
-    streams::start_with_pending_attach(&ctx.engine, c).await?;
+    if let Err(e) = streams::start_with_pending_attach(&ctx.engine, c.clone()).await {
+        // Like dockerd: a `--rm` container that cannot start is removed, so
+        // a client waiting for its removal returns.
+        if c.snapshot().config.auto_remove {
+            let runtime = ctx.engine.runtime.clone();
+            let _ = blocking(move || {
+                let record = c.snapshot();
+                if runtime.remove(&c, true).is_ok() {
+                    runtime.remove_anonymous_volumes(&record);
+                }
+                Ok(())
+            })
+            .await;
+        }
+        return Err(e);
+    }
     Ok(no_content())
 }
 
@@ -335,8 +360,17 @@ pub fn logs(ctx: &Ctx, id: &str) -> ApiResult {
 pub async fn remove(ctx: &Ctx, id: &str) -> ApiResult {
     let c = find(ctx, id)?;
     let force = ctx.query.flag("force");
+    let volumes = ctx.query.flag("v");
     let runtime = ctx.engine.runtime.clone();
-    blocking(move || runtime.remove(&c, force).map_err(ApiError::from)).await?;
+    blocking(move || {
+        let record = c.snapshot();
+        runtime.remove(&c, force).map_err(ApiError::from)?;
+        if volumes {
+            runtime.remove_anonymous_volumes(&record);
+        }
+        Ok(())
+    })
+    .await?;
     Ok(no_content())
 }
 

@@ -38,6 +38,7 @@ pub struct CreateRequest {
     pub exposed_ports: Option<BTreeMap<String, Value>>,
     pub volumes: Option<BTreeMap<String, Value>>,
     pub host_config: Option<Value>,
+    pub networking_config: Option<Value>,
 }
 
 /// The parts of `HostConfig` Berth acts on.
@@ -81,6 +82,13 @@ struct MountJson {
     target: String,
     read_only: bool,
     tmpfs_options: Option<TmpfsOptions>,
+    volume_options: Option<VolumeOptions>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct VolumeOptions {
+    no_copy: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +106,8 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
         ));
     }
     let raw_host = req.host_config.clone().unwrap_or(Value::Null);
+    let networking =
+        super::networks::networking_from_request(&raw_host, req.networking_config.as_ref())?;
     let host: HostConfig = match &req.host_config {
         Some(v) => serde_json::from_value(v.clone())
             .map_err(|e| ApiError::bad_request(format!("invalid HostConfig: {e}")))?,
@@ -164,6 +174,17 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
                 target: m.target.clone(),
                 read_only: m.read_only,
             },
+            "volume" => {
+                if !m.source.is_empty() {
+                    crate::volume::validate_name(&m.source)?;
+                }
+                MountConfig::Volume {
+                    name: m.source.clone(),
+                    target: m.target.clone(),
+                    read_only: m.read_only,
+                    no_copy: m.volume_options.as_ref().is_some_and(|v| v.no_copy),
+                }
+            }
             "tmpfs" => MountConfig::Tmpfs {
                 target: m.target.clone(),
                 size_bytes: m.tmpfs_options.as_ref().and_then(|t| t.size_bytes),
@@ -222,11 +243,12 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
         healthcheck: req.healthcheck,
         init: host.init.unwrap_or(false),
         host_config: raw_host,
+        networking,
     })
 }
 
 /// A `-v` bind: `/host:/container[:ro|rw]`.
-fn parse_bind(spec: &str) -> Result<MountConfig, ApiError> {
+pub fn parse_bind(spec: &str) -> Result<MountConfig, ApiError> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (source, target, mode) = match parts.as_slice() {
         [s, t] => (*s, *t, ""),
@@ -237,22 +259,35 @@ fn parse_bind(spec: &str) -> Result<MountConfig, ApiError> {
             )))
         }
     };
-    if !source.starts_with('/') {
-        return Err(ApiError::bad_request(format!(
-            "named volumes are not supported yet: '{spec}'"
-        )));
-    }
     let read_only = mode.split(',').any(|m| m == "ro");
-    if !mode
-        .split(',')
-        .all(|m| matches!(m, "" | "ro" | "rw" | "z" | "Z" | "rprivate" | "private"))
-    {
+    if !mode.split(',').all(|m| {
+        matches!(
+            m,
+            "" | "ro" | "rw" | "z" | "Z" | "rprivate" | "private" | "nocopy"
+        )
+    }) {
         return Err(ApiError::bad_request(format!("invalid mode: {mode}")));
     }
+    let named = !source.starts_with('/');
     if !target.starts_with('/') {
         return Err(ApiError::bad_request(format!(
-            "invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid mount path: '{target}' mount path must be absolute"
+            "invalid volume specification: '{spec}': invalid mount config for type \"{}\": invalid mount path: '{target}' mount path must be absolute",
+            if named { "volume" } else { "bind" }
         )));
+    }
+    if named {
+        if source.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "invalid volume specification: '{spec}'"
+            )));
+        }
+        crate::volume::validate_name(source)?;
+        return Ok(MountConfig::Volume {
+            name: source.to_string(),
+            target: target.to_string(),
+            read_only,
+            no_copy: mode.split(',').any(|m| m == "nocopy"),
+        });
     }
     Ok(MountConfig::Bind {
         source: source.into(),
@@ -344,7 +379,7 @@ fn command_line(r: &ContainerRecord) -> String {
         .join(" ")
 }
 
-fn mounts_json(r: &ContainerRecord) -> Vec<Value> {
+fn mounts_json(runtime: &Runtime, r: &ContainerRecord) -> Vec<Value> {
     r.config
         .mounts
         .iter()
@@ -355,6 +390,16 @@ fn mounts_json(r: &ContainerRecord) -> Vec<Value> {
                 read_only,
             } => json!({"Type": "bind", "Source": source, "Destination": target, "Mode": if *read_only {"ro"} else {""}, "RW": !read_only, "Propagation": "rprivate"}),
             MountConfig::Tmpfs { target, .. } => json!({"Type": "tmpfs", "Source": "", "Destination": target, "Mode": "", "RW": true, "Propagation": ""}),
+            MountConfig::Volume { name, target, read_only, .. } => json!({
+                "Type": "volume",
+                "Name": name,
+                "Source": runtime.volumes().get(&r.scope, name).map(|v| v.mountpoint.display().to_string()).unwrap_or_default(),
+                "Destination": target,
+                "Driver": "local",
+                "Mode": if *read_only { "ro" } else { "z" },
+                "RW": !read_only,
+                "Propagation": "",
+            }),
         })
         .collect()
 }
@@ -381,13 +426,13 @@ pub fn summary(runtime: &Runtime, r: &ContainerRecord) -> Value {
         "ImageID": r.image_id,
         "Command": command_line(r),
         "Created": unix_secs(&r.created),
-        "Ports": [],
+        "Ports": super::networks::ports_summary(runtime, r),
         "Labels": labels(runtime, r),
         "State": r.state.status.as_str(),
         "Status": status_text(r),
-        "HostConfig": {"NetworkMode": "none"},
-        "NetworkSettings": {"Networks": {}},
-        "Mounts": mounts_json(r),
+        "HostConfig": {"NetworkMode": r.config.networking.mode_text()},
+        "NetworkSettings": super::networks::network_settings(runtime, r, false),
+        "Mounts": mounts_json(runtime, r),
     })
 }
 
@@ -479,9 +524,7 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
     host_config["AutoRemove"] = json!(r.config.auto_remove);
     host_config["Memory"] = json!(r.config.limits.memory.unwrap_or(0));
     host_config["PidsLimit"] = json!(r.config.limits.pids);
-    if host_config.get("NetworkMode").is_none() {
-        host_config["NetworkMode"] = json!("none");
-    }
+    host_config["NetworkMode"] = json!(r.config.networking.mode_text());
     json!({
         "Id": r.id,
         "Created": r.created,
@@ -489,9 +532,9 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
         "Args": r.args,
         "State": state,
         "Image": r.image_id,
-        "ResolvConfPath": "",
-        "HostnamePath": "",
-        "HostsPath": "",
+        "ResolvConfPath": dir.root.join("resolv.conf").display().to_string(),
+        "HostnamePath": dir.root.join("hostname").display().to_string(),
+        "HostsPath": dir.root.join("hosts").display().to_string(),
         "LogPath": dir.root.join(crate::container::monitor::LOG_NAME).display().to_string(),
         "Name": format!("/{}", r.name),
         "RestartCount": r.restart_count,
@@ -507,7 +550,7 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
             "WorkDir": dir.work().display().to_string(),
             "MergedDir": dir.rootfs().display().to_string(),
         }},
-        "Mounts": mounts_json(r),
+        "Mounts": mounts_json(runtime, r),
         "Config": {
             "Hostname": r.hostname,
             "Domainname": "",
@@ -531,26 +574,7 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
             "StopTimeout": r.config.stop_timeout,
             "Healthcheck": r.config.healthcheck,
         },
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": "",
-            "Ports": {},
-            "HairpinMode": false,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null,
-            "SecondaryIPv6Addresses": null,
-            "EndpointID": "",
-            "Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": {},
-        },
+        "NetworkSettings": super::networks::network_settings(runtime, r, true),
     })
 }
 

@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 
 use crate::container::ContainerError;
 use crate::image::ImageError;
+use crate::net::NetError;
+use crate::volume::VolumeError;
 
 /// The API version Berth speaks (the 28.x CLI's own; 20.10's 1.41 is accepted).
 pub const API_VERSION: &str = "1.50";
@@ -103,6 +105,9 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, message)
     }
@@ -144,6 +149,19 @@ impl From<crate::Error> for ApiError {
                 ImageError::InvalidReference | ImageError::Uppercase(_) | ImageError::Invalid(_),
             ) => StatusCode::BAD_REQUEST,
             E::Image(ImageError::Conflict(_)) => StatusCode::CONFLICT,
+            E::Net(n) => match n {
+                NetError::NotFound(_) => StatusCode::NOT_FOUND,
+                NetError::Conflict(_) => StatusCode::CONFLICT,
+                NetError::Invalid(_) => StatusCode::BAD_REQUEST,
+                NetError::Forbidden(_) => StatusCode::FORBIDDEN,
+                NetError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            E::Volume(v) => match v {
+                VolumeError::NotFound(_) => StatusCode::NOT_FOUND,
+                VolumeError::Conflict(_) => StatusCode::CONFLICT,
+                VolumeError::Invalid(_) => StatusCode::BAD_REQUEST,
+                VolumeError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self { status, message }
@@ -152,6 +170,18 @@ impl From<crate::Error> for ApiError {
 
 impl From<ContainerError> for ApiError {
     fn from(e: ContainerError) -> Self {
+        crate::Error::from(e).into()
+    }
+}
+
+impl From<NetError> for ApiError {
+    fn from(e: NetError) -> Self {
+        crate::Error::from(e).into()
+    }
+}
+
+impl From<VolumeError> for ApiError {
+    fn from(e: VolumeError) -> Self {
         crate::Error::from(e).into()
     }
 }

@@ -6,6 +6,8 @@
 //! - [`system`], [`containers`], [`exec`], [`images`]: the handlers.
 //! - [`streams`]: hijacked connections (attach, exec) and log streams.
 //! - [`convert`]: Docker's JSON shapes of containers.
+//! - [`networks`]: `/networks` and the network parts of container JSON.
+//! - [`volumes`]: `/volumes`.
 //!
 //! A [`Scope`] is what one socket serves: its own names and references. The
 //! [`Engine`] is shared by all scopes of one process.
@@ -17,9 +19,11 @@ pub mod distribution;
 pub mod exec;
 pub mod http;
 pub mod images;
+pub mod networks;
 pub mod router;
 pub mod streams;
 pub mod system;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -9,7 +9,9 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 
 use super::http::{empty, ApiError, Query, Reply, API_VERSION};
-use super::{build, containers, distribution, exec, images, system, Engine, Scope};
+use super::{
+    build, containers, distribution, exec, images, networks, system, volumes, Engine, Scope,
+};
 
 /// What a handler gets: the engine, the scope, the request.
 pub struct Ctx {
@@ -120,6 +122,18 @@ async fn dispatch(
         (&M::POST, ["exec", id, "start"]) => exec::start(&ctx, id, req).await,
         (&M::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id),
         (&M::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),
+        (&M::GET, ["networks"]) => networks::list(&ctx),
+        (&M::POST, ["networks", "create"]) => networks::create(&ctx, req).await,
+        (&M::POST, ["networks", "prune"]) => networks::prune(&ctx).await,
+        (&M::GET, ["networks", id]) => networks::inspect(&ctx, id),
+        (&M::DELETE, ["networks", id]) => networks::remove(&ctx, id).await,
+        (&M::POST, ["networks", id, "connect"]) => networks::connect(&ctx, id, req).await,
+        (&M::POST, ["networks", id, "disconnect"]) => networks::disconnect(&ctx, id, req).await,
+        (&M::GET, ["volumes"]) => volumes::list(&ctx),
+        (&M::POST, ["volumes", "create"]) => volumes::create(&ctx, req).await,
+        (&M::POST, ["volumes", "prune"]) => volumes::prune(&ctx).await,
+        (&M::GET, ["volumes", name]) => volumes::inspect(&ctx, name),
+        (&M::DELETE, ["volumes", name]) => volumes::remove(&ctx, name).await,
         (&M::POST, ["commit"]) => images::commit(&ctx, req).await,
         (&M::POST, ["build"]) => build::build(&ctx, req).await,
 

@@ -50,7 +50,7 @@ pub fn run(data_dir: &Path, args: DaemonArgs) -> anyhow::Result<()> {
         let listener = engine::bind(&args.socket)
             .with_context(|| format!("listen on {}", args.socket.display()))?;
         tracing::info!(socket = %args.socket.display(), "berth engine listening");
-        let engine = Engine::new(runtime);
+        let engine = Engine::new(runtime.clone());
         engine.set_registry(registry_settings(&args));
         let serve = engine.serve(Scope { name: args.scope }, listener);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -60,6 +60,7 @@ pub fn run(data_dir: &Path, args: DaemonArgs) -> anyhow::Result<()> {
             _ = term.recv() => {}
         }
         let _ = std::fs::remove_file(&args.socket);
+        runtime.shutdown_networks();
         Ok(())
     })
 }

@@ -1,0 +1,474 @@
+//! `/networks/...`: create, list, inspect, remove, connect, disconnect,
+//! prune; and the network parts of container JSON (create request in,
+//! `Ports` and `NetworkSettings` out).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::containers::{blocking, find};
+use super::http::{json, parse_json, read_body, ApiError, ApiResult};
+use super::router::{no_content, Ctx};
+use crate::container::{ContainerRecord, Runtime};
+use crate::net::endpoint::Mode;
+use crate::net::{ContainerNetworking, EndpointConfig, Network, NetworkRequest, Port, PortBinding};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct PortBindingJson {
+    host_ip: String,
+    host_port: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct NetHostConfig {
+    network_mode: String,
+    port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingJson>>>>,
+    publish_all_ports: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct EndpointJson {
+    aliases: Option<Vec<String>>,
+}
+
+/// `NetworkingConfig` of a create request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct NetworkingConfigJson {
+    endpoints_config: Option<BTreeMap<String, Option<EndpointJson>>>,
+}
+
+/// The network part of a create request, checked as Docker checks it.
+pub fn networking_from_request(
+    host_config: &Value,
+    networking: Option<&Value>,
+) -> Result<ContainerNetworking, ApiError> {
+    let host: NetHostConfig = serde_json::from_value(host_config.clone()).unwrap_or_default();
+    let endpoints: NetworkingConfigJson = networking
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let mut out = ContainerNetworking {
+        mode: if host.network_mode == "default" {
+            String::new()
+        } else {
+            host.network_mode.clone()
+        },
+        publish_all: host.publish_all_ports,
+        ..ContainerNetworking::default()
+    };
+    for (name, ep) in endpoints.endpoints_config.into_iter().flatten() {
+        out.endpoints.insert(
+            name,
+            EndpointConfig {
+                aliases: ep.and_then(|e| e.aliases).unwrap_or_default(),
+            },
+        );
+    }
+    for (port, bindings) in host.port_bindings.into_iter().flatten() {
+        let port = Port::parse(&port).map_err(ApiError::bad_request)?;
+        let bindings = bindings.unwrap_or_default();
+        let bindings = if bindings.is_empty() {
+            vec![PortBindingJson::default()]
+        } else {
+            bindings
+        };
+        for b in bindings {
+            let host_ip = match b.host_ip.as_str() {
+                "" | "0.0.0.0" => None,
+                ip if ip.contains(':') => continue,
+                ip => Some(
+                    ip.parse::<Ipv4Addr>()
+                        .map_err(|_| ApiError::bad_request(format!("invalid IP address: {ip}")))?,
+                ),
+            };
+            let first = b.host_port.split('-').next().unwrap_or("");
+            let host_port = if first.is_empty() {
+                0
+            } else {
+                first.parse::<u16>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "invalid port specification: \"{}\"",
+                        b.host_port
+                    ))
+                })?
+            };
+            out.ports.push(PortBinding {
+                port,
+                host_ip,
+                host_port,
+            });
+        }
+    }
+    match out.kind() {
+        Mode::Container(_) if !out.ports.is_empty() || out.publish_all => {
+            return Err(ApiError::bad_request(
+                "conflicting options: port publishing and the container type network mode",
+            ))
+        }
+        Mode::Host | Mode::None | Mode::Container(_) if !out.endpoints.is_empty() => {
+            out.endpoints.clear();
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
+/// Checks at create time that the networks a container names exist.
+pub fn check_networks(ctx: &Ctx, n: &ContainerNetworking) -> Result<(), ApiError> {
+    let runtime = &ctx.engine.runtime;
+    match n.kind() {
+        Mode::Container(other) => {
+            runtime.get(&ctx.scope.name, &other)?;
+        }
+        Mode::Network(_) => {
+            // 400, not 404: the CLI takes a 404 from create for a missing
+            // image and would try to pull it.
+            for (name, _) in n.networks() {
+                runtime
+                    .net()
+                    .get(&ctx.scope.name, &name)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `Ports` of `docker ps`.
+pub fn ports_summary(runtime: &Runtime, r: &ContainerRecord) -> Value {
+    let mut out: Vec<Value> = runtime
+        .net()
+        .published(&r.id)
+        .iter()
+        .map(|p| {
+            json!({"IP": p.host_ip.to_string(), "PrivatePort": p.port.number, "PublicPort": p.host_port, "Type": p.port.proto.as_str()})
+        })
+        .collect();
+    for e in &r.config.exposed_ports {
+        if let Ok(port) = Port::parse(e) {
+            if !out.iter().any(|v| v["PrivatePort"] == port.number) {
+                out.push(json!({"PrivatePort": port.number, "Type": port.proto.as_str()}));
+            }
+        }
+    }
+    Value::Array(out)
+}
+
+/// `NetworkSettings.Ports`: every exposed or published port, with its
+/// host bindings while running.
+fn ports_map(runtime: &Runtime, r: &ContainerRecord) -> Value {
+    let mut map = serde_json::Map::new();
+    for e in &r.config.exposed_ports {
+        if let Ok(p) = Port::parse(e) {
+            map.insert(p.key(), Value::Null);
+        }
+    }
+    for b in &r.config.networking.ports {
+        map.insert(b.port.key(), Value::Null);
+    }
+    for p in runtime.net().published(&r.id) {
+        let entry = map.entry(p.port.key()).or_insert(Value::Null);
+        if !entry.is_array() {
+            *entry = json!([]);
+        }
+        if let Value::Array(list) = entry {
+            list.push(
+                json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}),
+            );
+        }
+    }
+    Value::Object(map)
+}
+
+/// `NetworkSettings` of inspect (and the short form of ps).
+pub fn network_settings(runtime: &Runtime, r: &ContainerRecord, full: bool) -> Value {
+    let live = runtime.net().endpoints(&r.id);
+    let mut networks = serde_json::Map::new();
+    let names: Vec<(String, EndpointConfig)> = match r.config.networking.kind() {
+        Mode::Network(_) => r.config.networking.networks(),
+        Mode::Host => vec![("host".into(), EndpointConfig::default())],
+        Mode::None => vec![("none".into(), EndpointConfig::default())],
+        Mode::Container(_) => Vec::new(),
+    };
+    for (name, cfg) in names {
+        let network_id = runtime
+            .net()
+            .get(&r.scope, &name)
+            .map(|n| n.id)
+            .unwrap_or_default();
+        let e = live.iter().find(|e| e.network_name == name);
+        let mut dns = vec![r.name.clone(), r.id[..12].to_string()];
+        dns.extend(cfg.aliases.iter().cloned());
+        networks.insert(
+            name.clone(),
+            json!({
+                "IPAMConfig": null,
+                "Links": null,
+                "Aliases": if cfg.aliases.is_empty() { Value::Null } else { json!(cfg.aliases) },
+                "MacAddress": e.map(|e| e.mac_text()).unwrap_or_default(),
+                "DriverOpts": null,
+                "GwPriority": 0,
+                "NetworkID": network_id,
+                "EndpointID": e.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+                "Gateway": e.map(|e| e.gateway.to_string()).unwrap_or_default(),
+                "IPAddress": e.map(|e| e.ip.to_string()).unwrap_or_default(),
+                "IPPrefixLen": e.map(|e| e.prefix).unwrap_or(0),
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DNSNames": if name == "bridge" || e.is_none() { Value::Null } else { json!(dns) },
+            }),
+        );
+    }
+    if !full {
+        return json!({ "Networks": networks });
+    }
+    let first = live.first();
+    let on_bridge = live.iter().find(|e| e.network_name == "bridge");
+    json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": if r.state.pid > 0 { format!("/proc/{}/ns/net", r.state.pid) } else { String::new() },
+        "Ports": ports_map(runtime, r),
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": on_bridge.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "Gateway": on_bridge.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": on_bridge.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": on_bridge.map(|e| e.prefix).unwrap_or(0),
+        "IPv6Gateway": "",
+        "MacAddress": on_bridge.or(first).map(|e| e.mac_text()).unwrap_or_default(),
+        "Networks": networks,
+    })
+}
+
+fn network_json(runtime: &Runtime, n: &Network, verbose: bool) -> Value {
+    let mut containers = serde_json::Map::new();
+    if verbose {
+        for (id, e) in runtime.net().members(&n.id) {
+            let name = runtime
+                .get(&n.scope, &id)
+                .map(|c| c.snapshot().name)
+                .unwrap_or_default();
+            containers.insert(
+                id,
+                json!({
+                    "Name": name,
+                    "EndpointID": e.endpoint_id,
+                    "MacAddress": e.mac_text(),
+                    "IPv4Address": format!("{}/{}", e.ip, e.prefix),
+                    "IPv6Address": "",
+                }),
+            );
+        }
+    }
+    let config: Vec<Value> = match (n.subnet, n.gateway) {
+        (Some(s), Some(g)) => vec![json!({"Subnet": s.to_string(), "Gateway": g.to_string()})],
+        _ => Vec::new(),
+    };
+    json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": n.created,
+        "Scope": "local",
+        "Driver": n.driver,
+        "EnableIPv4": true,
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": null, "Config": config},
+        "Internal": n.internal,
+        "Attachable": n.attachable,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Containers": containers,
+        "Options": n.options,
+        "Labels": n.labels,
+    })
+}
+
+fn matches_filters(n: &Network, filters: &super::http::Filters) -> bool {
+    let any = |key: &str, f: &dyn Fn(&str) -> bool| {
+        let v = filters.values(key);
+        v.is_empty() || v.iter().any(|x| f(x))
+    };
+    any("name", &|x| n.name.contains(x))
+        && any("id", &|x| n.id.starts_with(x))
+        && any("driver", &|x| n.driver == x)
+        && any("type", &|x| {
+            (x == "builtin") == n.predefined() && matches!(x, "builtin" | "custom")
+        })
+        && any("label", &|x| match x.split_once('=') {
+            Some((k, v)) => n.labels.get(k).is_some_and(|l| l == v),
+            None => n.labels.contains_key(x),
+        })
+}
+
+/// `GET /networks`.
+pub fn list(ctx: &Ctx) -> ApiResult {
+    let filters = ctx.query.filters()?;
+    filters.only(&["name", "id", "driver", "type", "label", "scope", "dangling"])?;
+    let runtime = &ctx.engine.runtime;
+    let list: Vec<Value> = runtime
+        .net()
+        .list(&ctx.scope.name)?
+        .iter()
+        .filter(|n| matches_filters(n, &filters))
+        .map(|n| network_json(runtime, n, false))
+        .collect();
+    Ok(json(StatusCode::OK, &Value::Array(list)))
+}
+
+/// `GET /networks/{id}`.
+pub fn inspect(ctx: &Ctx, id: &str) -> ApiResult {
+    let runtime = &ctx.engine.runtime;
+    let n = runtime.net().get(&ctx.scope.name, id)?;
+    Ok(json(StatusCode::OK, &network_json(runtime, &n, true)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct CreateJson {
+    name: String,
+    driver: String,
+    internal: bool,
+    attachable: bool,
+    #[serde(rename = "IPAM")]
+    ipam: Option<IpamJson>,
+    options: Option<BTreeMap<String, String>>,
+    labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct IpamJson {
+    config: Option<Vec<IpamConfigJson>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct IpamConfigJson {
+    subnet: String,
+    gateway: String,
+}
+
+/// `POST /networks/create`.
+pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
+    let body = read_body(req.into_body(), 1 << 20).await?;
+    let c: CreateJson = parse_json(&body)?;
+    let ipam = c
+        .ipam
+        .and_then(|i| i.config)
+        .and_then(|c| c.into_iter().next())
+        .unwrap_or_default();
+    let request = NetworkRequest {
+        name: c.name,
+        driver: c.driver,
+        subnet: Some(ipam.subnet).filter(|s| !s.is_empty()),
+        gateway: Some(ipam.gateway).filter(|s| !s.is_empty()),
+        internal: c.internal,
+        attachable: c.attachable,
+        labels: c.labels.unwrap_or_default(),
+        options: c.options.unwrap_or_default(),
+    };
+    let runtime = ctx.engine.runtime.clone();
+    let scope = ctx.scope.name.clone();
+    let n = blocking(move || Ok(runtime.net().create(&scope, request)?)).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"Id": n.id, "Warning": ""}),
+    ))
+}
+
+/// `DELETE /networks/{id}`.
+pub async fn remove(ctx: &Ctx, id: &str) -> ApiResult {
+    let runtime = ctx.engine.runtime.clone();
+    let scope = ctx.scope.name.clone();
+    let id = id.to_string();
+    blocking(move || Ok(runtime.net().remove(&scope, &id)?)).await?;
+    Ok(no_content())
+}
+
+/// `POST /networks/prune`: removes user-defined networks nothing runs on.
+pub async fn prune(ctx: &Ctx) -> ApiResult {
+    let runtime = ctx.engine.runtime.clone();
+    let scope = ctx.scope.name.clone();
+    let removed = blocking(move || {
+        let mut removed = Vec::new();
+        for n in runtime.net().list(&scope)? {
+            if n.predefined() {
+                continue;
+            }
+            let configured = runtime.list(&scope).iter().any(|c| {
+                let r = c.snapshot();
+                r.state.running()
+                    && r.config
+                        .networking
+                        .networks()
+                        .iter()
+                        .any(|(name, _)| *name == n.name)
+            });
+            if configured || !runtime.net().members(&n.id).is_empty() {
+                continue;
+            }
+            if runtime.net().remove(&scope, &n.id).is_ok() {
+                removed.push(n.name);
+            }
+        }
+        Ok(removed)
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &json!({"NetworksDeleted": removed})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct ConnectJson {
+    container: String,
+    endpoint_config: Option<EndpointJson>,
+    force: bool,
+}
+
+/// `POST /networks/{id}/connect`.
+pub async fn connect(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
+    let body = read_body(req.into_body(), 1 << 20).await?;
+    let c: ConnectJson = parse_json(&body)?;
+    let container = find(ctx, &c.container)?;
+    let runtime = ctx.engine.runtime.clone();
+    let network = runtime.net().get(&ctx.scope.name, id)?;
+    if network.driver != "bridge" {
+        return Err(ApiError::forbidden(
+            "container cannot be disconnected from host network or connected to host network",
+        ));
+    }
+    let aliases = c
+        .endpoint_config
+        .and_then(|e| e.aliases)
+        .unwrap_or_default();
+    blocking(move || Ok(runtime.connect_network(&container, &network, aliases)?)).await?;
+    Ok(json(StatusCode::OK, &json!(null)))
+}
+
+/// `POST /networks/{id}/disconnect`.
+pub async fn disconnect(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
+    let body = read_body(req.into_body(), 1 << 20).await?;
+    let c: ConnectJson = parse_json(&body)?;
+    let _ = c.force;
+    let container = find(ctx, &c.container)?;
+    let runtime = ctx.engine.runtime.clone();
+    let network = runtime.net().get(&ctx.scope.name, id)?;
+    blocking(move || Ok(runtime.disconnect_network(&container, &network)?)).await?;
+    Ok(json(StatusCode::OK, &json!(null)))
+}

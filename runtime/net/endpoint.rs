@@ -1,0 +1,664 @@
+//! A container's side of networking: its configuration (mode, networks,
+//! aliases, ports), the files Docker writes for it (/etc/hosts,
+//! /etc/resolv.conf, /etc/hostname), and at start the veth pairs, addresses,
+//! routes, DNS records and port proxies, all undone by [`Networks::release`].
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::netlink::{index_of, Netlink};
+use super::netns::{in_namespace_file, HostNamespace};
+use super::ports::{self, Port, PortBinding, Proxy, Published};
+use super::{find, io_err, NetError, NetState, Network, Networks};
+
+/// How a container is networked, as `docker run`/`network connect` asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContainerNetworking {
+    /// `""`/`default`/`bridge`, `none`, `host`, `container:NAME`, or the
+    /// name of a user-defined network.
+    pub mode: String,
+    /// The networks attached at start, by name, with their aliases.
+    pub endpoints: BTreeMap<String, EndpointConfig>,
+    /// `-p` bindings.
+    pub ports: Vec<PortBinding>,
+    /// `-P`: publish every exposed port on a free host port.
+    pub publish_all: bool,
+}
+
+/// One network's settings for a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointConfig {
+    pub aliases: Vec<String>,
+}
+
+/// The network mode, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    None,
+    Host,
+    Container(String),
+    /// A bridge network by name (`bridge` is the default one).
+    Network(String),
+}
+
+impl ContainerNetworking {
+    pub fn kind(&self) -> Mode {
+        match self.mode.as_str() {
+            "" | "default" | "bridge" => Mode::Network("bridge".into()),
+            "none" => Mode::None,
+            "host" => Mode::Host,
+            m => match m.strip_prefix("container:") {
+                Some(c) => Mode::Container(c.to_string()),
+                None => Mode::Network(m.to_string()),
+            },
+        }
+    }
+
+    /// Docker's `HostConfig.NetworkMode` text.
+    pub fn mode_text(&self) -> String {
+        if self.mode.is_empty() {
+            "bridge".into()
+        } else {
+            self.mode.clone()
+        }
+    }
+
+    /// The networks to attach at start, the mode's own first.
+    pub fn networks(&self) -> Vec<(String, EndpointConfig)> {
+        let mut out = Vec::new();
+        if let Mode::Network(first) = self.kind() {
+            out.push((
+                first.clone(),
+                self.endpoints.get(&first).cloned().unwrap_or_default(),
+            ));
+            for (name, cfg) in &self.endpoints {
+                if *name != first && !(first == "bridge" && name == "default") {
+                    out.push((name.clone(), cfg.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A container's attachment to one network while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub endpoint_id: String,
+    pub network_id: String,
+    pub network_name: String,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: [u8; 6],
+    /// The host side of the veth pair, on the network's bridge.
+    pub host_veth: String,
+    pub bridge: String,
+    /// The container side (`eth0`, `eth1`…).
+    pub ifname: String,
+    pub aliases: Vec<String>,
+    pub internal: bool,
+    /// User-defined networks resolve names; the default bridge does not.
+    pub dns: bool,
+}
+
+impl Endpoint {
+    pub fn mac_text(&self) -> String {
+        self.mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+}
+
+/// A running container's live network state.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub scope: String,
+    pub name: String,
+    pub short_id: String,
+    pub endpoints: Vec<Endpoint>,
+    pub proxies: Vec<Proxy>,
+}
+
+/// How the container gets its network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceChoice {
+    /// A new one, wired by the engine before the command runs.
+    Own { wire: bool },
+    /// Join this namespace file (another container's, or a node's host).
+    Join(PathBuf),
+    /// Stay in the engine's namespace (`--network host` for `berth daemon`).
+    Shared,
+}
+
+/// What a start needs from networking.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub namespace: NamespaceChoice,
+    /// Files to bind over the image's: (source, target).
+    pub files: Vec<(PathBuf, String)>,
+}
+
+/// The container being started.
+pub struct StartRequest<'a> {
+    pub scope: &'a str,
+    pub id: &'a str,
+    pub name: &'a str,
+    pub hostname: &'a str,
+    /// The container's directory, where its hosts/resolv.conf/hostname go.
+    pub dir: &'a Path,
+    /// Host uid (and gid) of the container's root, owner of those files.
+    pub owner: Option<u32>,
+    pub networking: &'a ContainerNetworking,
+    /// Ports the container and its image expose (for `-P`).
+    pub exposed: Vec<Port>,
+    /// For `container:NAME`: that container's pid and directory.
+    pub joined: Option<(i32, PathBuf)>,
+}
+
+const HOSTS_HEADER: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// Docker's MAC for an address: 02:42 then the four octets.
+fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+fn random_hex(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| format!("{:x}", rng.gen_range(0..16)))
+        .collect()
+}
+
+/// Makes the bridge of `network` in `host` if it is missing: link, gateway
+/// address, up, and no forwarding from it (isolation).
+pub fn ensure_bridge(host: &HostNamespace, network: &Network) -> Result<(), NetError> {
+    let (Some(subnet), Some(gateway)) = (network.subnet, network.gateway) else {
+        return Ok(());
+    };
+    let name = network.bridge.clone();
+    host.run(|| {
+        if index_of(&name).is_ok() {
+            return Ok(());
+        }
+        let nl = Netlink::open()?;
+        nl.add_bridge(&name)?;
+        let index = index_of(&name)?;
+        nl.add_address(index, gateway, subnet.prefix)?;
+        nl.set_up(index, None)?;
+        // Packets arriving on this bridge are never routed elsewhere.
+        fs::write(format!("/proc/sys/net/ipv4/conf/{name}/forwarding"), "0")?;
+        Ok(())
+    })
+    .map_err(io_err(format!("create bridge {}", network.bridge)))
+}
+
+/// Deletes a bridge (and so its addresses and routes) if present.
+pub fn remove_bridge(host: &HostNamespace, name: &str) {
+    let name = name.to_string();
+    let _ = host.run(|| {
+        let index = index_of(&name)?;
+        Netlink::open()?.delete_link(index)
+    });
+}
+
+fn write_owned(path: &Path, text: &str, owner: Option<u32>) -> Result<(), NetError> {
+    fs::write(path, text).map_err(io_err(format!("write {}", path.display())))?;
+    if let Some(uid) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(uid))
+            .map_err(io_err(format!("chown {}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// The resolv.conf of a container on the default bridge (or host/none):
+/// the scope's own nameservers, minus loopback ones, as Docker copies them.
+fn copied_resolv_conf(fs_root: &Path) -> String {
+    let text = fs::read_to_string(fs_root.join("etc/resolv.conf")).unwrap_or_default();
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(ns) = t.strip_prefix("nameserver") {
+            let ns = ns.trim();
+            if ns.starts_with("127.") || ns == "::1" {
+                continue;
+            }
+            servers += 1;
+        }
+        if t.starts_with("nameserver") || t.starts_with("search") || t.starts_with("options") {
+            out.push_str(t);
+            out.push('\n');
+        }
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+impl Networks {
+    /// Before a start: allocates addresses, binds published ports and
+    /// writes the container's files. Undone by [`Networks::release`].
+    pub fn prepare(&self, req: StartRequest<'_>) -> Result<Prepared, NetError> {
+        let settings = self.scope_settings(req.scope);
+        let hosts = req.dir.join("hosts");
+        let resolv = req.dir.join("resolv.conf");
+        let hostname = req.dir.join("hostname");
+        let files = |dir: &Path| {
+            vec![
+                (dir.join("hosts"), "/etc/hosts".to_string()),
+                (dir.join("resolv.conf"), "/etc/resolv.conf".to_string()),
+                (dir.join("hostname"), "/etc/hostname".to_string()),
+            ]
+        };
+        write_owned(&hostname, &format!("{}\n", req.hostname), req.owner)?;
+        let plain_hosts = format!("{HOSTS_HEADER}");
+        let namespace = match req.networking.kind() {
+            Mode::None => {
+                write_owned(&hosts, &plain_hosts, req.owner)?;
+                write_owned(&resolv, &copied_resolv_conf(&settings.fs_root), req.owner)?;
+                NamespaceChoice::Own { wire: false }
+            }
+            Mode::Host => {
+                let host_hosts = fs::read_to_string(settings.fs_root.join("etc/hosts"))
+                    .unwrap_or_else(|_| plain_hosts.clone());
+                write_owned(&hosts, &host_hosts, req.owner)?;
+                let resolv_text = fs::read_to_string(settings.fs_root.join("etc/resolv.conf"))
+                    .unwrap_or_default();
+                write_owned(&resolv, &resolv_text, req.owner)?;
+                match settings.host.path() {
+                    Some(p) => NamespaceChoice::Join(p.to_path_buf()),
+                    None => NamespaceChoice::Shared,
+                }
+            }
+            Mode::Container(_) => {
+                let (pid, dir) = req.joined.clone().ok_or_else(|| {
+                    NetError::Conflict("cannot join network of a non running container".into())
+                })?;
+                return Ok(Prepared {
+                    namespace: NamespaceChoice::Join(PathBuf::from(format!("/proc/{pid}/ns/net"))),
+                    files: files(&dir),
+                });
+            }
+            Mode::Network(_) => {
+                let endpoints = self.allocate(&req)?;
+                let mut text = plain_hosts;
+                if let Some(e) = endpoints.first() {
+                    text.push_str(&format!("{}\t{}\n", e.ip, req.hostname));
+                }
+                let resolv_text = match endpoints.first() {
+                    Some(e) if e.dns => format!("nameserver {}\noptions ndots:0\n", e.gateway),
+                    _ => copied_resolv_conf(&settings.fs_root),
+                };
+                let written = write_owned(&hosts, &text, req.owner)
+                    .and_then(|_| write_owned(&resolv, &resolv_text, req.owner));
+                if let Err(e) = written {
+                    self.release(req.id);
+                    return Err(e);
+                }
+                NamespaceChoice::Own { wire: true }
+            }
+        };
+        Ok(Prepared {
+            namespace,
+            files: files(req.dir),
+        })
+    }
+
+    /// Addresses on every network of the container, and its port proxies.
+    fn allocate(&self, req: &StartRequest<'_>) -> Result<Vec<Endpoint>, NetError> {
+        let mut state = self.lock();
+        self.ensure_defaults_locked(&mut state, req.scope)?;
+        let mut endpoints = Vec::new();
+        for (i, (name, cfg)) in req.networking.networks().into_iter().enumerate() {
+            let network = find(&state, req.scope, &name)?.clone();
+            if network.driver != "bridge" {
+                continue;
+            }
+            let ip = next_ip(&state, &network, &endpoints)?;
+            endpoints.push(new_endpoint(&network, ip, i, cfg.aliases));
+        }
+        // Published ports: explicit bindings, then -P for the rest.
+        let mut bindings = req.networking.ports.clone();
+        if req.networking.publish_all {
+            for port in &req.exposed {
+                if !bindings.iter().any(|b| b.port == *port) {
+                    bindings.push(PortBinding {
+                        port: *port,
+                        host_ip: None,
+                        host_port: 0,
+                    });
+                }
+            }
+        }
+        let mut proxies = Vec::new();
+        if let Some(first) = endpoints.first() {
+            let settings = self.settings_of(&state, req.scope);
+            for b in &bindings {
+                if b.host_port != 0 {
+                    let taken = state
+                        .live
+                        .values()
+                        .filter(|l| l.scope == req.scope)
+                        .any(|l| {
+                            l.proxies.iter().any(|p| {
+                                let q = &p.published;
+                                q.host_port == b.host_port
+                                    && q.port.proto == b.port.proto
+                                    && (q.host_ip.is_unspecified()
+                                        || b.host_addr().is_unspecified()
+                                        || q.host_ip == b.host_addr())
+                            })
+                        });
+                    if taken {
+                        return Err(port_error(req, b, "port is already allocated"));
+                    }
+                }
+                let backend = SocketAddrV4::new(first.ip, b.port.number);
+                match ports::start(&settings.host, b, backend) {
+                    Ok(p) => proxies.push(p),
+                    Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
+                        return Err(port_error(req, b, "address already in use"))
+                    }
+                    Err(e) => return Err(io_err(format!("publish {}", b.port.key()))(e)),
+                }
+            }
+        }
+        state.live.insert(
+            req.id.to_string(),
+            Live {
+                scope: req.scope.to_string(),
+                name: req.name.to_string(),
+                short_id: req.id[..12.min(req.id.len())].to_string(),
+                endpoints: endpoints.clone(),
+                proxies,
+            },
+        );
+        Ok(endpoints)
+    }
+
+    fn ensure_defaults_locked(&self, state: &mut NetState, scope: &str) -> Result<(), NetError> {
+        self.ensure_defaults(state, scope)
+    }
+
+    /// Called with the pid of the container's intermediate once its network
+    /// namespace exists: veths, addresses, routes, DNS names.
+    pub fn wire(&self, id: &str, pid: i32) -> Result<(), String> {
+        let (scope, endpoints) = {
+            let state = self.lock();
+            let Some(live) = state.live.get(id) else {
+                return Ok(());
+            };
+            (live.scope.clone(), live.endpoints.clone())
+        };
+        let settings = self.scope_settings(&scope);
+        let netns = format!("/proc/{pid}/ns/net");
+        for e in &endpoints {
+            self.plug(&settings.host, &netns, e, e.ifname == "eth0")
+                .map_err(|err| format!("failed to set up container networking: {err}"))?;
+        }
+        self.add_names(id);
+        Ok(())
+    }
+
+    /// One veth pair: host side on the bridge, peer configured inside.
+    fn plug(
+        &self,
+        host: &HostNamespace,
+        netns: &str,
+        e: &Endpoint,
+        default_route: bool,
+    ) -> Result<(), NetError> {
+        let network = {
+            let state = self.lock();
+            state.networks.get(&e.network_id).cloned()
+        };
+        if let Some(n) = &network {
+            ensure_bridge(host, n)?;
+        }
+        let ns = File::open(netns).map_err(io_err(format!("open {netns}")))?;
+        host.run(|| {
+            let nl = Netlink::open()?;
+            nl.add_veth(&e.host_veth, &e.ifname, e.mac, &ns)?;
+            let bridge = index_of(&e.bridge)?;
+            nl.set_up(index_of(&e.host_veth)?, Some(bridge))
+        })
+        .map_err(io_err(format!("create veth {}", e.host_veth)))?;
+        in_namespace_file(Path::new(netns), || {
+            let nl = Netlink::open()?;
+            nl.set_up(index_of("lo")?, None)?;
+            let index = index_of(&e.ifname)?;
+            nl.add_address(index, e.ip, e.prefix)?;
+            nl.set_up(index, None)?;
+            if default_route && !e.internal {
+                nl.add_default_route(e.gateway)?;
+            }
+            Ok(())
+        })
+        .map_err(io_err(format!("configure {}", e.ifname)))
+    }
+
+    fn add_names(&self, id: &str) {
+        let mut state = self.lock();
+        let Some(live) = state.live.get(id) else {
+            return;
+        };
+        let scope = live.scope.clone();
+        let mut names = vec![live.name.clone(), live.short_id.clone()];
+        let endpoints = live.endpoints.clone();
+        let settings = self.settings_of(&state, &scope);
+        for e in endpoints.iter().filter(|e| e.dns) {
+            if !state.dns.contains_key(&e.network_id) {
+                match super::dns::DnsServer::start(&settings.host, e.gateway) {
+                    Ok(server) => {
+                        state.dns.insert(e.network_id.clone(), server);
+                    }
+                    Err(err) => {
+                        tracing::warn!(network = %e.network_name, error = %err, "no DNS for network");
+                        continue;
+                    }
+                }
+            }
+            let server = &state.dns[&e.network_id];
+            let mut records = server.records.lock().unwrap_or_else(|p| p.into_inner());
+            names.truncate(2);
+            names.extend(e.aliases.iter().cloned());
+            for n in &names {
+                let entry = records.entry(n.to_ascii_lowercase()).or_default();
+                if !entry.contains(&e.ip) {
+                    entry.push(e.ip);
+                }
+            }
+        }
+    }
+
+    fn remove_names(state: &NetState, e: &Endpoint) {
+        if let Some(server) = state.dns.get(&e.network_id) {
+            let mut records = server.records.lock().unwrap_or_else(|p| p.into_inner());
+            for ips in records.values_mut() {
+                ips.retain(|ip| *ip != e.ip);
+            }
+            records.retain(|_, ips| !ips.is_empty());
+        }
+    }
+
+    /// After a container stops (or fails to start): its proxies stop, its
+    /// veths, addresses and names go.
+    pub fn release(&self, id: &str) {
+        let (live, settings) = {
+            let mut state = self.lock();
+            let Some(live) = state.live.remove(id) else {
+                return;
+            };
+            for e in &live.endpoints {
+                Self::remove_names(&state, e);
+            }
+            let settings = self.settings_of(&state, &live.scope);
+            (live, settings)
+        };
+        for e in &live.endpoints {
+            delete_veth(&settings.host, &e.host_veth);
+        }
+        drop(live);
+    }
+
+    /// The live endpoints of a running container.
+    pub fn endpoints(&self, id: &str) -> Vec<Endpoint> {
+        self.lock()
+            .live
+            .get(id)
+            .map(|l| l.endpoints.clone())
+            .unwrap_or_default()
+    }
+
+    /// The ports a running container publishes.
+    pub fn published(&self, id: &str) -> Vec<Published> {
+        self.lock()
+            .live
+            .get(id)
+            .map(|l| l.proxies.iter().map(|p| p.published.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// `network connect` of a running container whose pid 1 is `pid`.
+    pub fn connect_running(
+        &self,
+        id: &str,
+        pid: i32,
+        network_key: &str,
+        aliases: Vec<String>,
+    ) -> Result<(), NetError> {
+        let (endpoint, pid, scope) = {
+            let mut state = self.lock();
+            let scope = match state.live.get(id) {
+                Some(l) => l.scope.clone(),
+                None => return Ok(()),
+            };
+            let network = find(&state, &scope, network_key)?.clone();
+            let live = &state.live[id];
+            let ifname = (0..)
+                .map(|i| format!("eth{i}"))
+                .find(|n| !live.endpoints.iter().any(|e| e.ifname == *n))
+                .expect("a free interface name");
+            let ip = next_ip(&state, &network, &[])?;
+            let mut e = new_endpoint(&network, ip, 0, aliases);
+            e.ifname = ifname;
+            let live = state.live.get_mut(id).expect("checked above");
+            live.endpoints.push(e.clone());
+            (e, pid, scope)
+        };
+        let settings = self.scope_settings(&scope);
+        let first = endpoint.ifname == "eth0";
+        let plugged = self.plug(
+            &settings.host,
+            &format!("/proc/{pid}/ns/net"),
+            &endpoint,
+            first,
+        );
+        if let Err(err) = plugged {
+            let mut state = self.lock();
+            if let Some(l) = state.live.get_mut(id) {
+                l.endpoints
+                    .retain(|e| e.endpoint_id != endpoint.endpoint_id);
+            }
+            drop(state);
+            delete_veth(&settings.host, &endpoint.host_veth);
+            return Err(err);
+        }
+        self.add_names(id);
+        Ok(())
+    }
+
+    /// `network disconnect` of a running container.
+    pub fn disconnect_running(&self, id: &str, network_id: &str) {
+        let (gone, settings) = {
+            let mut state = self.lock();
+            let Some(live) = state.live.get_mut(id) else {
+                return;
+            };
+            let (gone, kept): (Vec<Endpoint>, Vec<Endpoint>) = live
+                .endpoints
+                .drain(..)
+                .partition(|e| e.network_id == network_id);
+            live.endpoints = kept;
+            let scope = live.scope.clone();
+            for e in &gone {
+                Self::remove_names(&state, e);
+            }
+            (gone, self.settings_of(&state, &scope))
+        };
+        for e in gone {
+            delete_veth(&settings.host, &e.host_veth);
+        }
+    }
+}
+
+fn delete_veth(host: &HostNamespace, name: &str) {
+    let name = name.to_string();
+    let _ = host.run(|| {
+        let index = index_of(&name)?;
+        Netlink::open()?.delete_link(index)
+    });
+}
+
+fn port_error(req: &StartRequest<'_>, b: &PortBinding, why: &str) -> NetError {
+    NetError::Conflict(format!(
+        "driver failed programming external connectivity on endpoint {} ({}): Bind for {}:{} failed: {why}",
+        req.name,
+        &req.id[..12.min(req.id.len())],
+        b.host_addr(),
+        b.host_port
+    ))
+}
+
+fn next_ip(state: &NetState, network: &Network, extra: &[Endpoint]) -> Result<Ipv4Addr, NetError> {
+    let subnet = network
+        .subnet
+        .ok_or_else(|| NetError::Invalid(format!("network {} has no subnet", network.name)))?;
+    let used: Vec<Ipv4Addr> = state
+        .live
+        .values()
+        .flat_map(|l| l.endpoints.iter())
+        .chain(extra.iter())
+        .filter(|e| e.network_id == network.id)
+        .map(|e| e.ip)
+        .collect();
+    (1..)
+        .map_while(|n| subnet.host(n))
+        .find(|ip| !used.contains(ip) && Some(*ip) != network.gateway)
+        .ok_or_else(|| {
+            NetError::Forbidden(format!(
+                "no available IPv4 addresses on this network's address pools: {} ({})",
+                network.name, network.id
+            ))
+        })
+}
+
+fn new_endpoint(network: &Network, ip: Ipv4Addr, index: usize, aliases: Vec<String>) -> Endpoint {
+    Endpoint {
+        endpoint_id: format!("{}{}", random_hex(32), random_hex(32)),
+        network_id: network.id.clone(),
+        network_name: network.name.clone(),
+        ip,
+        prefix: network.subnet.map(|s| s.prefix).unwrap_or(16),
+        gateway: network.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        mac: mac_for(ip),
+        host_veth: format!("veth{}", random_hex(7)),
+        bridge: network.bridge.clone(),
+        ifname: format!("eth{index}"),
+        aliases,
+        internal: network.internal,
+        dns: network.name != "bridge",
+    }
+}

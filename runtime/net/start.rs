@@ -1,0 +1,277 @@
+//! The runtime's use of networking around a container's start and stop,
+//! and the in-process API for the web server's preview proxy.
+
+use std::net::{SocketAddrV4, TcpStream};
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+
+use std::sync::Arc;
+
+use super::endpoint::{EndpointConfig, Mode, NamespaceChoice, Prepared, StartRequest};
+use super::{NetError, Network, Port};
+use crate::container::config::MountConfig;
+use crate::container::spec::IdRange;
+use crate::container::Container;
+use crate::container::{ContainerRecord, Runtime};
+use crate::image::Image;
+
+impl Runtime {
+    /// Networking for one start of `record`: addresses, ports, files.
+    pub(crate) fn network_prepare(
+        &self,
+        record: &ContainerRecord,
+        image: &Image,
+        dir: &Path,
+        ids: Option<IdRange>,
+    ) -> crate::Result<Prepared> {
+        let networking = &record.config.networking;
+        let joined = match networking.kind() {
+            Mode::Container(other) => {
+                let c = self.get(&record.scope, &other)?;
+                let r = c.snapshot();
+                if !r.state.running() || r.state.pid <= 0 {
+                    return Err(NetError::Conflict(format!(
+                        "cannot join network namespace of a non running container: container {} is {}",
+                        r.id,
+                        r.state.status.as_str()
+                    ))
+                    .into());
+                }
+                Some((r.state.pid, self.dir_of(&r.id).root))
+            }
+            _ => None,
+        };
+        let mut exposed: Vec<Port> = record
+            .config
+            .exposed_ports
+            .iter()
+            .filter_map(|p| Port::parse(p).ok())
+            .collect();
+        if let Some(ports) = image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.exposed_ports().clone())
+        {
+            exposed.extend(ports.iter().filter_map(|p| Port::parse(p).ok()));
+        }
+        Ok(self.net.prepare(StartRequest {
+            scope: &record.scope,
+            id: &record.id,
+            name: &record.name,
+            hostname: &record.hostname,
+            dir,
+            owner: ids.map(|i| i.base),
+            networking,
+            exposed,
+            joined,
+        })?)
+    }
+
+    /// `network connect`: attaches now if running, and at every start.
+    pub fn connect_network(
+        &self,
+        container: &Arc<Container>,
+        network: &Network,
+        aliases: Vec<String>,
+    ) -> crate::Result<()> {
+        let _op = container.op.lock().unwrap_or_else(|p| p.into_inner());
+        let r = container.snapshot();
+        if !matches!(r.config.networking.kind(), Mode::Network(_)) {
+            return Err(NetError::Forbidden(
+                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            )
+            .into());
+        }
+        if r.config
+            .networking
+            .networks()
+            .iter()
+            .any(|(n, _)| *n == network.name)
+        {
+            return Err(NetError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                r.name, network.name
+            ))
+            .into());
+        }
+        if r.state.running() {
+            self.net
+                .connect_running(&r.id, r.state.pid, &network.id, aliases.clone())?;
+        }
+        let mut rec = container.lock();
+        rec.config
+            .networking
+            .endpoints
+            .insert(network.name.clone(), EndpointConfig { aliases });
+        self.save(&rec)
+    }
+
+    /// `network disconnect`.
+    pub fn disconnect_network(
+        &self,
+        container: &Arc<Container>,
+        network: &Network,
+    ) -> crate::Result<()> {
+        let _op = container.op.lock().unwrap_or_else(|p| p.into_inner());
+        let r = container.snapshot();
+        if network.driver != "bridge" {
+            return Err(NetError::Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
+            )
+            .into());
+        }
+        if !r
+            .config
+            .networking
+            .networks()
+            .iter()
+            .any(|(n, _)| *n == network.name)
+        {
+            return Err(NetError::Forbidden(format!(
+                "container {} is not connected to network {}",
+                r.id, network.name
+            ))
+            .into());
+        }
+        if r.state.running() {
+            self.net.disconnect_running(&r.id, &network.id);
+        }
+        let mut rec = container.lock();
+        let n = &mut rec.config.networking;
+        n.endpoints.remove(&network.name);
+        if n.kind() == Mode::Network(network.name.clone()) {
+            n.mode = n
+                .endpoints
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "none".into());
+        }
+        self.save(&rec)
+    }
+
+    /// When the engine stops: the bridges of networks no running container
+    /// is configured on are removed, so the host keeps none of ours.
+    pub fn shutdown_networks(&self) {
+        let mut keep = Vec::new();
+        for scope in self.list_scopes() {
+            for c in self.list(&scope) {
+                let r = c.snapshot();
+                if r.state.running() {
+                    for (name, _) in r.config.networking.networks() {
+                        if let Ok(n) = self.net.get(&scope, &name) {
+                            keep.push(n.id);
+                        }
+                    }
+                }
+            }
+        }
+        self.net.shutdown(&keep);
+    }
+
+    fn list_scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = self
+            .map()
+            .values()
+            .map(|c| c.lock().scope.clone())
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
+
+    /// Opens a TCP connection to `container_port` of a running container of
+    /// `scope`, from inside the scope's host namespace (what the web
+    /// server's preview proxy uses).
+    pub fn connect_published(
+        &self,
+        scope: &str,
+        container: &str,
+        container_port: u16,
+    ) -> crate::Result<TcpStream> {
+        let c = self.get(scope, container)?;
+        let endpoints = self.net.endpoints(&c.id);
+        let published = self.net.published(&c.id);
+        let not_published = || {
+            NetError::Invalid(format!(
+                "No public port '{container_port}/tcp' published for {container}"
+            ))
+        };
+        if !published
+            .iter()
+            .any(|p| p.port.number == container_port && p.port.proto == super::Proto::Tcp)
+        {
+            return Err(not_published().into());
+        }
+        let ip = endpoints.first().map(|e| e.ip).ok_or_else(not_published)?;
+        let settings = self.net.scope_settings(scope);
+        let stream = settings
+            .host
+            .run(|| TcpStream::connect(SocketAddrV4::new(ip, container_port)))
+            .map_err(super::io_err(format!("connect {ip}:{container_port}")))?;
+        Ok(stream)
+    }
+}
+
+/// The bind mounts of a start's network files.
+pub fn file_mounts(prepared: &Prepared) -> Vec<MountConfig> {
+    prepared
+        .files
+        .iter()
+        .map(|(source, target)| MountConfig::Bind {
+            source: source.clone(),
+            target: target.clone(),
+            read_only: false,
+        })
+        .collect()
+}
+
+/// Points the spec's network namespace where `prepared` says. A namespace
+/// the container's user namespace does not own cannot mount sysfs: /sys is
+/// then a read-only bind of the host's (masked as usual).
+pub fn apply_to_spec(prepared: &Prepared, spec: &mut Spec) {
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let joined = match &prepared.namespace {
+        NamespaceChoice::Own { .. } => return,
+        NamespaceChoice::Join(path) => Some(path.clone()),
+        NamespaceChoice::Shared => None,
+    };
+    if let Some(namespaces) = linux.namespaces_mut() {
+        match joined {
+            Some(path) => {
+                for n in namespaces.iter_mut() {
+                    if n.typ() == LinuxNamespaceType::Network {
+                        n.set_path(Some(path.clone()));
+                    }
+                }
+            }
+            None => namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network),
+        }
+    }
+    if let Some(mounts) = spec.mounts_mut() {
+        for m in mounts.iter_mut() {
+            if m.destination() == Path::new("/sys") && m.typ().as_deref() == Some("sysfs") {
+                *m = Mount::default()
+                    .set_destination("/sys".into())
+                    .set_typ(Some("bind".into()))
+                    .set_source(Some("/sys".into()))
+                    .set_options(Some(
+                        ["rbind", "ro", "nosuid", "noexec", "nodev"]
+                            .map(String::from)
+                            .to_vec(),
+                    ))
+                    .clone();
+            }
+        }
+    }
+}
+
+/// Whether the monitor must call back for wiring.
+pub fn needs_wiring(prepared: &Prepared) -> bool {
+    prepared.namespace == NamespaceChoice::Own { wire: true }
+}
