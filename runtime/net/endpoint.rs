@@ -263,7 +263,7 @@ impl Networks {
             ]
         };
         write_owned(&hostname, &format!("{}\n", req.hostname), req.owner)?;
-        let plain_hosts = format!("{HOSTS_HEADER}");
+        let plain_hosts = HOSTS_HEADER.to_string();
         let namespace = match req.networking.kind() {
             Mode::None => {
                 write_owned(&hosts, &plain_hosts, req.owner)?;
