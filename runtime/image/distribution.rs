@@ -285,7 +285,7 @@ mod tests {
         let download = fresh.download_path();
         fs::copy(&first.path, &download).unwrap();
         fresh
-            .add_pulled_layer(&download, &first.digest, &diff_id)
+            .add_pulled_layer(&download, &first.digest, &diff_id, "127.0.0.1:5000/r/x")
             .unwrap();
         assert!(fresh.layer_dir(&diff_id).join("hello.txt").exists());
         assert_eq!(
