@@ -89,6 +89,7 @@ fn mbps(bytes: u64, s: &Summary) -> f64 {
 /// Push and pull `runs` times through `prefix` (`registry.local:5000` or a
 /// registry's address); returns (push times, pull times).
 fn round_trips(
+    engine_data: &Path,
     socket: &Path,
     config: &Path,
     prefix: &str,
@@ -99,6 +100,7 @@ fn round_trips(
     for i in 0..=runs {
         let target = format!("{prefix}/bench{i}:v1");
         docker(socket, config, &["tag", &current, &target])?;
+        forget_sources(engine_data)?;
         let t = Instant::now();
         docker(socket, config, &["push", &target])?;
         let push = t.elapsed();
@@ -122,6 +124,18 @@ fn round_trips(
         current = target;
     }
     Ok((pushes, pulls))
+}
+
+/// Makes the engine forget which repositories hold its layers, so a push
+/// uploads them instead of mounting them from the previous round's repository.
+fn forget_sources(engine_data: &Path) -> anyhow::Result<()> {
+    let dir = engine_data.join("image/compressed");
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path())?)?;
+        v["sources"] = serde_json::json!([]);
+        std::fs::write(e.path(), serde_json::to_vec(&v)?)?;
+    }
+    Ok(())
 }
 
 /// The benchmark.
@@ -178,7 +192,8 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
         ("berth registry", "registry.local:5000".to_string()),
         ("docker-registry 2.8 (Debian)", dist_addr.clone()),
     ] {
-        let (pushes, pulls) = round_trips(&socket, &config, &prefix, runs)?;
+        let (pushes, pulls) =
+            round_trips(&tmp.path().join("engine"), &socket, &config, &prefix, runs)?;
         let (push, pull) = (summarize(pushes), summarize(pulls));
         println!(
             "{name:<30} push median {:>7.1} ms ({:>6.1} MB/s)   pull median {:>7.1} ms ({:>6.1} MB/s)",
