@@ -10,6 +10,9 @@
 //!   spec, and its launch: user/mount/pid/uts/ipc/net/cgroup namespaces, an
 //!   overlay rootfs over idmapped layers, cgroups, capabilities, seccomp.
 //!
+//! - [`session`]: a learner's session: nodes (lab container + scope), the
+//!   session's cgroup subtree, uid range and teardown.
+//!
 //! The few modules that make raw syscalls live under `container::sys`,
 //! `container::seccomp` and `container::cgroup`; everything else is
 //! `unsafe`-free (the workspace denies `unsafe_code`).
@@ -23,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod image;
+pub mod session;
 
 pub use datadir::DataDir;
 pub use error::{Error, Result};

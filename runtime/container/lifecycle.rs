@@ -66,7 +66,7 @@ impl Runtime {
         config.limits.validate().map_err(ContainerError::from)?;
         let id = names::new_id();
         let ids = if self.options.user_namespaces {
-            Some(self.ids.range(scope)?)
+            Some(self.id_range(scope)?)
         } else {
             None
         };
@@ -209,13 +209,13 @@ impl Runtime {
     ) -> Result<(Child, i32, Option<std::os::unix::net::UnixStream>)> {
         let image = self.images.resolve(&record.scope, &record.image_id)?;
         let ids = if self.options.user_namespaces {
-            Some(self.ids.range(&record.scope)?)
+            Some(self.id_range(&record.scope)?)
         } else {
             None
         };
         let dir = self.dir_of(&record.id);
         let _ = fs::remove_file(exit_file(&dir.root));
-        let cgroup_path = cgroup_path(record);
+        let cgroup_path = self.cgroup_path(record);
         // A cgroup left by a crash is removed first.
         if let Ok(old) = Cgroup::open(&self.cgroups, &cgroup_path) {
             let _ = old.destroy();
@@ -310,7 +310,7 @@ impl Runtime {
         let exit: Option<ExitRecord> = fs::read(exit_file(&dir.root))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        let path = cgroup_path(&record);
+        let path = self.cgroup_path(&record);
         let mut oom_killed = false;
         if let Ok(cgroup) = Cgroup::open(&self.cgroups, &path) {
             oom_killed = cgroup.oom_killed().unwrap_or(false);
@@ -462,7 +462,7 @@ impl Runtime {
             }
             _ => return Err(not_running(&record.id)),
         }
-        Cgroup::open(&self.cgroups, &cgroup_path(&record))
+        Cgroup::open(&self.cgroups, &self.cgroup_path(&record))
             .and_then(|c| c.freeze())
             .map_err(ContainerError::from)?;
         self.emit(&record, "pause", &[]);
@@ -551,7 +551,7 @@ impl Runtime {
             r.state.status = Status::Removing;
             r.state.stopped_by_user = true;
         }
-        if let Ok(cgroup) = Cgroup::open(&self.cgroups, &cgroup_path(&record)) {
+        if let Ok(cgroup) = Cgroup::open(&self.cgroups, &self.cgroup_path(&record)) {
             let _ = cgroup.destroy();
         }
         let dir = self.dir_of(&record.id);
@@ -591,7 +591,7 @@ impl Runtime {
     }
 
     fn thaw(&self, record: &ContainerRecord) -> Result<()> {
-        Cgroup::open(&self.cgroups, &cgroup_path(record))
+        Cgroup::open(&self.cgroups, &self.cgroup_path(record))
             .and_then(|c| c.thaw())
             .map_err(|e| ContainerError::from(e).into())
     }

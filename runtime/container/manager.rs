@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +93,8 @@ pub struct Runtime {
     pub(crate) options: RuntimeOptions,
     pub(crate) containers: Mutex<BTreeMap<String, Arc<Container>>>,
     pub(crate) events: EventBus,
+    /// Settings of scopes that have any (see [`super::scope`]).
+    pub(crate) scopes: RwLock<HashMap<String, super::scope::ScopeSettings>>,
 }
 
 impl Runtime {
@@ -110,6 +113,7 @@ impl Runtime {
             options,
             containers: Mutex::new(BTreeMap::new()),
             events: EventBus::default(),
+            scopes: RwLock::new(HashMap::new()),
         });
         runtime.recover()?;
         Ok(runtime)

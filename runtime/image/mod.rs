@@ -20,6 +20,7 @@ mod store;
 use std::path::PathBuf;
 
 pub use archive::apply_change;
+pub use bootstrap::host_arch;
 pub use reference::Reference;
 pub use store::ImageStore;
 

@@ -3,3 +3,4 @@
 pub mod daemon;
 pub mod image;
 pub mod run;
+pub mod serve;
