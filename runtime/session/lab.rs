@@ -43,6 +43,8 @@ cd ~ 2>/dev/null
 /// The lab image's second layer and what went into it.
 struct Prepared {
     layer: Vec<u8>,
+    /// `sha256:` digest of `layer` (hashing 40 MB once, not per node).
+    digest: String,
     what: String,
 }
 
@@ -162,7 +164,11 @@ fn prepare() -> Result<&'static Prepared, ImageError> {
                 docker.display(),
                 if compose.is_some() { " with the Compose plugin" } else { "" }
             );
-            Ok(Prepared { layer, what })
+            let digest = format!(
+                "sha256:{}",
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&layer))
+            );
+            Ok(Prepared { layer, digest, what })
         })
         .as_ref()
         .map_err(|e| ImageError::Invalid(e.clone()))
@@ -184,12 +190,8 @@ impl ImageStore {
             .iter()
             .cloned()
             .collect();
-        let digest = format!(
-            "sha256:{}",
-            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&prepared.layer))
-        );
-        let diff_id = if self.blob_path(&digest).exists() {
-            digest
+        let diff_id = if self.blob_path(&prepared.digest).exists() {
+            prepared.digest.clone()
         } else {
             self.add_layer(&prepared.layer[..])?
         };
