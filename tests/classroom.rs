@@ -35,3 +35,182 @@ async fn a_learner_runs_docker_in_the_lab_and_sees_scrollback_after_reconnecting
     let out = again.run("history | tail -n 3", LONG).await.expect("history");
     assert!(out.contains("docker run --rm busybox echo hi"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_cannot_see_each_others_containers_files_ports_or_processes() {
+    let c = Classroom::start(&[]);
+    let (a_token, _) = c.new_session();
+    let (b_token, _) = c.new_session();
+    let mut a = c.terminal(&a_token, "node1").await;
+    let mut b = c.terminal(&b_token, "node1").await;
+    assert!(a.wait_for(PROMPT, LONG).await && b.wait_for(PROMPT, LONG).await);
+
+    let out = a
+        .run("docker run -d --name secret-web busybox sleep 1000 >/dev/null && docker ps --format '{{.Names}}'", LONG)
+        .await
+        .unwrap();
+    assert!(out.contains("secret-web"), "A sees its container: {out}");
+    a.run("echo for-a-only > /root/a.txt; httpd -p 8080 -h /root", LONG).await.unwrap();
+    let served = a.run("wget -qO- http://127.0.0.1:8080/a.txt", LONG).await.unwrap();
+    assert!(served.contains("for-a-only"), "A's port answers in A: {served}");
+
+    let ps = b.run("docker ps -a --format '{{.Names}}'", LONG).await.unwrap();
+    assert!(!ps.contains("secret-web"), "B sees A's container: {ps}");
+    let inspect = b.run("docker inspect secret-web 2>&1", LONG).await.unwrap();
+    assert!(inspect.contains("No such object") || inspect.contains("No such container"), "{inspect}");
+    let file = b.run("cat /root/a.txt 2>&1", LONG).await.unwrap();
+    assert!(file.contains("No such file"), "B reads A's file: {file}");
+    let procs = b.run("ps -o args", LONG).await.unwrap();
+    assert!(!procs.contains("sleep 1000") && !procs.contains("httpd"), "B sees A's processes: {procs}");
+    let port = b.run("wget -qO- -T 2 http://127.0.0.1:8080/a.txt 2>&1; echo rc=$?", LONG).await.unwrap();
+    assert!(!port.contains("for-a-only") && !port.contains("rc=0"), "B reaches A's port: {port}");
+    let host = b.run("docker run --rm -v /:/host busybox ls /host/var/tmp 2>&1 | grep -c berth-classroom", LONG).await.unwrap();
+    assert_eq!(host.trim(), "0", "a bind of / must not show the host: {host}");
+}
+
+/// Everything the host holds for one session: mounts, cgroups, the pinned
+/// namespace, the session directory.
+fn traces(c: &Classroom, session: &str) -> Vec<String> {
+    let dir = c.data_dir().join("sessions").join(session);
+    let mut t: Vec<String> = mounts_with(&dir.to_string_lossy())
+        .into_iter()
+        .map(|m| format!("mount {m}"))
+        .collect();
+    t.extend(session_cgroups(session).into_iter().map(|p| format!("cgroup {}", p.display())));
+    if dir.exists() {
+        t.push(format!("dir {}", dir.display()));
+    }
+    t
+}
+
+fn container_mounts(c: &Classroom) -> usize {
+    mounts_with(&c.data_dir().join("containers").to_string_lossy()).len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_and_timeout_remove_every_mount_cgroup_and_namespace() {
+    let c = Classroom::start(&["--idle-timeout", "4s"]);
+    let (token, status) = c.new_session();
+    let first = status["id"].as_str().unwrap().to_string();
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await);
+    t.run("docker run -d busybox sleep 1000", LONG).await.unwrap();
+    let before = traces(&c, &first);
+    assert!(before.iter().any(|l| l.starts_with("cgroup")), "{before:?}");
+    assert!(before.iter().any(|l| l.contains("/netns")), "pinned namespace listed: {before:?}");
+    assert!(container_mounts(&c) >= 2, "lab and container rootfs mounted");
+
+    let r = c.http("POST", "/api/session/reset", Some(&token), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(traces(&c, &first), Vec::<String>::new(), "reset left traces");
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await);
+    let ps = t.run("docker ps -q | wc -l", LONG).await.unwrap();
+    assert_eq!(ps.trim(), "0", "a reset lab starts empty");
+    drop(t);
+    let after_reset = c.data_dir().join("sessions");
+    let second: Vec<String> = std::fs::read_dir(&after_reset)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(second.len(), 1, "{second:?}");
+
+    // No typing: the idle timeout ends the session and removes it all.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(traces(&c, &second[0]), Vec::<String>::new(), "timeout left traces");
+    assert_eq!(container_mounts(&c), 0, "no container rootfs stays mounted");
+    let r = c.http("GET", "/api/session", Some(&token), None);
+    assert_eq!(r.status, 404, "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_classroom_page_appears_at_the_limit() {
+    let c = Classroom::start(&["--max-sessions", "1"]);
+    let _first = c.new_session();
+    let r = c.http("POST", "/api/session", None, None);
+    assert_eq!(r.status, 503);
+    assert!(r.json()["message"].as_str().unwrap().contains("the classroom is full — retrying in"));
+    assert!(r.header("retry-after").is_some());
+    let page = c.http("GET", "/start", None, None);
+    assert_eq!(page.status, 503);
+    assert!(page.body.contains("The classroom is full — retrying in"), "{}", page.body);
+    assert!(page.body.contains("http-equiv=\"refresh\""), "the page retries by itself");
+    let health = c.http("GET", "/healthz", None, None).json();
+    assert_eq!(health["sessions"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_creation_is_rate_limited_per_client() {
+    let c = Classroom::start(&["--sessions-per-minute", "2"]);
+    c.new_session();
+    c.new_session();
+    let r = c.http("POST", "/api/session", None, None);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("too many new sessions"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_frames_and_unknown_sessions_get_clean_errors() {
+    let c = Classroom::start(&[]);
+    assert_eq!(c.try_terminal(None, "node1").await.err().unwrap().0, 401);
+    let (code, body) = c.try_terminal(Some("0123456789abcdef"), "node1").await.err().unwrap();
+    assert_eq!(code, 404);
+    assert!(body.contains("no such session"), "{body}");
+    let r = c.http("GET", "/api/session", Some("nope"), None);
+    assert_eq!(r.status, 404);
+    let r = c.http("POST", "/api/session", None, Some("{not json"));
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"].as_str().unwrap().starts_with("invalid request"));
+
+    let (token, _) = c.new_session();
+    assert_eq!(c.try_terminal(Some(&token), "node9").await.err().unwrap().0, 404);
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await);
+    for garbage in ["not json", r#"{"type":"launch"}"#, r#"{"type":"resize","rows":"x"}"#] {
+        t.send_raw(Message::Text(garbage.into())).await;
+        let mut got = None;
+        while got.is_none() {
+            match t.next(LONG).await {
+                Some(Message::Text(m)) if m.contains("\"error\"") => got = Some(m.to_string()),
+                Some(_) => {}
+                None => panic!("no answer to {garbage}"),
+            }
+        }
+        assert!(got.unwrap().contains("invalid message"), "{garbage}");
+    }
+    // The terminal still works after the garbage.
+    let out = t.run("echo still-here", LONG).await.expect("shell answers");
+    assert!(out.contains("still-here"));
+    // A frame past the size limit closes the socket instead of being buffered.
+    t.send_raw(Message::Binary(vec![b'x'; 200_000].into())).await;
+    let mut closed = false;
+    for _ in 0..100 {
+        match t.next(Duration::from_secs(5)).await {
+            Some(Message::Close(_)) | None => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(closed, "an oversize frame closes the connection");
+    assert_eq!(c.http("GET", "/healthz", None, None).status, 200, "the server lives on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_sweeps_sessions_left_by_a_crash() {
+    let mut c = Classroom::start(&[]);
+    let (token, status) = c.new_session();
+    let id = status["id"].as_str().unwrap().to_string();
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await);
+    t.run("docker run -d busybox sleep 1000", LONG).await.unwrap();
+    drop(t);
+    c.crash();
+    assert!(!traces(&c, &id).is_empty(), "a crash leaves the session behind");
+    c.spawn();
+    assert_eq!(traces(&c, &id), Vec::<String>::new(), "the sweep removed it");
+    assert_eq!(container_mounts(&c), 0);
+    assert_eq!(c.http("GET", "/api/session", Some(&token), None).status, 404);
+}

@@ -1,6 +1,8 @@
-//! A session's cgroup subtree: `berth/sessions/<session>` carries the
-//! session's limits (memory, pids, CPU); each node's containers (its lab and
-//! everything its scope starts) sit below it, so the limits bound them all.
+//! A session's cgroup subtree: `berth/classroom-<hash>/<session>` carries
+//! the session's limits (memory, pids, CPU); each node's containers (its lab
+//! and everything its scope starts) sit below it, so the limits bound them
+//! all. `<hash>` names the data directory, so two classrooms on one host
+//! (and the sweep of one) never touch each other's sessions.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,22 +13,26 @@ use nix::unistd::Pid;
 
 use crate::container::cgroup::{Cgroup, CgroupError, Hierarchy, Limits};
 
-/// The parent of every session's cgroup, relative to the hierarchy root.
-pub const SESSIONS_CGROUP: &str = "berth/sessions";
+/// The parent of every session's cgroup of the classroom whose data
+/// directory is `data`, relative to the hierarchy root.
+pub fn sessions_root(data: &Path) -> String {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(data.as_os_str().as_encoded_bytes());
+    format!("berth/classroom-{}", &hex::encode(digest)[..12])
+}
 
 /// A session's cgroup path.
-pub fn session_cgroup(session: &str) -> String {
-    format!("{SESSIONS_CGROUP}/{session}")
+pub fn session_cgroup(root: &str, session: &str) -> String {
+    format!("{root}/{session}")
 }
 
 /// A node's cgroup path: the parent of its containers' cgroups.
-pub fn node_cgroup(session: &str, node: &str) -> String {
-    format!("{SESSIONS_CGROUP}/{session}/{node}")
+pub fn node_cgroup(root: &str, session: &str, node: &str) -> String {
+    format!("{root}/{session}/{node}")
 }
 
 /// Creates the session's cgroup with its limits.
-pub fn create(h: &Hierarchy, session: &str, limits: &Limits) -> Result<(), CgroupError> {
-    Cgroup::create(h, &session_cgroup(session), limits).map(|_| ())
+pub fn create(h: &Hierarchy, root: &str, session: &str, limits: &Limits) -> Result<(), CgroupError> {
+    Cgroup::create(h, &session_cgroup(root, session), limits).map(|_| ())
 }
 
 /// The directories of `path` in every hierarchy that has it.
@@ -81,9 +87,9 @@ fn remove_dir_tree(dir: &Path, left: &mut Vec<PathBuf>) {
     }
 }
 
-/// The sessions that have a cgroup (in any hierarchy), for the sweep.
-pub fn leftover_sessions(h: &Hierarchy) -> Vec<String> {
-    let mut names: Vec<String> = dirs(h, SESSIONS_CGROUP)
+/// The sessions below `root` that have a cgroup (in any hierarchy).
+pub fn leftover_sessions(h: &Hierarchy, root: &str) -> Vec<String> {
+    let mut names: Vec<String> = dirs(h, root)
         .into_iter()
         .flat_map(|d| fs::read_dir(d).into_iter().flatten().flatten())
         .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
@@ -100,8 +106,11 @@ mod tests {
 
     #[test]
     fn paths_nest_nodes_under_their_session() {
-        assert_eq!(session_cgroup("ab12"), "berth/sessions/ab12");
-        assert!(node_cgroup("ab12", "node1").starts_with(&session_cgroup("ab12")));
+        let root = sessions_root(Path::new("/var/lib/berth"));
+        assert!(root.starts_with("berth/classroom-"));
+        assert_ne!(root, sessions_root(Path::new("/tmp/other")));
+        assert_eq!(session_cgroup(&root, "ab12"), format!("{root}/ab12"));
+        assert!(node_cgroup(&root, "ab12", "node1").starts_with(&session_cgroup(&root, "ab12")));
     }
 
     #[test]
@@ -110,10 +119,11 @@ mod tests {
         let h = Hierarchy::V2 {
             root: root.path().to_path_buf(),
         };
-        fs::create_dir_all(root.path().join("berth/sessions/s1/node1/c1")).unwrap();
-        assert_eq!(leftover_sessions(&h), vec!["s1".to_string()]);
-        assert!(remove_tree(&h, &session_cgroup("s1")).is_empty());
-        assert!(!root.path().join("berth/sessions/s1").exists());
-        assert!(leftover_sessions(&h).is_empty());
+        let r = "berth/classroom-x";
+        fs::create_dir_all(root.path().join(r).join("s1/node1/c1")).unwrap();
+        assert_eq!(leftover_sessions(&h, r), vec!["s1".to_string()]);
+        assert!(remove_tree(&h, &session_cgroup(r, "s1")).is_empty());
+        assert!(!root.path().join(r).join("s1").exists());
+        assert!(leftover_sessions(&h, r).is_empty());
     }
 }

@@ -9,7 +9,7 @@
 //! - [`sweep`]: what a previous run left behind, removed on start.
 //!
 //! Names: a session `<id>` (12 hex digits) owns the directory
-//! `<data>/sessions/<id>/`, the cgroup `berth/sessions/<id>`, the uid range
+//! `<data>/sessions/<id>/`, the cgroup `berth/classroom-<hash>/<id>`, the uid range
 //! keyed `<id>`, and per node `<name>` the scopes `<id>-<name>` (what the
 //! node's docker CLI sees) and `<id>-<name>-lab` (the lab container alone,
 //! so `docker ps` in the lab does not show the lab itself).
@@ -135,6 +135,11 @@ impl Sessions {
         }
     }
 
+    /// The cgroup below which this classroom's sessions live.
+    pub fn cgroup_root(&self) -> String {
+        cgroup::sessions_root(self.engine.runtime.data_dir().root())
+    }
+
     /// `<data>/sessions`.
     pub fn root(&self) -> PathBuf {
         self.engine.runtime.data_dir().root().join("sessions")
@@ -166,6 +171,7 @@ impl Sessions {
         let made = (|| -> Result<(), SessionError> {
             cgroup::create(
                 self.engine.runtime.cgroups(),
+                &self.cgroup_root(),
                 &id,
                 &self.limits.cgroup_limits(),
             )?;

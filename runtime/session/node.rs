@@ -100,7 +100,7 @@ pub(super) fn create(
     super::set_mode(&dir, 0o711)?;
     let settings = ScopeSettings {
         id_key: session.to_string(),
-        cgroup_parent: cgroup::node_cgroup(session, name),
+        cgroup_parent: cgroup::node_cgroup(&sessions.cgroup_root(), session, name),
         host_netns: Some(host_netns_path(&dir)),
     };
     runtime.set_scope(&scope, settings.clone());

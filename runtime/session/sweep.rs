@@ -13,6 +13,7 @@ use crate::engine::Engine;
 /// the uid range and `dir`. Returns what could not be removed.
 pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) -> Vec<String> {
     let runtime = &engine.runtime;
+    let root = cgroup::sessions_root(runtime.data_dir().root());
     let mut left = Vec::new();
     for scope in &record.scopes {
         // After a restart the settings are gone: put them back so removal
@@ -26,7 +27,7 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
                 scope,
                 crate::container::ScopeSettings {
                     id_key: record.id.clone(),
-                    cgroup_parent: cgroup::node_cgroup(&record.id, node),
+                    cgroup_parent: cgroup::node_cgroup(&root, &record.id, node),
                     host_netns: None,
                 },
             );
@@ -52,7 +53,7 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
         runtime.forget_scope(scope);
         runtime.images().forget_scope(scope);
     }
-    for d in cgroup::remove_tree(runtime.cgroups(), &cgroup::session_cgroup(&record.id)) {
+    for d in cgroup::remove_tree(runtime.cgroups(), &cgroup::session_cgroup(&root, &record.id)) {
         left.push(format!("cgroup {}", d.display()));
     }
     runtime.ids().release(&record.id);
@@ -90,8 +91,9 @@ pub fn sweep(engine: &Arc<Engine>) -> usize {
             count += 1;
         }
     }
-    for id in cgroup::leftover_sessions(engine.runtime.cgroups()) {
-        cgroup::remove_tree(engine.runtime.cgroups(), &cgroup::session_cgroup(&id));
+    let cg_root = cgroup::sessions_root(engine.runtime.data_dir().root());
+    for id in cgroup::leftover_sessions(engine.runtime.cgroups(), &cg_root) {
+        cgroup::remove_tree(engine.runtime.cgroups(), &cgroup::session_cgroup(&cg_root, &id));
         engine.runtime.ids().release(&id);
     }
     count

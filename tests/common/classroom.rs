@@ -360,19 +360,21 @@ pub fn mounts_with(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// Cgroup directories named `name` below any hierarchy's `berth/sessions`.
+/// Cgroup directories of session `session` (`berth/classroom-*/<session>`)
+/// in any hierarchy.
 pub fn session_cgroups(session: &str) -> Vec<PathBuf> {
     let root = Path::new("/sys/fs/cgroup");
-    let mut out = Vec::new();
-    let mut candidates = vec![root.join("berth/sessions").join(session)];
+    let mut bases = vec![root.join("berth")];
     if let Ok(entries) = std::fs::read_dir(root) {
-        for e in entries.flatten() {
-            candidates.push(e.path().join("berth/sessions").join(session));
-        }
+        bases.extend(entries.flatten().map(|e| e.path().join("berth")));
     }
-    for c in candidates {
-        if c.is_dir() {
-            out.push(c);
+    let mut out = Vec::new();
+    for base in bases {
+        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let dir = e.path().join(session);
+            if e.file_name().to_string_lossy().starts_with("classroom-") && dir.is_dir() {
+                out.push(dir);
+            }
         }
     }
     out
