@@ -51,6 +51,8 @@ async fn two_sessions_cannot_see_each_others_containers_files_ports_or_processes
         .unwrap();
     assert!(out.contains("secret-web"), "A sees its container: {out}");
     a.run("echo for-a-only > /root/a.txt; httpd -p 8080 -h /root", LONG).await.unwrap();
+    let bound = a.run("docker run --rm -v $PWD:/app busybox cat /app/a.txt", LONG).await.unwrap();
+    assert!(bound.contains("for-a-only"), "-v $PWD binds the lab's directory: {bound}");
     let served = a.run("wget -qO- http://127.0.0.1:8080/a.txt", LONG).await.unwrap();
     assert!(served.contains("for-a-only"), "A's port answers in A: {served}");
 

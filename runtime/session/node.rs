@@ -102,9 +102,10 @@ pub(super) fn create(
         id_key: session.to_string(),
         cgroup_parent: cgroup::node_cgroup(&sessions.cgroup_root(), session, name),
         host_netns: Some(host_netns_path(&dir)),
+        bind_root: None,
     };
     runtime.set_scope(&scope, settings.clone());
-    runtime.set_scope(&lab_scope, settings);
+    runtime.set_scope(&lab_scope, settings.clone());
     let images = runtime.images();
     images
         .ensure_busybox(&scope)
@@ -151,6 +152,14 @@ pub(super) fn create(
         lab: runtime.create(&lab_scope, Some("lab"), config)?,
         serve: Mutex::new(Some(serve.abort_handle())),
     };
+    // The node's `docker run -v SRC:…` resolves SRC in the lab's root.
+    runtime.set_scope(
+        &node.scope,
+        ScopeSettings {
+            bind_root: Some(runtime.dir_of(&node.lab.id).rootfs()),
+            ..settings
+        },
+    );
     runtime.start(&node.lab, None)?;
     let pid = node.lab.snapshot().state.pid;
     let ns = node.host_netns();

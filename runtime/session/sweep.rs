@@ -29,6 +29,7 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
                     id_key: record.id.clone(),
                     cgroup_parent: cgroup::node_cgroup(&root, &record.id, node),
                     host_netns: None,
+                    bind_root: None,
                 },
             );
         }
