@@ -29,10 +29,17 @@ async fn a_learner_runs_docker_in_the_lab_and_sees_scrollback_after_reconnecting
 
     // A new connection replays what the shell printed.
     let mut again = c.terminal(&token, "node1").await;
-    assert!(again.wait_for("\nhi\r\n", LONG).await, "no scrollback: {:?}", again.text());
+    assert!(
+        again.wait_for("\nhi\r\n", LONG).await,
+        "no scrollback: {:?}",
+        again.text()
+    );
     assert_eq!(again.messages[0]["type"], "hello");
     // The same shell: its history remembers the command.
-    let out = again.run("history | tail -n 3", LONG).await.expect("history");
+    let out = again
+        .run("history | tail -n 3", LONG)
+        .await
+        .expect("history");
     assert!(out.contains("docker run --rm busybox echo hi"), "{out}");
 }
 
@@ -50,24 +57,69 @@ async fn two_sessions_cannot_see_each_others_containers_files_ports_or_processes
         .await
         .unwrap();
     assert!(out.contains("secret-web"), "A sees its container: {out}");
-    a.run("echo for-a-only > /root/a.txt; httpd -p 8080 -h /root", LONG).await.unwrap();
-    let bound = a.run("docker run --rm -v $PWD:/app busybox cat /app/a.txt", LONG).await.unwrap();
-    assert!(bound.contains("for-a-only"), "-v $PWD binds the lab's directory: {bound}");
-    let served = a.run("wget -qO- http://127.0.0.1:8080/a.txt", LONG).await.unwrap();
-    assert!(served.contains("for-a-only"), "A's port answers in A: {served}");
+    a.run(
+        "echo for-a-only > /root/a.txt; httpd -p 8080 -h /root",
+        LONG,
+    )
+    .await
+    .unwrap();
+    let bound = a
+        .run("docker run --rm -v $PWD:/app busybox cat /app/a.txt", LONG)
+        .await
+        .unwrap();
+    assert!(
+        bound.contains("for-a-only"),
+        "-v $PWD binds the lab's directory: {bound}"
+    );
+    let served = a
+        .run("wget -qO- http://127.0.0.1:8080/a.txt", LONG)
+        .await
+        .unwrap();
+    assert!(
+        served.contains("for-a-only"),
+        "A's port answers in A: {served}"
+    );
 
-    let ps = b.run("docker ps -a --format '{{.Names}}'", LONG).await.unwrap();
+    let ps = b
+        .run("docker ps -a --format '{{.Names}}'", LONG)
+        .await
+        .unwrap();
     assert!(!ps.contains("secret-web"), "B sees A's container: {ps}");
     let inspect = b.run("docker inspect secret-web 2>&1", LONG).await.unwrap();
-    assert!(inspect.contains("No such object") || inspect.contains("No such container"), "{inspect}");
+    assert!(
+        inspect.contains("No such object") || inspect.contains("No such container"),
+        "{inspect}"
+    );
     let file = b.run("cat /root/a.txt 2>&1", LONG).await.unwrap();
     assert!(file.contains("No such file"), "B reads A's file: {file}");
     let procs = b.run("ps -o args", LONG).await.unwrap();
-    assert!(!procs.contains("sleep 1000") && !procs.contains("httpd"), "B sees A's processes: {procs}");
-    let port = b.run("wget -qO- -T 2 http://127.0.0.1:8080/a.txt 2>&1; echo rc=$?", LONG).await.unwrap();
-    assert!(!port.contains("for-a-only") && !port.contains("rc=0"), "B reaches A's port: {port}");
-    let host = b.run("docker run --rm -v /:/host busybox ls /host/var/tmp 2>&1 | grep -c berth-classroom", LONG).await.unwrap();
-    assert_eq!(host.trim(), "0", "a bind of / must not show the host: {host}");
+    assert!(
+        !procs.contains("sleep 1000") && !procs.contains("httpd"),
+        "B sees A's processes: {procs}"
+    );
+    let port = b
+        .run(
+            "wget -qO- -T 2 http://127.0.0.1:8080/a.txt 2>&1; echo rc=$?",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !port.contains("for-a-only") && !port.contains("rc=0"),
+        "B reaches A's port: {port}"
+    );
+    let host = b
+        .run(
+            "docker run --rm -v /:/host busybox ls /host/var/tmp 2>&1 | grep -c berth-classroom",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        host.trim(),
+        "0",
+        "a bind of / must not show the host: {host}"
+    );
 }
 
 /// Everything the host holds for one session: mounts, cgroups, the pinned
@@ -78,7 +130,11 @@ fn traces(c: &Classroom, session: &str) -> Vec<String> {
         .into_iter()
         .map(|m| format!("mount {m}"))
         .collect();
-    t.extend(session_cgroups(session).into_iter().map(|p| format!("cgroup {}", p.display())));
+    t.extend(
+        session_cgroups(session)
+            .into_iter()
+            .map(|p| format!("cgroup {}", p.display())),
+    );
     if dir.exists() {
         t.push(format!("dir {}", dir.display()));
     }
@@ -96,15 +152,27 @@ async fn reset_and_timeout_remove_every_mount_cgroup_and_namespace() {
     let first = status["id"].as_str().unwrap().to_string();
     let mut t = c.terminal(&token, "node1").await;
     assert!(t.wait_for(PROMPT, LONG).await);
-    t.run("docker run -d busybox sleep 1000", LONG).await.unwrap();
+    t.run("docker run -d busybox sleep 1000", LONG)
+        .await
+        .unwrap();
     let before = traces(&c, &first);
     assert!(before.iter().any(|l| l.starts_with("cgroup")), "{before:?}");
-    assert!(before.iter().any(|l| l.contains("/netns")), "pinned namespace listed: {before:?}");
-    assert!(container_mounts(&c) >= 2, "lab and container rootfs mounted");
+    assert!(
+        before.iter().any(|l| l.contains("/netns")),
+        "pinned namespace listed: {before:?}"
+    );
+    assert!(
+        container_mounts(&c) >= 2,
+        "lab and container rootfs mounted"
+    );
 
     let r = c.http("POST", "/api/session/reset", Some(&token), None);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(traces(&c, &first), Vec::<String>::new(), "reset left traces");
+    assert_eq!(
+        traces(&c, &first),
+        Vec::<String>::new(),
+        "reset left traces"
+    );
     let mut t = c.terminal(&token, "node1").await;
     assert!(t.wait_for(PROMPT, LONG).await);
     let ps = t.run("docker ps -q | wc -l", LONG).await.unwrap();
@@ -120,7 +188,11 @@ async fn reset_and_timeout_remove_every_mount_cgroup_and_namespace() {
 
     // No typing: the idle timeout ends the session and removes it all.
     tokio::time::sleep(Duration::from_secs(7)).await;
-    assert_eq!(traces(&c, &second[0]), Vec::<String>::new(), "timeout left traces");
+    assert_eq!(
+        traces(&c, &second[0]),
+        Vec::<String>::new(),
+        "timeout left traces"
+    );
     assert_eq!(container_mounts(&c), 0, "no container rootfs stays mounted");
     let r = c.http("GET", "/api/session", Some(&token), None);
     assert_eq!(r.status, 404, "{}", r.body);
@@ -132,12 +204,22 @@ async fn the_full_classroom_page_appears_at_the_limit() {
     let _first = c.new_session();
     let r = c.http("POST", "/api/session", None, None);
     assert_eq!(r.status, 503);
-    assert!(r.json()["message"].as_str().unwrap().contains("the classroom is full — retrying in"));
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("the classroom is full — retrying in"));
     assert!(r.header("retry-after").is_some());
     let page = c.http("GET", "/start", None, None);
     assert_eq!(page.status, 503);
-    assert!(page.body.contains("The classroom is full — retrying in"), "{}", page.body);
-    assert!(page.body.contains("http-equiv=\"refresh\""), "the page retries by itself");
+    assert!(
+        page.body.contains("The classroom is full — retrying in"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("http-equiv=\"refresh\""),
+        "the page retries by itself"
+    );
     let health = c.http("GET", "/healthz", None, None).json();
     assert_eq!(health["sessions"], 1);
 }
@@ -149,27 +231,44 @@ async fn session_creation_is_rate_limited_per_client() {
     c.new_session();
     let r = c.http("POST", "/api/session", None, None);
     assert_eq!(r.status, 429, "{}", r.body);
-    assert!(r.json()["message"].as_str().unwrap().contains("too many new sessions"));
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("too many new sessions"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_and_unknown_sessions_get_clean_errors() {
     let c = Classroom::start(&[]);
     assert_eq!(c.try_terminal(None, "node1").await.err().unwrap().0, 401);
-    let (code, body) = c.try_terminal(Some("0123456789abcdef"), "node1").await.err().unwrap();
+    let (code, body) = c
+        .try_terminal(Some("0123456789abcdef"), "node1")
+        .await
+        .err()
+        .unwrap();
     assert_eq!(code, 404);
     assert!(body.contains("no such session"), "{body}");
     let r = c.http("GET", "/api/session", Some("nope"), None);
     assert_eq!(r.status, 404);
     let r = c.http("POST", "/api/session", None, Some("{not json"));
     assert_eq!(r.status, 400);
-    assert!(r.json()["message"].as_str().unwrap().starts_with("invalid request"));
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid request"));
 
     let (token, _) = c.new_session();
-    assert_eq!(c.try_terminal(Some(&token), "node9").await.err().unwrap().0, 404);
+    assert_eq!(
+        c.try_terminal(Some(&token), "node9").await.err().unwrap().0,
+        404
+    );
     let mut t = c.terminal(&token, "node1").await;
     assert!(t.wait_for(PROMPT, LONG).await);
-    for garbage in ["not json", r#"{"type":"launch"}"#, r#"{"type":"resize","rows":"x"}"#] {
+    for garbage in [
+        "not json",
+        r#"{"type":"launch"}"#,
+        r#"{"type":"resize","rows":"x"}"#,
+    ] {
         t.send_raw(Message::Text(garbage.into())).await;
         let mut got = None;
         while got.is_none() {
@@ -185,7 +284,8 @@ async fn garbage_frames_and_unknown_sessions_get_clean_errors() {
     let out = t.run("echo still-here", LONG).await.expect("shell answers");
     assert!(out.contains("still-here"));
     // A frame past the size limit closes the socket instead of being buffered.
-    t.send_raw(Message::Binary(vec![b'x'; 200_000].into())).await;
+    t.send_raw(Message::Binary(vec![b'x'; 200_000].into()))
+        .await;
     let mut closed = false;
     for _ in 0..100 {
         match t.next(Duration::from_secs(5)).await {
@@ -197,7 +297,11 @@ async fn garbage_frames_and_unknown_sessions_get_clean_errors() {
         }
     }
     assert!(closed, "an oversize frame closes the connection");
-    assert_eq!(c.http("GET", "/healthz", None, None).status, 200, "the server lives on");
+    assert_eq!(
+        c.http("GET", "/healthz", None, None).status,
+        200,
+        "the server lives on"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,12 +311,116 @@ async fn a_restart_sweeps_sessions_left_by_a_crash() {
     let id = status["id"].as_str().unwrap().to_string();
     let mut t = c.terminal(&token, "node1").await;
     assert!(t.wait_for(PROMPT, LONG).await);
-    t.run("docker run -d busybox sleep 1000", LONG).await.unwrap();
+    t.run("docker run -d busybox sleep 1000", LONG)
+        .await
+        .unwrap();
     drop(t);
     c.crash();
-    assert!(!traces(&c, &id).is_empty(), "a crash leaves the session behind");
+    assert!(
+        !traces(&c, &id).is_empty(),
+        "a crash leaves the session behind"
+    );
     c.spawn();
-    assert_eq!(traces(&c, &id), Vec::<String>::new(), "the sweep removed it");
+    assert_eq!(
+        traces(&c, &id),
+        Vec::<String>::new(),
+        "the sweep removed it"
+    );
     assert_eq!(container_mounts(&c), 0);
-    assert_eq!(c.http("GET", "/api/session", Some(&token), None).status, 404);
+    assert_eq!(
+        c.http("GET", "/api/session", Some(&token), None).status,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abuse_in_one_lab_leaves_another_lab_answering() {
+    let c = Classroom::start(&[
+        "--session-memory-mb",
+        "256",
+        "--session-pids",
+        "128",
+        "--session-cpus",
+        "0.5",
+        "--session-disk-mb",
+        "64",
+    ]);
+    let (a_token, a_status) = c.new_session();
+    let (b_token, _) = c.new_session();
+    let mut a = c.terminal(&a_token, "node1").await;
+    let mut b = c.terminal(&b_token, "node1").await;
+    assert!(a.wait_for(PROMPT, LONG).await && b.wait_for(PROMPT, LONG).await);
+
+    // A `yes` flood, a disk filler, a memory hog and a fork bomb, at once.
+    a.type_text(
+        "dd if=/dev/zero of=/root/fill bs=1M count=2000 2>/dev/null & yes & tail /dev/zero & f(){ f|f& }; f\r",
+    )
+    .await;
+    // A's viewer keeps reading (acknowledging) in the background.
+    let flood = tokio::spawn(async move {
+        let mut got = 0usize;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if a.next(Duration::from_secs(1)).await.is_some() {
+                got += 1;
+            }
+            if a.received > a.acked {
+                a.acked = a.received;
+                let ack = serde_json::json!({"type": "ack", "bytes": a.acked}).to_string();
+                a.send_raw(Message::Text(ack.into())).await;
+            }
+        }
+        (got, a)
+    });
+    for i in 0..5 {
+        let out = b
+            .run(&format!("echo alive-{i}"), Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("lab B stopped answering at {i}: {:?}", b.text()));
+        assert!(out.contains(&format!("alive-{i}")));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let docker = b
+        .run("docker run --rm busybox echo from-b", LONG)
+        .await
+        .expect("B's docker works");
+    assert!(docker.contains("from-b"), "{docker}");
+    let (frames, a) = flood.await.unwrap();
+    assert!(
+        frames > 10,
+        "A's flood reached its viewer ({frames} frames)"
+    );
+    assert!(
+        a.text().contains("disk quota exceeded"),
+        "the quota notice reached A: {}\n{}",
+        a.text()
+            .chars()
+            .rev()
+            .take(600)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect::<String>(),
+        c.log()
+    );
+    let status = c.http("GET", "/api/session", Some(&a_token), None).json();
+    assert!(
+        status["frozen"]
+            .as_str()
+            .unwrap_or("")
+            .contains("disk quota"),
+        "{status}"
+    );
+    let health = c.http("GET", "/healthz", None, None);
+    assert_eq!(health.status, 200);
+
+    // Ending the abused session removes all of it.
+    let id = a_status["id"].as_str().unwrap().to_string();
+    let r = c.http("DELETE", "/api/session", Some(&a_token), None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        traces(&c, &id),
+        Vec::<String>::new(),
+        "teardown after abuse left traces"
+    );
 }

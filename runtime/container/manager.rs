@@ -3,9 +3,9 @@
 //! lifecycle (see [`super::lifecycle`] for the verbs).
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};

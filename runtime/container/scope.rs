@@ -84,7 +84,11 @@ impl Runtime {
 
     /// Every scope that has a container.
     pub fn all_scopes(&self) -> Vec<String> {
-        let mut scopes: Vec<String> = self.map().values().map(|c| c.lock().scope.clone()).collect();
+        let mut scopes: Vec<String> = self
+            .map()
+            .values()
+            .map(|c| c.lock().scope.clone())
+            .collect();
         scopes.sort();
         scopes.dedup();
         scopes
@@ -173,10 +177,22 @@ mod tests {
         std::os::unix::fs::symlink("../../../..", root.join("home/up")).unwrap();
         let me = nix::unistd::getuid().as_raw();
         assert_eq!(resolve_in_root(root, Path::new("/"), me).unwrap(), root);
-        assert_eq!(resolve_in_root(root, Path::new("/escape/etc"), me).unwrap(), root.join("etc"));
-        assert_eq!(resolve_in_root(root, Path::new("/home/up/x"), me).unwrap(), root.join("x"));
-        assert_eq!(resolve_in_root(root, Path::new("/../../home/app"), me).unwrap(), root.join("home/app"));
-        assert!(root.join("etc").is_dir(), "a missing source is made inside the root");
+        assert_eq!(
+            resolve_in_root(root, Path::new("/escape/etc"), me).unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(
+            resolve_in_root(root, Path::new("/home/up/x"), me).unwrap(),
+            root.join("x")
+        );
+        assert_eq!(
+            resolve_in_root(root, Path::new("/../../home/app"), me).unwrap(),
+            root.join("home/app")
+        );
+        assert!(
+            root.join("etc").is_dir(),
+            "a missing source is made inside the root"
+        );
         std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
         assert!(resolve_in_root(root, Path::new("/loop"), me).is_err());
     }

@@ -95,7 +95,10 @@ impl Runtime {
             ))
             .into());
         }
-        Ok(Cgroup::open(&self.cgroups, &self.cgroup_path(&record)).map_err(ContainerError::from)?)
+        Ok(
+            Cgroup::open(&self.cgroups, &self.cgroup_path(&record))
+                .map_err(ContainerError::from)?,
+        )
     }
 
     /// The processes of a running container as `docker top` shows them.

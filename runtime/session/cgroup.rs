@@ -31,7 +31,12 @@ pub fn node_cgroup(root: &str, session: &str, node: &str) -> String {
 }
 
 /// Creates the session's cgroup with its limits.
-pub fn create(h: &Hierarchy, root: &str, session: &str, limits: &Limits) -> Result<(), CgroupError> {
+pub fn create(
+    h: &Hierarchy,
+    root: &str,
+    session: &str,
+    limits: &Limits,
+) -> Result<(), CgroupError> {
     Cgroup::create(h, &session_cgroup(root, session), limits).map(|_| ())
 }
 

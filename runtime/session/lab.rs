@@ -92,7 +92,11 @@ fn add_file(b: &mut tar::Builder<Vec<u8>>, host: &Path, inside: &str) -> io::Res
     )
 }
 
-fn add_dirs(b: &mut tar::Builder<Vec<u8>>, made: &mut BTreeSet<String>, path: &str) -> io::Result<()> {
+fn add_dirs(
+    b: &mut tar::Builder<Vec<u8>>,
+    made: &mut BTreeSet<String>,
+    path: &str,
+) -> io::Result<()> {
     let mut so_far = String::new();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     for part in &parts[..parts.len().saturating_sub(1)] {
@@ -183,13 +187,8 @@ impl ImageStore {
         let prepared = prepare()?;
         self.ensure_busybox(scope)?;
         let busybox = self.resolve(scope, "busybox:latest")?;
-        let mut diff_ids: Vec<String> = busybox
-            .config
-            .rootfs()
-            .diff_ids()
-            .iter()
-            .cloned()
-            .collect();
+        let mut diff_ids: Vec<String> =
+            busybox.config.rootfs().diff_ids().iter().cloned().collect();
         let diff_id = if self.blob_path(&prepared.digest).exists() {
             prepared.digest.clone()
         } else {

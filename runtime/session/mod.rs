@@ -208,11 +208,29 @@ impl Sessions {
         left
     }
 
+    /// Freezes (or thaws) every process of the session: what the disk quota
+    /// does to a session past it, until the learner resets the lab.
+    pub fn set_frozen(&self, session: &Session, frozen: bool) -> Result<(), SessionError> {
+        let h = self.engine.runtime.cgroups();
+        let cg = crate::container::cgroup::Cgroup::open(
+            h,
+            &cgroup::session_cgroup(&self.cgroup_root(), &session.id),
+        )?;
+        if frozen {
+            cg.freeze()?;
+        } else {
+            cg.thaw()?;
+        }
+        Ok(())
+    }
+
     /// Writable-layer bytes of every container of the session (the disk
     /// quota is checked against this).
     pub fn disk_usage(&self, session: &Session) -> u64 {
         let runtime = &self.engine.runtime;
-        let scopes = read_record(&session.dir).map(|r| r.scopes).unwrap_or_default();
+        let scopes = read_record(&session.dir)
+            .map(|r| r.scopes)
+            .unwrap_or_default();
         scopes
             .iter()
             .flat_map(|s| runtime.list(s))

@@ -81,7 +81,11 @@ pub fn loopback_up(netns: &Path) -> io::Result<()> {
                 MsgFlags::empty(),
             )?;
             let mut buf = [0u8; 256];
-            let n = recv(std::os::fd::AsRawFd::as_raw_fd(&sock), &mut buf, MsgFlags::empty())?;
+            let n = recv(
+                std::os::fd::AsRawFd::as_raw_fd(&sock),
+                &mut buf,
+                MsgFlags::empty(),
+            )?;
             // NLMSG_ERROR (2) with error 0 is the acknowledgement.
             if n >= 20 && u16::from_ne_bytes([buf[4], buf[5]]) == 2 {
                 let code = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);

@@ -107,9 +107,7 @@ pub(super) fn create(
     runtime.set_scope(&scope, settings.clone());
     runtime.set_scope(&lab_scope, settings.clone());
     let images = runtime.images();
-    images
-        .ensure_busybox(&scope)
-        .map_err(crate::Error::from)?;
+    images.ensure_busybox(&scope).map_err(crate::Error::from)?;
     images.ensure_lab(&lab_scope).map_err(crate::Error::from)?;
 
     // The scope's Engine API, reachable by the lab's root (the session's

@@ -14,6 +14,13 @@ use crate::engine::Engine;
 pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) -> Vec<String> {
     let runtime = &engine.runtime;
     let root = cgroup::sessions_root(runtime.data_dir().root());
+    // A frozen session (over its disk quota) must thaw, or SIGKILL waits.
+    if let Ok(cg) = crate::container::cgroup::Cgroup::open(
+        runtime.cgroups(),
+        &cgroup::session_cgroup(&root, &record.id),
+    ) {
+        let _ = cg.thaw();
+    }
     let mut left = Vec::new();
     for scope in &record.scopes {
         // After a restart the settings are gone: put them back so removal
@@ -54,7 +61,10 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
         runtime.forget_scope(scope);
         runtime.images().forget_scope(scope);
     }
-    for d in cgroup::remove_tree(runtime.cgroups(), &cgroup::session_cgroup(&root, &record.id)) {
+    for d in cgroup::remove_tree(
+        runtime.cgroups(),
+        &cgroup::session_cgroup(&root, &record.id),
+    ) {
         left.push(format!("cgroup {}", d.display()));
     }
     runtime.ids().release(&record.id);
@@ -94,7 +104,10 @@ pub fn sweep(engine: &Arc<Engine>) -> usize {
     }
     let cg_root = cgroup::sessions_root(engine.runtime.data_dir().root());
     for id in cgroup::leftover_sessions(engine.runtime.cgroups(), &cg_root) {
-        cgroup::remove_tree(engine.runtime.cgroups(), &cgroup::session_cgroup(&cg_root, &id));
+        cgroup::remove_tree(
+            engine.runtime.cgroups(),
+            &cgroup::session_cgroup(&cg_root, &id),
+        );
         engine.runtime.ids().release(&id);
     }
     count

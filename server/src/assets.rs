@@ -2,11 +2,31 @@
 //! and its fit add-on copied from web/node_modules by build.rs.
 
 const FILES: &[(&str, &[u8], &str)] = &[
-    ("app.js", include_bytes!("../../web/app.js"), "text/javascript; charset=utf-8"),
-    ("app.css", include_bytes!("../../web/app.css"), "text/css; charset=utf-8"),
-    ("xterm.js", include_bytes!(concat!(env!("OUT_DIR"), "/xterm.js")), "text/javascript; charset=utf-8"),
-    ("xterm.css", include_bytes!(concat!(env!("OUT_DIR"), "/xterm.css")), "text/css; charset=utf-8"),
-    ("addon-fit.js", include_bytes!(concat!(env!("OUT_DIR"), "/addon-fit.js")), "text/javascript; charset=utf-8"),
+    (
+        "app.js",
+        include_bytes!("../../web/app.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "app.css",
+        include_bytes!("../../web/app.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
+        "xterm.js",
+        include_bytes!(concat!(env!("OUT_DIR"), "/xterm.js")),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "xterm.css",
+        include_bytes!(concat!(env!("OUT_DIR"), "/xterm.css")),
+        "text/css; charset=utf-8",
+    ),
+    (
+        "addon-fit.js",
+        include_bytes!(concat!(env!("OUT_DIR"), "/addon-fit.js")),
+        "text/javascript; charset=utf-8",
+    ),
 ];
 
 /// An embedded file and its content type.

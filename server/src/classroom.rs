@@ -58,6 +58,8 @@ pub struct LiveSession {
     last_active: Mutex<Instant>,
     /// `None` while the lab is being reset.
     lab: Mutex<Option<Arc<Lab>>>,
+    /// Why the lab is frozen (over its disk quota), if it is.
+    pub frozen: Mutex<Option<String>>,
 }
 
 impl LiveSession {
@@ -73,7 +75,8 @@ impl LiveSession {
     /// and which one it is.
     pub fn remaining(&self, config: &ClassroomConfig) -> (Duration, &'static str) {
         let now = Instant::now();
-        let idle_at = *self.last_active.lock().unwrap_or_else(|p| p.into_inner()) + config.idle_timeout;
+        let idle_at =
+            *self.last_active.lock().unwrap_or_else(|p| p.into_inner()) + config.idle_timeout;
         let life_at = self.started + config.max_lifetime;
         if idle_at <= life_at {
             (idle_at.saturating_duration_since(now), "idle")
@@ -220,7 +223,8 @@ impl Classroom {
             .iter()
             .map(|n| (n.name.clone(), n.scope.clone()))
             .collect();
-        self.store.session_started(&lab.session.id, learner.id, &nodes)?;
+        self.store
+            .session_started(&lab.session.id, learner.id, &nodes)?;
         let live = Arc::new(LiveSession {
             id: lab.session.id.clone(),
             token: token.clone(),
@@ -229,6 +233,7 @@ impl Classroom {
             started: Instant::now(),
             last_active: Mutex::new(Instant::now()),
             lab: Mutex::new(Some(lab)),
+            frozen: Mutex::new(None),
         });
         self.live().insert(token, live.clone());
         tracing::info!(session = %live.id, "session started");
@@ -249,8 +254,10 @@ impl Classroom {
             .iter()
             .map(|n| (n.name.clone(), n.scope.clone()))
             .collect();
-        self.store.session_started(&lab.session.id, live.learner, &nodes)?;
+        self.store
+            .session_started(&lab.session.id, live.learner, &nodes)?;
         *live.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some(lab);
+        *live.frozen.lock().unwrap_or_else(|p| p.into_inner()) = None;
         live.touch();
         Ok(())
     }
@@ -280,7 +287,10 @@ impl Classroom {
             self.pool_filling.fetch_sub(1, Ordering::SeqCst);
             match made {
                 Ok(lab) => {
-                    self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(lab);
+                    self.pool
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(lab);
                     self.refill();
                 }
                 Err(e) => tracing::warn!(error = %e, "pre-warming a lab failed"),
@@ -288,17 +298,71 @@ impl Classroom {
         });
     }
 
-    /// Ends sessions past their idle timeout or lifetime, once a second.
+    /// Measures each session's disk use; a session past its quota is frozen
+    /// and told so in its terminals ("reset lab" is the way out).
+    async fn check_disk(self: &Arc<Self>) {
+        let all: Vec<Arc<LiveSession>> = self.live().values().cloned().collect();
+        let quota = self.config.limits.disk_bytes;
+        for live in all {
+            if live
+                .frozen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+            {
+                continue;
+            }
+            let Some(lab) = live.lab() else { continue };
+            let sessions = self.sessions.clone();
+            let l = lab.clone();
+            let used = tokio::task::spawn_blocking(move || sessions.disk_usage(&l.session))
+                .await
+                .unwrap_or(0);
+            if used <= quota {
+                continue;
+            }
+            let why = format!(
+                "disk quota exceeded ({} MiB used of {} MiB): the lab is frozen; use \"Reset lab\" to start afresh",
+                used >> 20,
+                quota >> 20
+            );
+            let sessions = self.sessions.clone();
+            let l = lab.clone();
+            let froze =
+                tokio::task::spawn_blocking(move || sessions.set_frozen(&l.session, true)).await;
+            if !matches!(froze, Ok(Ok(()))) {
+                tracing::warn!(session = %live.id, "freezing a session over its disk quota failed");
+            }
+            tracing::info!(session = %live.id, used, quota, "disk quota exceeded: session frozen");
+            for t in lab.terminals.values() {
+                t.lock().unwrap_or_else(|p| p.into_inner()).notice(&why);
+            }
+            *live.frozen.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        }
+    }
+
+    /// Ends sessions past their idle timeout or lifetime, once a second;
+    /// checks disk quotas every second too.
     pub async fn reap_forever(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
+            self.check_disk().await;
             let expired: Vec<(Arc<LiveSession>, &'static str)> = self
                 .live()
                 .values()
                 .filter_map(|s| {
                     let (left, why) = s.remaining(&self.config);
-                    left.is_zero().then(|| (s.clone(), if why == "idle" { "idle timeout" } else { "maximum lifetime" }))
+                    left.is_zero().then(|| {
+                        (
+                            s.clone(),
+                            if why == "idle" {
+                                "idle timeout"
+                            } else {
+                                "maximum lifetime"
+                            },
+                        )
+                    })
                 })
                 .collect();
             for (s, why) in expired {
@@ -313,7 +377,8 @@ impl Classroom {
         for s in all {
             self.end(&s, "server stopped").await;
         }
-        let pool: Vec<Arc<Lab>> = std::mem::take(&mut *self.pool.lock().unwrap_or_else(|p| p.into_inner()));
+        let pool: Vec<Arc<Lab>> =
+            std::mem::take(&mut *self.pool.lock().unwrap_or_else(|p| p.into_inner()));
         for lab in pool {
             self.discard_arc(lab).await;
         }
@@ -356,12 +421,16 @@ impl Activity for NodeActivity {
             let lab = lab?;
             let n = lab.session.node(&node)?.clone();
             let s = sessions.clone();
-            let process = tokio::task::spawn_blocking(move || n.open_shell(&s, START_SIZE.0, START_SIZE.1))
-                .await
-                .ok()?
-                .ok()?;
+            let process =
+                tokio::task::spawn_blocking(move || n.open_shell(&s, START_SIZE.0, START_SIZE.1))
+                    .await
+                    .ok()?
+                    .ok()?;
             let term = Terminal::spawn(&node, process).ok()?;
-            *lab.terminals.get(&node)?.lock().unwrap_or_else(|p| p.into_inner()) = term.clone();
+            *lab.terminals
+                .get(&node)?
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = term.clone();
             Some(term)
         })
     }

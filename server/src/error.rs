@@ -34,6 +34,10 @@ impl IntoResponse for AppError {
         if self.status.is_server_error() {
             tracing::error!(status = %self.status, message = %self.message, "request failed");
         }
-        (self.status, Json(serde_json::json!({ "message": self.message }))).into_response()
+        (
+            self.status,
+            Json(serde_json::json!({ "message": self.message })),
+        )
+            .into_response()
     }
 }

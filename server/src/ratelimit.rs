@@ -26,7 +26,9 @@ impl RateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 10_000 {
             let full = self.per_minute;
-            buckets.retain(|_, (t, at)| *t + now.duration_since(*at).as_secs_f64() * full / 60.0 < full);
+            buckets.retain(|_, (t, at)| {
+                *t + now.duration_since(*at).as_secs_f64() * full / 60.0 < full
+            });
         }
         let (tokens, at) = buckets.entry(client).or_insert((self.per_minute, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_minute / 60.0)

@@ -53,7 +53,8 @@ fn token_of(headers: &HeaderMap) -> Option<String> {
 }
 
 fn session_of(c: &Classroom, headers: &HeaderMap) -> Result<Arc<LiveSession>, AppError> {
-    let token = token_of(headers).ok_or_else(|| AppError::unauthorized("no session: open the classroom to start one"))?;
+    let token = token_of(headers)
+        .ok_or_else(|| AppError::unauthorized("no session: open the classroom to start one"))?;
     c.by_token(&token)
         .ok_or_else(|| AppError::not_found("no such session: it ended or never existed"))
 }
@@ -66,12 +67,20 @@ fn base_url(c: &Classroom, headers: &HeaderMap) -> String {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:8080");
-    let scheme = if c.config.tls.is_some() { "https" } else { "http" };
+    let scheme = if c.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     format!("{scheme}://{host}")
 }
 
 fn cookie(c: &Classroom, token: &str) -> HeaderValue {
-    let secure = if c.config.tls.is_some() { "; Secure" } else { "" };
+    let secure = if c.config.tls.is_some() {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
         "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         c.config.max_lifetime.as_secs()
@@ -93,6 +102,7 @@ fn status_json(c: &Classroom, live: &LiveSession, headers: &HeaderMap) -> serde_
         "ends_in_secs": left.as_secs(),
         "ends_because": why,
         "idle_timeout_secs": c.config.idle_timeout.as_secs(),
+        "frozen": *live.frozen.lock().unwrap_or_else(|p| p.into_inner()),
     })
 }
 
@@ -119,7 +129,11 @@ fn refused(e: ClassroomError, html: bool) -> Response {
     match e {
         ClassroomError::Full { retry_after } => {
             let mut r = if html {
-                (StatusCode::SERVICE_UNAVAILABLE, Html(pages::full(retry_after))).into_response()
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Html(pages::full(retry_after)),
+                )
+                    .into_response()
             } else {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -159,13 +173,17 @@ async fn create_session(
     } else {
         match serde_json::from_slice(&body) {
             Ok(r) => r,
-            Err(e) => return AppError::bad_request(format!("invalid request: {e}")).into_response(),
+            Err(e) => {
+                return AppError::bad_request(format!("invalid request: {e}")).into_response()
+            }
         }
     };
     match c.start(addr.ip(), request.name).await {
         Ok(live) => {
-            let mut r = (StatusCode::CREATED, Json(status_json(&c, &live, &headers))).into_response();
-            r.headers_mut().insert(header::SET_COOKIE, cookie(&c, &live.token));
+            let mut r =
+                (StatusCode::CREATED, Json(status_json(&c, &live, &headers))).into_response();
+            r.headers_mut()
+                .insert(header::SET_COOKIE, cookie(&c, &live.token));
             r
         }
         Err(e) => refused(e, false),
@@ -181,7 +199,8 @@ async fn start_page(
     match c.start(addr.ip(), None).await {
         Ok(live) => {
             let mut r = Redirect::to("/").into_response();
-            r.headers_mut().insert(header::SET_COOKIE, cookie(&c, &live.token));
+            r.headers_mut()
+                .insert(header::SET_COOKIE, cookie(&c, &live.token));
             r
         }
         Err(e) => refused(e, true),
@@ -227,7 +246,8 @@ async fn resume(State(c): State<Arc<Classroom>>, Path(token): Path<String>) -> R
     match c.by_token(&token) {
         Some(live) => {
             let mut r = Redirect::to("/").into_response();
-            r.headers_mut().insert(header::SET_COOKIE, cookie(&c, &live.token));
+            r.headers_mut()
+                .insert(header::SET_COOKIE, cookie(&c, &live.token));
             r
         }
         None => AppError::not_found("no such session: it ended or never existed").into_response(),

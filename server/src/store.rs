@@ -70,7 +70,9 @@ impl Store {
     /// Opens (creating) the database and applies pending migrations.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;")?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+        )?;
         let store = Self {
             conn: Mutex::new(conn),
         };
@@ -96,7 +98,9 @@ impl Store {
 
     /// The schema version (number of migrations applied).
     pub fn version(&self) -> Result<i64, StoreError> {
-        Ok(self.conn().query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     pub fn add_learner(&self, token: &str, name: Option<&str>) -> Result<Learner, StoreError> {
@@ -206,7 +210,10 @@ impl Store {
     }
 
     /// `(ended_at, end_reason)` of a session.
-    pub fn session_end(&self, id: &str) -> Result<Option<(Option<String>, Option<String>)>, StoreError> {
+    pub fn session_end(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Option<String>, Option<String>)>, StoreError> {
         Ok(self
             .conn()
             .query_row(
@@ -232,7 +239,9 @@ mod tests {
         store
             .session_started("s1", l.id, &[("node1".into(), "s1-node1".into())])
             .unwrap();
-        store.record_result(l.id, "01-intro", "run", true, "").unwrap();
+        store
+            .record_result(l.id, "01-intro", "run", true, "")
+            .unwrap();
         store.session_ended("s1", "reset").unwrap();
         drop(store);
         let again = Store::open(&db).unwrap();

@@ -187,15 +187,25 @@ impl Classroom {
         })
     }
 
-    pub fn http(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Response {
-        self.try_http(method, path, token, body).expect("HTTP request")
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Response {
+        self.try_http(method, path, token, body)
+            .expect("HTTP request")
     }
 
     /// Makes a session; returns its token and status.
     pub fn new_session(&self) -> (String, serde_json::Value) {
         let r = self.http("POST", "/api/session", None, None);
         assert_eq!(r.status, 201, "create session: {}\n{}", r.body, self.log());
-        let cookie = r.header("set-cookie").expect("a session cookie").to_string();
+        let cookie = r
+            .header("set-cookie")
+            .expect("a session cookie")
+            .to_string();
         let token = cookie
             .split(';')
             .next()
@@ -207,11 +217,17 @@ impl Classroom {
 
     /// Opens a terminal of `node` with `token`'s cookie.
     pub async fn terminal(&self, token: &str, node: &str) -> Term {
-        self.try_terminal(Some(token), node).await.expect("terminal connects")
+        self.try_terminal(Some(token), node)
+            .await
+            .expect("terminal connects")
     }
 
     /// Opens a terminal; `Err(status)` when the upgrade is refused.
-    pub async fn try_terminal(&self, token: Option<&str>, node: &str) -> Result<Term, (u16, String)> {
+    pub async fn try_terminal(
+        &self,
+        token: Option<&str>,
+        node: &str,
+    ) -> Result<Term, (u16, String)> {
         let mut req = format!("ws://{}/ws/terminal/{node}", self.addr)
             .into_client_request()
             .unwrap();
@@ -244,7 +260,9 @@ impl Drop for Classroom {
 
 /// A terminal client.
 pub struct Term {
-    pub ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
     pub received: u64,
     pub acked: u64,
     /// Every output byte seen.
@@ -261,7 +279,10 @@ impl Term {
     /// Sends keystrokes.
     pub async fn type_text(&mut self, text: &str) {
         let m = serde_json::json!({"type": "input", "data": text}).to_string();
-        self.ws.send(Message::Text(m.into())).await.expect("send input");
+        self.ws
+            .send(Message::Text(m.into()))
+            .await
+            .expect("send input");
     }
 
     pub async fn send_raw(&mut self, m: Message) {
@@ -270,7 +291,10 @@ impl Term {
 
     /// Reads one frame (acknowledging output); `None` on close or timeout.
     pub async fn next(&mut self, limit: Duration) -> Option<Message> {
-        let m = tokio::time::timeout(limit, self.ws.next()).await.ok()??.ok()?;
+        let m = tokio::time::timeout(limit, self.ws.next())
+            .await
+            .ok()??
+            .ok()?;
         match &m {
             Message::Binary(b) => {
                 self.received += b.len() as u64;
@@ -310,7 +334,12 @@ impl Term {
                 let ack = serde_json::json!({"type": "ack", "bytes": self.acked}).to_string();
                 let _ = self.ws.send(Message::Text(ack.into())).await;
             }
-            if self.next(left.min(Duration::from_millis(500))).await.is_none() && self.closed() {
+            if self
+                .next(left.min(Duration::from_millis(500)))
+                .await
+                .is_none()
+                && self.closed()
+            {
                 return self.text().contains(needle);
             }
         }
@@ -326,7 +355,11 @@ impl Term {
         let n = rand_marker();
         let start = format!("__s{n}__");
         let end = format!("__e{n}__");
-        let line = format!("echo {}; {command}; echo {}\r", split_marker(&start), split_marker(&end));
+        let line = format!(
+            "echo {}; {command}; echo {}\r",
+            split_marker(&start),
+            split_marker(&end)
+        );
         self.output.clear();
         self.type_text(&line).await;
         if !self.wait_for(&format!("{end}\r\n"), limit).await {

@@ -108,6 +108,17 @@ impl Terminal {
         (s.ring.start(), s.ring.end())
     }
 
+    /// Shows a notice from the classroom in the terminal (all viewers).
+    pub fn notice(&self, text: &str) {
+        let end = {
+            let mut s = self.lock();
+            s.ring
+                .push(format!("\r\n\x1b[1;33m[berth] {text}\x1b[0m\r\n").as_bytes());
+            s.ring.end()
+        };
+        self.output.send_replace(end);
+    }
+
     /// Queues input for the shell; `false` when the queue is full.
     pub fn input(&self, data: Vec<u8>) -> bool {
         self.commands.try_send(Command::Input(data)).is_ok()
@@ -153,7 +164,9 @@ impl Terminal {
         if s.viewers.is_empty() {
             end - s.idle_mark < RING_BYTES as u64
         } else {
-            s.viewers.values().any(|acked| end.saturating_sub(*acked) < 2 * WINDOW)
+            s.viewers
+                .values()
+                .any(|acked| end.saturating_sub(*acked) < 2 * WINDOW)
         }
     }
 }

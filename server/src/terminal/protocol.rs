@@ -43,11 +43,17 @@ pub enum ServerMessage {
         read_only: bool,
     },
     /// `bytes` of output were dropped for this viewer (it fell too far behind).
-    Skipped { bytes: u64 },
+    Skipped {
+        bytes: u64,
+    },
     /// The shell exited; `restart` starts another.
-    Exit { code: i32 },
+    Exit {
+        code: i32,
+    },
     /// A message the server could not use, or a refusal.
-    Error { message: String },
+    Error {
+        message: String,
+    },
     Pong,
 }
 
@@ -74,9 +80,13 @@ mod tests {
         );
         assert_eq!(
             parse(r#"{"type":"input","data":"ls\r"}"#).unwrap(),
-            ClientMessage::Input { data: "ls\r".into() }
+            ClientMessage::Input {
+                data: "ls\r".into()
+            }
         );
-        assert!(parse("not json").unwrap_err().starts_with("invalid message"));
+        assert!(parse("not json")
+            .unwrap_err()
+            .starts_with("invalid message"));
         assert!(parse(r#"{"type":"launch_missiles"}"#).is_err());
         assert!(parse(r#"{"type":"resize","rows":-1,"cols":80}"#).is_err());
         assert_eq!(

@@ -51,7 +51,11 @@ pub async fn serve(
             window: WINDOW,
             read_only: access == Access::ReadOnly,
         };
-        if tx.send(Message::Text(hello.to_json().into())).await.is_err() {
+        if tx
+            .send(Message::Text(hello.to_json().into()))
+            .await
+            .is_err()
+        {
             return;
         }
         // Offsets: `sent` is the next byte to send; `base` maps the
@@ -71,7 +75,11 @@ pub async fn serve(
                     let skipped = s.ring.start().saturating_sub(sent);
                     let from = sent + skipped;
                     let room = (WINDOW - (sent - acked)) as usize;
-                    (s.ring.read(from, room.min(MAX_FRAME)), skipped, s.ring.end())
+                    (
+                        s.ring.read(from, room.min(MAX_FRAME)),
+                        skipped,
+                        s.ring.end(),
+                    )
                 };
                 if skipped > 0 {
                     sent += skipped;
