@@ -58,6 +58,9 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// When and why a session ended (`None`s while it is live).
+pub type SessionEnd = (Option<String>, Option<String>);
+
 /// A learner as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Learner {
@@ -213,7 +216,7 @@ impl Store {
     pub fn session_end(
         &self,
         id: &str,
-    ) -> Result<Option<(Option<String>, Option<String>)>, StoreError> {
+    ) -> Result<Option<SessionEnd>, StoreError> {
         Ok(self
             .conn()
             .query_row(
