@@ -5,6 +5,8 @@
 //! cargo build --release && target/release/berth-bench launch [RUNS]
 //! ```
 //!
+//! `classroom`: see `classroom.rs` (session to prompt, echo, idle memory).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -18,12 +20,20 @@ use anyhow::Context;
 use berth_runtime::container::{seccomp, ContainerConfig, Runtime, RuntimeOptions, WaitCondition};
 use berth_runtime::DataDir;
 
+#[path = "classroom.rs"]
+mod classroom;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("launch") => launch(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
+        Some("classroom") => classroom::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(30),
+            args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(50),
+        ),
         _ => {
-            eprintln!("usage: berth-bench launch [RUNS]");
+            eprintln!("usage: berth-bench launch [RUNS] | classroom [RUNS] [IDLE]");
             std::process::exit(2)
         }
     }
