@@ -38,7 +38,9 @@ async fn start(berth: &Path, extra: &[&str]) -> anyhow::Result<Server> {
     let data = tempfile::Builder::new()
         .prefix("berth-bench-classroom-")
         .tempdir_in("/var/tmp")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(berth)
         .arg("--data-dir")
@@ -73,7 +75,9 @@ async fn http(
     token: Option<&str>,
 ) -> anyhow::Result<(u16, Option<String>, String)> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let cookie = token.map(|t| format!("Cookie: berth_session={t}\r\n")).unwrap_or_default();
+    let cookie = token
+        .map(|t| format!("Cookie: berth_session={t}\r\n"))
+        .unwrap_or_default();
     s.write_all(
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n{cookie}\r\n")
             .as_bytes(),
@@ -92,11 +96,16 @@ async fn http(
         .find_map(|l| l.strip_prefix("set-cookie: berth_session="))
         .and_then(|v| v.split(';').next())
         .map(String::from);
-    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_string();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
     Ok((status, token, body))
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn terminal(addr: &str, token: &str) -> anyhow::Result<Ws> {
     let mut req = format!("ws://{addr}/ws/terminal/node1").into_client_request()?;
@@ -106,7 +115,11 @@ async fn terminal(addr: &str, token: &str) -> anyhow::Result<Ws> {
 }
 
 /// Reads until a binary frame satisfies `done` (acknowledging as it goes).
-async fn until(ws: &mut Ws, received: &mut u64, done: impl Fn(&[u8]) -> bool) -> anyhow::Result<()> {
+async fn until(
+    ws: &mut Ws,
+    received: &mut u64,
+    done: impl Fn(&[u8]) -> bool,
+) -> anyhow::Result<()> {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
             .await
@@ -150,7 +163,9 @@ fn mem_available() -> u64 {
 }
 
 pub fn run(berth: &Path, runs: usize, idle: usize) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         // Cold: every session made on demand.
         let server = start(berth, &[]).await?;

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::classroom::{mounts_with, session_cgroups, Classroom};
+use common::classroom::{mounts_with, session_cgroups, Classroom, NextFrame};
 use tokio_tungstenite::tungstenite::Message;
 
 const PROMPT: &str = "root@node1:~# ";
@@ -423,4 +423,60 @@ async fn abuse_in_one_lab_leaves_another_lab_answering() {
         Vec::<String>::new(),
         "teardown after abuse left traces"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_viewers_share_one_shell_and_a_flood_waits_for_acknowledgements() {
+    let c = Classroom::start(&[]);
+    let (token, _) = c.new_session();
+    let mut one = c.terminal(&token, "node1").await;
+    let mut two = c.terminal(&token, "node1").await;
+    assert!(one.wait_for(PROMPT, LONG).await && two.wait_for(PROMPT, LONG).await);
+    one.type_text("echo shared-$((6*7))\r").await;
+    assert!(
+        two.wait_for("shared-42", LONG).await,
+        "the second viewer sees the first one's command"
+    );
+    drop(two);
+
+    // A flood with a viewer that stops acknowledging: the server sends at
+    // most one window, then waits; an acknowledgement lets more through.
+    one.type_text("yes flood\r").await;
+    let start = one.received;
+    let window = one.messages[0]["window"].as_u64().unwrap();
+    let mut unacked = 0u64;
+    while let Some(m) = tokio::time::timeout(Duration::from_secs(3), one.ws.next_frame())
+        .await
+        .ok()
+        .flatten()
+    {
+        if let Message::Binary(b) = m {
+            unacked += b.len() as u64;
+        }
+    }
+    let acked_before = one.acked;
+    assert!(unacked > 0, "the flood arrives");
+    assert!(
+        (one.received - acked_before) + unacked <= window,
+        "more than a window in flight: {unacked} (+{}) > {window}",
+        one.received - acked_before
+    );
+    let _ = start;
+    one.received += unacked;
+    one.acked = one.received;
+    let ack = serde_json::json!({"type": "ack", "bytes": one.acked}).to_string();
+    one.send_raw(Message::Text(ack.into())).await;
+    let before = one.received;
+    assert!(one.next(Duration::from_secs(5)).await.is_some());
+    assert!(
+        one.received > before,
+        "an acknowledgement lets output flow again"
+    );
+    one.type_text("\u{3}").await; // Ctrl-C stops the flood
+    assert!(one.wait_for(PROMPT, LONG).await);
+    let out = one
+        .run("echo after-flood", LONG)
+        .await
+        .expect("shell answers after Ctrl-C");
+    assert!(out.contains("after-flood"));
 }

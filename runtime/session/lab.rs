@@ -187,8 +187,7 @@ impl ImageStore {
         let prepared = prepare()?;
         self.ensure_busybox(scope)?;
         let busybox = self.resolve(scope, "busybox:latest")?;
-        let mut diff_ids: Vec<String> =
-            busybox.config.rootfs().diff_ids().to_vec();
+        let mut diff_ids: Vec<String> = busybox.config.rootfs().diff_ids().to_vec();
         let diff_id = if self.blob_path(&prepared.digest).exists() {
             prepared.digest.clone()
         } else {

@@ -213,10 +213,7 @@ impl Store {
     }
 
     /// `(ended_at, end_reason)` of a session.
-    pub fn session_end(
-        &self,
-        id: &str,
-    ) -> Result<Option<SessionEnd>, StoreError> {
+    pub fn session_end(&self, id: &str) -> Result<Option<SessionEnd>, StoreError> {
         Ok(self
             .conn()
             .query_row(

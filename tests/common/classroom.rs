@@ -258,6 +258,19 @@ impl Drop for Classroom {
     }
 }
 
+/// Reads a raw frame without acknowledging it.
+pub trait NextFrame {
+    fn next_frame(&mut self) -> impl std::future::Future<Output = Option<Message>>;
+}
+
+impl NextFrame
+    for tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>
+{
+    async fn next_frame(&mut self) -> Option<Message> {
+        self.next().await?.ok()
+    }
+}
+
 /// A terminal client.
 pub struct Term {
     pub ws: tokio_tungstenite::WebSocketStream<
