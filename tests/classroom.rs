@@ -480,3 +480,55 @@ async fn several_viewers_share_one_shell_and_a_flood_waits_for_acknowledgements(
         .expect("shell answers after Ctrl-C");
     assert!(out.contains("after-flood"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_has_a_name_a_resume_link_an_extension_and_one_uid_range() {
+    let c = Classroom::start(&["--prewarm", "1", "--nodes", "2"]);
+    // The pool fills in the background.
+    for _ in 0..600 {
+        if c.http("GET", "/healthz", None, None).json()["pool"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(c.http("GET", "/healthz", None, None).json()["pool"], 1, "a lab is pre-warmed");
+    let r = c.http("POST", "/api/session", None, Some(r#"{"name":"  Ada Lovelace "}"#));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let status = r.json();
+    assert_eq!(status["name"], "Ada Lovelace");
+    assert_eq!(status["nodes"], serde_json::json!(["node1", "node2"]));
+    let resume = status["resume_url"].as_str().unwrap().to_string();
+    let token = resume.rsplit('/').next().unwrap().to_string();
+
+    // The resume link, opened on another device (no cookie), sets the cookie.
+    let path = resume.split_once(&c.addr).unwrap().1;
+    let r = c.http("GET", path, None, None);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.header("set-cookie").unwrap().contains(&token));
+    assert_eq!(c.http("GET", "/resume/0000", None, None).status, 404);
+
+    // Extend restarts the idle countdown.
+    let r = c.http("POST", "/api/session/extend", Some(&token), None);
+    assert_eq!(r.status, 200);
+    assert!(r.json()["ends_in_secs"].as_u64().unwrap() >= 1790);
+
+    // The pre-warmed lab answers at once, and all of the session's labs and
+    // containers share one uid range.
+    let mut n1 = c.terminal(&token, "node1").await;
+    let mut n2 = c.terminal(&token, "node2").await;
+    assert!(n1.wait_for(PROMPT, LONG).await);
+    assert!(n2.wait_for("root@node2:~# ", LONG).await);
+    let lab1 = n1.run("cat /proc/self/uid_map", LONG).await.unwrap();
+    let lab2 = n2.run("cat /proc/self/uid_map", LONG).await.unwrap();
+    let inner = n1.run("docker run --rm busybox cat /proc/self/uid_map", LONG).await.unwrap();
+    let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    assert_eq!(words(&lab1), words(&lab2), "nodes of one session share a range");
+    assert_eq!(words(&lab1), words(&inner), "a lab's containers share its range");
+    assert_ne!(words(&lab1)[1], "0", "root in the lab is not host root");
+
+    let (other, _) = c.new_session();
+    let mut o = c.terminal(&other, "node1").await;
+    assert!(o.wait_for(PROMPT, LONG).await);
+    let other_map = o.run("cat /proc/self/uid_map", LONG).await.unwrap();
+    assert_ne!(words(&other_map)[1], words(&lab1)[1], "another session has another range");
+}
