@@ -491,8 +491,17 @@ async fn a_session_has_a_name_a_resume_link_an_extension_and_one_uid_range() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(c.http("GET", "/healthz", None, None).json()["pool"], 1, "a lab is pre-warmed");
-    let r = c.http("POST", "/api/session", None, Some(r#"{"name":"  Ada Lovelace "}"#));
+    assert_eq!(
+        c.http("GET", "/healthz", None, None).json()["pool"],
+        1,
+        "a lab is pre-warmed"
+    );
+    let r = c.http(
+        "POST",
+        "/api/session",
+        None,
+        Some(r#"{"name":"  Ada Lovelace "}"#),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let status = r.json();
     assert_eq!(status["name"], "Ada Lovelace");
@@ -520,15 +529,112 @@ async fn a_session_has_a_name_a_resume_link_an_extension_and_one_uid_range() {
     assert!(n2.wait_for("root@node2:~# ", LONG).await);
     let lab1 = n1.run("cat /proc/self/uid_map", LONG).await.unwrap();
     let lab2 = n2.run("cat /proc/self/uid_map", LONG).await.unwrap();
-    let inner = n1.run("docker run --rm busybox cat /proc/self/uid_map", LONG).await.unwrap();
+    let inner = n1
+        .run("docker run --rm busybox cat /proc/self/uid_map", LONG)
+        .await
+        .unwrap();
     let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-    assert_eq!(words(&lab1), words(&lab2), "nodes of one session share a range");
-    assert_eq!(words(&lab1), words(&inner), "a lab's containers share its range");
+    assert_eq!(
+        words(&lab1),
+        words(&lab2),
+        "nodes of one session share a range"
+    );
+    assert_eq!(
+        words(&lab1),
+        words(&inner),
+        "a lab's containers share its range"
+    );
     assert_ne!(words(&lab1)[1], "0", "root in the lab is not host root");
 
     let (other, _) = c.new_session();
     let mut o = c.terminal(&other, "node1").await;
     assert!(o.wait_for(PROMPT, LONG).await);
     let other_map = o.run("cat /proc/self/uid_map", LONG).await.unwrap();
-    assert_ne!(words(&other_map)[1], words(&lab1)[1], "another session has another range");
+    assert_ne!(
+        words(&other_map)[1],
+        words(&lab1)[1],
+        "another session has another range"
+    );
+}
+
+#[test]
+fn the_classroom_serves_https_with_the_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut answer = String::new();
+    for _ in 0..300 {
+        let out = std::process::Command::new("curl")
+            .args(["-sk", &format!("https://127.0.0.1:{port}/healthz")])
+            .output()
+            .unwrap();
+        answer = String::from_utf8_lossy(&out.stdout).into_owned();
+        if answer.contains("\"status\":\"ok\"") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let plain = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://127.0.0.1:{port}/healthz"),
+        ])
+        .output()
+        .unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(serve.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = serve.wait();
+    assert!(
+        answer.contains("\"status\":\"ok\""),
+        "HTTPS answer: {answer:?}"
+    );
+    assert_ne!(
+        String::from_utf8_lossy(&plain.stdout),
+        "200",
+        "plain HTTP is not served on the TLS port"
+    );
 }
