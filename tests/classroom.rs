@@ -35,6 +35,9 @@ async fn a_learner_runs_docker_in_the_lab_and_sees_scrollback_after_reconnecting
         again.text()
     );
     assert_eq!(again.messages[0]["type"], "hello");
+    // UTF-8 and colours pass through untouched.
+    let utf8 = again.run("printf 'h\\303\\251llo \\342\\234\\223 \\033[31mred\\033[0m\\n'", LONG).await.unwrap();
+    assert!(utf8.contains("héllo ✓ \u{1b}[31mred\u{1b}[0m"), "{utf8:?}");
     // The same shell: its history remembers the command.
     let out = again
         .run("history | tail -n 3", LONG)

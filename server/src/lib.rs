@@ -37,7 +37,13 @@ pub async fn run(
     classroom: Arc<Classroom>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let app = routes::app(classroom);
+    // Keystrokes are tiny writes: without TCP_NODELAY, Nagle's algorithm and
+    // delayed ACKs add ~40 ms to every echo.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -63,7 +69,10 @@ pub async fn run_tls(
         h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
     });
     let app = routes::app(classroom);
-    axum_server::from_tcp_rustls(listener, tls)
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    axum_server::from_tcp(listener)
+        .acceptor(acceptor)
         .handle(handle)
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await

@@ -235,7 +235,7 @@ impl Classroom {
             req.headers_mut()
                 .insert("cookie", format!("berth_session={t}").parse().unwrap());
         }
-        match tokio_tungstenite::connect_async(req).await {
+        match tokio_tungstenite::connect_async_with_config(req, None, true).await {
             Ok((ws, _)) => Ok(Term {
                 ws,
                 received: 0,
