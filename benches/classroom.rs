@@ -111,7 +111,11 @@ async fn terminal(addr: &str, token: &str) -> anyhow::Result<Ws> {
     let mut req = format!("ws://{addr}/ws/terminal/node1").into_client_request()?;
     req.headers_mut()
         .insert("cookie", format!("berth_session={token}").parse()?);
-    Ok(tokio_tungstenite::connect_async_with_config(req, None, true).await?.0)
+    Ok(
+        tokio_tungstenite::connect_async_with_config(req, None, true)
+            .await?
+            .0,
+    )
 }
 
 /// Reads until a binary frame satisfies `done` (acknowledging as it goes).

@@ -36,7 +36,13 @@ async fn a_learner_runs_docker_in_the_lab_and_sees_scrollback_after_reconnecting
     );
     assert_eq!(again.messages[0]["type"], "hello");
     // UTF-8 and colours pass through untouched.
-    let utf8 = again.run("printf 'h\\303\\251llo \\342\\234\\223 \\033[31mred\\033[0m\\n'", LONG).await.unwrap();
+    let utf8 = again
+        .run(
+            "printf 'h\\303\\251llo \\342\\234\\223 \\033[31mred\\033[0m\\n'",
+            LONG,
+        )
+        .await
+        .unwrap();
     assert!(utf8.contains("héllo ✓ \u{1b}[31mred\u{1b}[0m"), "{utf8:?}");
     // The same shell: its history remembers the command.
     let out = again
@@ -229,8 +235,9 @@ async fn the_full_classroom_page_appears_at_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_creation_is_rate_limited_per_client() {
-    let c = Classroom::start(&["--sessions-per-minute", "2"]);
-    c.new_session();
+    // One a minute: the second request, however slow the first lab was to
+    // make, comes well within the minute.
+    let c = Classroom::start(&["--sessions-per-minute", "1"]);
     c.new_session();
     let r = c.http("POST", "/api/session", None, None);
     assert_eq!(r.status, 429, "{}", r.body);
@@ -238,6 +245,8 @@ async fn session_creation_is_rate_limited_per_client() {
         .as_str()
         .unwrap()
         .contains("too many new sessions"));
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -179,6 +179,16 @@ fn prepare() -> Result<&'static Prepared, ImageError> {
 }
 
 impl ImageStore {
+    /// Builds the lab layer now (reading and hashing the docker CLI takes a
+    /// moment), so the first learner does not wait for it.
+    pub fn prepare_lab(&self) -> Result<(), ImageError> {
+        let prepared = prepare()?;
+        if !self.blob_path(&prepared.digest).exists() {
+            self.add_layer(&prepared.layer[..])?;
+        }
+        Ok(())
+    }
+
     /// Makes sure `scope` has the lab image ([`LAB_IMAGE`]); returns its ID.
     pub fn ensure_lab(&self, scope: &str) -> Result<String, ImageError> {
         if let Ok(id) = self.resolve_id(scope, LAB_IMAGE) {

@@ -76,6 +76,11 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         if swept > 0 {
             tracing::info!(sessions = swept, "removed sessions left by a previous run");
         }
+        engine
+            .runtime
+            .images()
+            .prepare_lab()
+            .context("prepare the lab image")?;
         let store = Store::open(&db).with_context(|| format!("open {}", db.display()))?;
         store.end_all_open("server restarted")?;
         let limits = SessionLimits {
