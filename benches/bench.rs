@@ -14,6 +14,8 @@
 //! `registry`: push and pull of a 50 MB image, Berth's registry beside
 //! Debian's `docker-registry` (see `registry.rs`).
 //!
+//! `classroom`: see `classroom.rs` (session to prompt, echo, idle memory).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -30,6 +32,8 @@ mod cli_bench;
 use berth_runtime::container::{seccomp, ContainerConfig, Runtime, RuntimeOptions, WaitCondition};
 use berth_runtime::DataDir;
 
+#[path = "classroom.rs"]
+mod classroom;
 mod registry;
 
 fn main() -> anyhow::Result<()> {
@@ -41,9 +45,14 @@ fn main() -> anyhow::Result<()> {
         }
         Some("cli") => cli_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(50)),
         Some("registry") => registry::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
+        Some("classroom") => classroom::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(30),
+            args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(50),
+        ),
         _ => {
             eprintln!(
-                "usage: berth-bench launch [RUNS] | build [RUNS] | cli [RUNS] | registry [RUNS]"
+                "usage: berth-bench launch [RUNS] | build [RUNS] | cli [RUNS] | registry [RUNS] | classroom [RUNS] [IDLE]"
             );
             std::process::exit(2)
         }

@@ -14,6 +14,8 @@
 //!   the embedded DNS of user-defined networks.
 //! - [`volume`]: named and anonymous volumes, bind sources resolved in a
 //!   scope's filesystem root.
+//! - [`session`]: a learner's session: nodes (lab container + scope), the
+//!   session's cgroup subtree, uid range and teardown.
 //!
 //! The few modules that make raw syscalls live under `container::sys`,
 //! `container::seccomp` and `container::cgroup`; everything else is
@@ -30,6 +32,7 @@ pub mod events;
 pub mod image;
 pub mod net;
 pub mod registry;
+pub mod session;
 pub mod volume;
 
 pub use datadir::DataDir;

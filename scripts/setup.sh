@@ -18,11 +18,24 @@ have ip || need_apt+=(iproute2)
 have tar || need_apt+=(tar)
 # The docker CLI that learners and the tests use (Debian's brings 20.10).
 have docker || need_apt+=(docker.io)
+# Node.js and npm fetch xterm.js for the browser terminal; Chromium runs the
+# browser test (driven by playwright-core, never a downloaded browser).
+have npm || need_apt+=(nodejs npm)
+have chromium || need_apt+=(chromium)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# The browser terminal's packages (web/package.json), embedded at build time.
+# `npm install` is idempotent; skipped when node_modules matches the lock.
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -f "$here/web/node_modules/@xterm/xterm/lib/xterm.js" ] \
+   || [ ! -f "$here/web/node_modules/playwright-core/package.json" ] \
+   || [ "$here/web/package.json" -nt "$here/web/node_modules/.package-lock.json" ]; then
+  (cd "$here/web" && npm install --no-audit --no-fund --loglevel=error)
 fi
 
 if ! have cargo; then

@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run a command in a new container and wait for it (exit code = the container's).
     Run(Box<commands::run::RunArgs>),
+    /// Serve the classroom: web terminal, sessions and their labs.
+    Serve(Box<commands::serve::ServeArgs>),
     /// Serve the Docker Engine API for the host, like dockerd.
     Daemon(commands::daemon::DaemonArgs),
     /// Manage the image store (load, save, import, ls).
@@ -51,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Command::Init => berth_runtime::container::monitor::main(),
         Command::Exec => berth_runtime::container::exec::main(),
         Command::Archive { job } => berth_runtime::container::archive::main(&job),
+        Command::Serve(args) => commands::serve::run(&cli.data_dir, *args),
         Command::Daemon(args) => commands::daemon::run(&cli.data_dir, args),
         Command::Image(cmd) => commands::image::run(&cli.data_dir, cmd),
         Command::Registry(args) => commands::registry::run(&cli.data_dir, args),

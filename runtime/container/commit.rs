@@ -7,7 +7,6 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::cgroup::Cgroup;
-use super::lifecycle::cgroup_path;
 use super::manager::{Container, Runtime};
 use super::state::{now_rfc3339, Status};
 use super::ContainerError;
@@ -33,7 +32,7 @@ impl Runtime {
         // layer is one consistent moment.
         let freeze = options.pause && record.state.status == Status::Running;
         let cgroup = if freeze {
-            Cgroup::open(&self.cgroups, &cgroup_path(&record)).ok()
+            Cgroup::open(&self.cgroups, &self.cgroup_path(&record)).ok()
         } else {
             None
         };
@@ -41,7 +40,7 @@ impl Runtime {
             c.freeze().map_err(ContainerError::from)?;
         }
         let ids = if self.options.user_namespaces {
-            Some(self.ids.range(&record.scope)?)
+            Some(self.id_range(&record.scope)?)
         } else {
             None
         };

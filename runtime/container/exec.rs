@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use super::cgroup::{Cgroup, Hierarchy};
 use super::init::{become_command, become_root, Failure};
-use super::lifecycle::cgroup_path;
 use super::manager::{Container, Runtime};
 use super::monitor::SETUP_FAILED;
 use super::protocol::{recv_msg, recv_msg_with_fd, send_msg, FromInit};
@@ -157,7 +156,7 @@ impl Runtime {
         });
         let init = ExecInit {
             pid: record.state.pid,
-            cgroup: cgroup_path(&record),
+            cgroup: self.cgroup_path(&record),
             process,
             user,
             seccomp: Some(self.seccomp.clone()),

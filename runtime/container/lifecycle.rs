@@ -67,7 +67,7 @@ impl Runtime {
         config.limits.validate().map_err(ContainerError::from)?;
         let id = names::new_id();
         let ids = if self.options.user_namespaces {
-            Some(self.ids.range(scope)?)
+            Some(self.id_range(scope)?)
         } else {
             None
         };
@@ -213,13 +213,13 @@ impl Runtime {
     ) -> Result<(Child, i32, Option<std::os::unix::net::UnixStream>)> {
         let image = self.images.resolve(&record.scope, &record.image_id)?;
         let ids = if self.options.user_namespaces {
-            Some(self.ids.range(&record.scope)?)
+            Some(self.id_range(&record.scope)?)
         } else {
             None
         };
         let dir = self.dir_of(&record.id);
         let _ = fs::remove_file(exit_file(&dir.root));
-        let cgroup_path = cgroup_path(record);
+        let cgroup_path = self.cgroup_path(record);
         // A cgroup left by a crash is removed first.
         if let Ok(old) = Cgroup::open(&self.cgroups, &cgroup_path) {
             let _ = old.destroy();
@@ -238,6 +238,10 @@ impl Runtime {
             Hierarchy::V2 { .. } => Vec::new(),
         };
         let mut config = record.config.clone();
+        if let Err(e) = self.resolve_binds(&record.scope, &mut config.mounts) {
+            let _ = cgroup.destroy();
+            return Err(e);
+        }
         config.hostname = Some(record.hostname.clone());
         let resolved = self.resolve_mounts(record, &image);
         match resolved {
@@ -340,7 +344,7 @@ impl Runtime {
         let exit: Option<ExitRecord> = fs::read(exit_file(&dir.root))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        let path = cgroup_path(&record);
+        let path = self.cgroup_path(&record);
         let mut oom_killed = false;
         if let Ok(cgroup) = Cgroup::open(&self.cgroups, &path) {
             oom_killed = cgroup.oom_killed().unwrap_or(false);
@@ -493,7 +497,7 @@ impl Runtime {
             }
             _ => return Err(not_running(&record.id)),
         }
-        Cgroup::open(&self.cgroups, &cgroup_path(&record))
+        Cgroup::open(&self.cgroups, &self.cgroup_path(&record))
             .and_then(|c| c.freeze())
             .map_err(ContainerError::from)?;
         self.emit(&record, "pause", &[]);
@@ -582,7 +586,7 @@ impl Runtime {
             r.state.status = Status::Removing;
             r.state.stopped_by_user = true;
         }
-        if let Ok(cgroup) = Cgroup::open(&self.cgroups, &cgroup_path(&record)) {
+        if let Ok(cgroup) = Cgroup::open(&self.cgroups, &self.cgroup_path(&record)) {
             let _ = cgroup.destroy();
         }
         let dir = self.dir_of(&record.id);
@@ -627,7 +631,7 @@ impl Runtime {
     }
 
     fn thaw(&self, record: &ContainerRecord) -> Result<()> {
-        Cgroup::open(&self.cgroups, &cgroup_path(record))
+        Cgroup::open(&self.cgroups, &self.cgroup_path(record))
             .and_then(|c| c.thaw())
             .map_err(|e| ContainerError::from(e).into())
     }

@@ -3,9 +3,10 @@
 //! lifecycle (see [`super::lifecycle`] for the verbs).
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +98,8 @@ pub struct Runtime {
     pub(crate) events: EventBus,
     pub(crate) net: crate::net::Networks,
     pub(crate) volumes: crate::volume::Volumes,
+    /// Settings of scopes that have any (see [`super::scope`]).
+    pub(crate) scopes: RwLock<HashMap<String, super::scope::ScopeSettings>>,
 }
 
 impl Runtime {
@@ -119,6 +122,7 @@ impl Runtime {
             events: EventBus::default(),
             net,
             volumes,
+            scopes: RwLock::new(HashMap::new()),
         });
         runtime.recover()?;
         Ok(runtime)

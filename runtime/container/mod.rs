@@ -29,6 +29,7 @@ pub mod monitor;
 pub mod names;
 pub mod protocol;
 pub mod relay;
+pub mod scope;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
@@ -40,6 +41,7 @@ pub use config::{ContainerConfig, MountConfig};
 pub use exec::{ExecConfig, ExecProcess};
 pub use lifecycle::WaitCondition;
 pub use manager::{Container, ContainerRecord, Runtime, RuntimeOptions};
+pub use scope::ScopeSettings;
 
 /// Errors launching or managing a container. Messages use Docker's words where
 /// Docker has them.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::cgroup::Cgroup;
-use super::lifecycle::cgroup_path;
 use super::manager::{Container, Runtime};
 use super::ContainerError;
 use crate::Result;
@@ -96,7 +95,10 @@ impl Runtime {
             ))
             .into());
         }
-        Ok(Cgroup::open(&self.cgroups, &cgroup_path(&record)).map_err(ContainerError::from)?)
+        Ok(
+            Cgroup::open(&self.cgroups, &self.cgroup_path(&record))
+                .map_err(ContainerError::from)?,
+        )
     }
 
     /// The processes of a running container as `docker top` shows them.

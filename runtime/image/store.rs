@@ -213,6 +213,17 @@ impl ImageStore {
         self.root.join("scopes").join(format!("{scope}.json"))
     }
 
+    /// Drops every reference of `scope` (its node is gone). Content stays:
+    /// blobs and layers are shared by all scopes.
+    pub fn forget_scope(&self, scope: &str) {
+        self.scopes().remove(scope);
+        self.busybox_ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(scope);
+        let _ = fs::remove_file(self.scope_file(scope));
+    }
+
     /// Runs `f` on a scope's references (loaded on first use), saving changes.
     pub(crate) fn with_scope<T>(
         &self,

@@ -4,3 +4,4 @@ pub mod daemon;
 pub mod image;
 pub mod registry;
 pub mod run;
+pub mod serve;

@@ -1,6 +1,7 @@
 //! Test fixtures: a `berth` with its own data directory, driven like a user would.
 #![allow(dead_code)]
 
+pub mod classroom;
 pub mod engine;
 
 use std::path::{Path, PathBuf};

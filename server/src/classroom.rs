@@ -1,0 +1,445 @@
+//! The live classroom: learners' sessions with their labs and terminals,
+//! the pool of pre-warmed labs, capacity, timeouts and the reaper.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use berth_runtime::session::{Session, Sessions};
+use futures_util::future::BoxFuture;
+
+use crate::config::ClassroomConfig;
+use crate::ratelimit::RateLimiter;
+use crate::store::Store;
+use crate::terminal::socket::Activity;
+use crate::terminal::Terminal;
+
+/// Rows and columns a shell starts with (the browser resizes at once).
+const START_SIZE: (u16, u16) = (24, 80);
+
+/// Why a session could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassroomError {
+    #[error("the classroom is full")]
+    Full { retry_after: u64 },
+    #[error("too many new sessions from this address")]
+    RateLimited { retry_after: u64 },
+    #[error("making the lab failed: {0}")]
+    Lab(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A session's running part: the runtime session and a terminal per node.
+pub struct Lab {
+    pub session: Session,
+    pub terminals: HashMap<String, Mutex<Arc<Terminal>>>,
+}
+
+impl Lab {
+    /// The current terminal of `node`.
+    pub fn terminal(&self, node: &str) -> Option<Arc<Terminal>> {
+        self.terminals
+            .get(node)
+            .map(|t| t.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
+/// One learner's session.
+pub struct LiveSession {
+    /// Public ID (the first lab's runtime session ID).
+    pub id: String,
+    /// The secret in the cookie and the resume link.
+    pub token: String,
+    pub learner: i64,
+    pub name: Mutex<Option<String>>,
+    pub started: Instant,
+    last_active: Mutex<Instant>,
+    /// `None` while the lab is being reset.
+    lab: Mutex<Option<Arc<Lab>>>,
+    /// Why the lab is frozen (over its disk quota), if it is.
+    pub frozen: Mutex<Option<String>>,
+}
+
+impl LiveSession {
+    pub fn lab(&self) -> Option<Arc<Lab>> {
+        self.lab.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn touch(&self) {
+        *self.last_active.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Seconds until the idle timeout and the lifetime end, whichever first,
+    /// and which one it is.
+    pub fn remaining(&self, config: &ClassroomConfig) -> (Duration, &'static str) {
+        let now = Instant::now();
+        let idle_at =
+            *self.last_active.lock().unwrap_or_else(|p| p.into_inner()) + config.idle_timeout;
+        let life_at = self.started + config.max_lifetime;
+        if idle_at <= life_at {
+            (idle_at.saturating_duration_since(now), "idle")
+        } else {
+            (life_at.saturating_duration_since(now), "lifetime")
+        }
+    }
+}
+
+/// The classroom's state, shared by every request.
+pub struct Classroom {
+    pub config: ClassroomConfig,
+    pub sessions: Arc<Sessions>,
+    pub store: Store,
+    live: Mutex<HashMap<String, Arc<LiveSession>>>,
+    creating: AtomicUsize,
+    pool: Mutex<Vec<Arc<Lab>>>,
+    pool_filling: AtomicUsize,
+    limiter: RateLimiter,
+}
+
+impl Classroom {
+    pub fn new(config: ClassroomConfig, sessions: Arc<Sessions>, store: Store) -> Arc<Self> {
+        Arc::new(Self {
+            limiter: RateLimiter::new(config.sessions_per_minute),
+            config,
+            sessions,
+            store,
+            live: Mutex::new(HashMap::new()),
+            creating: AtomicUsize::new(0),
+            pool: Mutex::new(Vec::new()),
+            pool_filling: AtomicUsize::new(0),
+        })
+    }
+
+    fn live(&self) -> MutexGuard<'_, HashMap<String, Arc<LiveSession>>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The session whose token is `token`.
+    pub fn by_token(&self, token: &str) -> Option<Arc<LiveSession>> {
+        self.live().get(token).cloned()
+    }
+
+    /// Live sessions.
+    pub fn count(&self) -> usize {
+        self.live().len()
+    }
+
+    /// Labs waiting in the pool.
+    pub fn pooled(&self) -> usize {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Makes a lab: the runtime session and a shell per node.
+    async fn make_lab(&self) -> Result<Arc<Lab>, ClassroomError> {
+        let sessions = self.sessions.clone();
+        let nodes = self.config.nodes;
+        let made = tokio::task::spawn_blocking(move || {
+            let session = sessions.create(nodes).map_err(|e| e.to_string())?;
+            let mut shells = Vec::new();
+            for n in &session.nodes {
+                match n.open_shell(&sessions, START_SIZE.0, START_SIZE.1) {
+                    Ok(p) => shells.push((n.name.clone(), p)),
+                    Err(e) => {
+                        sessions.destroy(&session);
+                        return Err(e.to_string());
+                    }
+                }
+            }
+            Ok((session, shells))
+        })
+        .await
+        .map_err(|e| ClassroomError::Lab(e.to_string()))?
+        .map_err(ClassroomError::Lab)?;
+        let (session, shells) = made;
+        let mut terminals = HashMap::new();
+        for (name, process) in shells {
+            match Terminal::spawn(&name, process) {
+                Ok(t) => {
+                    terminals.insert(name, Mutex::new(t));
+                }
+                Err(e) => {
+                    self.discard(Lab { session, terminals });
+                    return Err(ClassroomError::Lab(e.to_string()));
+                }
+            }
+        }
+        Ok(Arc::new(Lab { session, terminals }))
+    }
+
+    /// Tears a lab down in the background.
+    fn discard(&self, lab: Lab) {
+        let sessions = self.sessions.clone();
+        tokio::task::spawn_blocking(move || {
+            sessions.destroy(&lab.session);
+        });
+    }
+
+    async fn discard_arc(&self, lab: Arc<Lab>) {
+        let sessions = self.sessions.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            sessions.destroy(&lab.session);
+        })
+        .await;
+    }
+
+    /// A lab from the pool, or a new one.
+    async fn take_lab(self: &Arc<Self>) -> Result<Arc<Lab>, ClassroomError> {
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        self.clone().refill();
+        match pooled {
+            Some(lab) => Ok(lab),
+            None => self.make_lab().await,
+        }
+    }
+
+    /// Starts a session for a client at `client` (rate-limited, capacity
+    /// checked); `name` is the learner's optional display name.
+    pub async fn start(
+        self: &Arc<Self>,
+        client: std::net::IpAddr,
+        name: Option<String>,
+    ) -> Result<Arc<LiveSession>, ClassroomError> {
+        self.limiter
+            .take(client)
+            .map_err(|retry_after| ClassroomError::RateLimited { retry_after })?;
+        let reserved = self.creating.fetch_add(1, Ordering::SeqCst);
+        let _slot = Reservation(&self.creating);
+        if self.count() + reserved >= self.config.max_sessions {
+            return Err(ClassroomError::Full {
+                retry_after: self.config.retry_after,
+            });
+        }
+        let lab = self.take_lab().await?;
+        let token = random_hex(16);
+        let name = name
+            .map(|n| n.trim().chars().take(60).collect::<String>())
+            .filter(|n| !n.is_empty());
+        let learner = self.store.add_learner(&token, name.as_deref())?;
+        let nodes: Vec<(String, String)> = lab
+            .session
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.scope.clone()))
+            .collect();
+        self.store
+            .session_started(&lab.session.id, learner.id, &nodes)?;
+        let live = Arc::new(LiveSession {
+            id: lab.session.id.clone(),
+            token: token.clone(),
+            learner: learner.id,
+            name: Mutex::new(name),
+            started: Instant::now(),
+            last_active: Mutex::new(Instant::now()),
+            lab: Mutex::new(Some(lab)),
+            frozen: Mutex::new(None),
+        });
+        self.live().insert(token, live.clone());
+        tracing::info!(session = %live.id, "session started");
+        Ok(live)
+    }
+
+    /// Replaces the session's lab with a fresh one.
+    pub async fn reset(self: &Arc<Self>, live: &Arc<LiveSession>) -> Result<(), ClassroomError> {
+        let old = live.lab.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(old) = old {
+            let _ = self.store.session_ended(&old.session.id, "reset");
+            self.discard_arc(old).await;
+        }
+        let lab = self.take_lab().await?;
+        let nodes: Vec<(String, String)> = lab
+            .session
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.scope.clone()))
+            .collect();
+        self.store
+            .session_started(&lab.session.id, live.learner, &nodes)?;
+        *live.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some(lab);
+        *live.frozen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        live.touch();
+        Ok(())
+    }
+
+    /// Ends a session now (`reason` is stored).
+    pub async fn end(self: &Arc<Self>, live: &Arc<LiveSession>, reason: &str) {
+        self.live().remove(&live.token);
+        let lab = live.lab.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(lab) = lab {
+            let _ = self.store.session_ended(&lab.session.id, reason);
+            self.discard_arc(lab).await;
+        }
+        tracing::info!(session = %live.id, reason, "session ended");
+        self.clone().refill();
+    }
+
+    /// Starts making pool labs until the pool is full (capacity allowing).
+    pub fn refill(self: Arc<Self>) {
+        let target = self.config.pool;
+        let have = self.pooled() + self.pool_filling.load(Ordering::SeqCst);
+        if have >= target || self.count() + have >= self.config.max_sessions + target {
+            return;
+        }
+        self.pool_filling.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let made = self.make_lab().await;
+            self.pool_filling.fetch_sub(1, Ordering::SeqCst);
+            match made {
+                Ok(lab) => {
+                    self.pool
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(lab);
+                    self.refill();
+                }
+                Err(e) => tracing::warn!(error = %e, "pre-warming a lab failed"),
+            }
+        });
+    }
+
+    /// Measures each session's disk use; a session past its quota is frozen
+    /// and told so in its terminals ("reset lab" is the way out).
+    async fn check_disk(self: &Arc<Self>) {
+        let all: Vec<Arc<LiveSession>> = self.live().values().cloned().collect();
+        let quota = self.config.limits.disk_bytes;
+        for live in all {
+            if live
+                .frozen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+            {
+                continue;
+            }
+            let Some(lab) = live.lab() else { continue };
+            let sessions = self.sessions.clone();
+            let l = lab.clone();
+            let used = tokio::task::spawn_blocking(move || sessions.disk_usage(&l.session))
+                .await
+                .unwrap_or(0);
+            if used <= quota {
+                continue;
+            }
+            let why = format!(
+                "disk quota exceeded ({} MiB used of {} MiB): the lab is frozen; use \"Reset lab\" to start afresh",
+                used >> 20,
+                quota >> 20
+            );
+            let sessions = self.sessions.clone();
+            let l = lab.clone();
+            let froze =
+                tokio::task::spawn_blocking(move || sessions.set_frozen(&l.session, true)).await;
+            if !matches!(froze, Ok(Ok(()))) {
+                tracing::warn!(session = %live.id, "freezing a session over its disk quota failed");
+            }
+            tracing::info!(session = %live.id, used, quota, "disk quota exceeded: session frozen");
+            for t in lab.terminals.values() {
+                t.lock().unwrap_or_else(|p| p.into_inner()).notice(&why);
+            }
+            *live.frozen.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        }
+    }
+
+    /// Ends sessions past their idle timeout or lifetime, once a second;
+    /// checks disk quotas every second too.
+    pub async fn reap_forever(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            self.check_disk().await;
+            let expired: Vec<(Arc<LiveSession>, &'static str)> = self
+                .live()
+                .values()
+                .filter_map(|s| {
+                    let (left, why) = s.remaining(&self.config);
+                    left.is_zero().then(|| {
+                        (
+                            s.clone(),
+                            if why == "idle" {
+                                "idle timeout"
+                            } else {
+                                "maximum lifetime"
+                            },
+                        )
+                    })
+                })
+                .collect();
+            for (s, why) in expired {
+                self.end(&s, why).await;
+            }
+        }
+    }
+
+    /// Ends every session and empties the pool (shutdown).
+    pub async fn shutdown(self: &Arc<Self>) {
+        let all: Vec<Arc<LiveSession>> = self.live().values().cloned().collect();
+        for s in all {
+            self.end(&s, "server stopped").await;
+        }
+        let pool: Vec<Arc<Lab>> =
+            std::mem::take(&mut *self.pool.lock().unwrap_or_else(|p| p.into_inner()));
+        for lab in pool {
+            self.discard_arc(lab).await;
+        }
+    }
+
+    /// What a viewer of `node` in `live` reports to.
+    pub fn activity(self: &Arc<Self>, live: &Arc<LiveSession>, node: &str) -> Arc<dyn Activity> {
+        Arc::new(NodeActivity {
+            classroom: self.clone(),
+            live: live.clone(),
+            node: node.to_string(),
+        })
+    }
+}
+
+struct Reservation<'a>(&'a AtomicUsize);
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+struct NodeActivity {
+    classroom: Arc<Classroom>,
+    live: Arc<LiveSession>,
+    node: String,
+}
+
+impl Activity for NodeActivity {
+    fn touched(&self) {
+        self.live.touch();
+    }
+
+    fn restart(&self) -> BoxFuture<'static, Option<Arc<Terminal>>> {
+        let sessions = self.classroom.sessions.clone();
+        let lab = self.live.lab();
+        let node = self.node.clone();
+        Box::pin(async move {
+            let lab = lab?;
+            let n = lab.session.node(&node)?.clone();
+            let s = sessions.clone();
+            let process =
+                tokio::task::spawn_blocking(move || n.open_shell(&s, START_SIZE.0, START_SIZE.1))
+                    .await
+                    .ok()?
+                    .ok()?;
+            let term = Terminal::spawn(&node, process).ok()?;
+            *lab.terminals
+                .get(&node)?
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = term.clone();
+            Some(term)
+        })
+    }
+}
+
+/// `n` random bytes as hex.
+pub fn random_hex(n: usize) -> String {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

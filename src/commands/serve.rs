@@ -1,0 +1,154 @@
+//! `berth serve`: the classroom — web server, embedded engine with the
+//! sessions' nodes, (later) the built-in registry.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use berth_runtime::container::{Runtime, RuntimeOptions};
+use berth_runtime::engine::Engine;
+use berth_runtime::session::{sweep, SessionLimits, Sessions};
+use berth_runtime::DataDir;
+use berth_server::store::Store;
+use berth_server::{Classroom, ClassroomConfig};
+
+/// Arguments of `berth serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address the classroom listens on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The public URL of the classroom (for resume links), e.g. https://class.example.org.
+    #[arg(long)]
+    base_url: Option<String>,
+    /// TLS certificate (PEM); with --tls-key the classroom serves HTTPS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Live sessions at most; past it learners see "the classroom is full".
+    #[arg(long, default_value_t = 50)]
+    max_sessions: usize,
+    /// Labs kept ready so a prompt appears at once.
+    #[arg(long, default_value_t = 0)]
+    prewarm: usize,
+    /// A session without typing for this long ends (e.g. 30m).
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// A session ends this long after it began (e.g. 4h).
+    #[arg(long, default_value = "4h", value_parser = humantime::parse_duration)]
+    max_lifetime: Duration,
+    /// New sessions one client address may start per minute.
+    #[arg(long, default_value_t = 10)]
+    sessions_per_minute: u32,
+    /// Nodes per session.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// Memory per session (labs and their containers), MiB.
+    #[arg(long, default_value_t = 512)]
+    session_memory_mb: i64,
+    /// Processes per session.
+    #[arg(long, default_value_t = 512)]
+    session_pids: i64,
+    /// CPUs per session.
+    #[arg(long, default_value_t = 1.0)]
+    session_cpus: f64,
+    /// Disk per session (writable layers), MiB.
+    #[arg(long, default_value_t = 2048)]
+    session_disk_mb: u64,
+}
+
+/// Serves until SIGINT or SIGTERM, then ends every session.
+pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
+    let data = DataDir::open(data_dir)?;
+    let db = data.root().join("berth.db");
+    let runtime = Runtime::open(data, RuntimeOptions::default())?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(1024)
+        .build()?;
+    tokio.block_on(async move {
+        let engine = Engine::new(runtime);
+        let swept = sweep::sweep(&engine);
+        if swept > 0 {
+            tracing::info!(sessions = swept, "removed sessions left by a previous run");
+        }
+        engine
+            .runtime
+            .images()
+            .prepare_lab()
+            .context("prepare the lab image")?;
+        let store = Store::open(&db).with_context(|| format!("open {}", db.display()))?;
+        store.end_all_open("server restarted")?;
+        let limits = SessionLimits {
+            memory_bytes: args.session_memory_mb << 20,
+            pids: args.session_pids,
+            cpus: args.session_cpus,
+            disk_bytes: args.session_disk_mb << 20,
+        };
+        let sessions = Arc::new(Sessions::new(
+            engine.clone(),
+            tokio::runtime::Handle::current(),
+            limits,
+        ));
+        let config = ClassroomConfig {
+            listen: args.listen,
+            base_url: args.base_url.clone(),
+            tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+            max_sessions: args.max_sessions,
+            pool: args.prewarm,
+            idle_timeout: args.idle_timeout,
+            max_lifetime: args.max_lifetime,
+            sessions_per_minute: args.sessions_per_minute,
+            nodes: args.nodes,
+            limits,
+            ..ClassroomConfig::default()
+        };
+        let classroom = Classroom::new(config, sessions, store);
+        classroom.clone().refill();
+        tokio::spawn(classroom.clone().reap_forever());
+        // The classroom registry (runtime/registry, `registry.local:5000`)
+        // starts here beside the web server once it exists.
+
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stop_rx.await;
+        };
+        let serving = {
+            let classroom = classroom.clone();
+            async move {
+                match (&args.tls_cert, &args.tls_key) {
+                    (Some(cert), Some(key)) => {
+                        let listener = std::net::TcpListener::bind(args.listen)
+                            .with_context(|| format!("listen on {}", args.listen))?;
+                        listener.set_nonblocking(true)?;
+                        tracing::info!(url = %format!("https://{}", args.listen), "berth classroom listening");
+                        berth_server::run_tls(listener, classroom, cert, key, shutdown).await?;
+                    }
+                    _ => {
+                        let listener = tokio::net::TcpListener::bind(args.listen)
+                            .await
+                            .with_context(|| format!("listen on {}", args.listen))?;
+                        tracing::info!(url = %format!("http://{}", listener.local_addr()?), "berth classroom listening");
+                        berth_server::run(listener, classroom, shutdown).await?;
+                    }
+                }
+                anyhow::Ok(())
+            }
+        };
+        let server = tokio::spawn(serving);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("stopping: ending every session");
+        let _ = stop_tx.send(());
+        classroom.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        anyhow::Ok(())
+    })
+}
