@@ -13,11 +13,7 @@ fn version_info_and_df_answer_like_dockerd() {
     let version = e.ok(&["version"]);
     assert!(version.contains("Server: Berth"), "{version}");
     assert!(version.contains("API version:      1.50"), "{version}");
-    let info = e.ok(&[
-        "info",
-        "--format",
-        "{{.Containers}} {{.Images}} {{.OSType}} {{.Swarm.LocalNodeState}}",
-    ]);
+    let info = e.ok(&["info", "--format", "{{.Containers}} {{.Images}} {{.OSType}} {{.Swarm.LocalNodeState}}"]);
     assert_eq!(info.trim(), "0 1 linux inactive");
     let df = e.ok(&["system", "df"]);
     assert!(df.starts_with("TYPE"), "{df}");
@@ -27,14 +23,7 @@ fn version_info_and_df_answer_like_dockerd() {
 #[test]
 fn run_prints_output_and_passes_the_exit_code() {
     let e = Engine::start();
-    let run = e.docker(&[
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        "echo out; echo err >&2; exit 3",
-    ]);
+    let run = e.docker(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert_eq!(run.code, 3);
     assert_eq!(run.stdout, "out\n");
     assert_eq!(run.stderr, "err\n");
@@ -47,35 +36,12 @@ fn run_flags_reach_the_container() {
     let env_file = e.data.path().join("env.list");
     std::fs::write(&env_file, "FROM_FILE=yes\n# comment\n").unwrap();
     let out = e.ok(&[
-        "run",
-        "--rm",
-        "-e",
-        "GREETING=hello",
-        "--env-file",
-        env_file.to_str().unwrap(),
-        "-w",
-        "/tmp/work",
-        "-u",
-        "nobody",
-        "--hostname",
-        "boat",
-        "--label",
-        "lesson=3",
-        "busybox",
-        "sh",
-        "-c",
+        "run", "--rm", "-e", "GREETING=hello", "--env-file", env_file.to_str().unwrap(), "-w", "/tmp/work",
+        "-u", "nobody", "--hostname", "boat", "--label", "lesson=3", "busybox", "sh", "-c",
         "echo $GREETING $FROM_FILE; pwd; id -un; hostname",
     ]);
     assert_eq!(out, "hello yes\n/tmp/work\nnobody\nboat\n");
-    let entry = e.ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "echo",
-        "busybox",
-        "from",
-        "entrypoint",
-    ]);
+    let entry = e.ok(&["run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint"]);
     assert_eq!(entry, "from entrypoint\n");
     let limits = e.ok(&[
         "run", "--rm", "-m", "64m", "--cpus", "0.5", "--pids-limit", "30", "busybox", "sh", "-c",
@@ -90,18 +56,7 @@ fn run_flags_reach_the_container() {
 #[test]
 fn piped_stdin_reaches_run_dash_i() {
     let e = Engine::start();
-    let run = e.docker_stdin(
-        &[
-            "run",
-            "--rm",
-            "-i",
-            "busybox",
-            "sh",
-            "-c",
-            "tr a-z A-Z; echo done",
-        ],
-        b"hello\nworld\n",
-    );
+    let run = e.docker_stdin(&["run", "--rm", "-i", "busybox", "sh", "-c", "tr a-z A-Z; echo done"], b"hello\nworld\n");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout, "HELLO\nWORLD\ndone\n");
 }
@@ -111,17 +66,8 @@ fn missing_image_takes_dockers_unable_to_find_path() {
     let e = Engine::start();
     let run = e.docker(&["run", "--rm", "nosuchimage"]);
     assert_eq!(run.code, 125, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("Unable to find image 'nosuchimage:latest' locally"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("busybox:latest"),
-        "the error names what the classroom has: {}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("Unable to find image 'nosuchimage:latest' locally"), "{}", run.stderr);
+    assert!(run.stderr.contains("busybox:latest"), "the error names what the classroom has: {}", run.stderr);
 }
 
 #[test]
@@ -129,32 +75,14 @@ fn detached_lifecycle_create_start_stop_restart_pause_kill_rm() {
     let e = Engine::start();
     let id = e.ok(&["create", "--name", "web", "busybox", "sleep", "300"]);
     assert_eq!(id.trim().len(), 64);
-    assert_eq!(
-        e.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim(),
-        "created"
-    );
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim(), "created");
     assert_eq!(e.ok(&["start", "web"]).trim(), "web");
-    assert_eq!(
-        e.ok(&[
-            "inspect",
-            "-f",
-            "{{.State.Status}} {{.State.Running}}",
-            "web"
-        ])
-        .trim(),
-        "running true"
-    );
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Running}}", "web"]).trim(), "running true");
     assert_eq!(e.ok(&["pause", "web"]).trim(), "web");
-    assert!(e
-        .ok(&["ps", "--format", "{{.Status}}"])
-        .contains("(Paused)"));
+    assert!(e.ok(&["ps", "--format", "{{.Status}}"]).contains("(Paused)"));
     let paused_again = e.docker(&["pause", "web"]);
     assert_eq!(paused_again.code, 1);
-    assert!(
-        paused_again.stderr.contains("is already paused"),
-        "{}",
-        paused_again.stderr
-    );
+    assert!(paused_again.stderr.contains("is already paused"), "{}", paused_again.stderr);
     assert_eq!(e.ok(&["unpause", "web"]).trim(), "web");
     let rm_running = e.docker(&["rm", "web"]);
     assert_eq!(rm_running.code, 1);
@@ -167,39 +95,16 @@ fn detached_lifecycle_create_start_stop_restart_pause_kill_rm() {
     let started = std::time::Instant::now();
     assert_eq!(e.ok(&["stop", "-t", "1", "web"]).trim(), "web");
     assert!(started.elapsed() >= Duration::from_millis(900));
-    assert_eq!(
-        e.ok(&[
-            "inspect",
-            "-f",
-            "{{.State.Status}} {{.State.ExitCode}}",
-            "web"
-        ])
-        .trim(),
-        "exited 137"
-    );
-    assert_eq!(
-        e.ok(&["stop", "web"]).trim(),
-        "web",
-        "stopping a stopped container is fine"
-    );
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web"]).trim(), "exited 137");
+    assert_eq!(e.ok(&["stop", "web"]).trim(), "web", "stopping a stopped container is fine");
     assert_eq!(e.ok(&["restart", "-t", "0", "web"]).trim(), "web");
-    assert_eq!(
-        e.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim(),
-        "running"
-    );
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim(), "running");
     assert_eq!(e.ok(&["kill", "-s", "TERM", "web"]).trim(), "web");
     assert_eq!(e.ok(&["kill", "web"]).trim(), "web");
-    assert!(eventually(Duration::from_secs(5), || e
-        .ok(&["inspect", "-f", "{{.State.Status}}", "web"])
-        .trim()
-        == "exited"));
+    assert!(eventually(Duration::from_secs(5), || e.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim() == "exited"));
     let not_running = e.docker(&["kill", "web"]);
     assert_eq!(not_running.code, 1);
-    assert!(
-        not_running.stderr.contains("is not running"),
-        "{}",
-        not_running.stderr
-    );
+    assert!(not_running.stderr.contains("is not running"), "{}", not_running.stderr);
     assert_eq!(e.ok(&["rename", "web", "web2"]).trim(), "");
     assert_eq!(e.ok(&["rm", "web2"]).trim(), "web2");
     assert_eq!(e.ok(&["ps", "-aq"]), "");
@@ -208,42 +113,18 @@ fn detached_lifecycle_create_start_stop_restart_pause_kill_rm() {
 #[test]
 fn stop_sends_sigterm_first_and_a_trap_exits_cleanly() {
     let e = Engine::start();
-    e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "polite",
-        "busybox",
-        "sh",
-        "-c",
-        "trap 'echo bye; exit 3' TERM; while true; do sleep 0.1; done",
-    ]);
+    e.ok(&["run", "-d", "--name", "polite", "busybox", "sh", "-c", "trap 'echo bye; exit 3' TERM; while true; do sleep 0.1; done"]);
     let started = std::time::Instant::now();
     e.ok(&["stop", "polite"]);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "no need to wait for SIGKILL"
-    );
-    assert_eq!(
-        e.ok(&["inspect", "-f", "{{.State.ExitCode}}", "polite"])
-            .trim(),
-        "3"
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "no need to wait for SIGKILL");
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.ExitCode}}", "polite"]).trim(), "3");
     assert_eq!(e.ok(&["logs", "polite"]), "bye\n");
 }
 
 #[test]
 fn wait_returns_the_exit_code_and_start_attach_streams() {
     let e = Engine::start();
-    e.ok(&[
-        "create",
-        "--name",
-        "job",
-        "busybox",
-        "sh",
-        "-c",
-        "echo working; exit 4",
-    ]);
+    e.ok(&["create", "--name", "job", "busybox", "sh", "-c", "echo working; exit 4"]);
     let attached = e.docker(&["start", "-a", "job"]);
     assert_eq!(attached.stdout, "working\n");
     assert_eq!(attached.code, 4);
@@ -255,174 +136,61 @@ fn wait_returns_the_exit_code_and_start_attach_streams() {
 #[test]
 fn ps_lists_filters_and_formats() {
     let e = Engine::start();
-    e.ok(&[
-        "run", "-d", "--name", "a1", "--label", "tier=web", "busybox", "sleep", "300",
-    ]);
-    e.ok(&[
-        "run", "-d", "--name", "b1", "--label", "tier=db", "busybox", "sleep", "300",
-    ]);
+    e.ok(&["run", "-d", "--name", "a1", "--label", "tier=web", "busybox", "sleep", "300"]);
+    e.ok(&["run", "-d", "--name", "b1", "--label", "tier=db", "busybox", "sleep", "300"]);
     e.ok(&["run", "--name", "done1", "busybox", "true"]);
     let running = e.ok(&["ps", "--format", "{{.Names}}"]);
     assert_eq!(running, "b1\na1\n", "newest first, running only");
     let all = e.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
     assert!(all.contains("done1 Exited (0)"), "{all}");
     assert_eq!(e.ok(&["ps", "-q"]).lines().count(), 2);
-    assert_eq!(
-        e.ok(&["ps", "-a", "-n", "1", "--format", "{{.Names}}"]),
-        "done1\n"
-    );
-    assert_eq!(
-        e.ok(&["ps", "--filter", "label=tier=web", "--format", "{{.Names}}"]),
-        "a1\n"
-    );
-    assert_eq!(
-        e.ok(&["ps", "--filter", "label=tier", "-q"])
-            .lines()
-            .count(),
-        2
-    );
-    assert_eq!(
-        e.ok(&[
-            "ps",
-            "-a",
-            "--filter",
-            "status=exited",
-            "--format",
-            "{{.Names}}"
-        ]),
-        "done1\n"
-    );
-    assert_eq!(
-        e.ok(&["ps", "--filter", "name=b", "--format", "{{.Names}}"]),
-        "b1\n"
-    );
-    assert_eq!(
-        e.ok(&["ps", "--filter", "ancestor=busybox", "-q"])
-            .lines()
-            .count(),
-        2
-    );
+    assert_eq!(e.ok(&["ps", "-a", "-n", "1", "--format", "{{.Names}}"]), "done1\n");
+    assert_eq!(e.ok(&["ps", "--filter", "label=tier=web", "--format", "{{.Names}}"]), "a1\n");
+    assert_eq!(e.ok(&["ps", "--filter", "label=tier", "-q"]).lines().count(), 2);
+    assert_eq!(e.ok(&["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"]), "done1\n");
+    assert_eq!(e.ok(&["ps", "--filter", "name=b", "--format", "{{.Names}}"]), "b1\n");
+    assert_eq!(e.ok(&["ps", "--filter", "ancestor=busybox", "-q"]).lines().count(), 2);
     let table = e.ok(&["ps"]);
-    assert!(
-        table.starts_with("CONTAINER ID   IMAGE     COMMAND       CREATED"),
-        "{table}"
-    );
+    assert!(table.starts_with("CONTAINER ID   IMAGE     COMMAND       CREATED"), "{table}");
     assert!(table.contains("\"sleep 300\""), "{table}");
     assert!(table.contains("Up "), "{table}");
     let bad = e.docker(&["ps", "--filter", "colour=red"]);
     assert_eq!(bad.code, 1);
-    assert!(
-        bad.stderr.contains("invalid filter 'colour'"),
-        "{}",
-        bad.stderr
-    );
+    assert!(bad.stderr.contains("invalid filter 'colour'"), "{}", bad.stderr);
 }
 
 #[test]
 fn healthchecks_show_in_ps_and_inspect_and_change_state() {
     let e = Engine::start();
     e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "doc",
-        "--health-cmd",
-        "test -f /tmp/ok",
-        "--health-interval",
-        "200ms",
-        "--health-retries",
-        "2",
-        "busybox",
-        "sleep",
-        "300",
+        "run", "-d", "--name", "doc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms",
+        "--health-retries", "2", "busybox", "sleep", "300",
     ]);
-    assert!(e
-        .ok(&["ps", "--format", "{{.Status}}"])
-        .contains("(health: starting)"));
-    assert_eq!(
-        e.ok(&["ps", "--filter", "health=starting", "-q"])
-            .lines()
-            .count(),
-        1
-    );
-    assert!(eventually(Duration::from_secs(10), || e
-        .ok(&["inspect", "-f", "{{.State.Health.Status}}", "doc"])
-        .trim()
-        == "unhealthy"));
+    assert!(e.ok(&["ps", "--format", "{{.Status}}"]).contains("(health: starting)"));
+    assert_eq!(e.ok(&["ps", "--filter", "health=starting", "-q"]).lines().count(), 1);
+    assert!(eventually(Duration::from_secs(10), || e.ok(&["inspect", "-f", "{{.State.Health.Status}}", "doc"]).trim() == "unhealthy"));
     e.ok(&["exec", "doc", "touch", "/tmp/ok"]);
-    assert!(eventually(Duration::from_secs(10), || e
-        .ok(&["inspect", "-f", "{{.State.Health.Status}}", "doc"])
-        .trim()
-        == "healthy"));
-    assert!(e
-        .ok(&["ps", "--format", "{{.Status}}"])
-        .contains("(healthy)"));
-    let log = e.ok(&[
-        "inspect",
-        "-f",
-        "{{range .State.Health.Log}}{{.ExitCode}} {{end}}",
-        "doc",
-    ]);
+    assert!(eventually(Duration::from_secs(10), || e.ok(&["inspect", "-f", "{{.State.Health.Status}}", "doc"]).trim() == "healthy"));
+    assert!(e.ok(&["ps", "--format", "{{.Status}}"]).contains("(healthy)"));
+    let log = e.ok(&["inspect", "-f", "{{range .State.Health.Log}}{{.ExitCode}} {{end}}", "doc"]);
     assert!(log.trim().ends_with('0') && log.contains('1'), "{log}");
 }
 
 #[test]
 fn restart_policies_bring_containers_back() {
     let e = Engine::start();
-    e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "flaky",
-        "--restart",
-        "on-failure:2",
-        "busybox",
-        "sh",
-        "-c",
-        "exit 1",
-    ]);
+    e.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"]);
     assert!(eventually(Duration::from_secs(15), || {
-        e.ok(&[
-            "inspect",
-            "-f",
-            "{{.RestartCount}} {{.State.Status}}",
-            "flaky",
-        ])
-        .trim()
-            == "2 exited"
+        e.ok(&["inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky"]).trim() == "2 exited"
     }));
-    e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "always",
-        "--restart",
-        "always",
-        "busybox",
-        "sh",
-        "-c",
-        "sleep 0.2",
-    ]);
+    e.ok(&["run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2"]);
     assert!(eventually(Duration::from_secs(10), || {
-        e.ok(&["inspect", "-f", "{{.RestartCount}}", "always"])
-            .trim()
-            .parse::<u32>()
-            .unwrap_or(0)
-            >= 2
+        e.ok(&["inspect", "-f", "{{.RestartCount}}", "always"]).trim().parse::<u32>().unwrap_or(0) >= 2
     }));
     e.ok(&["stop", "always"]);
     let count = e.ok(&["inspect", "-f", "{{.RestartCount}}", "always"]);
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(
-        e.ok(&[
-            "inspect",
-            "-f",
-            "{{.RestartCount}} {{.State.Status}}",
-            "always"
-        ])
-        .trim(),
-        format!("{} exited", count.trim())
-    );
+    assert_eq!(e.ok(&["inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "always"]).trim(), format!("{} exited", count.trim()));
     let bad = e.docker(&["run", "--restart", "sometimes", "busybox", "true"]);
     assert_eq!(bad.code, 125);
 }
@@ -430,34 +198,15 @@ fn restart_policies_bring_containers_back() {
 #[test]
 fn logs_tail_timestamps_and_follow() {
     let e = Engine::start();
-    e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "talker",
-        "busybox",
-        "sh",
-        "-c",
-        "for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; sleep 1; echo late",
-    ]);
-    assert!(eventually(Duration::from_secs(5), || e
-        .docker(&["logs", "talker"])
-        .stdout
-        .contains("line 5")));
+    e.ok(&["run", "-d", "--name", "talker", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; sleep 1; echo late"]);
+    assert!(eventually(Duration::from_secs(5), || e.docker(&["logs", "talker"]).stdout.contains("line 5")));
     let tail = e.docker(&["logs", "--tail", "2", "talker"]);
     assert_eq!(tail.stdout, "line 5\n");
     assert_eq!(tail.stderr, "oops\n");
     let stamped = e.ok(&["logs", "-t", "--tail", "1", "talker"]);
-    assert!(
-        stamped.starts_with("20") && stamped.contains("Z line") || stamped.is_empty(),
-        "{stamped}"
-    );
+    assert!(stamped.starts_with("20") && stamped.contains("Z line") || stamped.is_empty(), "{stamped}");
     let follow = e.docker(&["logs", "-f", "talker"]);
-    assert!(
-        follow.stdout.ends_with("line 5\nlate\n"),
-        "follow ends when the container does: {}",
-        follow.stdout
-    );
+    assert!(follow.stdout.ends_with("line 5\nlate\n"), "follow ends when the container does: {}", follow.stdout);
     let none = e.docker(&["logs", "--since", "2099-01-01T00:00:00Z", "talker"]);
     assert_eq!(none.stdout, "");
 }
@@ -465,143 +214,63 @@ fn logs_tail_timestamps_and_follow() {
 #[test]
 fn exec_runs_inside_with_flags_and_exit_codes() {
     let e = Engine::start();
-    e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "box",
-        "-e",
-        "FROM_RUN=1",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    e.ok(&["run", "-d", "--name", "box", "-e", "FROM_RUN=1", "busybox", "sleep", "300"]);
     assert_eq!(e.ok(&["exec", "box", "sh", "-c", "echo $FROM_RUN"]), "1\n");
     assert_eq!(
-        e.ok(&[
-            "exec",
-            "-e",
-            "X=2",
-            "-w",
-            "/tmp",
-            "-u",
-            "nobody",
-            "box",
-            "sh",
-            "-c",
-            "echo $X; pwd; id -u"
-        ]),
+        e.ok(&["exec", "-e", "X=2", "-w", "/tmp", "-u", "nobody", "box", "sh", "-c", "echo $X; pwd; id -u"]),
         "2\n/tmp\n65534\n"
     );
     assert_eq!(e.docker(&["exec", "box", "sh", "-c", "exit 42"]).code, 42);
     let missing = e.docker(&["exec", "box", "nosuchcmd"]);
     assert_eq!(missing.code, 127, "{}", missing.stderr);
-    assert!(
-        missing.stdout.contains("executable file not found")
-            || missing.stderr.contains("executable file not found")
-    );
+    assert!(missing.stdout.contains("executable file not found") || missing.stderr.contains("executable file not found"));
     e.ok(&["exec", "-d", "box", "sh", "-c", "echo detached > /tmp/d"]);
-    assert!(eventually(Duration::from_secs(5), || e
-        .docker(&["exec", "box", "cat", "/tmp/d"])
-        .stdout
-        == "detached\n"));
+    assert!(eventually(Duration::from_secs(5), || e.docker(&["exec", "box", "cat", "/tmp/d"]).stdout == "detached\n"));
     let piped = e.docker_stdin(&["exec", "-i", "box", "wc", "-l"], b"a\nb\nc\n");
     assert_eq!(piped.stdout.trim(), "3");
     e.ok(&["stop", "-t", "0", "box"]);
     let stopped = e.docker(&["exec", "box", "true"]);
     assert_eq!(stopped.code, 1);
-    assert!(
-        stopped.stderr.contains("is not running"),
-        "{}",
-        stopped.stderr
-    );
+    assert!(stopped.stderr.contains("is not running"), "{}", stopped.stderr);
 }
 
 #[test]
 fn top_stats_diff_and_commit() {
     let e = Engine::start();
-    e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "app",
-        "busybox",
-        "sh",
-        "-c",
-        "echo hi > /tmp/new.txt; rm /etc/hosts; sleep 300",
-    ]);
-    assert!(eventually(Duration::from_secs(5), || e
-        .ok(&["diff", "app"])
-        .contains("A /tmp/new.txt")));
+    e.ok(&["run", "-d", "--name", "app", "busybox", "sh", "-c", "echo hi > /tmp/new.txt; rm /etc/hosts; sleep 300"]);
+    assert!(eventually(Duration::from_secs(5), || e.ok(&["diff", "app"]).contains("A /tmp/new.txt")));
     let top = e.ok(&["top", "app"]);
     assert!(top.starts_with("UID"), "{top}");
     assert!(top.contains("sleep 300"), "{top}");
-    let stats = e.ok(&[
-        "stats",
-        "--no-stream",
-        "--format",
-        "{{.Name}} {{.PIDs}}",
-        "app",
-    ]);
+    let stats = e.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "app"]);
     assert_eq!(stats.trim(), "app 1", "sh replaced itself with sleep");
     let diff = e.ok(&["diff", "app"]);
-    assert!(
-        diff.contains("C /tmp\n") && diff.contains("D /etc/hosts\n"),
-        "{diff}"
-    );
-    let id = e.ok(&[
-        "commit",
-        "-m",
-        "with a file",
-        "-c",
-        "CMD [\"cat\", \"/tmp/new.txt\"]",
-        "app",
-        "snap:v1",
-    ]);
+    assert!(diff.contains("C /tmp\n") && diff.contains("D /etc/hosts\n"), "{diff}");
+    let id = e.ok(&["commit", "-m", "with a file", "-c", "CMD [\"cat\", \"/tmp/new.txt\"]", "app", "snap:v1"]);
     assert!(id.trim().starts_with("sha256:"), "{id}");
     assert_eq!(e.ok(&["run", "--rm", "snap:v1"]), "hi\n");
     let history = e.ok(&["history", "--format", "{{.Comment}}", "snap:v1"]);
     assert_eq!(history.lines().next(), Some("with a file"));
-    assert_eq!(
-        e.ok(&[
-            "image",
-            "inspect",
-            "-f",
-            "{{len .RootFS.Layers}}",
-            "snap:v1"
-        ])
-        .trim(),
-        "2"
-    );
+    assert_eq!(e.ok(&["image", "inspect", "-f", "{{len .RootFS.Layers}}", "snap:v1"]).trim(), "2");
 }
 
 #[test]
 fn images_tag_rmi_prune_save_load_import() {
     let e = Engine::start();
     let images = e.ok(&["images"]);
-    assert!(
-        images.starts_with("REPOSITORY   TAG       IMAGE ID       CREATED       SIZE"),
-        "{images}"
-    );
+    assert!(images.starts_with("REPOSITORY   TAG       IMAGE ID       CREATED       SIZE"), "{images}");
     assert!(images.contains("busybox      latest"), "{images}");
     e.ok(&["tag", "busybox", "myimg:v2"]);
     e.ok(&["tag", "busybox:latest", "localhost:5000/me/app:1"]);
     let tags = e.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-    assert!(
-        tags.contains("myimg:v2") && tags.contains("localhost:5000/me/app:1"),
-        "{tags}"
-    );
+    assert!(tags.contains("myimg:v2") && tags.contains("localhost:5000/me/app:1"), "{tags}");
     assert_eq!(e.ok(&["images", "-q", "myimg"]).lines().count(), 1);
     assert_eq!(e.ok(&["rmi", "myimg:v2"]).trim(), "Untagged: myimg:v2");
     e.ok(&["create", "--name", "user", "busybox", "true"]);
     let id = e.ok(&["images", "-q", "busybox"]).trim().to_string();
     let in_use = e.docker(&["rmi", &id]);
     assert_eq!(in_use.code, 1);
-    assert!(
-        in_use.stderr.contains("conflict: unable to delete"),
-        "{}",
-        in_use.stderr
-    );
+    assert!(in_use.stderr.contains("conflict: unable to delete"), "{}", in_use.stderr);
     let archive = e.data.path().join("bb.tar");
     e.ok(&["save", "-o", archive.to_str().unwrap(), "busybox"]);
     let other = Engine::start();
@@ -609,36 +278,15 @@ fn images_tag_rmi_prune_save_load_import() {
     assert!(other.ok(&["images", "-q"]).is_empty());
     let loaded = other.ok(&["load", "-i", archive.to_str().unwrap()]);
     assert_eq!(loaded.trim(), "Loaded image: busybox:latest");
-    assert_eq!(
-        other.ok(&["images", "-q", "busybox"]).trim(),
-        id,
-        "same image ID after save/load"
-    );
-    assert_eq!(
-        other.ok(&["run", "--rm", "busybox", "echo", "loaded"]),
-        "loaded\n"
-    );
+    assert_eq!(other.ok(&["images", "-q", "busybox"]).trim(), id, "same image ID after save/load");
+    assert_eq!(other.ok(&["run", "--rm", "busybox", "echo", "loaded"]), "loaded\n");
     // import: a rootfs tarball becomes a one-layer image.
     let rootfs = e.data.path().join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
     let tarball = e.data.path().join("rootfs.tar");
-    assert!(std::process::Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("bin")
-        .status()
-        .unwrap()
-        .success());
-    e.ok(&[
-        "import",
-        "-c",
-        "CMD [\"/bin/busybox\", \"echo\", \"imported\"]",
-        tarball.to_str().unwrap(),
-        "imp:1",
-    ]);
+    assert!(std::process::Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tarball).arg("bin").status().unwrap().success());
+    e.ok(&["import", "-c", "CMD [\"/bin/busybox\", \"echo\", \"imported\"]", tarball.to_str().unwrap(), "imp:1"]);
     assert_eq!(e.ok(&["run", "--rm", "imp:1"]), "imported\n");
     e.ok(&["rm", "user"]);
     e.ok(&["tag", "imp:1", "imp:2"]);
@@ -647,11 +295,7 @@ fn images_tag_rmi_prune_save_load_import() {
     assert!(pruned.contains("Deleted"), "{pruned}");
     let missing = e.docker(&["rmi", "nosuch"]);
     assert_eq!(missing.code, 1);
-    assert!(
-        missing.stderr.contains("No such image: nosuch:latest"),
-        "{}",
-        missing.stderr
-    );
+    assert!(missing.stderr.contains("No such image: nosuch:latest"), "{}", missing.stderr);
 }
 
 #[test]
@@ -661,18 +305,9 @@ fn errors_use_dockers_words() {
         (&["inspect", "ghost"], "No such object: ghost"),
         (&["logs", "ghost"], "No such container: ghost"),
         (&["stop", "ghost"], "No such container: ghost"),
-        (
-            &["run", "--name", "bad name", "busybox", "true"],
-            "Invalid container name (bad name)",
-        ),
-        (
-            &["run", "-m", "1k", "busybox", "true"],
-            "Minimum memory limit allowed is 6MB",
-        ),
-        (
-            &["run", "--privileged", "busybox", "true"],
-            "not allowed in this classroom",
-        ),
+        (&["run", "--name", "bad name", "busybox", "true"], "Invalid container name (bad name)"),
+        (&["run", "-m", "1k", "busybox", "true"], "Minimum memory limit allowed is 6MB"),
+        (&["run", "--privileged", "busybox", "true"], "not allowed in this classroom"),
     ];
     for (args, message) in cases {
         let run = e.docker(args);
@@ -683,17 +318,12 @@ fn errors_use_dockers_words() {
     let conflict = e.docker(&["run", "--name", "taken", "busybox", "true"]);
     assert_eq!(conflict.code, 125, "docker run exits 125 on daemon errors");
     assert!(
-        conflict
-            .stderr
-            .contains("Conflict. The container name \"/taken\" is already in use by container"),
+        conflict.stderr.contains("Conflict. The container name \"/taken\" is already in use by container"),
         "{}",
         conflict.stderr
     );
     let rm_f_missing = e.docker(&["rm", "-f", "ghost"]);
-    assert_eq!(
-        rm_f_missing.code, 0,
-        "rm -f of a missing container is not fatal"
-    );
+    assert_eq!(rm_f_missing.code, 0, "rm -f of a missing container is not fatal");
 }
 
 #[test]
@@ -713,44 +343,19 @@ fn the_engine_survives_abuse() {
     let (status, body) = e.http("POST /v1.50/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{not json");
     assert!(status.contains("400"), "{status}");
     assert!(body.contains("invalid JSON"), "{body}");
-    let (status, body) =
-        e.http("GET /v1.50/no/such/endpoint HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (status, body) = e.http("GET /v1.50/no/such/endpoint HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(status.contains("404"), "{status}");
     assert!(body.contains("{\"message\":\"page not found\"}"), "{body}");
-    let (status, body) =
-        e.http("GET /v9.99/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert!(
-        status.contains("400") && body.contains("is too new"),
-        "{status} {body}"
-    );
+    let (status, body) = e.http("GET /v9.99/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(status.contains("400") && body.contains("is too new"), "{status} {body}");
     // A client that goes away in the middle of a followed log.
-    e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "chatty",
-        "busybox",
-        "sh",
-        "-c",
-        "while true; do echo spam; sleep 0.01; done",
-    ]);
-    let mut follower = e
-        .cli()
-        .args(["logs", "-f", "chatty"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    e.ok(&["run", "-d", "--name", "chatty", "busybox", "sh", "-c", "while true; do echo spam; sleep 0.01; done"]);
+    let mut follower = e.cli().args(["logs", "-f", "chatty"]).stdout(std::process::Stdio::null()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     follower.kill().unwrap();
     let _ = follower.wait();
-    assert_eq!(
-        e.ok(&["inspect", "-f", "{{.State.Running}}", "chatty"])
-            .trim(),
-        "true"
-    );
-    assert!(e
-        .ok(&["version", "--format", "{{.Server.Version}}"])
-        .starts_with("0."));
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.Running}}", "chatty"]).trim(), "true");
+    assert!(e.ok(&["version", "--format", "{{.Server.Version}}"]).starts_with("0."));
 }
 
 #[test]
@@ -771,21 +376,12 @@ fn two_hundred_concurrent_runs_all_succeed_and_leave_nothing() {
             failures.push((i, String::from_utf8_lossy(&out.stderr).into_owned()));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(3)]
-    );
-    assert!(eventually(Duration::from_secs(10), || e
-        .ok(&["ps", "-aq"])
-        .is_empty()));
+    assert!(failures.is_empty(), "{} failed: {:?}", failures.len(), &failures[..failures.len().min(3)]);
+    assert!(eventually(Duration::from_secs(10), || e.ok(&["ps", "-aq"]).is_empty()));
     assert_eq!(e.mounts(), before_mounts, "no mounts left");
     assert!(e.cgroups().is_empty(), "no cgroups left: {:?}", e.cgroups());
     assert_eq!(e.monitors(), 0, "no monitor processes left");
-    let containers = std::fs::read_dir(e.data_dir().join("containers"))
-        .unwrap()
-        .count();
+    let containers = std::fs::read_dir(e.data_dir().join("containers")).unwrap().count();
     assert_eq!(containers, 0, "no container state left");
 }
 
@@ -793,75 +389,27 @@ fn two_hundred_concurrent_runs_all_succeed_and_leave_nothing() {
 fn engine_restart_finds_every_container_as_it_left_them() {
     let mut e = Engine::start();
     e.ok(&["create", "--name", "c-created", "busybox", "true"]);
-    e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "c-running",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    e.ok(&["run", "-d", "--name", "c-running", "busybox", "sleep", "300"]);
     e.ok(&["run", "-d", "--name", "c-paused", "busybox", "sleep", "300"]);
     e.ok(&["pause", "c-paused"]);
-    assert_eq!(
-        e.docker(&["run", "--name", "c-exited", "busybox", "sh", "-c", "exit 6"])
-            .code,
-        6
-    );
+    assert_eq!(e.docker(&["run", "--name", "c-exited", "busybox", "sh", "-c", "exit 6"]).code, 6);
     e.ok(&["run", "-d", "--name", "c-dies", "busybox", "sleep", "300"]);
-    let doomed_pid: i32 = e
-        .ok(&["inspect", "-f", "{{.State.Pid}}", "c-dies"])
-        .trim()
-        .parse()
-        .unwrap();
+    let doomed_pid: i32 = e.ok(&["inspect", "-f", "{{.State.Pid}}", "c-dies"]).trim().parse().unwrap();
     e.crash();
     // While the engine is down, one container's process dies.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(doomed_pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(doomed_pid), nix::sys::signal::Signal::SIGKILL).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     e.start_again();
     let states = e.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
-    for want in [
-        "c-created created",
-        "c-running running",
-        "c-paused paused",
-        "c-exited exited",
-        "c-dies exited",
-    ] {
-        assert!(
-            states.lines().any(|l| l == want),
-            "{want} missing from:\n{states}"
-        );
+    for want in ["c-created created", "c-running running", "c-paused paused", "c-exited exited", "c-dies exited"] {
+        assert!(states.lines().any(|l| l == want), "{want} missing from:\n{states}");
     }
-    assert_eq!(
-        e.ok(&["inspect", "-f", "{{.State.ExitCode}}", "c-exited"])
-            .trim(),
-        "6"
-    );
-    assert_eq!(
-        e.ok(&["inspect", "-f", "{{.State.ExitCode}}", "c-dies"])
-            .trim(),
-        "137"
-    );
-    assert_eq!(
-        e.ok(&["exec", "c-running", "echo", "still here"]),
-        "still here\n"
-    );
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.ExitCode}}", "c-exited"]).trim(), "6");
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.ExitCode}}", "c-dies"]).trim(), "137");
+    assert_eq!(e.ok(&["exec", "c-running", "echo", "still here"]), "still here\n");
     e.ok(&["unpause", "c-paused"]);
     e.ok(&["stop", "-t", "0", "c-running"]);
-    assert_eq!(
-        e.ok(&["inspect", "-f", "{{.State.Status}}", "c-running"])
-            .trim(),
-        "exited"
-    );
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.Status}}", "c-running"]).trim(), "exited");
     e.restart();
-    assert_eq!(
-        e.ok(&["inspect", "-f", "{{.State.Status}}", "c-paused"])
-            .trim(),
-        "running"
-    );
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.Status}}", "c-paused"]).trim(), "running");
 }

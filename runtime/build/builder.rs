@@ -637,6 +637,11 @@ impl<'a> Builder<'a> {
                 sha(&digests.iter().map(String::as_str).collect::<Vec<_>>())
             ),
         };
+        // Docker 20.10 writes `--chown=` straight before the source, no space.
+        let source_text = match chown {
+            Some(c) => format!("--chown={c}{source_text}"),
+            None => source_text,
+        };
         let created_by = created_by::copy(shell, keyword, &source_text, dest);
         let key = sha(&[
             &state.image,

@@ -508,7 +508,14 @@ impl Runtime {
                     r.state.finished_at != finished_at
                         || (r.state.started_at != started_at && !r.state.running())
                 }
-                WaitCondition::Removed => !self.map().contains_key(&container.id),
+                WaitCondition::Removed => {
+                    // Never take the map lock while holding a record's:
+                    // create and get lock the map first, then records.
+                    drop(r);
+                    let removed = !self.map().contains_key(&container.id);
+                    r = container.lock();
+                    removed
+                }
             };
             if done && r.state.status != Status::Restarting {
                 return r.state.exit_code;

@@ -62,11 +62,7 @@ impl Engine {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while UnixStream::connect(&self.socket).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "daemon did not listen: {}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "daemon did not listen: {}", self.log());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -159,10 +155,7 @@ impl Engine {
         let _ = s.read_to_end(&mut out);
         let text = String::from_utf8_lossy(&out).into_owned();
         let status = text.lines().next().unwrap_or("").to_string();
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
         (status, body)
     }
 
@@ -188,12 +181,7 @@ impl Engine {
         std::fs::read_dir("/proc")
             .unwrap()
             .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .chars()
-                    .all(|c| c.is_ascii_digit())
-            })
+            .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
             .filter(|e| {
                 let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
                 let cwd = std::fs::read_link(e.path().join("cwd")).unwrap_or_default();
@@ -232,7 +220,5 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// The path of a file in the test fixtures.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
