@@ -70,6 +70,8 @@ pub struct Builder<'a> {
     stage_results: Vec<String>,
     /// ARG names the Dockerfile declared (for the unused-args warning).
     declared: BTreeSet<String>,
+    /// Whether the client gave up (checked before each step).
+    cancelled: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
 
 /// One stage's build state.
@@ -122,7 +124,22 @@ impl<'a> Builder<'a> {
             made: Vec::new(),
             stage_results: Vec::new(),
             declared: BTreeSet::new(),
+            cancelled: None,
         })
+    }
+
+    /// Stops the build before the next step once `cancelled` says so (the
+    /// client went away); what the build made so far is removed.
+    pub fn cancel_when(mut self, cancelled: &'a (dyn Fn() -> bool + Sync)) -> Self {
+        self.cancelled = Some(cancelled);
+        self
+    }
+
+    fn check_cancelled(&self) -> Result<(), Failure> {
+        match self.cancelled {
+            Some(f) if f() => Err(Failure::new("build cancelled: the client went away")),
+            _ => Ok(()),
+        }
     }
 
     /// Runs the build. On failure the images this build made are removed
@@ -190,6 +207,7 @@ impl<'a> Builder<'a> {
                 }
             }
             for instruction in instructions {
+                self.check_cancelled()?;
                 step += 1;
                 self.say(format!("Step {step}/{total} : {}\n", instruction.original));
                 state = self.dispatch(index, state, &mut scope, instruction)?;
