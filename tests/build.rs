@@ -174,7 +174,7 @@ fn dockerfile_example_builds_and_its_image_serves_the_page() {
 fn history_and_inspect_show_what_the_dockerfile_said() {
     let e = Engine::start();
     let ctx = example_context();
-    build(
+    let quiet = build(
         &e,
         &[
             "-q",
@@ -187,6 +187,8 @@ fn history_and_inspect_show_what_the_dockerfile_said() {
             path(&ctx),
         ],
     );
+    let id = e.ok(&["image", "inspect", "-f", "{{.Id}}", "example"]);
+    assert_eq!(quiet, id, "-q prints only the image ID");
     let config = e.ok(&["image", "inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}} {{json .Config.ExposedPorts}} {{json .Config.Volumes}} {{.Config.StopSignal}} {{index .Config.Labels \"org.opencontainers.image.title\"}}", "example"]);
     assert_eq!(
         config.trim(),
@@ -238,9 +240,10 @@ fn history_and_inspect_show_what_the_dockerfile_said() {
         "{history}"
     );
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("/bin/sh -c #(nop) COPY dir:") && l.ends_with(" in /srv/www/ ")),
+        lines.iter().any(
+            |l| l.starts_with("/bin/sh -c #(nop) COPY --chown=www-data:www-datadir:")
+                && l.ends_with(" in /srv/www/ ")
+        ),
         "{history}"
     );
     // Only the final stage's steps (and its bases') are in its history.
@@ -447,7 +450,26 @@ fn dockerfile_flag_target_and_build_args() {
     );
     assert!(!out.contains("release"), "{out}");
     assert_eq!(e.ok(&["run", "--rm", "dev"]), "trace\n");
-    build(&e, &["-f", &file, "-t", "rel", path(&ctx)]);
+    build(
+        &e,
+        &[
+            "-f",
+            &file,
+            "-t",
+            "rel",
+            "--label",
+            "lesson=build",
+            path(&ctx),
+        ],
+    );
+    let label = e.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"lesson\"}}",
+        "rel",
+    ]);
+    assert_eq!(label.trim(), "build");
     assert_eq!(e.ok(&["run", "--rm", "rel"]), "release\n");
 
     let unknown = e.docker(&["build", "-f", &file, "--target", "nope", path(&ctx)]);

@@ -13,7 +13,8 @@
 //!
 //! The builder (Docker's classic builder, step by step):
 //! - [`context`]: the request body unpacked, `.dockerignore` applied.
-//! - [`builder`]: stages and steps, the cache, progress lines.
+//! - [`builder`]: stages and instructions, progress lines; its `steps`
+//!   module makes each step's image (cache probe, commit, RUN, COPY/ADD).
 //! - [`run`]: `RUN` as a real container, its writable layer committed.
 //! - [`copy`]: `COPY`/`ADD` into a new layer with Docker's path rules.
 //! - [`rootfs`]: an image's files read through its layers.

@@ -129,7 +129,9 @@ fn run_build(
             send(json!({"stream": text}));
         }
     };
-    let built = Builder::new(runtime, options, context, file, &mut out).and_then(|b| b.build());
+    let gone = || tx.is_closed();
+    let built = Builder::new(runtime, options, context, file, &mut out)
+        .and_then(|b| b.cancel_when(&gone).build());
     let built = built.and_then(|built| {
         for tag in &built.tags {
             runtime
