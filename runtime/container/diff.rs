@@ -36,6 +36,14 @@ pub fn changes(upper: &Path, lowers: &[PathBuf]) -> Vec<Change> {
     let mut out = Vec::new();
     walk(upper, Path::new("/"), lowers, &mut out);
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    // /etc copied up only to hold the engine's mount points is no change.
+    let etc_children = out.iter().any(|c| c.path.starts_with("/etc/"));
+    let etc_mount_points = crate::image::layer::ENGINE_MOUNT_POINTS
+        .iter()
+        .any(|p| upper.join(p).exists());
+    if etc_mount_points && !etc_children {
+        out.retain(|c| !(c.path == "/etc" && c.kind == ChangeKind::Modified));
+    }
     out
 }
 
@@ -47,6 +55,9 @@ fn walk(dir: &Path, inside: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) {
         let Ok(meta) = entry.metadata() else { continue };
         let path = inside.join(entry.file_name());
         let relative = path.strip_prefix("/").unwrap_or(&path);
+        if crate::image::layer::is_engine_mount_point(relative, &meta) {
+            continue;
+        }
         let in_lower = lowers
             .iter()
             .any(|l| fs::symlink_metadata(l.join(relative)).is_ok());

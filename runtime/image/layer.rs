@@ -120,6 +120,18 @@ pub fn tar_from_dir(dir: &Path, out: impl Write, id_base: u32) -> io::Result<(St
     Ok(hashing.finish())
 }
 
+/// Files the engine bind-mounts over in every container (/etc/hosts,
+/// /etc/hostname, /etc/resolv.conf). Where the image lacks them their empty
+/// mount points land in the writable layer; like Docker's init layer, they
+/// are not the container's changes.
+pub const ENGINE_MOUNT_POINTS: [&str; 3] = ["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+
+/// Whether `rel` (relative to a writable layer) is an empty mount point of
+/// [`ENGINE_MOUNT_POINTS`].
+pub fn is_engine_mount_point(rel: &Path, meta: &fs::Metadata) -> bool {
+    meta.is_file() && meta.len() == 0 && ENGINE_MOUNT_POINTS.iter().any(|p| rel == Path::new(p))
+}
+
 fn header_for(meta: &fs::Metadata, id_base: u32) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
@@ -142,6 +154,9 @@ fn add_dir<W: Write>(
         let rel_path = rel.join(&name);
         let full = root.join(&rel_path);
         let meta = fs::symlink_metadata(&full)?;
+        if is_engine_mount_point(&rel_path, &meta) {
+            continue;
+        }
         if is_whiteout(&meta) {
             let mut wh = name.clone();
             let mut marker = std::ffi::OsString::from(WHITEOUT);
