@@ -5,6 +5,8 @@
 //! cargo build --release && target/release/berth-bench launch [RUNS]
 //! ```
 //!
+//! `net`: see `net.rs` (start cost of a published port, proxy throughput).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -18,12 +20,15 @@ use anyhow::Context;
 use berth_runtime::container::{seccomp, ContainerConfig, Runtime, RuntimeOptions, WaitCondition};
 use berth_runtime::DataDir;
 
+mod net;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("launch") => launch(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
+        Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
         _ => {
-            eprintln!("usage: berth-bench launch [RUNS]");
+            eprintln!("usage: berth-bench launch|net [RUNS]");
             std::process::exit(2)
         }
     }
@@ -81,6 +86,11 @@ fn launch(runs: usize) -> anyhow::Result<()> {
     let config = ContainerConfig {
         image: "busybox".into(),
         cmd: vec!["true".into()],
+        // Like the runc bundle: a network namespace with loopback only.
+        networking: berth_runtime::net::ContainerNetworking {
+            mode: "none".into(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let once = || -> anyhow::Result<Duration> {
