@@ -14,7 +14,8 @@ use common::engine::{eventually, Engine};
 fn http_get(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
@@ -62,7 +63,10 @@ fn a_published_httpd_answers_on_the_host_and_ports_are_listed() {
         "--format",
         "{{json .NetworkSettings.Ports}}",
     ]);
-    assert_eq!(ports.trim(), r#"{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"38081"}]}"#);
+    assert_eq!(
+        ports.trim(),
+        r#"{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"38081"}]}"#
+    );
     let ip = e.ok(&[
         "inspect",
         "web",
@@ -75,7 +79,10 @@ fn a_published_httpd_answers_on_the_host_and_ports_are_listed() {
     let hosts = e.ok(&["exec", "web", "cat", "/etc/hosts"]);
     assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
     let hostname = e.ok(&["exec", "web", "hostname"]);
-    assert!(hosts.contains(&format!("{ip}\t{}", hostname.trim())), "{hosts}");
+    assert!(
+        hosts.contains(&format!("{ip}\t{}", hostname.trim())),
+        "{hosts}"
+    );
     assert_eq!(e.ok(&["exec", "web", "cat", "/etc/hostname"]), hostname);
     // The host reaches the container's own address too (the bridge is on the host).
     let mut direct = TcpStream::connect((ip, 80)).expect("direct connection");
@@ -101,7 +108,15 @@ fn a_published_httpd_answers_on_the_host_and_ports_are_listed() {
         .is_some_and(|b| b.starts_with("hello from"))));
 
     // A container without a network has only loopback.
-    let links = e.ok(&["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
+    let links = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
     assert_eq!(links, "lo\n");
     e.ok(&["rm", "-f", "web", "any"]);
     assert!(http_get(38081).is_none(), "the listener is gone after rm");
@@ -113,28 +128,71 @@ fn containers_on_a_network_reach_each_other_by_name_and_alias_and_not_across() {
     e.ok(&["network", "create", "app"]);
     e.ok(&["network", "create", "-d", "bridge", "other"]);
     e.ok(&[
-        "run", "-d", "--name", "db", "--network", "app", "--network-alias", "database",
-        "busybox", "sh", "-c", HTTPD,
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "app",
+        "--network-alias",
+        "database",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
     ]);
     let page = |net: &str, url: &str| {
         // (busybox-static 1.35's `wget -T` crashes: bound it with `timeout`.)
         e.docker(&[
-            "run", "--rm", "--network", net, "busybox", "timeout", "5", "wget", "-qO-", url,
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox",
+            "timeout",
+            "5",
+            "wget",
+            "-qO-",
+            url,
         ])
     };
-    assert!(eventually(Duration::from_secs(10), || page("app", "http://db/")
+    assert!(eventually(Duration::from_secs(10), || page(
+        "app",
+        "http://db/"
+    )
+    .stdout
+    .starts_with("hello from")));
+    assert!(page("app", "http://database/")
         .stdout
-        .starts_with("hello from")));
-    assert!(page("app", "http://database/").stdout.starts_with("hello from"));
-    let lookup = e.ok(&["run", "--rm", "--network", "app", "busybox", "nslookup", "database"]);
+        .starts_with("hello from"));
+    let lookup = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "busybox",
+        "nslookup",
+        "database",
+    ]);
     let db_ip = e.ok(&[
         "inspect",
         "db",
         "--format",
         "{{.NetworkSettings.Networks.app.IPAddress}}",
     ]);
-    assert!(lookup.contains(&format!("Address: {}", db_ip.trim())), "{lookup}");
-    let resolv = e.ok(&["run", "--rm", "--network", "app", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(
+        lookup.contains(&format!("Address: {}", db_ip.trim())),
+        "{lookup}"
+    );
+    let resolv = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
     assert!(resolv.starts_with("nameserver "), "{resolv}");
 
     // Another network neither resolves the name nor reaches the address.
@@ -144,15 +202,39 @@ fn containers_on_a_network_reach_each_other_by_name_and_alias_and_not_across() {
     let url = format!("http://{}/", db_ip.trim());
     assert_ne!(page("other", &url).code, 0, "no route between networks");
     let ping = e.docker(&[
-        "run", "--rm", "--network", "other", "busybox", "ping", "-c", "1", "-W", "1", db_ip.trim(),
+        "run",
+        "--rm",
+        "--network",
+        "other",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        db_ip.trim(),
     ]);
     assert_ne!(ping.code, 0);
     // Inside one network, ping works (the container owns its network namespace).
-    e.ok(&["run", "--rm", "--network", "app", "busybox", "ping", "-c", "1", "-W", "2", "db"]);
+    e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "db",
+    ]);
 
     // connect --alias makes db reachable from `other` under a new name.
     e.ok(&["network", "connect", "--alias", "store", "other", "db"]);
-    assert!(page("other", "http://store/").stdout.starts_with("hello from"));
+    assert!(page("other", "http://store/")
+        .stdout
+        .starts_with("hello from"));
     let inspect = e.ok(&[
         "network",
         "inspect",
@@ -165,11 +247,26 @@ fn containers_on_a_network_reach_each_other_by_name_and_alias_and_not_across() {
     assert_ne!(page("other", "http://store/").code, 0);
 
     // container: mode shares db's network namespace.
-    let shared = e.ok(&["run", "--rm", "--network", "container:db", "busybox", "wget", "-qO-", "http://127.0.0.1/"]);
+    let shared = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:db",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://127.0.0.1/",
+    ]);
     assert!(shared.starts_with("hello from"), "{shared}");
 
     let ls = e.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
-    for line in ["app bridge", "bridge bridge", "host host", "none null", "other bridge"] {
+    for line in [
+        "app bridge",
+        "bridge bridge",
+        "host host",
+        "none null",
+        "other bridge",
+    ] {
         assert!(ls.contains(line), "{ls}");
     }
 }
@@ -180,15 +277,36 @@ fn removal_and_prune_leave_no_interfaces_listeners_or_mounts() {
     let before: Vec<String> = host_links().into_iter().map(|(n, _)| n).collect();
     let id = e.ok(&["network", "create", "--subnet", "10.231.0.0/24", "tmpnet"]);
     let bridge = format!("br-{}", &id.trim()[..12]);
-    assert!(host_links().iter().any(|(n, _)| *n == bridge), "bridge {bridge} exists");
+    assert!(
+        host_links().iter().any(|(n, _)| *n == bridge),
+        "bridge {bridge} exists"
+    );
     e.ok(&[
-        "run", "-d", "--name", "web1", "--network", "tmpnet", "-p", "38082:80", "-v", "wdata:/data",
-        "busybox", "sh", "-c", HTTPD,
+        "run",
+        "-d",
+        "--name",
+        "web1",
+        "--network",
+        "tmpnet",
+        "-p",
+        "38082:80",
+        "-v",
+        "wdata:/data",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
     ]);
     e.ok(&["network", "connect", "bridge", "web1"]);
     // The host side of each veth, by the peer index the container sees.
     let peers: Vec<u32> = e
-        .ok(&["exec", "web1", "cat", "/sys/class/net/eth0/iflink", "/sys/class/net/eth1/iflink"])
+        .ok(&[
+            "exec",
+            "web1",
+            "cat",
+            "/sys/class/net/eth0/iflink",
+            "/sys/class/net/eth1/iflink",
+        ])
         .lines()
         .map(|l| l.trim().parse().unwrap())
         .collect();
@@ -202,19 +320,28 @@ fn removal_and_prune_leave_no_interfaces_listeners_or_mounts() {
     let rm = e.docker(&["network", "rm", "tmpnet"]);
     assert_eq!(rm.code, 1);
     assert!(
-        rm.stderr.contains("error while removing network: network tmpnet id")
+        rm.stderr
+            .contains("error while removing network: network tmpnet id")
             && rm.stderr.contains("has active endpoints"),
         "{rm:?}"
     );
     e.ok(&["rm", "-f", "web1"]);
     assert!(
-        !host_links().iter().any(|(_, i)| peers.contains(i)),
+        eventually(Duration::from_secs(5), || !host_links()
+            .iter()
+            .any(|(_, i)| peers.contains(i))),
         "veths are gone"
     );
     assert!(http_get(38082).is_none(), "the listener is gone");
     assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
-    assert_eq!(e.ok(&["network", "prune", "-f"]), "Deleted Networks:\ntmpnet\n\n");
-    assert!(!host_links().iter().any(|(n, _)| *n == bridge), "bridge removed");
+    assert_eq!(
+        e.ok(&["network", "prune", "-f"]),
+        "Deleted Networks:\ntmpnet\n\n"
+    );
+    assert!(
+        !host_links().iter().any(|(n, _)| *n == bridge),
+        "bridge removed"
+    );
     let volumes = e.data_dir().join("volumes");
     assert!(std::fs::read_dir(&volumes).unwrap().flatten().count() > 0);
     e.ok(&["volume", "prune", "-af"]);
@@ -251,18 +378,26 @@ fn bad_network_and_port_requests_get_dockers_errors() {
     let unknown = e.docker(&["run", "--rm", "--network", "nosuch", "busybox", "true"]);
     assert_eq!(unknown.code, 125);
     assert!(
-        unknown.stderr.contains("Error response from daemon: network nosuch not found"),
+        unknown
+            .stderr
+            .contains("Error response from daemon: network nosuch not found"),
         "{unknown:?}"
     );
     let rm = e.docker(&["network", "rm", "bridge"]);
     assert!(
-        rm.stderr.contains("bridge is a pre-defined network and cannot be removed"),
+        rm.stderr
+            .contains("bridge is a pre-defined network and cannot be removed"),
         "{rm:?}"
     );
     let missing = e.docker(&["network", "inspect", "nosuch"]);
-    assert!(missing.stderr.contains("network nosuch not found"), "{missing:?}");
+    assert!(
+        missing.stderr.contains("network nosuch not found"),
+        "{missing:?}"
+    );
 
-    e.ok(&["run", "-d", "--name", "holder", "-p", "38083:80", "busybox", "sleep", "60"]);
+    e.ok(&[
+        "run", "-d", "--name", "holder", "-p", "38083:80", "busybox", "sleep", "60",
+    ]);
     let taken = e.docker(&["run", "--rm", "-p", "38083:80", "busybox", "true"]);
     assert_eq!(taken.code, 125);
     assert!(
@@ -273,7 +408,16 @@ fn bad_network_and_port_requests_get_dockers_errors() {
     );
     // The --rm container that could not start is gone.
     assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 1);
-    let shared = e.docker(&["run", "--rm", "--network", "container:holder", "-p", "81:80", "busybox", "true"]);
+    let shared = e.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:holder",
+        "-p",
+        "81:80",
+        "busybox",
+        "true",
+    ]);
     assert_ne!(shared.code, 0);
     assert!(
         shared

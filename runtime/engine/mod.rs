@@ -7,7 +7,7 @@
 //! - [`streams`]: hijacked connections (attach, exec) and log streams.
 //! - [`convert`]: Docker's JSON shapes of containers.
 //! - [`networks`]: `/networks` and the network parts of container JSON.
-//! - [`volumes`]: `/volumes`.
+//! - [`volumes`]: the `/volumes` routes.
 //!
 //! A [`Scope`] is what one socket serves: its own names and references. The
 //! [`Engine`] is shared by all scopes of one process.

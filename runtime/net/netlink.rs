@@ -59,7 +59,7 @@ impl Message {
         self
     }
     fn align(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }
