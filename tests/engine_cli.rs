@@ -528,7 +528,7 @@ fn top_stats_diff_and_commit() {
         "busybox",
         "sh",
         "-c",
-        "echo hi > /tmp/new.txt; rm /etc/hosts; sleep 300",
+        "echo hi > /tmp/new.txt; rm /etc/group; sleep 300",
     ]);
     assert!(eventually(Duration::from_secs(5), || e
         .ok(&["diff", "app"])
@@ -546,7 +546,9 @@ fn top_stats_diff_and_commit() {
     assert_eq!(stats.trim(), "app 1", "sh replaced itself with sleep");
     let diff = e.ok(&["diff", "app"]);
     assert!(
-        diff.contains("C /tmp\n") && diff.contains("D /etc/hosts\n"),
+        diff.contains("C /tmp\n")
+            && diff.contains("D /etc/group\n")
+            && !diff.contains("/etc/hosts"),
         "{diff}"
     );
     let id = e.ok(&[

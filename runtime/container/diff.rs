@@ -72,7 +72,15 @@ impl Runtime {
     pub fn changes(&self, container: &Arc<Container>) -> Result<Vec<Change>> {
         let record = container.snapshot();
         let image = self.images.resolve(&record.scope, &record.image_id)?;
-        Ok(changes(&self.dir_of(&record.id).upper(), &image.layer_dirs))
+        let mut list = changes(&self.dir_of(&record.id).upper(), &image.layer_dirs);
+        // The network files are bind mounts whose mount points live in the
+        // writable layer; Docker keeps them in an init layer, out of the diff.
+        const MOUNTED: [&str; 3] = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
+        let only_mounts = !list
+            .iter()
+            .any(|c| c.path.starts_with("/etc/") && !MOUNTED.contains(&c.path.as_str()));
+        list.retain(|c| !MOUNTED.contains(&c.path.as_str()) && !(only_mounts && c.path == "/etc"));
+        Ok(list)
     }
 }
 
