@@ -79,7 +79,9 @@ impl Runtime {
         let only_mounts = !list
             .iter()
             .any(|c| c.path.starts_with("/etc/") && !MOUNTED.contains(&c.path.as_str()));
-        list.retain(|c| !MOUNTED.contains(&c.path.as_str()) && !(only_mounts && c.path == "/etc"));
+        let hidden =
+            |c: &Change| MOUNTED.contains(&c.path.as_str()) || (only_mounts && c.path == "/etc");
+        list.retain(|c| !hidden(c));
         Ok(list)
     }
 }
