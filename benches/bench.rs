@@ -16,6 +16,8 @@
 //!
 //! `classroom`: see `classroom.rs` (session to prompt, echo, idle memory).
 //!
+//! `net`: see `net.rs` (start cost of a published port, proxy throughput).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -34,6 +36,7 @@ use berth_runtime::DataDir;
 
 #[path = "classroom.rs"]
 mod classroom;
+mod net;
 mod registry;
 
 fn main() -> anyhow::Result<()> {
@@ -50,9 +53,10 @@ fn main() -> anyhow::Result<()> {
             args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(30),
             args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(50),
         ),
+        Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
         _ => {
             eprintln!(
-                "usage: berth-bench launch [RUNS] | build [RUNS] | cli [RUNS] | registry [RUNS] | classroom [RUNS] [IDLE]"
+                "usage: berth-bench launch|build|cli|registry|net [RUNS] | classroom [RUNS] [IDLE]"
             );
             std::process::exit(2)
         }
@@ -111,6 +115,11 @@ fn launch(runs: usize) -> anyhow::Result<()> {
     let config = ContainerConfig {
         image: "busybox".into(),
         cmd: vec!["true".into()],
+        // Like the runc bundle: a network namespace with loopback only.
+        networking: berth_runtime::net::ContainerNetworking {
+            mode: "none".into(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let once = || -> anyhow::Result<Duration> {

@@ -327,7 +327,9 @@ fn removal_and_prune_leave_no_interfaces_listeners_or_mounts() {
     );
     e.ok(&["rm", "-f", "web1"]);
     assert!(
-        !host_links().iter().any(|(_, i)| peers.contains(i)),
+        eventually(Duration::from_secs(5), || !host_links()
+            .iter()
+            .any(|(_, i)| peers.contains(i))),
         "veths are gone"
     );
     assert!(http_get(38082).is_none(), "the listener is gone");

@@ -166,10 +166,14 @@ pub struct StartRequest<'a> {
 
 const HOSTS_HEADER: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
-/// Docker's MAC for an address: 02:42 then the four octets.
-fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
-    let o = ip.octets();
-    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+/// A random locally administered MAC (as Docker 26+ gives): a restarted
+/// container that gets the same address never looks like the old port to
+/// the bridge.
+fn random_mac() -> [u8; 6] {
+    use rand::Rng;
+    let mut mac: [u8; 6] = rand::thread_rng().gen();
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
 }
 
 fn random_hex(n: usize) -> String {
@@ -507,10 +511,22 @@ impl Networks {
             let settings = self.settings_of(&state, &live.scope);
             (live, settings)
         };
-        for e in &live.endpoints {
-            delete_veth(&settings.host, &e.host_veth);
-        }
+        // Usually the container's namespace is gone already and the kernel
+        // takes the veths with it; deleting them explicitly covers a
+        // namespace kept alive by a `container:` joiner. Deleting a link
+        // waits for the kernel (RCU), so it is done off the start/stop path.
+        let veths: Vec<String> = live.endpoints.iter().map(|e| e.host_veth.clone()).collect();
         drop(live);
+        if !veths.is_empty() {
+            let host = settings.host.clone();
+            let _ = std::thread::Builder::new()
+                .name("veth-cleanup".into())
+                .spawn(move || {
+                    for v in veths {
+                        delete_veth(&host, &v);
+                    }
+                });
+        }
     }
 
     /// The live endpoints of a running container.
@@ -653,7 +669,7 @@ fn new_endpoint(network: &Network, ip: Ipv4Addr, index: usize, aliases: Vec<Stri
         ip,
         prefix: network.subnet.map(|s| s.prefix).unwrap_or(16),
         gateway: network.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED),
-        mac: mac_for(ip),
+        mac: random_mac(),
         host_veth: format!("veth{}", random_hex(7)),
         bridge: network.bridge.clone(),
         ifname: format!("eth{index}"),

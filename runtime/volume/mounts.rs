@@ -248,6 +248,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("lab");
         fs::create_dir_all(root.join("home/app")).unwrap();
+        fs::create_dir_all(root.join("etc")).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("home/escape")).unwrap();
         std::os::unix::fs::symlink("../../..", root.join("home/up")).unwrap();
         let app = resolve_in_root(&root, Path::new("/home/app"), false).unwrap();

@@ -121,6 +121,12 @@ pub fn run(data_dir: &Path, args: RunArgs) -> anyhow::Result<i32> {
         });
     }
     let config = ContainerConfig {
+        // `berth run` is a one-shot runner: loopback only, no bridge left
+        // behind on the host (networks are the Engine API's business).
+        networking: berth_runtime::net::ContainerNetworking {
+            mode: "none".into(),
+            ..Default::default()
+        },
         image: args.image,
         cmd: args.command,
         entrypoint: args.entrypoint.map(|e| vec![e]),
