@@ -129,6 +129,36 @@ async fn two_sessions_cannot_see_each_others_containers_files_ports_or_processes
         "0",
         "a bind of / must not show the host: {host}"
     );
+
+    // `docker run -p` in a lab publishes in the node's own namespace: the lab
+    // reaches it on localhost, the host does not, and another session can
+    // publish the same port.
+    let published = a
+        .run(
+            "docker run -d --name pub -p 8090:80 busybox httpd -f -p 80 -h /etc >/dev/null; sleep 1; wget -qO- http://127.0.0.1:8090/passwd",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert!(
+        published.contains("root:x:0:0"),
+        "A's published port answers in A: {published}"
+    );
+    assert!(
+        std::net::TcpStream::connect("127.0.0.1:8090").is_err(),
+        "a lab's published port must not listen on the host"
+    );
+    let again = b
+        .run(
+            "docker run -d --name pub -p 8090:80 busybox httpd -f -p 80 -h /etc >/dev/null && echo started-in-b",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert!(
+        again.contains("started-in-b"),
+        "B publishes the same port: {again}"
+    );
 }
 
 /// Everything the host holds for one session: mounts, cgroups, the pinned

@@ -145,7 +145,7 @@ impl Runtime {
         }
         let image = self.images.resolve(&record.scope, &record.image_id)?;
         let ids = if self.options.user_namespaces {
-            Some(self.ids.range(&record.scope)?)
+            Some(self.id_range(&record.scope)?)
         } else {
             None
         };

@@ -238,10 +238,6 @@ impl Runtime {
             Hierarchy::V2 { .. } => Vec::new(),
         };
         let mut config = record.config.clone();
-        if let Err(e) = self.resolve_binds(&record.scope, &mut config.mounts) {
-            let _ = cgroup.destroy();
-            return Err(e);
-        }
         config.hostname = Some(record.hostname.clone());
         let resolved = self.resolve_mounts(record, &image);
         match resolved {

@@ -10,10 +10,8 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use super::config::MountConfig;
 use super::manager::{ContainerRecord, Runtime};
 use super::spec::IdRange;
-use super::ContainerError;
 use crate::Result;
 
 /// How the containers of one scope are placed.
@@ -59,27 +57,6 @@ impl Runtime {
             .unwrap_or_else(|p| p.into_inner())
             .get(scope)
             .cloned()
-    }
-
-    /// Rewrites the bind sources of a container of `scope` to host paths
-    /// inside the scope's bind root (when it has one), creating a missing
-    /// source directory there as Docker creates a missing host directory.
-    pub(crate) fn resolve_binds(&self, scope: &str, mounts: &mut [MountConfig]) -> Result<()> {
-        let Some(root) = self.scope_settings(scope).and_then(|s| s.bind_root) else {
-            return Ok(());
-        };
-        let owner = self.id_range(scope)?.base;
-        for m in mounts.iter_mut() {
-            if let MountConfig::Bind { source, .. } = m {
-                *source = resolve_in_root(&root, source, owner).map_err(|e| {
-                    ContainerError::InvalidConfig(format!(
-                        "invalid mount config for type \"bind\": bind source path {}: {e}",
-                        source.display()
-                    ))
-                })?;
-            }
-        }
-        Ok(())
     }
 
     /// Every scope that has a container.

@@ -36,12 +36,7 @@ pub fn check_bind_sources(ctx: &Ctx, config: &ContainerConfig) -> Result<(), Api
         .and_then(|m| m.as_array())
         .cloned()
         .unwrap_or_default();
-    let root = ctx
-        .engine
-        .runtime
-        .net()
-        .scope_settings(&ctx.scope.name)
-        .fs_root;
+    let root = ctx.engine.runtime.bind_root(&ctx.scope.name);
     for m in mounts {
         if m.get("Type").and_then(|t| t.as_str()) != Some("bind") {
             continue;
@@ -152,7 +147,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let scope = ctx.scope.name.clone();
     let v = blocking(move || {
         let owner = if runtime.options.user_namespaces {
-            Some(runtime.ids().range(&scope)?.base)
+            Some(runtime.id_range(&scope)?.base)
         } else {
             None
         };

@@ -455,6 +455,26 @@ impl Networks {
         out
     }
 
+    /// Forgets `scope` (a node torn down): its settings and networks. Their
+    /// bridges went with the node's network namespace.
+    pub fn forget_scope(&self, scope: &str) {
+        let mut state = self.lock();
+        state.scopes.remove(scope);
+        let ids: Vec<String> = state
+            .networks
+            .values()
+            .filter(|n| n.scope == scope)
+            .map(|n| n.id.clone())
+            .collect();
+        for id in &ids {
+            state.networks.remove(id);
+            state.dns.remove(id);
+        }
+        if !ids.is_empty() {
+            let _ = self.save(&state);
+        }
+    }
+
     /// When the engine stops: removes the bridges of networks no running
     /// container uses (`keep` lists the networks still in use).
     pub fn shutdown(&self, keep: &[String]) {

@@ -132,6 +132,12 @@ pub(super) fn create(
         cmd: vec!["sh".into(), "-c".into(), LAB_INIT.into()],
         hostname: Some(name.to_string()),
         workdir: Some("/root".into()),
+        // The lab's own namespace (lo only) becomes the node's host
+        // namespace, where the node's bridges and published ports live.
+        networking: crate::net::ContainerNetworking {
+            mode: "none".into(),
+            ..Default::default()
+        },
         mounts: vec![MountConfig::Bind {
             source: socket.clone(),
             target: "/var/run/docker.sock".into(),
@@ -163,5 +169,15 @@ pub(super) fn create(
     let ns = node.host_netns();
     netns::pin(pid, &ns).map_err(io_err("pin network namespace"))?;
     netns::loopback_up(&ns).map_err(io_err("bring lo up"))?;
+    // The node's networks, bridges and published ports live in its own
+    // namespace; its bind sources in the lab's root.
+    runtime.net().configure_scope(
+        &node.scope,
+        crate::net::ScopeSettings {
+            host: crate::net::HostNamespace::Path(ns.clone()),
+            fs_root: runtime.dir_of(&node.lab.id).rootfs(),
+            default_bridge: "berth0".into(),
+        },
+    );
     Ok(node)
 }

@@ -59,6 +59,7 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
     }
     for scope in &record.scopes {
         runtime.forget_scope(scope);
+        runtime.net().forget_scope(scope);
         runtime.images().forget_scope(scope);
     }
     for d in cgroup::remove_tree(

@@ -83,9 +83,18 @@ fn image_volumes(image: &Image) -> Vec<String> {
 }
 
 impl Runtime {
+    /// Where a scope's bind sources are resolved: a node's lab root (set by
+    /// the session), else the scope's network settings' filesystem root
+    /// (`/` for `berth daemon`).
+    pub fn bind_root(&self, scope: &str) -> std::path::PathBuf {
+        self.scope_settings(scope)
+            .and_then(|s| s.bind_root)
+            .unwrap_or_else(|| self.net.scope_settings(scope).fs_root)
+    }
+
     fn scope_owner(&self, scope: &str) -> crate::Result<Option<u32>> {
         Ok(if self.options.user_namespaces {
-            Some(self.ids.range(scope)?.base)
+            Some(self.id_range(scope)?.base)
         } else {
             None
         })
@@ -143,7 +152,7 @@ impl Runtime {
         record: &ContainerRecord,
         image: &Image,
     ) -> crate::Result<Vec<MountConfig>> {
-        let root = self.net.scope_settings(&record.scope).fs_root;
+        let root = self.bind_root(&record.scope);
         let owner = self.scope_owner(&record.scope)?;
         let mut out = Vec::new();
         for m in &record.config.mounts {
