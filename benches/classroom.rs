@@ -220,7 +220,7 @@ pub fn run(berth: &Path, runs: usize, idle: usize) -> anyhow::Result<()> {
             before.saturating_sub(after) as f64 / 1048576.0,
             per as f64 / 1048576.0,
             before as f64 / 1048576.0,
-            if per > 0 { before / per } else { 0 }
+            before.checked_div(per).unwrap_or(0)
         );
         for t in tokens {
             http(&server.addr, "DELETE", "/api/session", Some(&t)).await?;
