@@ -46,6 +46,7 @@ async fn start(berth: &Path, extra: &[&str]) -> anyhow::Result<Server> {
         .arg("--data-dir")
         .arg(data.path().join("data"))
         .args(["serve", "--listen", &addr, "--max-sessions", "2000"])
+        .args(["--registry-listen", "127.0.0.1:0"])
         .args(["--sessions-per-minute", "100000", "--idle-timeout", "2h"])
         .args(extra)
         .env("BERTH_LOG", "warn")

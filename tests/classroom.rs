@@ -635,6 +635,7 @@ fn the_classroom_serves_https_with_the_given_certificate() {
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--registry-listen", "127.0.0.1:0"])
         .arg("--tls-cert")
         .arg(&cert)
         .arg("--tls-key")
@@ -678,5 +679,48 @@ fn the_classroom_serves_https_with_the_given_certificate() {
         String::from_utf8_lossy(&plain.stdout),
         "200",
         "plain HTTP is not served on the TLS port"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_session_pushes_into_its_own_registry_namespace() {
+    let c = Classroom::start(&[]);
+    let (a_token, _) = c.new_session();
+    let (b_token, _) = c.new_session();
+    let mut a = c.terminal(&a_token, "node1").await;
+    let mut b = c.terminal(&b_token, "node1").await;
+    assert!(a.wait_for(PROMPT, LONG).await && b.wait_for(PROMPT, LONG).await);
+
+    // A builds nothing fancy: tags busybox, pushes it to the classroom
+    // registry, removes it and pulls it back by tag.
+    let pushed = a
+        .run(
+            "docker tag busybox registry.local:5000/blobfish:v1 && docker push registry.local:5000/blobfish:v1 2>&1",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert!(pushed.contains("v1: digest: sha256:"), "{pushed}");
+    let again = a
+        .run(
+            "docker rmi registry.local:5000/blobfish:v1 >/dev/null && docker pull registry.local:5000/blobfish:v1 2>&1 && docker run --rm registry.local:5000/blobfish:v1 echo pulled-back",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert!(again.contains("pulled-back"), "{again}");
+
+    // B names the same repository and finds nothing: the namespaces are apart.
+    let other = b
+        .run(
+            "docker pull registry.local:5000/blobfish:v1 2>&1; echo rc=$?",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert!(!other.contains("rc=0"), "B pulled A's image: {other}");
+    assert!(
+        other.contains("not found") || other.contains("unknown"),
+        "{other}"
     );
 }

@@ -51,6 +51,9 @@ pub struct Engine {
     pub(crate) pending: Mutex<HashMap<String, Vec<streams::PendingAttach>>>,
     /// How pulls and pushes reach registries (see [`distribution`]).
     pub(crate) registry: RwLock<distribution::RegistrySettings>,
+    /// The classroom registry served by this process (`berth serve`), whose
+    /// tokens sessions are granted; unset for `berth daemon`.
+    pub classroom_registry: std::sync::OnceLock<crate::registry::Server>,
 }
 
 impl Engine {
@@ -60,6 +63,7 @@ impl Engine {
             execs: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             registry: RwLock::new(distribution::RegistrySettings::default()),
+            classroom_registry: std::sync::OnceLock::new(),
         })
     }
 

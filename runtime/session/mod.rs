@@ -18,6 +18,7 @@ pub mod cgroup;
 pub mod lab;
 pub mod netns;
 pub mod node;
+pub mod registry;
 pub mod sweep;
 
 use std::fs;

@@ -106,6 +106,7 @@ pub(super) fn create(
     };
     runtime.set_scope(&scope, settings.clone());
     runtime.set_scope(&lab_scope, settings.clone());
+    super::registry::admit(&sessions.engine, session, &scope);
     let images = runtime.images();
     images.ensure_busybox(&scope).map_err(crate::Error::from)?;
     images.ensure_lab(&lab_scope).map_err(crate::Error::from)?;

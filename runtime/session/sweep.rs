@@ -60,6 +60,7 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
     for scope in &record.scopes {
         runtime.forget_scope(scope);
         runtime.net().forget_scope(scope);
+        super::registry::dismiss(engine, scope);
         runtime.images().forget_scope(scope);
     }
     for d in cgroup::remove_tree(

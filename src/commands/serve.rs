@@ -1,5 +1,5 @@
 //! `berth serve`: the classroom — web server, embedded engine with the
-//! sessions' nodes, (later) the built-in registry.
+//! sessions' nodes, the built-in registry.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -59,6 +59,35 @@ pub struct ServeArgs {
     /// Disk per session (writable layers), MiB.
     #[arg(long, default_value_t = 2048)]
     session_disk_mb: u64,
+    /// Where the classroom registry listens; every lab reaches it as
+    /// `registry.local:5000`, each session in its own namespace.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    registry_listen: SocketAddr,
+}
+
+/// The classroom registry: tokens only (each session's nodes are granted
+/// their namespace as they are made), served beside the web server.
+async fn start_registry(engine: &Arc<Engine>, listen: SocketAddr) -> anyhow::Result<()> {
+    use berth_runtime::registry::{Access, Server};
+    let root = engine.runtime.data_dir().root().join("registry");
+    let server = Server::open(&root, Access::Tokens(Default::default()))
+        .with_context(|| format!("open the registry in {}", root.display()))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listen on {listen} (the classroom registry)"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "classroom registry listening (registry.local:5000 in labs)");
+    let serving = server.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serving.serve(listener).await {
+            tracing::error!(error = %e, "classroom registry stopped");
+        }
+    });
+    let _ = engine.classroom_registry.set(server);
+    let mut settings = engine.registry_settings();
+    settings.classroom = addr.to_string();
+    engine.set_registry(settings);
+    Ok(())
 }
 
 /// Serves until SIGINT or SIGTERM, then ends every session.
@@ -72,6 +101,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         .build()?;
     tokio.block_on(async move {
         let engine = Engine::new(runtime);
+        start_registry(&engine, args.registry_listen).await?;
         let swept = sweep::sweep(&engine);
         if swept > 0 {
             tracing::info!(sessions = swept, "removed sessions left by a previous run");
@@ -110,8 +140,6 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         let classroom = Classroom::new(config, sessions, store);
         classroom.clone().refill();
         tokio::spawn(classroom.clone().reap_forever());
-        // The classroom registry (runtime/registry, `registry.local:5000`)
-        // starts here beside the web server once it exists.
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {

@@ -85,6 +85,7 @@ impl Classroom {
             .arg("serve")
             .arg("--listen")
             .arg(&self.addr)
+            .args(["--registry-listen", "127.0.0.1:0"])
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
