@@ -17,6 +17,26 @@ elif [ ! -x "$old_cli" ]; then
   rm -rf "$work"
 fi
 export BERTH_DOCKER_2010=$old_cli
+# A registry Berth did not write, for the interoperability tests: Debian's
+# docker-registry unpacked (no service starts), skopeo and openssl installed.
+registry_dir=/var/cache/berth-test/docker-registry
+if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x "$registry_dir/usr/bin/docker-registry" ]; then
+  work=$(mktemp -d)
+  (cd "$work" && { apt-get download docker-registry >/dev/null 2>&1 || { apt-get update -qq && apt-get download docker-registry >/dev/null; }; })
+  mkdir -p "$registry_dir"
+  dpkg-deb -x "$work"/docker-registry_*.deb "$registry_dir"
+  rm -rf "$work"
+fi
+export PATH="$PATH:$registry_dir/usr/bin"
+need=()
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
+fi
+# Tests that need an installed tool fail (instead of skipping) without it.
+export BERTH_FULL_SUITE=1
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all --quiet -- --test-threads 4

@@ -15,6 +15,10 @@ fn the_browser_shows_a_prompt_and_runs_what_is_typed() {
     if !Path::new("/usr/bin/chromium").exists()
         || !root.join("web/node_modules/playwright-core").exists()
     {
+        assert!(
+            std::env::var_os("BERTH_FULL_SUITE").is_none(),
+            "scripts/test.sh installs chromium and playwright-core"
+        );
         eprintln!("skipping: scripts/setup.sh installs chromium and playwright-core");
         return;
     }

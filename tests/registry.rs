@@ -667,6 +667,10 @@ impl Drop for Distribution {
 #[test]
 fn berth_pushes_to_and_pulls_from_debians_docker_registry() {
     if !have("docker-registry") {
+        assert!(
+            std::env::var_os("BERTH_FULL_SUITE").is_none(),
+            "scripts/test.sh installs it"
+        );
         eprintln!("skipped: docker-registry is not installed (apt install docker-registry)");
         return;
     }
@@ -702,6 +706,10 @@ fn berth_pushes_to_and_pulls_from_debians_docker_registry() {
 #[test]
 fn skopeo_copies_through_berths_registry() {
     if !have("skopeo") {
+        assert!(
+            std::env::var_os("BERTH_FULL_SUITE").is_none(),
+            "scripts/test.sh installs it"
+        );
         eprintln!("skipped: skopeo is not installed (apt install skopeo)");
         return;
     }
@@ -892,6 +900,10 @@ fn serve_tokens(dir: std::path::PathBuf, listener: std::net::TcpListener) {
 #[test]
 fn berth_logs_in_pushes_and_pulls_over_tls_with_token_auth() {
     if !have("docker-registry") || !have("openssl") {
+        assert!(
+            std::env::var_os("BERTH_FULL_SUITE").is_none(),
+            "scripts/test.sh installs it"
+        );
         eprintln!("skipped: needs docker-registry and openssl");
         return;
     }
