@@ -80,6 +80,19 @@ async fn two_sessions_cannot_see_each_others_containers_files_ports_or_processes
         bound.contains("for-a-only"),
         "-v $PWD binds the lab's directory: {bound}"
     );
+    // A missing source directory is made in the lab, writable by the
+    // container's root (the session's root), as Docker makes it.
+    let made = a
+        .run(
+            "docker run --rm -v /root/made:/data busybox touch /data/x && ls /root/made",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert!(
+        made.contains('x'),
+        "a new bind directory is writable: {made}"
+    );
     let served = a
         .run("wget -qO- http://127.0.0.1:8080/a.txt", LONG)
         .await

@@ -7,8 +7,7 @@
 //! "Session: 1..N nodes sharing one cgroup subtree ... one uid range").
 //! Settings live in memory: `berth serve` sweeps sessions on restart.
 
-use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
 use super::manager::{ContainerRecord, Runtime};
 use super::spec::IdRange;
@@ -83,94 +82,5 @@ impl Runtime {
             Some(s) => format!("{}/{}", s.cgroup_parent, record.id),
             None => super::lifecycle::cgroup_path(record),
         }
-    }
-}
-
-/// Resolves `path` as a process chrooted at `root` would: `..` stops at the
-/// root and symlinks (absolute ones relative to the root) are followed
-/// within it, at most 40 of them. Missing directories are created, owned by
-/// `owner` (the scope's root uid). Returns the host path.
-///
-/// The check and the later mount are not atomic: a lab that swaps a checked
-/// directory for a symlink in between could still redirect the mount.
-pub fn resolve_in_root(root: &Path, path: &Path, owner: u32) -> std::io::Result<PathBuf> {
-    let mut resolved = PathBuf::new(); // relative to root
-    let mut pending: Vec<std::ffi::OsString> = path
-        .components()
-        .rev()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            resolved.pop();
-            continue;
-        }
-        let candidate = root.join(&resolved).join(&part);
-        match fs::symlink_metadata(&candidate) {
-            Ok(m) if m.file_type().is_symlink() => {
-                links += 1;
-                if links > 40 {
-                    return Err(std::io::Error::other("too many levels of symbolic links"));
-                }
-                let target = fs::read_link(&candidate)?;
-                if target.is_absolute() {
-                    resolved = PathBuf::new();
-                }
-                for c in target.components().rev() {
-                    match c {
-                        Component::Normal(n) => pending.push(n.to_os_string()),
-                        Component::ParentDir => pending.push("..".into()),
-                        _ => {}
-                    }
-                }
-            }
-            Ok(_) => resolved.push(&part),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir(&candidate)?;
-                std::os::unix::fs::chown(&candidate, Some(owner), Some(owner))?;
-                resolved.push(&part);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(root.join(resolved))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bind_sources_stay_inside_the_root_whatever_the_links_say() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        fs::create_dir_all(root.join("home/app")).unwrap();
-        std::os::unix::fs::symlink("/", root.join("escape")).unwrap();
-        std::os::unix::fs::symlink("../../../..", root.join("home/up")).unwrap();
-        let me = nix::unistd::getuid().as_raw();
-        assert_eq!(resolve_in_root(root, Path::new("/"), me).unwrap(), root);
-        assert_eq!(
-            resolve_in_root(root, Path::new("/escape/etc"), me).unwrap(),
-            root.join("etc")
-        );
-        assert_eq!(
-            resolve_in_root(root, Path::new("/home/up/x"), me).unwrap(),
-            root.join("x")
-        );
-        assert_eq!(
-            resolve_in_root(root, Path::new("/../../home/app"), me).unwrap(),
-            root.join("home/app")
-        );
-        assert!(
-            root.join("etc").is_dir(),
-            "a missing source is made inside the root"
-        );
-        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
-        assert!(resolve_in_root(root, Path::new("/loop"), me).is_err());
     }
 }

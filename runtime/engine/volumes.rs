@@ -47,7 +47,7 @@ pub fn check_bind_sources(ctx: &Ctx, config: &ContainerConfig) -> Result<(), Api
                 "invalid mount config for type \"bind\": invalid mount path: '{source}' mount path must be absolute"
             )));
         }
-        crate::volume::mounts::resolve_in_root(&root, std::path::Path::new(source), false)?;
+        crate::volume::mounts::resolve_in_root(&root, std::path::Path::new(source), None)?;
     }
     for m in &config.mounts {
         if let MountConfig::Bind { target, .. } | MountConfig::Volume { target, .. } = m {

@@ -33,14 +33,19 @@ fn fd_path(fd: &OwnedFd) -> std::io::Result<PathBuf> {
 }
 
 /// The host path of `source` seen from the scope root `root`; `create`
-/// makes missing directories (as `-v` does).
-pub fn resolve_in_root(root: &Path, source: &Path, create: bool) -> Result<PathBuf, VolumeError> {
+/// makes missing directories (as `-v` does), owned by the given uid and gid
+/// (the scope's root, so the container's root can write to them).
+pub fn resolve_in_root(
+    root: &Path,
+    source: &Path,
+    create: Option<u32>,
+) -> Result<PathBuf, VolumeError> {
     let root_fd: OwnedFd = File::open(root)
         .map_err(io_err(format!("open {}", root.display())))?
         .into();
     match open_scoped(&root_fd, source) {
         Ok(fd) => return fd_path(&fd).map_err(io_err("resolve bind source")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create.is_some() => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(VolumeError::Invalid(format!(
                 "invalid mount config for type \"bind\": bind source path does not exist: {}",
@@ -62,7 +67,11 @@ pub fn resolve_in_root(root: &Path, source: &Path, create: bool) -> Result<PathB
                 .and_then(|fd| fd_path(&fd))
                 .map_err(io_err(format!("resolve {}", so_far.display())))?;
             match fs::create_dir(parent.join(name)) {
-                Ok(()) => {}
+                Ok(()) => {
+                    let owner = create.unwrap_or(0);
+                    std::os::unix::fs::lchown(parent.join(name), Some(owner), Some(owner))
+                        .map_err(io_err(format!("chown {}", next.display())))?;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io_err(format!("create {}", next.display()))(e)),
             }
@@ -202,7 +211,7 @@ impl Runtime {
                     target,
                     read_only,
                 } => MountConfig::Bind {
-                    source: resolve_in_root(&root, source, true)?,
+                    source: resolve_in_root(&root, source, Some(owner.unwrap_or(0)))?,
                     target: target.clone(),
                     read_only: *read_only,
                 },
@@ -260,23 +269,23 @@ mod tests {
         fs::create_dir_all(root.join("etc")).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("home/escape")).unwrap();
         std::os::unix::fs::symlink("../../..", root.join("home/up")).unwrap();
-        let app = resolve_in_root(&root, Path::new("/home/app"), false).unwrap();
+        let app = resolve_in_root(&root, Path::new("/home/app"), None).unwrap();
         assert_eq!(app, root.join("home/app").canonicalize().unwrap());
-        let escaped = resolve_in_root(&root, Path::new("/home/escape"), true).unwrap();
+        let escaped = resolve_in_root(&root, Path::new("/home/escape"), Some(0)).unwrap();
         assert_eq!(
             escaped,
             root.canonicalize().unwrap().join("etc"),
             "an absolute link resolves in the lab's root"
         );
-        let up = resolve_in_root(&root, Path::new("/home/up"), false).unwrap();
+        let up = resolve_in_root(&root, Path::new("/home/up"), None).unwrap();
         assert_eq!(up, root.canonicalize().unwrap(), "`..` stops at the root");
-        let whole = resolve_in_root(&root, Path::new("/"), false).unwrap();
+        let whole = resolve_in_root(&root, Path::new("/"), None).unwrap();
         assert_eq!(whole, root.canonicalize().unwrap());
-        let err = resolve_in_root(&root, Path::new("/nope"), false).unwrap_err();
+        let err = resolve_in_root(&root, Path::new("/nope"), None).unwrap_err();
         assert!(err
             .to_string()
             .contains("bind source path does not exist: /nope"));
-        let made = resolve_in_root(&root, Path::new("/new/dir"), true).unwrap();
+        let made = resolve_in_root(&root, Path::new("/new/dir"), Some(0)).unwrap();
         assert!(made.starts_with(root.canonicalize().unwrap()) && made.is_dir());
     }
 }
