@@ -163,7 +163,7 @@ pub fn info(ctx: &Ctx) -> ApiResult {
             "ServerVersion": env!("CARGO_PKG_VERSION"),
             "Runtimes": {"berth": {"path": "berth"}},
             "DefaultRuntime": "berth",
-            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+            "Swarm": super::swarm::info(ctx),
             "LiveRestoreEnabled": true,
             "Isolation": "",
             "InitBinary": "",
