@@ -30,6 +30,7 @@ enum Action {
         task: String,
         scope: String,
         container: String,
+        grace: i64,
     },
     /// Run in order (stop-first or start-first replacement of one slot).
     Seq(Vec<Action>),
@@ -72,28 +73,28 @@ pub async fn run(swarms: Arc<Swarms>, runtime: Arc<Runtime>) {
             }
             actions
         };
-        if !actions.is_empty() {
-            let mut jobs = Vec::new();
-            for a in actions {
-                let runtime = runtime.clone();
-                jobs.push(tokio::task::spawn_blocking(move || {
+        // Container work runs detached: a slow stop (grace period) never
+        // holds up other services or the next round. Results are recorded
+        // as they come, and wake the loop.
+        for a in actions {
+            let runtime = runtime.clone();
+            let swarms = swarms.clone();
+            tokio::spawn(async move {
+                let outcomes = tokio::task::spawn_blocking(move || {
                     let mut out = Vec::new();
                     execute(&runtime, a, &mut out);
                     out
-                }));
-            }
-            let mut outcomes = Vec::new();
-            for j in jobs {
-                if let Ok(o) = j.await {
-                    outcomes.extend(o);
+                })
+                .await
+                .unwrap_or_default();
+                let mut state = swarms.lock();
+                for o in outcomes {
+                    record(&mut state.clusters, o);
                 }
-            }
-            let mut state = swarms.lock();
-            for o in outcomes {
-                record(&mut state.clusters, o);
-            }
-            swarms.save(&state);
-            continue;
+                swarms.save(&state);
+                drop(state);
+                swarms.wake.notify_one();
+            });
         }
         let _ = tokio::time::timeout(Duration::from_millis(100), swarms.wake.notified()).await;
     }
@@ -120,9 +121,10 @@ fn execute(runtime: &Arc<Runtime>, action: Action, out: &mut Vec<Outcome>) {
             task,
             scope,
             container,
+            grace,
         } => {
             if let Ok(c) = runtime.get(&scope, &container) {
-                let _ = runtime.stop(&c, Some(10));
+                let _ = runtime.stop(&c, Some(grace));
                 let _ = runtime.remove(&c, true);
             }
             out.push(Outcome::Stopped { cluster, task });
@@ -182,10 +184,8 @@ fn record(clusters: &mut [Cluster], outcome: Outcome) {
         Outcome::Started { container, .. } => match container {
             Ok(id) => {
                 t.container_id = Some(id);
-                if t.desired == "running" {
-                    t.state = "running".into();
-                    t.message = "started".into();
-                }
+                t.state = "running".into();
+                t.message = "started".into();
             }
             Err(e) => {
                 t.state = "rejected".into();
@@ -278,7 +278,8 @@ fn plan(cluster: &mut Cluster, runs: &mut HashMap<String, UpdateRun>, out: &mut 
         .iter()
         .enumerate()
         .filter(|(_, t)| {
-            t.live()
+            (t.live()
+                || (t.state == "running" && t.container_id.is_some() && t.message != "stopping"))
                 && (!cluster.services.iter().any(|s| s.id == t.service_id)
                     || !cluster.nodes.iter().any(|n| n.id == t.node_id))
         })
@@ -308,11 +309,14 @@ fn shutdown(cluster: &mut Cluster, i: usize) -> Option<Action> {
     t.desired = "shutdown".into();
     t.version = index;
     let container = t.container_id.clone()?;
+    t.message = "stopping".into();
+    let grace = nanos(&t.spec["ContainerSpec"]["StopGracePeriod"], 10_000_000_000).as_secs() as i64;
     Some(Action::Stop {
         cluster: cluster.id.clone(),
         task: t.id.clone(),
         scope: scope?,
         container,
+        grace,
     })
 }
 
@@ -473,6 +477,26 @@ fn plan_service(cluster: &mut Cluster, sid: &str, run: &mut UpdateRun, out: &mut
             out.push(a);
         }
         cluster.tasks[i].container_id = None;
+    }
+
+    // Containers that came up after their task was told to shut down.
+    let late: Vec<usize> = cluster
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            t.service_id == sid
+                && t.desired == "shutdown"
+                && t.state == "running"
+                && t.container_id.is_some()
+                && t.message != "stopping"
+        })
+        .map(|(i, _)| i)
+        .collect();
+    for i in late {
+        if let Some(a) = shutdown(cluster, i) {
+            out.push(a);
+        }
     }
 
     // Missing slots get new tasks at the current generation.
