@@ -10,8 +10,7 @@ use hyper::{Method, Request, StatusCode};
 
 use super::http::{empty, ApiError, Query, Reply, API_VERSION};
 use super::{
-    build, containers, distribution, exec, images, networks, swarm, system, volumes, Engine,
-    Scope,
+    build, containers, distribution, exec, images, networks, swarm, system, volumes, Engine, Scope,
 };
 
 /// What a handler gets: the engine, the scope, the request.

@@ -45,9 +45,7 @@ fn hostname(ctx: &Ctx) -> String {
 }
 
 fn swarms(ctx: &Ctx) -> &std::sync::Arc<crate::swarm::Swarms> {
-    ctx.engine
-        .swarm
-        .start(ctx.engine.runtime.clone());
+    ctx.engine.swarm.start(ctx.engine.runtime.clone());
     &ctx.engine.swarm
 }
 
@@ -250,7 +248,9 @@ pub fn nodes(ctx: &Ctx) -> ApiResult {
 
 /// `GET /nodes/{id}`.
 pub fn node(ctx: &Ctx, id: &str) -> ApiResult {
-    read(ctx, |c| Ok(json(StatusCode::OK, &node_json(c, c.find_node(id)?))))
+    read(ctx, |c| {
+        Ok(json(StatusCode::OK, &node_json(c, c.find_node(id)?)))
+    })
 }
 
 /// `POST /nodes/{id}/update?version=`: availability, role, labels.
@@ -339,9 +339,14 @@ fn service_json(c: &Cluster, s: &Service, status: bool) -> Value {
             .count();
         let desired = match s.replicas() {
             Some(n) => n as usize,
-            None => c.nodes.iter().filter(|n| n.availability == "active").count(),
+            None => c
+                .nodes
+                .iter()
+                .filter(|n| n.availability == "active")
+                .count(),
         };
-        v["ServiceStatus"] = json!({"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0});
+        v["ServiceStatus"] =
+            json!({"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0});
     }
     v
 }
@@ -362,9 +367,9 @@ pub fn services(ctx: &Ctx) -> ApiResult {
                 (ids.is_empty() || ids.iter().any(|i| s.id.starts_with(i.as_str())))
                     && (names.is_empty() || names.iter().any(|n| s.name().starts_with(n.as_str())))
                     && (modes.is_empty()
-                        || modes.iter().any(|m| {
-                            (m == "global") == s.replicas().is_none()
-                        }))
+                        || modes
+                            .iter()
+                            .any(|m| (m == "global") == s.replicas().is_none()))
             })
             .map(|s| service_json(c, s, status))
             .collect();
@@ -376,7 +381,10 @@ pub fn services(ctx: &Ctx) -> ApiResult {
 pub fn service(ctx: &Ctx, id: &str) -> ApiResult {
     read(ctx, |c| {
         let i = c.find_service(id)?;
-        Ok(json(StatusCode::OK, &service_json(c, &c.services[i], false)))
+        Ok(json(
+            StatusCode::OK,
+            &service_json(c, &c.services[i], false),
+        ))
     })
 }
 
@@ -422,7 +430,12 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
                     .into(),
             ));
         }
-        if spec["Mode"].is_null() || spec["Mode"].as_object().map(|m| m.is_empty()).unwrap_or(false) {
+        if spec["Mode"].is_null()
+            || spec["Mode"]
+                .as_object()
+                .map(|m| m.is_empty())
+                .unwrap_or(false)
+        {
             spec["Mode"] = json!({"Replicated": {"Replicas": 1}});
         }
         let now = now_rfc3339();
@@ -440,7 +453,10 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         });
         Ok(id)
     })?;
-    Ok(json(StatusCode::CREATED, &json!({"ID": id, "Warnings": null})))
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"ID": id, "Warnings": null}),
+    ))
 }
 
 /// `POST /services/{id}/update?version=&rollback=`.
@@ -523,7 +539,8 @@ fn task_json(c: &Cluster, t: &Task) -> Value {
         status["Err"] = json!(t.err);
     }
     if let Some(cid) = &t.container_id {
-        status["ContainerStatus"] = json!({"ContainerID": cid, "PID": 0, "ExitCode": t.exit_code.unwrap_or(0)});
+        status["ContainerStatus"] =
+            json!({"ContainerID": cid, "PID": 0, "ExitCode": t.exit_code.unwrap_or(0)});
     }
     let service = c.services.iter().find(|s| s.id == t.service_id);
     let mut v = json!({
@@ -551,7 +568,15 @@ fn task_json(c: &Cluster, t: &Task) -> Value {
 /// `id`, `name` and the CLI's `_up-to-date`.
 pub fn tasks(ctx: &Ctx) -> ApiResult {
     let filters = ctx.query.filters()?;
-    filters.only(&["id", "name", "service", "node", "desired-state", "label", "_up-to-date"])?;
+    filters.only(&[
+        "id",
+        "name",
+        "service",
+        "node",
+        "desired-state",
+        "label",
+        "_up-to-date",
+    ])?;
     for d in filters.values("desired-state") {
         if !["running", "shutdown", "accepted"].contains(&d.as_str()) {
             return Err(ApiError::bad_request(format!(
@@ -589,8 +614,7 @@ pub fn tasks(ctx: &Ctx) -> ApiResult {
             })
             .filter(|t| {
                 !up_to_date
-                    || c
-                        .services
+                    || c.services
                         .iter()
                         .any(|s| s.id == t.service_id && s.generation == t.generation)
             })
@@ -632,6 +656,9 @@ pub fn logs(ctx: &Ctx, id: &str) -> ApiResult {
     }
 }
 
-fn container_of(ctx: &Ctx, id: Option<String>) -> Option<std::sync::Arc<crate::container::Container>> {
+fn container_of(
+    ctx: &Ctx,
+    id: Option<String>,
+) -> Option<std::sync::Arc<crate::container::Container>> {
     ctx.engine.runtime.get(&ctx.scope.name, &id?).ok()
 }

@@ -197,11 +197,7 @@ impl Cluster {
     }
 
     pub fn find_node(&self, key: &str) -> Result<&Node> {
-        if let Some(n) = self
-            .nodes
-            .iter()
-            .find(|n| n.id == key || n.hostname == key)
-        {
+        if let Some(n) = self.nodes.iter().find(|n| n.id == key || n.hostname == key) {
             return Ok(n);
         }
         let matches: Vec<&Node> = self
@@ -460,9 +456,9 @@ impl Swarms {
     /// tasks (the caller removes them). The last manager leaving ends the cluster.
     pub fn leave(&self, scope: &str, force: bool) -> Result<Vec<(String, String)>> {
         let mut state = self.lock();
-        let i = state.cluster_of(scope).ok_or_else(|| {
-            SwarmError::Unavailable("This node is not part of a swarm".into())
-        })?;
+        let i = state
+            .cluster_of(scope)
+            .ok_or_else(|| SwarmError::Unavailable("This node is not part of a swarm".into()))?;
         let cluster = &mut state.clusters[i];
         let node = cluster.node_of_scope(scope).cloned().expect("member");
         let managers = cluster.nodes.iter().filter(|n| n.role == "manager").count();

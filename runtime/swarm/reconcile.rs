@@ -217,7 +217,8 @@ fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
     let mut changed = false;
     let mut updates = Vec::new();
     for (i, t) in cluster.tasks.iter().enumerate() {
-        if t.state != "running" {
+        // Tasks told to shut down are stopped on purpose: not a failure.
+        if t.state != "running" || t.desired != "running" {
             continue;
         }
         let (Some(cid), Some(scope)) = (&t.container_id, scopes.get(&t.node_id)) else {
@@ -265,7 +266,11 @@ fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
 }
 
 /// What to do next for every service of `cluster`.
-fn plan(cluster: &mut Cluster, runs: &mut HashMap<String, UpdateRun>, out: &mut Vec<Action>) -> bool {
+fn plan(
+    cluster: &mut Cluster,
+    runs: &mut HashMap<String, UpdateRun>,
+    out: &mut Vec<Action>,
+) -> bool {
     let mut changed = false;
     let services: Vec<String> = cluster.services.iter().map(|s| s.id.clone()).collect();
     for sid in services {
@@ -292,7 +297,9 @@ fn plan(cluster: &mut Cluster, runs: &mut HashMap<String, UpdateRun>, out: &mut 
         }
     }
     cluster.tasks.retain(|t| {
-        t.live() || t.container_id.is_some() || cluster.services.iter().any(|s| s.id == t.service_id)
+        t.live()
+            || t.container_id.is_some()
+            || cluster.services.iter().any(|s| s.id == t.service_id)
     });
     changed
 }
@@ -357,7 +364,10 @@ fn new_task(cluster: &mut Cluster, sid: &str, slot: u64, node: &str) -> Option<A
     } else {
         format!("{}.{}", service.name(), node.id)
     };
-    labels.insert("com.docker.swarm.task.name".into(), json!(format!("{task_name}.{id}")));
+    labels.insert(
+        "com.docker.swarm.task.name".into(),
+        json!(format!("{task_name}.{id}")),
+    );
     let mut host_config = json!({"Init": cs["Init"].as_bool().unwrap_or(false)});
     if publishes {
         let mut bindings = serde_json::Map::new();
@@ -430,7 +440,12 @@ fn restart_delay(template: &Value) -> Duration {
     nanos(&template["RestartPolicy"]["Delay"], 5_000_000_000)
 }
 
-fn plan_service(cluster: &mut Cluster, sid: &str, run: &mut UpdateRun, out: &mut Vec<Action>) -> bool {
+fn plan_service(
+    cluster: &mut Cluster,
+    sid: &str,
+    run: &mut UpdateRun,
+    out: &mut Vec<Action>,
+) -> bool {
     let Some(service) = cluster.services.iter().find(|s| s.id == sid).cloned() else {
         return false;
     };
@@ -467,7 +482,10 @@ fn plan_service(cluster: &mut Cluster, sid: &str, run: &mut UpdateRun, out: &mut
         .iter()
         .enumerate()
         .filter(|(_, t)| {
-            t.service_id == sid && !t.live() && t.container_id.is_some() && t.desired == "shutdown"
+            t.service_id == sid
+                && !t.live()
+                && t.container_id.is_some()
+                && t.desired == "shutdown"
                 && matches!(t.state.as_str(), "failed" | "complete")
         })
         .map(|(i, _)| i)
@@ -502,7 +520,10 @@ fn plan_service(cluster: &mut Cluster, sid: &str, run: &mut UpdateRun, out: &mut
     // Missing slots get new tasks at the current generation.
     let slots: Vec<(u64, Option<String>)> = match service.replicas() {
         Some(n) => (1..=n).map(|s| (s, None)).collect(),
-        None => placement_nodes.iter().map(|n| (0, Some(n.clone()))).collect(),
+        None => placement_nodes
+            .iter()
+            .map(|n| (0, Some(n.clone())))
+            .collect(),
     };
     for (slot, node) in slots {
         let has_live = cluster.tasks.iter().any(|t| {
@@ -548,7 +569,46 @@ fn plan_service(cluster: &mut Cluster, sid: &str, run: &mut UpdateRun, out: &mut
             }
         }
     }
+    changed |= prune_history(cluster, &service);
     changed | plan_update(cluster, sid, run, now, out)
+}
+
+/// Drops finished tasks as swarmkit does: those of slots removed by a scale
+/// down, and all but the newest `TaskHistoryRetentionLimit` of each slot.
+fn prune_history(cluster: &mut Cluster, service: &super::Service) -> bool {
+    let limit = cluster.spec["Orchestration"]["TaskHistoryRetentionLimit"]
+        .as_u64()
+        .unwrap_or(5) as usize;
+    let before = cluster.tasks.len();
+    let sid = service.id.as_str();
+    let gone = |t: &Task| t.service_id == sid && !t.live() && t.container_id.is_none();
+    if let Some(n) = service.replicas() {
+        cluster.tasks.retain(|t| !(gone(t) && t.slot > n));
+    }
+    let mut per_slot: HashMap<(u64, String), Vec<(String, String)>> = HashMap::new();
+    for t in cluster.tasks.iter().filter(|t| t.service_id == sid) {
+        let node = if t.slot == 0 {
+            t.node_id.clone()
+        } else {
+            String::new()
+        };
+        per_slot
+            .entry((t.slot, node))
+            .or_default()
+            .push((t.created_at.clone(), t.id.clone()));
+    }
+    let mut drop_ids = Vec::new();
+    for (_, mut list) in per_slot {
+        if list.len() > limit {
+            list.sort();
+            let excess = list.len() - limit;
+            drop_ids.extend(list.into_iter().take(excess).map(|(_, id)| id));
+        }
+    }
+    cluster
+        .tasks
+        .retain(|t| !(drop_ids.contains(&t.id) && gone(t)));
+    cluster.tasks.len() != before
 }
 
 /// One step of a rolling update (or rollback) of service `sid`.
@@ -575,7 +635,10 @@ fn plan_update(
     let parallelism = config["Parallelism"].as_u64().unwrap_or(1);
     let delay = nanos(&config["Delay"], 0);
     let monitor = nanos(&config["Monitor"], 5_000_000_000);
-    let failure_action = config["FailureAction"].as_str().unwrap_or("pause").to_string();
+    let failure_action = config["FailureAction"]
+        .as_str()
+        .unwrap_or("pause")
+        .to_string();
     let start_first = config["Order"].as_str() == Some("start-first");
     let status = service.update_status.as_ref().map(|u| u.state.as_str());
     let active = matches!(status, Some("updating") | Some("rollback_started"));
@@ -611,7 +674,11 @@ fn plan_update(
         match failure_action.as_str() {
             "continue" => {}
             "rollback" if !rolling_back => {
-                start_rollback(cluster, sid, "update rolled back due to failure or early termination of task");
+                start_rollback(
+                    cluster,
+                    sid,
+                    "update rolled back due to failure or early termination of task",
+                );
                 run.batch.clear();
                 run.next_at = None;
                 return true;
@@ -620,7 +687,12 @@ fn plan_update(
                 let index = cluster.next_index();
                 if let Some(s) = cluster.services.iter_mut().find(|s| s.id == sid) {
                     if let Some(u) = s.update_status.as_mut() {
-                        u.state = if rolling_back { "rollback_paused" } else { "paused" }.into();
+                        u.state = if rolling_back {
+                            "rollback_paused"
+                        } else {
+                            "paused"
+                        }
+                        .into();
                         u.message = format!(
                             "{} paused due to failure or early termination of task {task_id}",
                             if rolling_back { "rollback" } else { "update" }
@@ -672,18 +744,36 @@ fn plan_update(
         let index = cluster.next_index();
         if let Some(s) = cluster.services.iter_mut().find(|s| s.id == sid) {
             if let Some(u) = s.update_status.as_mut() {
-                u.state = if rolling_back { "rollback_completed" } else { "completed" }.into();
+                u.state = if rolling_back {
+                    "rollback_completed"
+                } else {
+                    "completed"
+                }
+                .into();
                 u.completed_at = Some(now_rfc3339());
-                u.message = if rolling_back { "rollback completed" } else { "update completed" }.into();
+                u.message = if rolling_back {
+                    "rollback completed"
+                } else {
+                    "update completed"
+                }
+                .into();
             }
             s.version = index;
         }
         run.next_at = None;
         return true;
     }
-    let take = if parallelism == 0 { stale.len() } else { parallelism as usize };
+    let take = if parallelism == 0 {
+        stale.len()
+    } else {
+        parallelism as usize
+    };
     for (slot, node, i) in stale.into_iter().take(take) {
-        let stop = if start_first { None } else { shutdown(cluster, i) };
+        let stop = if start_first {
+            None
+        } else {
+            shutdown(cluster, i)
+        };
         let start = new_task(cluster, sid, slot, &node);
         run.batch.push(slot);
         let seq: Vec<Action> = stop.into_iter().chain(start).collect();
