@@ -212,7 +212,7 @@ fn node_json(c: &Cluster, n: &crate::swarm::Node) -> Value {
         "Spec": {"Labels": n.labels, "Role": n.role, "Availability": n.availability},
         "Description": {
             "Hostname": n.hostname,
-            "Platform": {"Architecture": std::env::consts::ARCH.replace("x86_64", "x86_64"), "OS": "linux"},
+            "Platform": {"Architecture": std::env::consts::ARCH, "OS": "linux"},
             "Resources": {"NanoCPUs": 2_000_000_000u64, "MemoryBytes": 2_000_000_000u64},
             "Engine": {"EngineVersion": "28.2.2", "Plugins": [{"Type": "Log", "Name": "json-file"}, {"Type": "Network", "Name": "bridge"}, {"Type": "Network", "Name": "overlay"}, {"Type": "Volume", "Name": "local"}]},
             "TLSInfo": {"TrustRoot": "", "CertIssuerSubject": "", "CertIssuerPublicKey": ""},
@@ -395,9 +395,10 @@ fn check_spec(spec: &Value) -> Result<(), SwarmError> {
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
     {
-        return Err(SwarmError::Invalid(format!(
+        return Err(SwarmError::Invalid(
             "rpc error: code = InvalidArgument desc = name must be valid as a DNS name component"
-        )));
+                .into(),
+        ));
     }
     if spec["TaskTemplate"]["ContainerSpec"]["Image"]
         .as_str()
@@ -606,7 +607,7 @@ pub fn tasks(ctx: &Ctx) -> ApiResult {
             .filter(|t| filters.values("node").is_empty() || nodes.contains(&t.node_id))
             .filter(|t| {
                 let d = filters.values("desired-state");
-                d.is_empty() || d.iter().any(|x| *x == t.desired)
+                d.is_empty() || d.contains(&t.desired)
             })
             .filter(|t| {
                 let ids = filters.values("id");

@@ -123,10 +123,18 @@ impl Service {
             .unwrap_or_default()
             .into_iter()
             .map(|mut p| {
-                if p.get("PublishMode").and_then(Value::as_str).unwrap_or("") == "" {
+                if p.get("PublishMode")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
                     p["PublishMode"] = json!("ingress");
                 }
-                if p.get("Protocol").and_then(Value::as_str).unwrap_or("") == "" {
+                if p.get("Protocol")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
                     p["Protocol"] = json!("tcp");
                 }
                 p
