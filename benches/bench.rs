@@ -14,6 +14,9 @@
 //! `registry`: push and pull of a 50 MB image, Berth's registry beside
 //! Debian's `docker-registry` (see `registry.rs`).
 //!
+//! `swarm`: service converge and rolling-update times on Berth's one-node
+//! swarm beside dockerd's (see `swarm_bench.rs`).
+//!
 //! `classroom`: see `classroom.rs` (session to prompt, echo, idle memory).
 //!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
@@ -35,6 +38,7 @@ use berth_runtime::DataDir;
 #[path = "classroom.rs"]
 mod classroom;
 mod registry;
+mod swarm_bench;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +48,9 @@ fn main() -> anyhow::Result<()> {
             build_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20))
         }
         Some("cli") => cli_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(50)),
+        Some("swarm") => {
+            swarm_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(10))
+        }
         Some("registry") => registry::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         Some("classroom") => classroom::run(
             &berth_binary()?,
@@ -52,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         ),
         _ => {
             eprintln!(
-                "usage: berth-bench launch [RUNS] | build [RUNS] | cli [RUNS] | registry [RUNS] | classroom [RUNS] [IDLE]"
+                "usage: berth-bench launch [RUNS] | build [RUNS] | cli [RUNS] | registry [RUNS] | swarm [RUNS] | classroom [RUNS] [IDLE]"
             );
             std::process::exit(2)
         }
