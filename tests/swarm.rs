@@ -503,3 +503,47 @@ fn bad_service_requests_get_dockers_errors() {
     assert!(status.contains(" 500 "), "the same version twice: {status}");
     e.ok(&["service", "rm", "agent"]);
 }
+
+#[test]
+fn published_service_port_answers_on_the_node() {
+    use std::io::{Read, Write};
+    let e = Engine::start();
+    init(&e);
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let publish = format!("{port}:80");
+    e.ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "site",
+        "--replicas",
+        "2",
+        "-p",
+        &publish,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    assert!(eventually(Duration::from_secs(30), || running(&e, "site") == 2));
+    let ls = e.ok(&["service", "ls"]);
+    assert!(ls.contains(&format!("*:{port}->80/tcp")), "{ls}");
+    let mut answer = String::new();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            answer.clear();
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
+            let _ = s.write_all(b"GET /hostname HTTP/1.0\r\n\r\n");
+            let _ = s.read_to_string(&mut answer);
+            answer.starts_with("HTTP/1.1 200 OK")
+        }),
+        "{answer}"
+    );
+    e.ok(&["service", "rm", "site"]);
+}
