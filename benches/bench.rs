@@ -14,6 +14,9 @@
 //! `registry`: push and pull of a 50 MB image, Berth's registry beside
 //! Debian's `docker-registry` (see `registry.rs`).
 //!
+//! `swarm`: service converge and rolling-update times on Berth's one-node
+//! swarm beside dockerd's (see `swarm_bench.rs`).
+//!
 //! `classroom`: see `classroom.rs` (session to prompt, echo, idle memory).
 //!
 //! `net`: see `net.rs` (start cost of a published port, proxy throughput).
@@ -38,6 +41,7 @@ use berth_runtime::DataDir;
 mod classroom;
 mod net;
 mod registry;
+mod swarm_bench;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +51,9 @@ fn main() -> anyhow::Result<()> {
             build_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20))
         }
         Some("cli") => cli_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(50)),
+        Some("swarm") => {
+            swarm_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(10))
+        }
         Some("registry") => registry::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         Some("classroom") => classroom::run(
             &berth_binary()?,
@@ -56,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net [RUNS] | classroom [RUNS] [IDLE]"
+                "usage: berth-bench launch|build|cli|registry|net|swarm [RUNS] | classroom [RUNS] [IDLE]"
             );
             std::process::exit(2)
         }

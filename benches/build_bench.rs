@@ -40,7 +40,7 @@ fn wait_for(socket: &Path) -> anyhow::Result<()> {
 }
 
 /// One HTTP request on a Unix socket; returns the status code and body.
-fn request(socket: &Path, head: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+pub(crate) fn request(socket: &Path, head: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
     let mut s = UnixStream::connect(socket)?;
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
@@ -184,7 +184,7 @@ pub(crate) fn start_dockerd(dir: &Path, berth: &Path) -> anyhow::Result<Option<D
 }
 
 /// Removes HTTP/1.1 chunked framing.
-fn dechunk(body: &[u8]) -> Vec<u8> {
+pub(crate) fn dechunk(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = body;
     loop {

@@ -33,6 +33,7 @@ pub mod image;
 pub mod net;
 pub mod registry;
 pub mod session;
+pub mod swarm;
 pub mod volume;
 
 pub use datadir::DataDir;

@@ -1087,11 +1087,13 @@ fn events_report_the_lifecycle_past_and_live() {
             "{expected:?} missing from {actions:?}"
         );
     }
-    // Past: --since/--until replay the same history and end.
+    // Past: --since/--until replay the same history and end. The CLI sends
+    // `until` in whole seconds: wait for the second of the events to pass.
+    std::thread::sleep(Duration::from_millis(1100));
     let past = e.ok(&[
         "events",
         "--since",
-        "0",
+        "10m",
         "--until",
         "0s",
         "--filter",

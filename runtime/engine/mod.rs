@@ -22,6 +22,7 @@ pub mod images;
 pub mod networks;
 pub mod router;
 pub mod streams;
+pub mod swarm;
 pub mod system;
 pub mod volumes;
 
@@ -54,22 +55,28 @@ pub struct Engine {
     /// The classroom registry served by this process (`berth serve`), whose
     /// tokens sessions are granted; unset for `berth daemon`.
     pub classroom_registry: std::sync::OnceLock<crate::registry::Server>,
+    /// Swarm clusters whose nodes are this engine's scopes.
+    pub swarm: Arc<crate::swarm::Swarms>,
 }
 
 impl Engine {
     pub fn new(runtime: Arc<Runtime>) -> Arc<Self> {
         Arc::new(Self {
-            runtime,
             execs: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             registry: RwLock::new(distribution::RegistrySettings::default()),
             classroom_registry: std::sync::OnceLock::new(),
+            swarm: crate::swarm::Swarms::open(runtime.data_dir().root().join("swarm")),
+            runtime,
         })
     }
 
     /// Serves `scope` on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, scope: Scope, listener: UnixListener) {
         let scope = Arc::new(scope);
+        if self.swarm.lock().cluster_of(&scope.name).is_some() {
+            self.swarm.start(self.runtime.clone());
+        }
         loop {
             let (stream, _) = match listener.accept().await {
                 Ok(s) => s,

@@ -10,7 +10,7 @@ use hyper::{Method, Request, StatusCode};
 
 use super::http::{empty, ApiError, Query, Reply, API_VERSION};
 use super::{
-    build, containers, distribution, exec, images, networks, system, volumes, Engine, Scope,
+    build, containers, distribution, exec, images, networks, swarm, system, volumes, Engine, Scope,
 };
 
 /// What a handler gets: the engine, the scope, the request.
@@ -89,7 +89,7 @@ async fn dispatch(
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     use Method as M;
     match (&method, segs.as_slice()) {
-        (&M::GET | &M::HEAD, ["_ping"]) => Ok(system::ping(&method)),
+        (&M::GET | &M::HEAD, ["_ping"]) => Ok(swarm::ping(&ctx, system::ping(&method))),
         (&M::GET, ["version"]) => system::version(&ctx),
         (&M::GET, ["info"]) => system::info(&ctx),
         (&M::GET, ["events"]) => system::events(&ctx),
@@ -129,6 +129,23 @@ async fn dispatch(
         (&M::DELETE, ["networks", id]) => networks::remove(&ctx, id).await,
         (&M::POST, ["networks", id, "connect"]) => networks::connect(&ctx, id, req).await,
         (&M::POST, ["networks", id, "disconnect"]) => networks::disconnect(&ctx, id, req).await,
+        (&M::GET, ["swarm"]) => swarm::inspect(&ctx),
+        (&M::POST, ["swarm", "init"]) => swarm::init(&ctx, req).await,
+        (&M::POST, ["swarm", "join"]) => swarm::join(&ctx, req).await,
+        (&M::POST, ["swarm", "leave"]) => swarm::leave(&ctx).await,
+        (&M::POST, ["swarm", "update"]) => swarm::update(&ctx, req).await,
+        (&M::GET, ["nodes"]) => swarm::nodes(&ctx),
+        (&M::GET, ["nodes", id]) => swarm::node(&ctx, id),
+        (&M::POST, ["nodes", id, "update"]) => swarm::node_update(&ctx, id, req).await,
+        (&M::DELETE, ["nodes", id]) => swarm::node_remove(&ctx, id),
+        (&M::GET, ["services"]) => swarm::services(&ctx),
+        (&M::POST, ["services", "create"]) => swarm::create(&ctx, req).await,
+        (&M::GET, ["services", id]) => swarm::service(&ctx, id),
+        (&M::POST, ["services", id, "update"]) => swarm::update_service(&ctx, id, req).await,
+        (&M::DELETE, ["services", id]) => swarm::remove_service(&ctx, id),
+        (&M::GET, ["services", id, "logs"]) => swarm::logs(&ctx, id),
+        (&M::GET, ["tasks"]) => swarm::tasks(&ctx),
+        (&M::GET, ["tasks", id]) => swarm::task(&ctx, id),
         (&M::GET, ["volumes"]) => volumes::list(&ctx),
         (&M::POST, ["volumes", "create"]) => volumes::create(&ctx, req).await,
         (&M::POST, ["volumes", "prune"]) => volumes::prune(&ctx).await,

@@ -163,7 +163,7 @@ pub fn info(ctx: &Ctx) -> ApiResult {
             "ServerVersion": env!("CARGO_PKG_VERSION"),
             "Runtimes": {"berth": {"path": "berth"}},
             "DefaultRuntime": "berth",
-            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+            "Swarm": super::swarm::info(ctx),
             "LiveRestoreEnabled": true,
             "Isolation": "",
             "InitBinary": "",
@@ -244,7 +244,7 @@ pub fn events(ctx: &Ctx) -> ApiResult {
                 .filter(|e| e.time_nano >= since && matches(e))
             {
                 if until.is_some_and(|u| e.time_nano > u) {
-                    break;
+                    continue;
                 }
                 if tx.send(line(e)).await.is_err() {
                     return;

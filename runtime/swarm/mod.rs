@@ -1,0 +1,534 @@
+//! Swarm mode: clusters of nodes, services and their tasks.
+//!
+//! A cluster's members are engine scopes: in `berth daemon` there is one
+//! scope, hence one node; in a classroom session each lab node is a scope of
+//! the same engine process, so a multi-node swarm is a matter of more scopes
+//! joining. Tasks are real containers created in their node's scope.
+//!
+//! - this file: the state (clusters, nodes, services, tasks), persisted as
+//!   JSON in `<data>/swarm/state.json`, and the operations the Engine API calls.
+//! - [`reconcile`]: the loop that makes tasks match services: placement,
+//!   restarts, scaling, rolling updates and rollbacks.
+
+pub mod reconcile;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::container::state::now_rfc3339;
+
+/// Why a swarm operation failed, with Docker's words.
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    /// 503: the scope is not (or already) in a swarm.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    /// 500, as dockerd answers swarmkit's own errors.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, SwarmError>;
+
+pub const NOT_MANAGER: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+pub const ALREADY_MEMBER: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
+
+/// A 25-character ID from `[a-z0-9]`, as swarmkit makes them.
+pub fn new_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..25)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn token(cluster_part: &str) -> String {
+    let mut rng = rand::thread_rng();
+    let secret: String = (0..25)
+        .map(|_| b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36)] as char)
+        .collect();
+    format!("SWMTKN-1-{cluster_part}-{secret}")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Node {
+    pub id: String,
+    /// The engine scope this node is.
+    pub scope: String,
+    pub hostname: String,
+    /// `manager` or `worker`.
+    pub role: String,
+    /// `active`, `pause` or `drain`.
+    pub availability: String,
+    pub addr: String,
+    pub leader: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+    #[serde(default)]
+    pub labels: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateStatus {
+    pub state: String,
+    pub started_at: String,
+    pub completed_at: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Service {
+    pub id: String,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub spec: Value,
+    pub previous_spec: Option<Value>,
+    /// Generation of the task template: tasks of older generations are out of date.
+    pub generation: u64,
+    pub update_status: Option<UpdateStatus>,
+}
+
+impl Service {
+    pub fn name(&self) -> &str {
+        self.spec["Name"].as_str().unwrap_or("")
+    }
+
+    /// `Some(n)` for replicated services, `None` for global ones.
+    pub fn replicas(&self) -> Option<u64> {
+        let mode = &self.spec["Mode"];
+        if mode.get("Global").is_some() {
+            None
+        } else {
+            Some(mode["Replicated"]["Replicas"].as_u64().unwrap_or(1))
+        }
+    }
+
+    pub fn ports(&self) -> Vec<Value> {
+        self.spec["EndpointSpec"]["Ports"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut p| {
+                if p.get("PublishMode")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
+                    p["PublishMode"] = json!("ingress");
+                }
+                if p.get("Protocol")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
+                    p["Protocol"] = json!("tcp");
+                }
+                p
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub service_id: String,
+    /// 1..N for replicated services, 0 for global ones.
+    pub slot: u64,
+    pub node_id: String,
+    pub generation: u64,
+    /// The service's `TaskTemplate` this task was made from.
+    pub spec: Value,
+    pub container_id: Option<String>,
+    pub desired: String,
+    pub state: String,
+    pub message: String,
+    pub err: String,
+    pub exit_code: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub timestamp: String,
+    pub version: u64,
+    /// Whether this task's container holds the service's published ports on its node.
+    #[serde(default)]
+    pub publishes: bool,
+}
+
+impl Task {
+    /// Running or on its way there.
+    pub fn live(&self) -> bool {
+        self.desired == "running"
+            && !matches!(
+                self.state.as_str(),
+                "complete" | "shutdown" | "failed" | "rejected" | "orphaned" | "remove"
+            )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cluster {
+    pub id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The index every write takes a new value of (`Version.Index`).
+    pub index: u64,
+    pub spec: Value,
+    pub worker_token: String,
+    pub manager_token: String,
+    pub nodes: Vec<Node>,
+    pub services: Vec<Service>,
+    pub tasks: Vec<Task>,
+}
+
+impl Cluster {
+    pub fn next_index(&mut self) -> u64 {
+        self.index += 1;
+        self.index
+    }
+
+    pub fn node_of_scope(&self, scope: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.scope == scope)
+    }
+
+    pub fn find_node(&self, key: &str) -> Result<&Node> {
+        if let Some(n) = self.nodes.iter().find(|n| n.id == key || n.hostname == key) {
+            return Ok(n);
+        }
+        let matches: Vec<&Node> = self
+            .nodes
+            .iter()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one),
+            [] => Err(SwarmError::NotFound(format!("node {key} not found"))),
+            _ => Err(SwarmError::NotFound(format!(
+                "node {key} is ambiguous ({} matches found)",
+                matches.len()
+            ))),
+        }
+    }
+
+    /// A service by full ID, name, or unambiguous ID prefix, as dockerd finds them.
+    pub fn find_service(&self, key: &str) -> Result<usize> {
+        if let Some(i) = self.services.iter().position(|s| s.id == key) {
+            return Ok(i);
+        }
+        if let Some(i) = self.services.iter().position(|s| s.name() == key) {
+            return Ok(i);
+        }
+        let matches: Vec<usize> = self
+            .services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !key.is_empty() && s.id.starts_with(key))
+            .map(|(i, _)| i)
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(SwarmError::NotFound(format!("service {key} not found"))),
+            _ => Err(SwarmError::NotFound(format!(
+                "service {key} is ambiguous ({} matches found)",
+                matches.len()
+            ))),
+        }
+    }
+}
+
+/// Where tasks may go: the cluster's nodes that are ready and active.
+pub struct Placement<'a> {
+    nodes: Vec<&'a Node>,
+}
+
+impl<'a> Placement<'a> {
+    pub fn new(cluster: &'a Cluster) -> Self {
+        Self {
+            nodes: cluster
+                .nodes
+                .iter()
+                .filter(|n| n.availability == "active")
+                .collect(),
+        }
+    }
+
+    pub fn nodes(&self) -> &[&'a Node] {
+        &self.nodes
+    }
+
+    /// The node with the fewest live tasks of `service` (then fewest overall),
+    /// as swarmkit's spread strategy picks.
+    pub fn pick(&self, tasks: &[Task], service: &str) -> Option<&'a Node> {
+        self.nodes
+            .iter()
+            .min_by_key(|n| {
+                let of_service = tasks
+                    .iter()
+                    .filter(|t| t.live() && t.node_id == n.id && t.service_id == service)
+                    .count();
+                let all = tasks
+                    .iter()
+                    .filter(|t| t.live() && t.node_id == n.id)
+                    .count();
+                (of_service, all, n.hostname.clone())
+            })
+            .copied()
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    pub clusters: Vec<Cluster>,
+}
+
+impl State {
+    pub fn cluster_of(&self, scope: &str) -> Option<usize> {
+        self.clusters
+            .iter()
+            .position(|c| c.node_of_scope(scope).is_some())
+    }
+}
+
+/// Every swarm of one engine process.
+pub struct Swarms {
+    path: PathBuf,
+    state: Mutex<State>,
+    pub(crate) wake: tokio::sync::Notify,
+    started: AtomicBool,
+}
+
+impl Swarms {
+    /// Loads the state kept in `dir` (none yet is an empty state).
+    pub fn open(dir: PathBuf) -> Arc<Self> {
+        let path = dir.join("state.json");
+        let state = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Arc::new(Self {
+            path,
+            state: Mutex::new(state),
+            wake: tokio::sync::Notify::new(),
+            started: AtomicBool::new(false),
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the state atomically (temp file + rename).
+    pub fn save(&self, state: &State) {
+        let Ok(bytes) = serde_json::to_vec(state) else {
+            return;
+        };
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let tmp = self.path.with_extension("tmp");
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, &self.path);
+        }
+    }
+
+    /// Starts the reconcile loop once (needs a Tokio runtime).
+    pub fn start(self: &Arc<Self>, runtime: Arc<crate::container::Runtime>) {
+        if !self.started.swap(true, Ordering::SeqCst) {
+            tokio::spawn(reconcile::run(self.clone(), runtime));
+        }
+    }
+
+    /// Runs `f` on the cluster `scope` belongs to; saves and wakes the loop after.
+    pub fn with_cluster<T>(
+        &self,
+        scope: &str,
+        f: impl FnOnce(&mut Cluster) -> Result<T>,
+    ) -> Result<T> {
+        let mut state = self.lock();
+        let i = state
+            .cluster_of(scope)
+            .ok_or_else(|| SwarmError::Unavailable(NOT_MANAGER.into()))?;
+        let out = f(&mut state.clusters[i])?;
+        self.save(&state);
+        drop(state);
+        self.wake.notify_one();
+        Ok(out)
+    }
+
+    /// `docker swarm init`: a new cluster whose only node is `scope`.
+    pub fn init(&self, scope: &str, hostname: &str, addr: &str, spec: Value) -> Result<String> {
+        let mut state = self.lock();
+        if state.cluster_of(scope).is_some() {
+            return Err(SwarmError::Unavailable(ALREADY_MEMBER.into()));
+        }
+        let now = now_rfc3339();
+        let id = new_id();
+        let node_id = new_id();
+        let part: String = new_id().chars().chain(new_id().chars()).collect();
+        let mut cluster = Cluster {
+            id: id.clone(),
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            index: 10,
+            spec: default_cluster_spec(spec),
+            worker_token: token(&part),
+            manager_token: token(&part),
+            nodes: Vec::new(),
+            services: Vec::new(),
+            tasks: Vec::new(),
+        };
+        let version = cluster.next_index();
+        cluster.nodes.push(Node {
+            id: node_id.clone(),
+            scope: scope.to_string(),
+            hostname: hostname.to_string(),
+            role: "manager".into(),
+            availability: "active".into(),
+            addr: addr.to_string(),
+            leader: true,
+            created_at: now.clone(),
+            updated_at: now,
+            version,
+            labels: json!({}),
+        });
+        state.clusters.push(cluster);
+        self.save(&state);
+        Ok(node_id)
+    }
+
+    /// `docker swarm join`: `scope` joins the cluster whose token matches and
+    /// one of whose managers listens on `remote` (`addr:port`).
+    pub fn join(&self, scope: &str, hostname: &str, remote: &[String], token: &str) -> Result<()> {
+        let mut state = self.lock();
+        if state.cluster_of(scope).is_some() {
+            return Err(SwarmError::Unavailable(ALREADY_MEMBER.into()));
+        }
+        let reachable = |c: &Cluster| {
+            remote.iter().any(|r| {
+                let host = r.rsplit_once(':').map(|(h, _)| h).unwrap_or(r);
+                c.nodes
+                    .iter()
+                    .any(|n| n.role == "manager" && (n.addr == host || n.hostname == host))
+            })
+        };
+        let Some(cluster) = state.clusters.iter_mut().find(|c| reachable(c)) else {
+            return Err(SwarmError::Internal(format!(
+                "Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the \"docker info\" command to see the current swarm status of your node. ({})",
+                remote.join(",")
+            )));
+        };
+        let role = if token == cluster.worker_token {
+            "worker"
+        } else if token == cluster.manager_token {
+            "manager"
+        } else {
+            return Err(SwarmError::Invalid(
+                "rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster".into(),
+            ));
+        };
+        let now = now_rfc3339();
+        let version = cluster.next_index();
+        cluster.nodes.push(Node {
+            id: new_id(),
+            scope: scope.to_string(),
+            hostname: hostname.to_string(),
+            role: role.into(),
+            availability: "active".into(),
+            addr: hostname.to_string(),
+            leader: false,
+            created_at: now.clone(),
+            updated_at: now,
+            version,
+            labels: json!({}),
+        });
+        self.save(&state);
+        drop(state);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// `docker swarm leave [--force]`. Returns the containers of the scope's
+    /// tasks (the caller removes them). The last manager leaving ends the cluster.
+    pub fn leave(&self, scope: &str, force: bool) -> Result<Vec<(String, String)>> {
+        let mut state = self.lock();
+        let i = state
+            .cluster_of(scope)
+            .ok_or_else(|| SwarmError::Unavailable("This node is not part of a swarm".into()))?;
+        let cluster = &mut state.clusters[i];
+        let node = cluster.node_of_scope(scope).cloned().expect("member");
+        let managers = cluster.nodes.iter().filter(|n| n.role == "manager").count();
+        if node.role == "manager" && !force {
+            let msg = if managers == 1 {
+                "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. "
+            } else {
+                "You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves fewer managers than needed for a quorum. Use `--force` to ignore this message. "
+            };
+            return Err(SwarmError::Unavailable(msg.into()));
+        }
+        let mut containers = Vec::new();
+        for t in cluster.tasks.iter().filter(|t| t.node_id == node.id) {
+            if let Some(c) = &t.container_id {
+                containers.push((node.scope.clone(), c.clone()));
+            }
+        }
+        if node.role == "manager" && managers == 1 {
+            for t in &cluster.tasks {
+                if let (Some(c), Some(n)) = (
+                    &t.container_id,
+                    cluster.nodes.iter().find(|n| n.id == t.node_id),
+                ) {
+                    if n.id != node.id {
+                        containers.push((n.scope.clone(), c.clone()));
+                    }
+                }
+            }
+            state.clusters.remove(i);
+        } else {
+            cluster.nodes.retain(|n| n.id != node.id);
+            for t in cluster.tasks.iter_mut().filter(|t| t.node_id == node.id) {
+                t.desired = "shutdown".into();
+                t.state = "orphaned".into();
+                t.container_id = None;
+            }
+        }
+        self.save(&state);
+        drop(state);
+        self.wake.notify_one();
+        Ok(containers)
+    }
+}
+
+fn default_cluster_spec(given: Value) -> Value {
+    let mut spec = json!({
+        "Name": "default",
+        "Labels": {},
+        "Orchestration": {"TaskHistoryRetentionLimit": 5},
+        "Raft": {"SnapshotInterval": 10000, "KeepOldSnapshots": 0, "LogEntriesForSlowFollowers": 500, "ElectionTick": 10, "HeartbeatTick": 1},
+        "Dispatcher": {"HeartbeatPeriod": 5000000000u64},
+        "CAConfig": {"NodeCertExpiry": 7776000000000000u64},
+        "TaskDefaults": {},
+        "EncryptionConfig": {"AutoLockManagers": false}
+    });
+    if let Some(labels) = given.get("Labels").filter(|l| l.is_object()) {
+        spec["Labels"] = labels.clone();
+    }
+    spec
+}
+
+/// Parses a Go duration in nanoseconds from a spec field (absent → `default`).
+pub fn nanos(v: &Value, default: u64) -> std::time::Duration {
+    std::time::Duration::from_nanos(v.as_u64().unwrap_or(default))
+}
