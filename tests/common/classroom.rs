@@ -93,7 +93,7 @@ impl Classroom {
             .spawn()
             .expect("start berth serve");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(180);
         while Instant::now() < deadline {
             if let Ok(r) = self.try_http("GET", "/healthz", None, None) {
                 if r.status == 200 {
