@@ -261,7 +261,7 @@ fn lesson_check_accepts_good_lessons_and_names_each_mistake_with_its_line() {
         "04-exercises/lesson.md:15: exercise id \"one\" is used twice",
         "04-exercises/lesson.md:15: exercise \"one\", check \"a\": layers applies to images only",
         "04-exercises/lesson.md:15: exercise \"one\", check \"b\": after \"missing\" names no earlier check",
-        "04-exercises/lesson.md:29: exercise:",
+        "04-exercises/lesson.md:31: exercise: expected `.`, `=`",
         "problem(s) found",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");

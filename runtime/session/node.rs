@@ -163,5 +163,9 @@ pub(super) fn create(
     let ns = node.host_netns();
     netns::pin(pid, &ns).map_err(io_err("pin network namespace"))?;
     netns::loopback_up(&ns).map_err(io_err("bring lo up"))?;
+    // Now that the namespace exists, the scope's networks move into it.
+    if let Some(settings) = runtime.scope_settings(&node.scope) {
+        runtime.set_scope(&node.scope, settings);
+    }
     Ok(node)
 }

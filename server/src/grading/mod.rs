@@ -600,7 +600,7 @@ pub fn http_get(
     } else {
         format!("/{path}")
     };
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: berth-grader\r\nConnection: close\r\n\r\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: berth-grader\r\nConnection: close\r\n\r\n").as_bytes())
         .map_err(|e| format!("sending the request: {e}"))?;
     let mut raw = Vec::new();
     let _ = s.take(1 << 20).read_to_end(&mut raw);
