@@ -16,6 +16,8 @@
 //!
 //! `classroom`: see `classroom.rs` (session to prompt, echo, idle memory).
 //!
+//! `lessons`: a lesson's Check round trip, failing and passing (`lessons.rs`).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -34,6 +36,7 @@ use berth_runtime::DataDir;
 
 #[path = "classroom.rs"]
 mod classroom;
+mod lessons;
 mod registry;
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +48,10 @@ fn main() -> anyhow::Result<()> {
         }
         Some("cli") => cli_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(50)),
         Some("registry") => registry::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
+        Some("lessons") => lessons::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100),
+        ),
         Some("classroom") => classroom::run(
             &berth_binary()?,
             args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(30),
@@ -52,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         ),
         _ => {
             eprintln!(
-                "usage: berth-bench launch [RUNS] | build [RUNS] | cli [RUNS] | registry [RUNS] | classroom [RUNS] [IDLE]"
+                "usage: berth-bench launch [RUNS] | build [RUNS] | cli [RUNS] | registry [RUNS] | classroom [RUNS] [IDLE] | lessons [RUNS]"
             );
             std::process::exit(2)
         }
