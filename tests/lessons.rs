@@ -267,3 +267,76 @@ fn lesson_check_accepts_good_lessons_and_names_each_mistake_with_its_line() {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_starter_lesson_sets_up_the_lab_and_its_solution_passes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lessons = root.join("lessons").display().to_string();
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+    let (token, _) = c.new_session();
+    let slug = "01-hello-containers";
+    let page = c.http("GET", &format!("/lessons/{slug}"), Some(&token), None);
+    assert_eq!(page.status, 200);
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    // The lesson's files were copied into the lab.
+    let mut copied = String::new();
+    for _ in 0..50 {
+        copied = t
+            .run("cat /root/site/index.html", LONG)
+            .await
+            .unwrap_or_default();
+        if copied.contains("hello from berth") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        copied.contains("<h1>hello from berth</h1>"),
+        "{copied:?}\n{}",
+        c.log()
+    );
+
+    let path = format!("/api/lessons/{slug}/check");
+    let before = c.http("POST", &path, Some(&token), None).json();
+    assert!(
+        before["exercises"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["passed"] == false),
+        "{before}"
+    );
+    let solution =
+        std::fs::read_to_string(root.join("lessons").join(slug).join("solution.sh")).unwrap();
+    for line in solution
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("set ") && !l.trim().is_empty())
+    {
+        t.run(line, LONG)
+            .await
+            .unwrap_or_else(|| panic!("{line}: {:?}", t.text()));
+    }
+    let mut after = c.http("POST", &path, Some(&token), None).json();
+    for _ in 0..50 {
+        if after["exercises"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["passed"] == true)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = c.http("POST", &path, Some(&token), None).json();
+    }
+    assert!(
+        after["exercises"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["passed"] == true),
+        "{after}\n{}",
+        c.log()
+    );
+}

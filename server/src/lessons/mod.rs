@@ -7,6 +7,7 @@
 //! commands are fenced blocks whose info string has the word `run`.
 
 pub mod render;
+pub mod setup;
 pub mod web;
 
 use std::collections::BTreeSet;

@@ -23,6 +23,7 @@ use crate::grading::{self, Verdict};
 struct Ctx {
     classroom: Arc<Classroom>,
     library: Arc<Library>,
+    setup: Arc<super::setup::SetupDone>,
 }
 
 /// The lesson routes (state included), to merge beside the classroom's.
@@ -35,7 +36,11 @@ pub fn router(classroom: Arc<Classroom>) -> Router {
         .route("/api/lessons/{slug}/check", post(check))
         .route("/api/progress", get(progress))
         .route("/api/ports", get(ports))
-        .with_state(Ctx { classroom, library })
+        .with_state(Ctx {
+            classroom,
+            library,
+            setup: Arc::default(),
+        })
 }
 
 fn token_of(headers: &HeaderMap) -> Option<String> {
@@ -135,6 +140,9 @@ async fn lesson_page(
             .into_response();
     };
     let live = live_of(&x.classroom, &headers);
+    if let Some(live) = &live {
+        prepare_lab(&x, live, &lesson);
+    }
     let passed = passes(&x.classroom, live.as_deref());
     let mut body = to_html(&lesson);
     // Exercises already passed start green.
@@ -200,6 +208,31 @@ async fn lesson_page(
         summary = esc(&lesson.meta.summary),
     );
     Html(html).into_response()
+}
+
+/// Brings the session's node1 to the lesson's starting point, once, in the
+/// background; a failure is shown in node1's terminal.
+fn prepare_lab(x: &Ctx, live: &Arc<LiveSession>, lesson: &Lesson) {
+    if lesson.meta.files.is_empty() && lesson.meta.setup.is_empty() {
+        return;
+    }
+    let Some(lab) = live.lab() else { return };
+    if !x.setup.first(&lab.session.id, &lesson.slug) {
+        return;
+    }
+    let Some(node) = lab.session.node("node1").cloned() else {
+        return;
+    };
+    let runtime = x.classroom.sessions.engine.runtime.clone();
+    let lesson = lesson.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = super::setup::prepare(&runtime, &node.lab, &lesson) {
+            tracing::warn!(lesson = %lesson.slug, error = %e, "lesson setup failed");
+            if let Some(t) = lab.terminal("node1") {
+                t.notice(&format!("setting up the lesson failed: {e}"));
+            }
+        }
+    });
 }
 
 async fn lesson_list(State(x): State<Ctx>, headers: HeaderMap) -> Json<serde_json::Value> {
