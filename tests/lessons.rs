@@ -307,15 +307,18 @@ async fn the_starter_lesson_sets_up_the_lab_and_its_solution_passes() {
             .all(|e| e["passed"] == false),
         "{before}"
     );
+    let mut transcript = String::new();
     let solution =
         std::fs::read_to_string(root.join("lessons").join(slug).join("solution.sh")).unwrap();
     for line in solution
         .lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("set ") && !l.trim().is_empty())
     {
-        t.run(line, LONG)
+        let out = t
+            .run(line, LONG)
             .await
             .unwrap_or_else(|| panic!("{line}: {:?}", t.text()));
+        transcript.push_str(&format!("$ {line}\n{out}"));
     }
     let mut after = c.http("POST", &path, Some(&token), None).json();
     for _ in 0..50 {
@@ -336,7 +339,7 @@ async fn the_starter_lesson_sets_up_the_lab_and_its_solution_passes() {
             .unwrap()
             .iter()
             .all(|e| e["passed"] == true),
-        "{after}\n{}",
+        "{after}\n{transcript}\n{}",
         c.log()
     );
 }

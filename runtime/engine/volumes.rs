@@ -152,7 +152,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let scope = ctx.scope.name.clone();
     let v = blocking(move || {
         let owner = if runtime.options.user_namespaces {
-            Some(runtime.ids().range(&scope)?.base)
+            Some(runtime.id_range(&scope)?.base)
         } else {
             None
         };

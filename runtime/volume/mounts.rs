@@ -85,7 +85,7 @@ fn image_volumes(image: &Image) -> Vec<String> {
 impl Runtime {
     fn scope_owner(&self, scope: &str) -> crate::Result<Option<u32>> {
         Ok(if self.options.user_namespaces {
-            Some(self.ids.range(scope)?.base)
+            Some(self.id_range(scope)?.base)
         } else {
             None
         })
