@@ -360,3 +360,58 @@ impl Library {
         Some((all[i].clone(), prev, all.get(i + 1).cloned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, slug: &str, title: &str) {
+        let d = dir.join(slug);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("lesson.md"),
+            format!("+++\ntitle = \"{title}\"\nminutes = 3\n+++\n\n# {title}\n\n```sh run\necho hi\n```\n"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_changed_or_added_lesson_is_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "01-one", "One");
+        let lib = Library::open(dir.path());
+        assert_eq!(lib.lessons()[0].meta.title, "One");
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        write(dir.path(), "01-one", "One again");
+        write(dir.path(), "02-two", "Two");
+        let all = lib.lessons();
+        let titles: Vec<&str> = all.iter().map(|l| l.meta.title.as_str()).collect();
+        assert_eq!(titles, ["One again", "Two"]);
+        let (one, prev, next) = lib.find("01-one").unwrap();
+        assert!(prev.is_none());
+        assert_eq!(next.unwrap().slug, "02-two");
+        let html = render::to_html(&one);
+        assert!(
+            html.contains("<h1 id=\"one-again\">One again <a class=\"anchor\" href=\"#one-again\""),
+            "{html}"
+        );
+        assert!(html.contains("data-command=\"echo hi\""), "{html}");
+    }
+
+    #[test]
+    fn raw_html_in_a_lesson_is_shown_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("01-x");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("lesson.md"),
+            "+++\ntitle = \"X\"\n+++\n\n<script>alert(1)</script>\n",
+        )
+        .unwrap();
+        let (lessons, problems) = load_dir(dir.path());
+        assert!(problems.is_empty(), "{problems:?}");
+        let html = render::to_html(&lessons[0]);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+}
