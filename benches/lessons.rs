@@ -4,6 +4,9 @@
 //! failing (nothing done yet) and passing (the task done through the real
 //! docker CLI on the node's Engine API socket; one of the checks asks the
 //! container's published port over HTTP). Target: under 50 ms.
+//!
+//! Measured 2026-12-02 (debug build, 2 shared cores, 100 runs): failing
+//! median 3.65 ms (p90 4.90), passing with the HTTP check 7.40 ms (p90 8.78).
 
 use std::io::{Read, Write};
 use std::path::Path;
