@@ -21,6 +21,8 @@
 //!
 //! `net`: see `net.rs` (start cost of a published port, proxy throughput).
 //!
+//! `lessons`: a lesson's Check round trip, failing and passing (`lessons.rs`).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -39,6 +41,7 @@ use berth_runtime::DataDir;
 
 #[path = "classroom.rs"]
 mod classroom;
+mod lessons;
 mod net;
 mod registry;
 mod swarm_bench;
@@ -55,6 +58,10 @@ fn main() -> anyhow::Result<()> {
             swarm_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(10))
         }
         Some("registry") => registry::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
+        Some("lessons") => lessons::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100),
+        ),
         Some("classroom") => classroom::run(
             &berth_binary()?,
             args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(30),
@@ -63,7 +70,7 @@ fn main() -> anyhow::Result<()> {
         Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|swarm [RUNS] | classroom [RUNS] [IDLE]"
+                "usage: berth-bench launch|build|cli|registry|net|swarm|lessons [RUNS] | classroom [RUNS] [IDLE]"
             );
             std::process::exit(2)
         }

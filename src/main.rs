@@ -27,6 +27,9 @@ enum Command {
     /// Manage the image store (load, save, import, ls).
     #[command(subcommand)]
     Image(commands::image::ImageCommand),
+    /// Work with lessons (`berth lesson check [DIR]`).
+    #[command(subcommand)]
+    Lesson(commands::lesson::LessonCommand),
     /// Serve the classroom registry (OCI Distribution API) alone.
     Registry(commands::registry::RegistryArgs),
     /// A container's monitor process (started by the engine, not by hand).
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         Command::Daemon(args) => commands::daemon::run(&cli.data_dir, args),
         Command::Image(cmd) => commands::image::run(&cli.data_dir, cmd),
         Command::Registry(args) => commands::registry::run(&cli.data_dir, args),
+        Command::Lesson(cmd) => std::process::exit(commands::lesson::run(cmd)),
         Command::Run(args) => {
             let code = commands::run::run(&cli.data_dir, *args)?;
             std::process::exit(code)

@@ -27,7 +27,7 @@ fn the_browser_shows_a_prompt_and_runs_what_is_typed() {
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("node")
         .arg(root.join("tests/browser/classroom.mjs"))
-        .arg(format!("http://{}/", c.addr))
+        .arg(format!("http://{}/terminal", c.addr))
         .arg(&shots)
         .output()
         .expect("run node");

@@ -35,6 +35,21 @@ pub struct ScopeSettings {
 impl Runtime {
     /// Registers (or replaces) the settings of `scope`.
     pub fn set_scope(&self, scope: &str, settings: ScopeSettings) {
+        // The scope's networks (bridges, `-p`) live in its host namespace
+        // once that exists (a lab makes its node's namespace).
+        if let Some(ns) = settings.host_netns.as_ref().filter(|ns| ns.exists()) {
+            self.net().configure_scope(
+                scope,
+                crate::net::ScopeSettings {
+                    host: crate::net::HostNamespace::Path(ns.clone()),
+                    fs_root: settings
+                        .bind_root
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("/")),
+                    ..self.net().scope_settings(scope)
+                },
+            );
+        }
         self.scopes
             .write()
             .unwrap_or_else(|p| p.into_inner())

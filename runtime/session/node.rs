@@ -170,15 +170,9 @@ pub(super) fn create(
     let ns = node.host_netns();
     netns::pin(pid, &ns).map_err(io_err("pin network namespace"))?;
     netns::loopback_up(&ns).map_err(io_err("bring lo up"))?;
-    // The node's networks, bridges and published ports live in its own
-    // namespace; its bind sources in the lab's root.
-    runtime.net().configure_scope(
-        &node.scope,
-        crate::net::ScopeSettings {
-            host: crate::net::HostNamespace::Path(ns.clone()),
-            fs_root: runtime.dir_of(&node.lab.id).rootfs(),
-            default_bridge: "berth0".into(),
-        },
-    );
+    // Now that the namespace exists, the scope's networks move into it.
+    if let Some(settings) = runtime.scope_settings(&node.scope) {
+        runtime.set_scope(&node.scope, settings);
+    }
     Ok(node)
 }

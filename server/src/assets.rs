@@ -13,6 +13,16 @@ const FILES: &[(&str, &[u8], &str)] = &[
         "text/css; charset=utf-8",
     ),
     (
+        "lesson.js",
+        include_bytes!("../../web/lesson.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "lesson.css",
+        include_bytes!("../../web/lesson.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
         "xterm.js",
         include_bytes!(concat!(env!("OUT_DIR"), "/xterm.js")),
         "text/javascript; charset=utf-8",

@@ -32,6 +32,10 @@ pub struct ClassroomConfig {
     pub limits: SessionLimits,
     /// Seconds the "full" page waits before trying again.
     pub retry_after: u64,
+    /// Where the lessons are (reloaded when they change).
+    pub lessons: PathBuf,
+    /// Address of the app preview's listener (another origin), if any.
+    pub preview_listen: Option<SocketAddr>,
 }
 
 impl Default for ClassroomConfig {
@@ -48,6 +52,8 @@ impl Default for ClassroomConfig {
             nodes: 1,
             limits: SessionLimits::default(),
             retry_after: 10,
+            lessons: PathBuf::from("lessons"),
+            preview_listen: None,
         }
     }
 }

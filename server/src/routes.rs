@@ -26,7 +26,7 @@ const MAX_MESSAGE: usize = 64 * 1024;
 /// The classroom's routes.
 pub fn app(classroom: Arc<Classroom>) -> Router {
     Router::new()
-        .route("/", get(index))
+        .route("/terminal", get(index))
         .route("/start", get(start_page))
         .route("/healthz", get(healthz))
         .route("/resume/{token}", get(resume))
@@ -38,7 +38,8 @@ pub fn app(classroom: Arc<Classroom>) -> Router {
         .route("/api/session/reset", post(reset))
         .route("/ws/terminal/{node}", get(terminal))
         .route("/assets/{*file}", get(asset))
-        .with_state(classroom)
+        .with_state(classroom.clone())
+        .merge(crate::lessons::web::router(classroom))
 }
 
 fn token_of(headers: &HeaderMap) -> Option<String> {

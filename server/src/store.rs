@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+mod progress;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Schema steps, applied in order; never edit one that shipped.

@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod image;
+pub mod lesson;
 pub mod registry;
 pub mod run;
 pub mod serve;

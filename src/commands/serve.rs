@@ -63,6 +63,12 @@ pub struct ServeArgs {
     /// `registry.local:5000`, each session in its own namespace.
     #[arg(long, default_value = "127.0.0.1:5000")]
     registry_listen: SocketAddr,
+    /// Directory of the lessons (reloaded when a file changes).
+    #[arg(long, default_value = "lessons")]
+    lessons: PathBuf,
+    /// Address of the app preview (a second origin serving learners' published ports); "off" disables it.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    preview_listen: String,
 }
 
 /// The classroom registry: tokens only (each session's nodes are granted
@@ -135,8 +141,22 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
             sessions_per_minute: args.sessions_per_minute,
             nodes: args.nodes,
             limits,
+            lessons: args.lessons.clone(),
+            preview_listen: None,
             ..ClassroomConfig::default()
         };
+        let preview = match args.preview_listen.as_str() {
+            "off" | "" => None,
+            addr => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "the app preview cannot listen: serving without it");
+                    None
+                }
+            },
+        };
+        let mut config = config;
+        config.preview_listen = preview.as_ref().and_then(|l| l.local_addr().ok());
         let classroom = Classroom::new(config, sessions, store);
         classroom.clone().refill();
         tokio::spawn(classroom.clone().reap_forever());
@@ -168,6 +188,19 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
             }
         };
         let server = tokio::spawn(serving);
+        let (preview_stop, preview_rx) = tokio::sync::oneshot::channel::<()>();
+        if let Some(listener) = preview {
+            tracing::info!(url = %format!("http://{}", listener.local_addr()?), "berth app preview listening");
+            let c = classroom.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = preview_rx.await;
+                };
+                if let Err(e) = berth_server::preview::run(listener, c, stop).await {
+                    tracing::error!(error = %e, "the app preview stopped");
+                }
+            });
+        }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
@@ -175,6 +208,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         }
         tracing::info!("stopping: ending every session");
         let _ = stop_tx.send(());
+        let _ = preview_stop.send(());
         classroom.shutdown().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         anyhow::Ok(())

@@ -1,0 +1,788 @@
+//! Grading: Docker-aware checks evaluated in-process against one node's
+//! scope through the runtime's Rust API (no HTTP, no CLI).
+//!
+//! A check names one subject (`container`, `container_image`, `image`,
+//! `volume`, `network`) and any number of expectations about it; `after`
+//! makes it wait for earlier checks of the same exercise (when one of them
+//! failed it is not tried and says so).
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_runtime::container::{Container, ExecConfig, Runtime};
+use berth_runtime::engine::convert;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One check as declared in a lesson.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub id: String,
+    /// What the learner sees instead of the generated description.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Checks (of the same exercise) that must pass first.
+    #[serde(default)]
+    pub after: Vec<String>,
+
+    // Subjects: exactly one.
+    /// A container by name.
+    pub container: Option<String>,
+    /// Any container made from this image (a running one preferred).
+    pub container_image: Option<String>,
+    pub image: Option<String>,
+    pub volume: Option<String>,
+    pub network: Option<String>,
+
+    // Containers.
+    pub running: Option<bool>,
+    /// `created`, `running`, `exited`, `paused`, …
+    pub state: Option<String>,
+    /// The image the container was made from.
+    pub uses_image: Option<String>,
+    /// A container port published on the host (`-p`).
+    pub port: Option<u16>,
+    /// `KEY=VALUE` in the container's environment.
+    pub env: Option<String>,
+    /// A mount destination inside the container.
+    pub mount: Option<String>,
+    /// `healthy`, `unhealthy`, `starting`.
+    pub health: Option<String>,
+    /// Restart policy name: `no`, `always`, `unless-stopped`, `on-failure`.
+    pub restart: Option<String>,
+    /// A command run inside the container; `contains` is looked for in
+    /// its output, `exit_code` compared (default 0).
+    pub exec: Option<Vec<String>>,
+    pub exit_code: Option<i32>,
+    /// An HTTP GET of this path on the published `port`.
+    pub http: Option<String>,
+    /// Expected HTTP status (default 200).
+    pub status: Option<u16>,
+
+    // Images.
+    /// Exactly this many layers.
+    pub layers: Option<usize>,
+    /// At most this many bytes.
+    pub max_size: Option<u64>,
+    pub cmd: Option<Vec<String>>,
+    /// A port the image exposes.
+    pub exposes: Option<u16>,
+    /// Text found in a step of the image's history.
+    pub history: Option<String>,
+
+    // Volumes.
+    /// A file (path inside the volume).
+    pub file: Option<String>,
+
+    // Networks.
+    /// Containers (by name) attached to the network.
+    pub members: Option<Vec<String>>,
+
+    /// Text expected in the output / body / file.
+    pub contains: Option<String>,
+}
+
+/// A check's verdict.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Verdict {
+    pub id: String,
+    pub description: String,
+    pub passed: bool,
+    pub expected: String,
+    pub found: String,
+}
+
+type Outcome = Result<String, (String, String)>;
+
+fn fail<T>(expected: impl Into<String>, found: impl Into<String>) -> Result<T, (String, String)> {
+    Err((expected.into(), found.into()))
+}
+
+fn short(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 200 {
+        format!("{}…", s.chars().take(200).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+impl Check {
+    fn subjects(&self) -> usize {
+        [
+            self.container.is_some(),
+            self.container_image.is_some(),
+            self.image.is_some(),
+            self.volume.is_some(),
+            self.network.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count()
+    }
+
+    /// Whether the check makes sense; the message says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.trim().is_empty() {
+            return Err("id is empty".into());
+        }
+        match self.subjects() {
+            0 => return Err(
+                "names no subject: give one of container, container_image, image, volume, network"
+                    .into(),
+            ),
+            1 => {}
+            _ => return Err(
+                "names more than one subject (container, container_image, image, volume, network)"
+                    .into(),
+            ),
+        }
+        let is_container = self.container.is_some() || self.container_image.is_some();
+        let container_only = [
+            ("running", self.running.is_some()),
+            ("state", self.state.is_some()),
+            ("uses_image", self.uses_image.is_some()),
+            ("port", self.port.is_some()),
+            ("env", self.env.is_some()),
+            ("mount", self.mount.is_some()),
+            ("health", self.health.is_some()),
+            ("restart", self.restart.is_some()),
+            ("exec", self.exec.is_some()),
+            ("http", self.http.is_some()),
+        ];
+        let image_only = [
+            ("layers", self.layers.is_some()),
+            ("max_size", self.max_size.is_some()),
+            ("cmd", self.cmd.is_some()),
+            ("exposes", self.exposes.is_some()),
+            ("history", self.history.is_some()),
+        ];
+        for (name, set) in container_only {
+            if set && !is_container {
+                return Err(format!("{name} applies to containers only"));
+            }
+        }
+        for (name, set) in image_only {
+            if set && self.image.is_none() {
+                return Err(format!("{name} applies to images only"));
+            }
+        }
+        if self.file.is_some() && self.volume.is_none() {
+            return Err("file applies to volumes only".into());
+        }
+        if self.members.is_some() && self.network.is_none() {
+            return Err("members applies to networks only".into());
+        }
+        if self.http.is_some() && self.port.is_none() {
+            return Err("http needs the port to ask".into());
+        }
+        if self.exec.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err("exec is an empty command".into());
+        }
+        if let Some(f) = &self.file {
+            if f.split('/').any(|p| p == "..") {
+                return Err(format!("file {f:?} leaves the volume"));
+            }
+        }
+        if let Some(e) = &self.env {
+            if !e.contains('=') {
+                return Err(format!("env {e:?} is not KEY=VALUE"));
+            }
+        }
+        Ok(())
+    }
+
+    /// What the check looks for, in words.
+    pub fn describe(&self) -> String {
+        if let Some(t) = &self.title {
+            return t.clone();
+        }
+        let subject = if let Some(c) = &self.container {
+            format!("container {c}")
+        } else if let Some(i) = &self.container_image {
+            format!("a container of image {i}")
+        } else if let Some(i) = &self.image {
+            format!("image {i}")
+        } else if let Some(v) = &self.volume {
+            format!("volume {v}")
+        } else if let Some(n) = &self.network {
+            format!("network {n}")
+        } else {
+            "nothing".into()
+        };
+        let mut parts = Vec::new();
+        if self.running == Some(true) {
+            parts.push("is running".to_string());
+        }
+        if self.running == Some(false) {
+            parts.push("is not running".to_string());
+        }
+        if let Some(s) = &self.state {
+            parts.push(format!("is {s}"));
+        }
+        if let Some(i) = &self.uses_image {
+            parts.push(format!("runs image {i}"));
+        }
+        if let Some(h) = &self.http {
+            parts.push(format!(
+                "answers HTTP GET {h} on port {}",
+                self.port.unwrap_or(0)
+            ));
+        } else if let Some(p) = self.port {
+            parts.push(format!("publishes port {p}"));
+        }
+        if let Some(e) = &self.env {
+            parts.push(format!("has {e} in its environment"));
+        }
+        if let Some(m) = &self.mount {
+            parts.push(format!("has a mount at {m}"));
+        }
+        if let Some(h) = &self.health {
+            parts.push(format!("is {h}"));
+        }
+        if let Some(r) = &self.restart {
+            parts.push(format!("restarts {r}"));
+        }
+        if let Some(c) = &self.exec {
+            parts.push(format!("runs `{}` successfully", c.join(" ")));
+        }
+        if let Some(n) = self.layers {
+            parts.push(format!("has {n} layers"));
+        }
+        if let Some(n) = self.max_size {
+            parts.push(format!("is at most {n} bytes"));
+        }
+        if let Some(c) = &self.cmd {
+            parts.push(format!("has CMD {c:?}"));
+        }
+        if let Some(p) = self.exposes {
+            parts.push(format!("exposes port {p}"));
+        }
+        if let Some(h) = &self.history {
+            parts.push(format!("was built with {h:?}"));
+        }
+        if let Some(f) = &self.file {
+            parts.push(format!("holds file {f}"));
+        }
+        if let Some(m) = &self.members {
+            parts.push(format!("connects {}", m.join(", ")));
+        }
+        if let Some(c) = &self.contains {
+            parts.push(format!("shows {c:?}"));
+        }
+        if parts.is_empty() {
+            parts.push("exists".into());
+        }
+        format!("{subject} {}", parts.join(", "))
+    }
+}
+
+/// Runs `checks` against `scope`, in order, honouring `after`.
+pub fn run_checks(runtime: &Arc<Runtime>, scope: &str, checks: &[Check]) -> Vec<Verdict> {
+    let mut out: Vec<Verdict> = Vec::new();
+    for c in checks {
+        let blocked: Vec<&str> = c
+            .after
+            .iter()
+            .filter(|d| !out.iter().any(|v| &v.id == *d && v.passed))
+            .map(String::as_str)
+            .collect();
+        let outcome = if blocked.is_empty() {
+            evaluate(runtime, scope, c)
+        } else {
+            fail(
+                format!("{} to pass first", blocked.join(", ")),
+                "not tried yet",
+            )
+        };
+        let (passed, expected, found) = match outcome {
+            Ok(found) => (true, c.describe(), found),
+            Err((e, f)) => (false, e, f),
+        };
+        out.push(Verdict {
+            id: c.id.clone(),
+            description: c.describe(),
+            passed,
+            expected,
+            found,
+        });
+    }
+    out
+}
+
+fn evaluate(runtime: &Arc<Runtime>, scope: &str, c: &Check) -> Outcome {
+    if c.container.is_some() || c.container_image.is_some() {
+        container_check(runtime, scope, c)
+    } else if let Some(image) = &c.image {
+        image_check(runtime, scope, image, c)
+    } else if let Some(v) = &c.volume {
+        volume_check(runtime, scope, v, c)
+    } else if let Some(n) = &c.network {
+        network_check(runtime, scope, n, c)
+    } else {
+        fail("a subject", "none")
+    }
+}
+
+fn image_matches(configured: &str, wanted: &str) -> bool {
+    let norm = |s: &str| {
+        let s = s.strip_prefix("docker.io/library/").unwrap_or(s);
+        if s.rsplit('/').next().is_some_and(|last| last.contains(':')) || s.contains('@') {
+            s.to_string()
+        } else {
+            format!("{s}:latest")
+        }
+    };
+    norm(configured) == norm(wanted)
+}
+
+fn find_container(
+    runtime: &Runtime,
+    scope: &str,
+    c: &Check,
+) -> Result<Arc<Container>, (String, String)> {
+    if let Some(name) = &c.container {
+        return runtime.get(scope, name).map_err(|_| {
+            let names: Vec<String> = runtime
+                .list(scope)
+                .iter()
+                .map(|c| c.snapshot().name)
+                .collect();
+            (
+                format!("a container named {name}"),
+                if names.is_empty() {
+                    "no containers".to_string()
+                } else {
+                    format!("containers {}", names.join(", "))
+                },
+            )
+        });
+    }
+    let image = c.container_image.as_deref().unwrap_or("");
+    let mut all: Vec<Arc<Container>> = runtime
+        .list(scope)
+        .into_iter()
+        .filter(|x| image_matches(&x.snapshot().config.image, image))
+        .collect();
+    all.sort_by_key(|x| {
+        x.snapshot().state.status != berth_runtime::container::state::Status::Running
+    });
+    all.into_iter()
+        .next()
+        .ok_or_else(|| (format!("a container of image {image}"), "none".to_string()))
+}
+
+fn container_check(runtime: &Arc<Runtime>, scope: &str, c: &Check) -> Outcome {
+    let container = find_container(runtime, scope, c)?;
+    let record = container.snapshot();
+    let inspect = convert::inspect(runtime, &record);
+    let status = inspect["State"]["Status"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let running = inspect["State"]["Running"].as_bool().unwrap_or(false);
+    let mut found = vec![format!("container {} is {status}", record.name)];
+    if let Some(want) = c.running {
+        if want != running {
+            return fail(
+                if want { "running" } else { "not running" },
+                format!("container {} is {status}", record.name),
+            );
+        }
+    }
+    if let Some(want) = &c.state {
+        if *want != status {
+            return fail(format!("state {want}"), format!("state {status}"));
+        }
+    }
+    if let Some(want) = &c.uses_image {
+        if !image_matches(&record.config.image, want) {
+            return fail(
+                format!("image {want}"),
+                format!("image {}", record.config.image),
+            );
+        }
+        found.push(format!("image {}", record.config.image));
+    }
+    if let Some(port) = c.port {
+        let key = format!("{port}/tcp");
+        let ports = &inspect["NetworkSettings"]["Ports"];
+        let bound = ports[&key]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|b| b["HostPort"].as_str())
+            .map(String::from);
+        match bound {
+            Some(hp) => found.push(format!("port {port} published on {hp}")),
+            None => {
+                let list: Vec<String> = ports
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .filter(|(_, v)| v.is_array())
+                            .map(|(k, _)| k.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return fail(
+                    format!("port {port} published"),
+                    if list.is_empty() {
+                        "no published ports".into()
+                    } else {
+                        format!("published {}", list.join(", "))
+                    },
+                );
+            }
+        }
+    }
+    if let Some(want) = &c.env {
+        let env: Vec<&str> = inspect["Config"]["Env"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !env.contains(&want.as_str()) {
+            let key = want.split('=').next().unwrap_or("");
+            let have = env
+                .iter()
+                .find(|e| e.split('=').next() == Some(key))
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| format!("no {key} in the environment"));
+            return fail(want.clone(), have);
+        }
+        found.push(want.clone());
+    }
+    if let Some(want) = &c.mount {
+        let mounts: Vec<String> = inspect["Mounts"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m["Destination"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !mounts.contains(want) {
+            return fail(
+                format!("a mount at {want}"),
+                if mounts.is_empty() {
+                    "no mounts".into()
+                } else {
+                    format!("mounts at {}", mounts.join(", "))
+                },
+            );
+        }
+        found.push(format!("mount at {want}"));
+    }
+    if let Some(want) = &c.health {
+        let h = inspect["State"]["Health"]["Status"]
+            .as_str()
+            .unwrap_or("no health check");
+        if h != want {
+            return fail(format!("health {want}"), format!("health {h}"));
+        }
+        found.push(format!("health {h}"));
+    }
+    if let Some(want) = &c.restart {
+        let r = inspect["HostConfig"]["RestartPolicy"]["Name"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("no");
+        if r != want {
+            return fail(
+                format!("restart policy {want}"),
+                format!("restart policy {r}"),
+            );
+        }
+        found.push(format!("restart policy {r}"));
+    }
+    if let Some(cmd) = &c.exec {
+        if !running {
+            return fail(
+                format!("`{}` to run", cmd.join(" ")),
+                format!("container {} is {status}", record.name),
+            );
+        }
+        let (code, output) = exec_output(runtime, &container, cmd)
+            .map_err(|e| (format!("`{}` to run", cmd.join(" ")), e))?;
+        let want_code = c.exit_code.unwrap_or(0);
+        if code != want_code {
+            return fail(
+                format!("`{}` exits with {want_code}", cmd.join(" ")),
+                format!("exit code {code}: {}", short(&output)),
+            );
+        }
+        if let Some(want) = &c.contains {
+            if !output.contains(want.as_str()) {
+                return fail(
+                    format!("output containing {want:?}"),
+                    format!("output {:?}", short(&output)),
+                );
+            }
+        }
+        found.push(format!("output {:?}", short(&output)));
+    }
+    if let (Some(path), Some(port)) = (&c.http, c.port) {
+        let (code, body) = http_get(runtime, scope, &record.name, port, path)
+            .map_err(|e| (format!("an HTTP answer on port {port}"), e))?;
+        let want = c.status.unwrap_or(200);
+        if code != want {
+            return fail(
+                format!("HTTP {want}"),
+                format!("HTTP {code}: {}", short(&body)),
+            );
+        }
+        if let Some(text) = &c.contains {
+            if !body.contains(text.as_str()) {
+                return fail(
+                    format!("a page containing {text:?}"),
+                    format!("page {:?}", short(&body)),
+                );
+            }
+        }
+        found.push(format!("HTTP {code}"));
+    }
+    Ok(found.join(", "))
+}
+
+/// Runs `cmd` in `container`; its exit code and output (stdout then stderr).
+fn exec_output(
+    runtime: &Runtime,
+    container: &Arc<Container>,
+    cmd: &[String],
+) -> Result<(i32, String), String> {
+    let config = ExecConfig {
+        cmd: cmd.to_vec(),
+        env: vec![],
+        workdir: None,
+        user: None,
+        tty: false,
+        stdin: false,
+        console_size: None,
+    };
+    let mut p = runtime
+        .exec(container, &config)
+        .map_err(|e| e.to_string())?;
+    let err_reader = p.stderr.take().map(|mut f| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = Read::take(&mut f, 1 << 20).read_to_end(&mut s);
+            s
+        })
+    });
+    let mut out = Vec::new();
+    if let Some(mut f) = p.stdout.take() {
+        let _ = Read::take(&mut f, 1 << 20).read_to_end(&mut out);
+    }
+    if let Some(h) = err_reader {
+        out.extend(h.join().unwrap_or_default());
+    }
+    let code = p.wait();
+    Ok((code, String::from_utf8_lossy(&out).into_owned()))
+}
+
+/// `GET path` on the container's published `port` from the scope's host
+/// namespace; the status and body.
+pub fn http_get(
+    runtime: &Runtime,
+    scope: &str,
+    container: &str,
+    port: u16,
+    path: &str,
+) -> Result<(u16, String), String> {
+    let mut s = runtime
+        .connect_published(scope, container, port)
+        .map_err(|e| e.to_string())?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: berth-grader\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(|e| format!("sending the request: {e}"))?;
+    let mut raw = Vec::new();
+    let _ = s.take(1 << 20).read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no HTTP answer: {:?}", short(&text)))?;
+    Ok((code, body.to_string()))
+}
+
+fn image_check(runtime: &Arc<Runtime>, scope: &str, name: &str, c: &Check) -> Outcome {
+    let inspect = runtime.images().inspect(scope, name).map_err(|_| {
+        let tags: Vec<String> = runtime
+            .images()
+            .list(scope)
+            .map(|l| l.into_iter().flat_map(|s| s.repo_tags).collect())
+            .unwrap_or_default();
+        (
+            format!("image {name}"),
+            if tags.is_empty() {
+                "no images".to_string()
+            } else {
+                format!("images {}", tags.join(", "))
+            },
+        )
+    })?;
+    let mut found = vec![format!("image {name}")];
+    if let Some(want) = c.layers {
+        let n = inspect["RootFS"]["Layers"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0);
+        if n != want {
+            return fail(format!("{want} layers"), format!("{n} layers"));
+        }
+        found.push(format!("{n} layers"));
+    }
+    if let Some(max) = c.max_size {
+        let size = inspect["Size"].as_u64().unwrap_or(0);
+        if size > max {
+            return fail(format!("at most {max} bytes"), format!("{size} bytes"));
+        }
+        found.push(format!("{size} bytes"));
+    }
+    if let Some(want) = &c.cmd {
+        let cmd: Vec<String> = inspect["Config"]["Cmd"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if &cmd != want {
+            return fail(format!("CMD {want:?}"), format!("CMD {cmd:?}"));
+        }
+        found.push(format!("CMD {cmd:?}"));
+    }
+    if let Some(p) = c.exposes {
+        let exposed: Vec<String> = inspect["Config"]["ExposedPorts"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        if !exposed
+            .iter()
+            .any(|k| k == &format!("{p}/tcp") || k == &p.to_string())
+        {
+            return fail(
+                format!("EXPOSE {p}"),
+                if exposed.is_empty() {
+                    "no exposed ports".into()
+                } else {
+                    format!("exposes {}", exposed.join(", "))
+                },
+            );
+        }
+        found.push(format!("exposes {p}"));
+    }
+    if let Some(want) = &c.history {
+        let history = runtime.images().history(scope, name).unwrap_or(Value::Null);
+        let steps: Vec<String> = history
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| h["CreatedBy"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !steps.iter().any(|s| s.contains(want.as_str())) {
+            return fail(
+                format!("a build step with {want:?}"),
+                format!(
+                    "steps {:?}",
+                    steps.iter().map(|s| short(s)).collect::<Vec<_>>()
+                ),
+            );
+        }
+        found.push(format!("a step with {want:?}"));
+    }
+    Ok(found.join(", "))
+}
+
+fn volume_check(runtime: &Arc<Runtime>, scope: &str, name: &str, c: &Check) -> Outcome {
+    let v = runtime.volumes().get(scope, name).map_err(|_| {
+        let names: Vec<String> = runtime
+            .volumes()
+            .list(scope)
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        (
+            format!("volume {name}"),
+            if names.is_empty() {
+                "no volumes".to_string()
+            } else {
+                format!("volumes {}", names.join(", "))
+            },
+        )
+    })?;
+    let mut found = vec![format!("volume {name}")];
+    if let Some(file) = &c.file {
+        let path = v.mountpoint.join(file.trim_start_matches('/'));
+        let meta = std::fs::symlink_metadata(&path);
+        if !meta.as_ref().is_ok_and(|m| m.is_file()) {
+            return fail(format!("file {file} in volume {name}"), "no such file");
+        }
+        if let Some(want) = &c.contains {
+            let mut text = String::new();
+            let _ = std::fs::File::open(&path).map(|f| f.take(1 << 20).read_to_string(&mut text));
+            if !text.contains(want.as_str()) {
+                return fail(
+                    format!("{file} containing {want:?}"),
+                    format!("{file} holds {:?}", short(&text)),
+                );
+            }
+        }
+        found.push(format!("file {file}"));
+    }
+    Ok(found.join(", "))
+}
+
+fn network_check(runtime: &Arc<Runtime>, scope: &str, name: &str, c: &Check) -> Outcome {
+    let net = runtime.net().get(scope, name).map_err(|_| {
+        let names: Vec<String> = runtime
+            .net()
+            .list(scope)
+            .map(|l| l.into_iter().map(|n| n.name).collect())
+            .unwrap_or_default();
+        (
+            format!("network {name}"),
+            format!("networks {}", names.join(", ")),
+        )
+    })?;
+    let mut found = vec![format!("network {name}")];
+    if let Some(want) = &c.members {
+        let ids: Vec<String> = runtime
+            .net()
+            .members(&net.id)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let members: Vec<String> = runtime
+            .list(scope)
+            .into_iter()
+            .filter(|x| ids.contains(&x.id))
+            .map(|x| x.snapshot().name)
+            .collect();
+        let missing: Vec<&String> = want.iter().filter(|m| !members.contains(m)).collect();
+        if !missing.is_empty() {
+            return fail(
+                format!("{} on network {name}", want.join(", ")),
+                if members.is_empty() {
+                    "no containers on it".into()
+                } else {
+                    format!("{} on it", members.join(", "))
+                },
+            );
+        }
+        found.push(format!("members {}", members.join(", ")));
+    }
+    Ok(found.join(", "))
+}

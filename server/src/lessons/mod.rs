@@ -1,0 +1,417 @@
+//! Lessons: the on-disk format (see lessons/README.md), the loader with its
+//! reload-on-change, validation for `berth lesson check`, and rendering.
+//!
+//! A lesson is a directory `NN-slug/` holding `lesson.md`: TOML front matter
+//! between `+++` lines, then markdown. Exercises are fenced ```` ```exercise ````
+//! blocks with TOML inside (id, title, hints, `[[check]]` tables); runnable
+//! commands are fenced blocks whose info string has the word `run`.
+
+pub mod render;
+pub mod setup;
+pub mod web;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use crate::grading::Check;
+
+/// What the front matter says.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontMatter {
+    pub title: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub minutes: u32,
+    /// Nodes the lesson uses (the session must have at least these).
+    #[serde(default = "one")]
+    pub nodes: usize,
+    /// Files of the lesson directory copied into the lab's /root.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Shell commands run in node1's lab to reach the starting point.
+    #[serde(default)]
+    pub setup: Vec<String>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// An exercise as declared in its ```` ```exercise ```` block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exercise {
+    pub id: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub hints: Vec<String>,
+    /// The node the checks look at (default node1).
+    #[serde(default)]
+    pub node: Option<String>,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<Check>,
+    /// Line of the block in lesson.md (1-based), for messages.
+    #[serde(skip)]
+    pub line: usize,
+}
+
+/// A loaded lesson.
+#[derive(Debug, Clone)]
+pub struct Lesson {
+    /// `01-hello-containers` (the directory name).
+    pub slug: String,
+    pub dir: PathBuf,
+    pub meta: FrontMatter,
+    /// The markdown after the front matter.
+    pub body: String,
+    /// Line in lesson.md where `body` starts (0-based offset).
+    pub body_line: usize,
+    pub exercises: Vec<Exercise>,
+}
+
+impl Lesson {
+    pub fn exercise(&self, id: &str) -> Option<&Exercise> {
+        self.exercises.iter().find(|e| e.id == id)
+    }
+}
+
+/// A mistake in a lesson, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// Is `name` a lesson directory name (`NN-slug`)?
+fn is_slug(name: &str) -> bool {
+    let mut parts = name.splitn(2, '-');
+    let num = parts.next().unwrap_or("");
+    let rest = parts.next().unwrap_or("");
+    !num.is_empty()
+        && num.chars().all(|c| c.is_ascii_digit())
+        && !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Parses one lesson directory; problems are collected, the lesson is
+/// returned when it is usable.
+pub fn parse_lesson(dir: &Path, problems: &mut Vec<Problem>) -> Option<Lesson> {
+    let slug = dir.file_name()?.to_string_lossy().to_string();
+    let file = dir.join("lesson.md");
+    let mut problem = |line: usize, message: String| {
+        problems.push(Problem {
+            file: file.clone(),
+            line,
+            message,
+        })
+    };
+    if !is_slug(&slug) {
+        problem(
+            0,
+            format!("directory name {slug:?} is not NN-slug (digits, a dash, lowercase words)"),
+        );
+    }
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            problem(0, format!("cannot read: {e}"));
+            return None;
+        }
+    };
+    let Some(rest) = text.strip_prefix("+++\n") else {
+        problem(
+            1,
+            "no front matter: the file must begin with a +++ line".into(),
+        );
+        return None;
+    };
+    let Some(end) = rest.find("\n+++\n").or_else(|| {
+        rest.strip_suffix("\n+++")
+            .map(|s| s.len())
+            .filter(|_| rest.ends_with("\n+++"))
+    }) else {
+        problem(1, "front matter is not closed by a +++ line".into());
+        return None;
+    };
+    let front = &rest[..end];
+    let body_start = (4 + end + 5).min(text.len());
+    let body = text[body_start..].to_string();
+    let body_line = text[..body_start].matches('\n').count();
+    let meta: FrontMatter = match toml::from_str(front) {
+        Ok(m) => m,
+        Err(e) => {
+            let line = e
+                .span()
+                .map(|s| front[..s.start].matches('\n').count() + 2)
+                .unwrap_or(1);
+            problem(line, format!("front matter: {}", e.message()));
+            return None;
+        }
+    };
+    if meta.title.trim().is_empty() {
+        problem(2, "front matter: title is empty".into());
+    }
+    if meta.nodes == 0 {
+        problem(2, "front matter: nodes must be at least 1".into());
+    }
+    for f in &meta.files {
+        if f.starts_with('/') || f.split('/').any(|p| p == "..") {
+            problem(2, format!("files: {f:?} must be a path inside the lesson"));
+        } else if !dir.join(f).is_file() {
+            problem(
+                2,
+                format!("files: {f:?} does not exist in {}", dir.display()),
+            );
+        }
+    }
+    let mut exercises = Vec::new();
+    let mut seen = BTreeSet::new();
+    for block in render::fenced_blocks(&body) {
+        let line = body_line + block.line;
+        if block.lang != "exercise" {
+            continue;
+        }
+        let mut ex: Exercise = match toml::from_str(&block.text) {
+            Ok(e) => e,
+            Err(e) => {
+                let at = e
+                    .span()
+                    .map(|s| block.text[..s.start].matches('\n').count() + 1)
+                    .unwrap_or(0);
+                problem(line + at, format!("exercise: {}", e.message()));
+                continue;
+            }
+        };
+        ex.line = line;
+        if !seen.insert(ex.id.clone()) {
+            problem(line, format!("exercise id {:?} is used twice", ex.id));
+        }
+        if ex.checks.is_empty() {
+            problem(line, format!("exercise {:?} has no [[check]]", ex.id));
+        }
+        if let Some(node) = &ex.node {
+            let n: Option<usize> = node.strip_prefix("node").and_then(|n| n.parse().ok());
+            if !matches!(n, Some(n) if n >= 1 && n <= meta.nodes) {
+                problem(
+                    line,
+                    format!(
+                        "exercise {:?}: node {node:?} is not one of the lesson's {} node(s)",
+                        ex.id, meta.nodes
+                    ),
+                );
+            }
+        }
+        let ids: Vec<String> = ex.checks.iter().map(|c| c.id.clone()).collect();
+        for (i, c) in ex.checks.iter().enumerate() {
+            if let Err(m) = c.validate() {
+                problem(line, format!("exercise {:?}, check {:?}: {m}", ex.id, c.id));
+            }
+            if ids[..i].contains(&c.id) {
+                problem(
+                    line,
+                    format!("exercise {:?}: check id {:?} is used twice", ex.id, c.id),
+                );
+            }
+            for dep in &c.after {
+                if !ids[..i].contains(dep) {
+                    problem(
+                        line,
+                        format!(
+                            "exercise {:?}, check {:?}: after {dep:?} names no earlier check of this exercise",
+                            ex.id, c.id
+                        ),
+                    );
+                }
+            }
+        }
+        exercises.push(ex);
+    }
+    Some(Lesson {
+        slug,
+        dir: dir.to_path_buf(),
+        meta,
+        body,
+        body_line,
+        exercises,
+    })
+}
+
+/// Loads every lesson under `root`, in order of their names.
+pub fn load_dir(root: &Path) -> (Vec<Lesson>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(root) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect(),
+        Err(e) => {
+            problems.push(Problem {
+                file: root.to_path_buf(),
+                line: 0,
+                message: format!("cannot read the lessons directory: {e}"),
+            });
+            return (Vec::new(), problems);
+        }
+    };
+    dirs.sort();
+    let lessons = dirs
+        .iter()
+        .filter_map(|d| parse_lesson(d, &mut problems))
+        .collect();
+    (lessons, problems)
+}
+
+/// The newest modification time under `root` (directories and files).
+fn newest(root: &Path) -> Option<SystemTime> {
+    let mut best = std::fs::metadata(root).and_then(|m| m.modified()).ok();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if let Ok(t) = m.modified() {
+                best = best.max(Some(t));
+            }
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    best
+}
+
+/// The lessons of a directory, reloaded when a file under it changes
+/// (checked at most once a second, by modification times).
+pub struct Library {
+    root: PathBuf,
+    state: Mutex<LibraryState>,
+}
+
+struct LibraryState {
+    lessons: Arc<Vec<Lesson>>,
+    stamp: Option<SystemTime>,
+    checked: std::time::Instant,
+}
+
+impl Library {
+    pub fn open(root: &Path) -> Self {
+        let (lessons, problems) = load_dir(root);
+        for p in &problems {
+            tracing::warn!(problem = %p, "lesson problem");
+        }
+        Self {
+            root: root.to_path_buf(),
+            state: Mutex::new(LibraryState {
+                lessons: Arc::new(lessons),
+                stamp: newest(root),
+                checked: std::time::Instant::now(),
+            }),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The current lessons, reloading first if something changed.
+    pub fn lessons(&self) -> Arc<Vec<Lesson>> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.checked.elapsed() >= std::time::Duration::from_millis(500) {
+            s.checked = std::time::Instant::now();
+            let stamp = newest(&self.root);
+            if stamp != s.stamp {
+                let (lessons, problems) = load_dir(&self.root);
+                for p in &problems {
+                    tracing::warn!(problem = %p, "lesson problem");
+                }
+                tracing::info!(lessons = lessons.len(), "lessons reloaded");
+                s.lessons = Arc::new(lessons);
+                s.stamp = stamp;
+            }
+        }
+        s.lessons.clone()
+    }
+
+    /// The lesson `slug` with its neighbours (previous, next).
+    pub fn find(&self, slug: &str) -> Option<(Lesson, Option<Lesson>, Option<Lesson>)> {
+        let all = self.lessons();
+        let i = all.iter().position(|l| l.slug == slug)?;
+        let prev = i.checked_sub(1).map(|j| all[j].clone());
+        Some((all[i].clone(), prev, all.get(i + 1).cloned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, slug: &str, title: &str) {
+        let d = dir.join(slug);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("lesson.md"),
+            format!("+++\ntitle = \"{title}\"\nminutes = 3\n+++\n\n# {title}\n\n```sh run\necho hi\n```\n"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_changed_or_added_lesson_is_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "01-one", "One");
+        let lib = Library::open(dir.path());
+        assert_eq!(lib.lessons()[0].meta.title, "One");
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        write(dir.path(), "01-one", "One again");
+        write(dir.path(), "02-two", "Two");
+        let all = lib.lessons();
+        let titles: Vec<&str> = all.iter().map(|l| l.meta.title.as_str()).collect();
+        assert_eq!(titles, ["One again", "Two"]);
+        let (one, prev, next) = lib.find("01-one").unwrap();
+        assert!(prev.is_none());
+        assert_eq!(next.unwrap().slug, "02-two");
+        let html = render::to_html(&one);
+        assert!(
+            html.contains("<h1 id=\"one-again\">One again <a class=\"anchor\" href=\"#one-again\""),
+            "{html}"
+        );
+        assert!(html.contains("data-command=\"echo hi\""), "{html}");
+    }
+
+    #[test]
+    fn raw_html_in_a_lesson_is_shown_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("01-x");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("lesson.md"),
+            "+++\ntitle = \"X\"\n+++\n\n<script>alert(1)</script>\n",
+        )
+        .unwrap();
+        let (lessons, problems) = load_dir(dir.path());
+        assert!(problems.is_empty(), "{problems:?}");
+        let html = render::to_html(&lessons[0]);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+}

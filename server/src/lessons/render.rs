@@ -1,0 +1,201 @@
+//! Markdown to HTML for lesson pages: heading anchors, runnable blocks with
+//! a "Run" button, exercises as boxes with hints and a Check button.
+
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+use super::{Exercise, Lesson};
+
+/// A fenced code block: its info string's first word, whether it is
+/// runnable, its text and its 1-based line in the markdown.
+pub struct Fenced {
+    pub lang: String,
+    pub run: bool,
+    pub node: Option<String>,
+    pub text: String,
+    pub line: usize,
+}
+
+fn parse_info(info: &str) -> (String, bool, Option<String>) {
+    let mut words = info.split_whitespace();
+    let lang = words.next().unwrap_or("").to_string();
+    let mut run = false;
+    let mut node = None;
+    for w in words {
+        if w == "run" {
+            run = true;
+        } else if let Some(n) = w.strip_prefix("node=") {
+            node = Some(n.to_string());
+        }
+    }
+    (lang, run, node)
+}
+
+/// Every fenced block of `markdown`.
+pub fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
+    let mut out = Vec::new();
+    let mut current: Option<Fenced> = None;
+    for (event, range) in Parser::new_ext(markdown, Options::empty()).into_offset_iter() {
+        match event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+                let (lang, run, node) = parse_info(&info);
+                current = Some(Fenced {
+                    lang,
+                    run,
+                    node,
+                    text: String::new(),
+                    line: markdown[..range.start].matches('\n').count() + 1,
+                });
+            }
+            Event::Text(t) => {
+                if let Some(c) = current.as_mut() {
+                    c.text.push_str(&t);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                if let Some(c) = current.take() {
+                    out.push(c);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// HTML-escapes `s`.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// The anchor of a heading text.
+pub fn anchor(text: &str) -> String {
+    let mut a = String::new();
+    for ch in text.chars().flat_map(|c| c.to_lowercase()) {
+        if ch.is_alphanumeric() {
+            a.push(ch);
+        } else if !a.ends_with('-') && !a.is_empty() {
+            a.push('-');
+        }
+    }
+    a.trim_end_matches('-').to_string()
+}
+
+fn exercise_html(ex: &Exercise) -> String {
+    let mut h = format!(
+        "<section class=\"exercise\" id=\"exercise-{id}\" data-exercise=\"{id}\">\n<h3>Exercise: {title}</h3>\n",
+        id = esc(&ex.id),
+        title = esc(if ex.title.is_empty() { &ex.id } else { &ex.title }),
+    );
+    for (i, hint) in ex.hints.iter().enumerate() {
+        h.push_str(&format!(
+            "<details class=\"hint\"><summary>Hint {}</summary><p>{}</p></details>\n",
+            i + 1,
+            esc(hint)
+        ));
+    }
+    h.push_str("<ul class=\"checks\">\n");
+    for c in &ex.checks {
+        h.push_str(&format!(
+            "<li data-check=\"{}\"><span class=\"mark\">○</span> {}<span class=\"detail\"></span></li>\n",
+            esc(&c.id),
+            esc(&c.describe())
+        ));
+    }
+    h.push_str(&format!(
+        "</ul>\n<button class=\"check\" data-exercise=\"{}\">Check</button>\n</section>\n",
+        esc(&ex.id)
+    ));
+    h
+}
+
+/// The lesson's body as HTML.
+pub fn to_html(lesson: &Lesson) -> String {
+    let mut events: Vec<Event> = Vec::new();
+    let mut exercises = lesson.exercises.iter();
+    let mut in_code: Option<(String, bool, Option<String>, String)> = None;
+    let mut heading: Option<(HeadingLevel, String, Vec<Event>)> = None;
+    let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
+    for event in Parser::new_ext(&lesson.body, opts) {
+        if let Some((_, _, _, text)) = in_code.as_mut() {
+            match event {
+                Event::Text(t) => {
+                    text.push_str(&t);
+                    continue;
+                }
+                Event::End(TagEnd::CodeBlock) => {
+                    let (lang, run, node, text) = in_code.take().unwrap_or_default();
+                    let html = if lang == "exercise" {
+                        exercises.next().map(exercise_html).unwrap_or_default()
+                    } else if run {
+                        format!(
+                            "<div class=\"runnable\"><pre><code class=\"language-{}\">{}</code></pre><button class=\"run\" data-node=\"{}\" data-command=\"{}\" title=\"Type this into the terminal\">Run ▸</button></div>\n",
+                            esc(&lang),
+                            esc(&text),
+                            esc(node.as_deref().unwrap_or("")),
+                            esc(text.trim_end()),
+                        )
+                    } else {
+                        format!(
+                            "<pre><code class=\"language-{}\">{}</code></pre>\n",
+                            esc(&lang),
+                            esc(&text)
+                        )
+                    };
+                    events.push(Event::Html(CowStr::from(html)));
+                    continue;
+                }
+                _ => continue,
+            }
+        }
+        if let Some((_, text, inner)) = heading.as_mut() {
+            match event {
+                Event::End(TagEnd::Heading(level)) => {
+                    let (_, text, inner) = heading.take().unwrap_or((level, String::new(), vec![]));
+                    let mut inner_html = String::new();
+                    pulldown_cmark::html::push_html(&mut inner_html, inner.into_iter());
+                    let id = anchor(&text);
+                    events.push(Event::Html(CowStr::from(format!(
+                        "<{level} id=\"{id}\">{inner_html} <a class=\"anchor\" href=\"#{id}\" aria-label=\"Link to this section\">#</a></{level}>\n",
+                    ))));
+                }
+                e => {
+                    if let Event::Text(t) | Event::Code(t) = &e {
+                        text.push_str(t);
+                    }
+                    inner.push(e);
+                }
+            }
+            continue;
+        }
+        match event {
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let info = match kind {
+                    CodeBlockKind::Fenced(i) => i.to_string(),
+                    CodeBlockKind::Indented => String::new(),
+                };
+                let (lang, run, node) = parse_info(&info);
+                in_code = Some((lang, run, node, String::new()));
+            }
+            Event::Start(Tag::Heading { level, .. }) => {
+                heading = Some((level, String::new(), vec![]))
+            }
+            // Raw HTML in lessons is shown as text: lessons are content, not code.
+            Event::Html(h) | Event::InlineHtml(h) => events.push(Event::Text(h)),
+            e => events.push(e),
+        }
+    }
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    html
+}

@@ -1,0 +1,406 @@
+//! The lesson pages and their API: the catalogue at `/`, a lesson beside
+//! the terminal at `/lessons/{slug}`, checks, progress and the session's
+//! published ports (as preview links).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::render::{esc, to_html};
+use super::{Lesson, Library};
+use crate::classroom::{Classroom, LiveSession};
+use crate::error::AppError;
+use crate::grading::{self, Verdict};
+
+#[derive(Clone)]
+struct Ctx {
+    classroom: Arc<Classroom>,
+    library: Arc<Library>,
+    setup: Arc<super::setup::SetupDone>,
+}
+
+/// The lesson routes (state included), to merge beside the classroom's.
+pub fn router(classroom: Arc<Classroom>) -> Router {
+    let library = Arc::new(Library::open(&classroom.config.lessons));
+    Router::new()
+        .route("/", get(catalogue))
+        .route("/lessons/{slug}", get(lesson_page))
+        .route("/api/lessons", get(lesson_list))
+        .route("/api/lessons/{slug}/check", post(check))
+        .route("/api/progress", get(progress))
+        .route("/api/ports", get(ports))
+        .with_state(Ctx {
+            classroom,
+            library,
+            setup: Arc::default(),
+        })
+}
+
+fn token_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == crate::routes::COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The session of the request's cookie, if it is live.
+pub fn live_of(c: &Classroom, headers: &HeaderMap) -> Option<Arc<LiveSession>> {
+    c.by_token(&token_of(headers)?)
+}
+
+fn session_of(c: &Classroom, headers: &HeaderMap) -> Result<Arc<LiveSession>, AppError> {
+    let token = token_of(headers)
+        .ok_or_else(|| AppError::unauthorized("no session: open the classroom to start one"))?;
+    c.by_token(&token)
+        .ok_or_else(|| AppError::not_found("no such session: it ended or never existed"))
+}
+
+/// Exercises passed by the learner: `(lesson, exercise) -> first pass time`.
+fn passes(c: &Classroom, live: Option<&LiveSession>) -> BTreeMap<(String, String), String> {
+    live.and_then(|l| c.store.passes(l.learner).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(lesson, ex, at)| ((lesson, ex), at))
+        .collect()
+}
+
+fn done_count(lesson: &Lesson, passed: &BTreeMap<(String, String), String>) -> usize {
+    lesson
+        .exercises
+        .iter()
+        .filter(|e| passed.contains_key(&(lesson.slug.clone(), e.id.clone())))
+        .count()
+}
+
+const HEAD: &str = r#"<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/assets/xterm.css">
+<link rel="stylesheet" href="/assets/app.css">
+<link rel="stylesheet" href="/assets/lesson.css">"#;
+
+async fn catalogue(State(x): State<Ctx>, headers: HeaderMap) -> Html<String> {
+    let live = live_of(&x.classroom, &headers);
+    let passed = passes(&x.classroom, live.as_deref());
+    let lessons = x.library.lessons();
+    let mut items = String::new();
+    for l in lessons.iter() {
+        let done = done_count(l, &passed);
+        let total = l.exercises.len();
+        let state = if total > 0 && done == total {
+            "done"
+        } else if done > 0 {
+            "started"
+        } else {
+            "new"
+        };
+        items.push_str(&format!(
+            "<li class=\"lesson {state}\" data-slug=\"{slug}\"><a href=\"/lessons/{slug}\"><span class=\"title\">{title}</span></a>\n<span class=\"minutes\">{minutes} min</span> <span class=\"progress\" data-done=\"{done}\" data-total=\"{total}\">{done}/{total} exercises</span>\n<p class=\"summary\">{summary}</p></li>\n",
+            slug = esc(&l.slug),
+            title = esc(&l.meta.title),
+            minutes = l.meta.minutes,
+            summary = esc(&l.meta.summary),
+        ));
+    }
+    if lessons.is_empty() {
+        items.push_str("<li class=\"empty\">No lessons yet.</li>");
+    }
+    let who = match &live {
+        Some(_) => "<a class=\"button\" href=\"/terminal\">Open the lab terminal</a> <a class=\"button\" href=\"/api/progress\" download=\"progress.json\">Export progress (JSON)</a>".to_string(),
+        None => "<a class=\"button\" href=\"/start\">Start a lab</a>".to_string(),
+    };
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head>{HEAD}\n<title>Berth lessons</title></head>\n<body class=\"catalogue\"><header><strong class=\"brand\">Berth</strong> <span>Lessons</span> <span class=\"spacer\"></span>{who}</header>\n<main><h1>Lessons</h1>\n<ol class=\"lessons\">\n{items}</ol></main></body></html>\n"
+    ))
+}
+
+async fn lesson_page(
+    State(x): State<Ctx>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((lesson, prev, next)) = x.library.find(&slug) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html(format!(
+                "<!doctype html><html lang=\"en\"><head>{HEAD}<title>No such lesson</title></head><body class=\"catalogue\"><main><h1>No such lesson</h1><p>There is no lesson {}. <a href=\"/\">All lessons</a></p></main></body></html>",
+                esc(&slug)
+            )),
+        )
+            .into_response();
+    };
+    let live = live_of(&x.classroom, &headers);
+    if let Some(live) = &live {
+        prepare_lab(&x, live, &lesson);
+    }
+    let passed = passes(&x.classroom, live.as_deref());
+    let mut body = to_html(&lesson);
+    // Exercises already passed start green.
+    for e in &lesson.exercises {
+        if passed.contains_key(&(lesson.slug.clone(), e.id.clone())) {
+            body = body.replace(
+                &format!("class=\"exercise\" id=\"exercise-{}\"", esc(&e.id)),
+                &format!("class=\"exercise passed\" id=\"exercise-{}\"", esc(&e.id)),
+            );
+        }
+    }
+    let link = |l: &Option<Lesson>, rel: &str, label: &str| match l {
+        Some(l) => format!(
+            "<a rel=\"{rel}\" href=\"/lessons/{}\">{label} {}</a>",
+            esc(&l.slug),
+            esc(&l.meta.title)
+        ),
+        None => String::new(),
+    };
+    let pager = format!(
+        "<nav class=\"pager\">{}<a href=\"/\">All lessons</a>{}</nav>",
+        link(&prev, "prev", "←"),
+        link(&next, "next", "→")
+    );
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head>{HEAD}
+<title>{title} — Berth</title></head>
+<body class="lesson-page" data-slug="{slug}">
+<header>
+  <a class="brand" href="/">Berth</a>
+  <span class="lesson-title">{title}</span>
+  <nav id="tabs" aria-label="Lab nodes"></nav>
+  <span id="ports" title="Your published ports, opened through the preview"></span>
+  <span id="countdown" title="Your lab ends after a while without typing"></span>
+  <button id="extend" type="button">Extend</button>
+  <button id="reset" type="button" title="Throw this lab away and start a fresh one">Reset lab</button>
+  <details id="resume"><summary>Resume elsewhere</summary>
+    <p>Open this link on another device to continue in the same lab:</p>
+    <input id="resume-url" readonly>
+  </details>
+</header>
+<div class="split">
+<article class="lesson" id="lesson">
+<p class="meta">{minutes} min · {summary}</p>
+{body}
+{pager}
+</article>
+<main>
+  <div id="status" role="status"></div>
+  <div id="terminal"></div>
+</main>
+</div>
+<script src="/assets/xterm.js"></script>
+<script src="/assets/addon-fit.js"></script>
+<script src="/assets/app.js"></script>
+<script src="/assets/lesson.js"></script>
+</body></html>
+"#,
+        title = esc(&lesson.meta.title),
+        slug = esc(&lesson.slug),
+        minutes = lesson.meta.minutes,
+        summary = esc(&lesson.meta.summary),
+    );
+    Html(html).into_response()
+}
+
+/// Brings the session's node1 to the lesson's starting point, once, in the
+/// background; a failure is shown in node1's terminal.
+fn prepare_lab(x: &Ctx, live: &Arc<LiveSession>, lesson: &Lesson) {
+    if lesson.meta.files.is_empty() && lesson.meta.setup.is_empty() {
+        return;
+    }
+    let Some(lab) = live.lab() else { return };
+    if !x.setup.first(&lab.session.id, &lesson.slug) {
+        return;
+    }
+    let Some(node) = lab.session.node("node1").cloned() else {
+        return;
+    };
+    let runtime = x.classroom.sessions.engine.runtime.clone();
+    let lesson = lesson.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = super::setup::prepare(&runtime, &node.lab, &lesson) {
+            tracing::warn!(lesson = %lesson.slug, error = %e, "lesson setup failed");
+            if let Some(t) = lab.terminal("node1") {
+                t.notice(&format!("setting up the lesson failed: {e}"));
+            }
+        }
+    });
+}
+
+async fn lesson_list(State(x): State<Ctx>, headers: HeaderMap) -> Json<serde_json::Value> {
+    let live = live_of(&x.classroom, &headers);
+    let passed = passes(&x.classroom, live.as_deref());
+    let lessons = x.library.lessons();
+    Json(json!(lessons
+        .iter()
+        .map(|l| json!({
+            "slug": l.slug,
+            "title": l.meta.title,
+            "summary": l.meta.summary,
+            "minutes": l.meta.minutes,
+            "nodes": l.meta.nodes,
+            "exercises": l.exercises.iter().map(|e| json!({
+                "id": e.id,
+                "title": e.title,
+                "passed_at": passed.get(&(l.slug.clone(), e.id.clone())),
+            })).collect::<Vec<_>>(),
+        }))
+        .collect::<Vec<_>>()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CheckRequest {
+    /// One exercise; all of the lesson's when absent.
+    exercise: Option<String>,
+}
+
+/// Runs the checks of one exercise (or all) against the learner's node.
+pub async fn grade(
+    classroom: &Arc<Classroom>,
+    live: &Arc<LiveSession>,
+    lesson: &Lesson,
+    exercise: Option<&str>,
+) -> Result<serde_json::Value, AppError> {
+    let lab = live
+        .lab()
+        .ok_or_else(|| AppError::new(StatusCode::CONFLICT, "the lab is being reset".into()))?;
+    let exercises: Vec<_> = match exercise {
+        Some(id) => vec![lesson
+            .exercise(id)
+            .ok_or_else(|| AppError::not_found(format!("no such exercise: {id}")))?
+            .clone()],
+        None => lesson.exercises.clone(),
+    };
+    let mut out = Vec::new();
+    for ex in exercises {
+        let node = ex.node.clone().unwrap_or_else(|| "node1".into());
+        let scope = lab
+            .session
+            .node(&node)
+            .ok_or_else(|| {
+                AppError::new(
+                    StatusCode::CONFLICT,
+                    format!("this lesson needs {node}: the session has no such node"),
+                )
+            })?
+            .scope
+            .clone();
+        let runtime = classroom.sessions.engine.runtime.clone();
+        let checks = ex.checks.clone();
+        let verdicts: Vec<Verdict> =
+            tokio::task::spawn_blocking(move || grading::run_checks(&runtime, &scope, &checks))
+                .await
+                .map_err(AppError::internal)?;
+        let passed = verdicts.iter().all(|v| v.passed);
+        let detail = serde_json::to_string(&verdicts).unwrap_or_default();
+        classroom
+            .store
+            .record_result(live.learner, &lesson.slug, &ex.id, passed, &detail)
+            .map_err(AppError::internal)?;
+        out.push(json!({
+            "exercise": ex.id,
+            "node": node,
+            "passed": passed,
+            "checks": verdicts,
+        }));
+    }
+    live.touch();
+    Ok(json!({ "lesson": lesson.slug, "exercises": out }))
+}
+
+async fn check(
+    State(x): State<Ctx>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let live = session_of(&x.classroom, &headers)?;
+    let request: CheckRequest = if body.is_empty() {
+        CheckRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::bad_request(format!("invalid request: {e}")))?
+    };
+    let (lesson, _, _) = x
+        .library
+        .find(&slug)
+        .ok_or_else(|| AppError::not_found(format!("no such lesson: {slug}")))?;
+    Ok(Json(
+        grade(&x.classroom, &live, &lesson, request.exercise.as_deref()).await?,
+    ))
+}
+
+async fn progress(State(x): State<Ctx>, headers: HeaderMap) -> Result<Response, AppError> {
+    let live = session_of(&x.classroom, &headers)?;
+    let passed = passes(&x.classroom, Some(&live));
+    let lessons = x.library.lessons();
+    let list: Vec<serde_json::Value> = lessons
+        .iter()
+        .map(|l| {
+            json!({
+                "lesson": l.slug,
+                "title": l.meta.title,
+                "done": done_count(l, &passed),
+                "total": l.exercises.len(),
+                "exercises": l.exercises.iter().map(|e| json!({
+                    "id": e.id,
+                    "passed": passed.contains_key(&(l.slug.clone(), e.id.clone())),
+                    "passed_at": passed.get(&(l.slug.clone(), e.id.clone())),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let name = live.name.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut r = Json(json!({
+        "learner": { "id": live.learner, "name": name },
+        "session": live.id,
+        "lessons": list,
+    }))
+    .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        header::HeaderValue::from_static("inline; filename=\"progress.json\""),
+    );
+    Ok(r)
+}
+
+/// The session's published ports, each with its preview link.
+async fn ports(
+    State(x): State<Ctx>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let live = session_of(&x.classroom, &headers)?;
+    let lab = live
+        .lab()
+        .ok_or_else(|| AppError::new(StatusCode::CONFLICT, "the lab is being reset".into()))?;
+    let runtime = x.classroom.sessions.engine.runtime.clone();
+    let scopes: Vec<(String, String)> = lab
+        .session
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.scope.clone()))
+        .collect();
+    let found = tokio::task::spawn_blocking(move || crate::preview::published(&runtime, &scopes))
+        .await
+        .map_err(AppError::internal)?;
+    let base = crate::preview::base_url(&x.classroom, &headers);
+    Ok(Json(json!(found
+        .into_iter()
+        .map(|p| json!({
+            "node": p.node,
+            "container": p.container,
+            "container_port": p.container_port,
+            "host_port": p.host_port,
+            "url": base.as_ref().map(|b| format!("{b}/s/{}/{}/", live.id, p.host_port)),
+        }))
+        .collect::<Vec<_>>())))
+}
