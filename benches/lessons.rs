@@ -82,6 +82,8 @@ pub fn run(berth: &Path, runs: usize) -> anyhow::Result<()> {
             &addr,
             "--preview-listen",
             "off",
+            "--registry-listen",
+            "127.0.0.1:0",
             "--lessons",
         ])
         .arg(&lessons)
