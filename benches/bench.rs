@@ -114,9 +114,11 @@ fn berth_binary() -> anyhow::Result<PathBuf> {
     Ok(berth)
 }
 
-fn launch(runs: usize) -> anyhow::Result<()> {
+/// A runtime over a fresh data directory under /var/tmp (removed when the
+/// returned directory drops), with busybox in the `bench` scope.
+fn bench_runtime(prefix: &str) -> anyhow::Result<(tempfile::TempDir, std::sync::Arc<Runtime>)> {
     let data = tempfile::Builder::new()
-        .prefix("berth-bench-")
+        .prefix(prefix)
         .tempdir_in("/var/tmp")?;
     let runtime = Runtime::open(
         DataDir::open(data.path())?,
@@ -126,6 +128,11 @@ fn launch(runs: usize) -> anyhow::Result<()> {
         },
     )?;
     runtime.images().ensure_busybox("bench")?;
+    Ok((data, runtime))
+}
+
+fn launch(runs: usize) -> anyhow::Result<()> {
+    let (data, runtime) = bench_runtime("berth-bench-")?;
     let config = ContainerConfig {
         image: "busybox".into(),
         cmd: vec!["true".into()],
@@ -263,17 +270,7 @@ fn runc_bundle(
 /// detached runc container of the equivalent bundle.
 fn exec_in_process(runs: usize) -> anyhow::Result<()> {
     use berth_runtime::container::ExecConfig;
-    let data = tempfile::Builder::new()
-        .prefix("berth-bench-exec-")
-        .tempdir_in("/var/tmp")?;
-    let runtime = Runtime::open(
-        DataDir::open(data.path())?,
-        RuntimeOptions {
-            init_binary: berth_binary()?,
-            ..Default::default()
-        },
-    )?;
-    runtime.images().ensure_busybox("bench")?;
+    let (data, runtime) = bench_runtime("berth-bench-exec-")?;
     let config = ContainerConfig {
         image: "busybox".into(),
         cmd: vec!["sleep".into(), "3600".into()],

@@ -7,24 +7,13 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_runtime::container::{ContainerConfig, Runtime, RuntimeOptions, WaitCondition};
+use berth_runtime::container::{ContainerConfig, Runtime, WaitCondition};
 use berth_runtime::net::{ContainerNetworking, Port, PortBinding};
-use berth_runtime::DataDir;
 
-use super::{berth_binary, print_row, summarize};
+use super::{bench_runtime, print_row, summarize};
 
 pub fn run(runs: usize) -> anyhow::Result<()> {
-    let data = tempfile::Builder::new()
-        .prefix("berth-bench-net-")
-        .tempdir_in("/var/tmp")?;
-    let runtime = Runtime::open(
-        DataDir::open(data.path())?,
-        RuntimeOptions {
-            init_binary: berth_binary()?,
-            ..Default::default()
-        },
-    )?;
-    runtime.images().ensure_busybox("bench")?;
+    let (_data, runtime) = bench_runtime("berth-bench-net-")?;
     let result = measure(&runtime, runs);
     runtime.shutdown_networks();
     result
