@@ -426,3 +426,47 @@ pub fn session_cgroups(session: &str) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Whether headless Chromium and playwright-core are installed; under
+/// scripts/test.sh (`BERTH_FULL_SUITE`) they must be.
+pub fn browser_available() -> bool {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let there = Path::new("/usr/bin/chromium").exists()
+        && root.join("web/node_modules/playwright-core").exists();
+    if !there {
+        assert!(
+            std::env::var_os("BERTH_FULL_SUITE").is_none(),
+            "scripts/test.sh installs chromium and playwright-core"
+        );
+        eprintln!("skipping: scripts/setup.sh installs chromium and playwright-core");
+    }
+    there
+}
+
+/// Runs the playwright script `tests/browser/<script>` against `url`, with
+/// screenshots to tests/artifacts/; returns what it printed, failing the
+/// test (with the server's log) when the script fails.
+pub fn run_browser_script(c: &Classroom, script: &str, url: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = artifacts();
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(root.join("tests/browser").join(script))
+        .arg(url)
+        .arg(&shots)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{stderr}\n{}",
+        c.log()
+    );
+    stdout
+}
+
+/// Where browser tests keep their screenshots.
+pub fn artifacts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts")
+}
