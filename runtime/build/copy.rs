@@ -238,18 +238,7 @@ impl CopyJob<'_> {
     }
 
     fn unpack(&self, src: &Found, dest: &Path) -> io::Result<()> {
-        let file = fs::File::open(&src.host)?;
-        let mut buffered = io::BufReader::new(file);
-        let gzip = {
-            use io::BufRead;
-            let head = buffered.fill_buf()?;
-            head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b
-        };
-        let reader: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::GzDecoder::new(buffered))
-        } else {
-            Box::new(buffered)
-        };
+        let reader = crate::image::layer::maybe_gunzip(fs::File::open(&src.host)?)?;
         let mut archive = tar::Archive::new(reader);
         archive.set_preserve_permissions(true);
         archive.set_preserve_mtime(true);

@@ -187,6 +187,26 @@ async fn send(tx: &Sink, line: Value) {
     let _ = tx.send(bytes.into()).await;
 }
 
+/// A streamed JSON progress answer fed by `job`; its error becomes the
+/// stream's last line, where the CLI prints it.
+fn progress_stream<F, Fut>(job: F) -> super::http::Reply
+where
+    F: FnOnce(Sink) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let (reply, tx) = stream("application/json");
+    tokio::spawn(async move {
+        if let Err(message) = job(tx.clone()).await {
+            send(
+                &tx,
+                json!({"errorDetail": {"message": message}, "error": message}),
+            )
+            .await;
+        }
+    });
+    reply
+}
+
 fn status(id: &str, status: &str) -> Value {
     json!({"status": status, "progressDetail": {}, "id": id})
 }
@@ -374,17 +394,7 @@ pub async fn pull(ctx: &Ctx, headers: &HeaderMap) -> ApiResult {
         shown: reference.familiar(),
         digest: top.digest,
     };
-    let (reply, tx) = stream("application/json");
-    tokio::spawn(async move {
-        if let Err(message) = job.run(&tx).await {
-            send(
-                &tx,
-                json!({"errorDetail": {"message": message}, "error": message}),
-            )
-            .await;
-        }
-    });
-    Ok(reply)
+    Ok(progress_stream(move |tx| async move { job.run(&tx).await }))
 }
 
 struct PullJob {
@@ -531,17 +541,7 @@ pub async fn push(ctx: &Ctx, name: &str, headers: &HeaderMap) -> ApiResult {
         repo,
         tags,
     };
-    let (reply, tx) = stream("application/json");
-    tokio::spawn(async move {
-        if let Err(message) = job.run(&tx).await {
-            send(
-                &tx,
-                json!({"errorDetail": {"message": message}, "error": message}),
-            )
-            .await;
-        }
-    });
-    Ok(reply)
+    Ok(progress_stream(move |tx| async move { job.run(&tx).await }))
 }
 
 struct PushJob {

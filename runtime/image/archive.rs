@@ -169,19 +169,7 @@ impl ImageStore {
             }
         }
         let id = self.put_blob(config)?;
-        let familiar: Vec<String> = tags
-            .iter()
-            .map(|t| Reference::parse(t).map(|r| r.familiar()))
-            .collect::<Result<_, _>>()?;
-        self.with_scope(scope, |refs| {
-            refs.images.insert(id.clone());
-            for t in familiar {
-                refs.tags.insert(t, id.clone());
-                refs.last_tag
-                    .insert(id.clone(), crate::container::state::now_rfc3339());
-            }
-            Ok(())
-        })?;
+        self.reference(scope, &id, tags)?;
         Ok(id)
     }
 

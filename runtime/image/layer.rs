@@ -33,21 +33,24 @@ fn clean(path: &Path) -> io::Result<PathBuf> {
     Ok(out)
 }
 
+/// `reader`, decompressed when it starts with the gzip magic bytes.
+pub fn maybe_gunzip<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    use io::BufRead;
+    let mut buffered = io::BufReader::new(reader);
+    let head = buffered.fill_buf()?;
+    let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+    Ok(if gzip {
+        Box::new(flate2::read::GzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    })
+}
+
 /// Unpacks a (plain or gzip) layer tar into `dest`, turning `.wh.` files into
 /// overlayfs whiteouts and `.wh..wh..opq` into the opaque xattr. Ownership,
 /// modes, times, xattrs, links are kept; nothing is written outside `dest`.
 pub fn unpack(reader: impl Read, dest: &Path) -> io::Result<()> {
-    let mut buffered = io::BufReader::new(reader);
-    let gzip = {
-        use io::BufRead;
-        let head = buffered.fill_buf()?;
-        head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b
-    };
-    let reader: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::GzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
-    };
+    let reader = maybe_gunzip(reader)?;
     fs::create_dir_all(dest)?;
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);

@@ -331,20 +331,30 @@ impl ImageStore {
         let bytes = serde_json::to_vec(config).map_err(|e| ImageError::Invalid(e.to_string()))?;
         parse_config(&bytes)?;
         let id = self.put_blob(&bytes)?;
+        self.reference(scope, &id, tags)?;
+        Ok(id)
+    }
+
+    /// Makes image `id` (already stored) part of `scope` under `tags`.
+    pub(crate) fn reference(
+        &self,
+        scope: &str,
+        id: &str,
+        tags: &[String],
+    ) -> Result<(), ImageError> {
         let familiar: Vec<String> = tags
             .iter()
             .map(|t| Reference::parse(t).map(|r| r.familiar()))
             .collect::<Result<_, _>>()?;
         self.with_scope(scope, |refs| {
-            refs.images.insert(id.clone());
+            refs.images.insert(id.to_string());
             for t in familiar {
-                refs.tags.insert(t, id.clone());
+                refs.tags.insert(t, id.to_string());
                 refs.last_tag
-                    .insert(id.clone(), crate::container::state::now_rfc3339());
+                    .insert(id.to_string(), crate::container::state::now_rfc3339());
             }
             Ok(())
-        })?;
-        Ok(id)
+        })
     }
 
     /// `docker tag SOURCE TARGET`.

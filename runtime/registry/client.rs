@@ -522,8 +522,8 @@ impl RepoClient {
         })
     }
 
-    /// A small blob (a config), verified against its digest.
-    pub async fn blob_bytes(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
+    /// `GET blobs/<digest>`, with the registry's error when it is not there.
+    async fn get_blob(&self, digest: &str) -> Result<reqwest::Response, ClientError> {
         let resp = self
             .send(
                 Method::GET,
@@ -534,6 +534,12 @@ impl RepoClient {
         if !resp.status().is_success() {
             return Err(registry_error(resp).await);
         }
+        Ok(resp)
+    }
+
+    /// A small blob (a config), verified against its digest.
+    pub async fn blob_bytes(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
+        let resp = self.get_blob(digest).await?;
         let bytes = resp
             .bytes()
             .await
@@ -554,16 +560,7 @@ impl RepoClient {
         dest: &Path,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, ClientError> {
-        let resp = self
-            .send(
-                Method::GET,
-                self.repo_url(&format!("blobs/{digest}")),
-                HeaderMap::new(),
-            )
-            .await?;
-        if !resp.status().is_success() {
-            return Err(registry_error(resp).await);
-        }
+        let resp = self.get_blob(digest).await?;
         let io = |context: &str| {
             let context = context.to_string();
             move |source| ClientError::Io { context, source }
