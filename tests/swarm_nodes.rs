@@ -431,7 +431,18 @@ async fn images_reach_the_nodes_through_the_registry_and_updates_roll_as_flagged
         )
         .await;
     assert!(out.contains("verify: Service app converged"), "{out}");
-    let rows = task_rows(&mut lab, "app").await;
+    // The old tasks stop after (busybox's sleep waits out the grace period).
+    let mut rows = task_rows(&mut lab, "app").await;
+    for _ in 0..60 {
+        if rows
+            .iter()
+            .all(|r| !r.image.contains(":v2") || r.state == "shutdown")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rows = task_rows(&mut lab, "app").await;
+    }
     let new: Vec<&TaskRow> = rows.iter().filter(|r| r.image.contains(":v3")).collect();
     assert_eq!(new.len(), 3, "{rows:?}");
     let mut created: Vec<SystemTime> = new.iter().map(|r| r.created).collect();
