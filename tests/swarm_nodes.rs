@@ -17,6 +17,8 @@ const LONG: Duration = Duration::from_secs(120);
 /// A 3-node session with a terminal on each node.
 struct Lab {
     c: Classroom,
+    token: String,
+    session: String,
     terms: Vec<Term>,
 }
 
@@ -39,7 +41,13 @@ impl Lab {
             );
             terms.push(t);
         }
-        Self { c, terms }
+        let session = status["id"].as_str().unwrap().to_string();
+        Self {
+            c,
+            token,
+            session,
+            terms,
+        }
     }
 
     /// Runs `cmd` in node `n`'s lab (1-based); what it printed.
