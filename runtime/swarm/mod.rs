@@ -11,7 +11,9 @@
 //!   restarts, scaling, rolling updates and rollbacks.
 
 pub mod reconcile;
+pub mod rpc;
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,6 +44,7 @@ pub enum SwarmError {
 pub type Result<T> = std::result::Result<T, SwarmError>;
 
 pub const NOT_MANAGER: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+pub const WORKER_NODE: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 pub const ALREADY_MEMBER: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
 
 /// A 25-character ID from `[a-z0-9]`, as swarmkit makes them.
@@ -78,6 +81,19 @@ pub struct Node {
     pub version: u64,
     #[serde(default)]
     pub labels: Value,
+    /// Its engine stopped (not kept: a restarted engine serves again).
+    #[serde(skip, default)]
+    pub down: bool,
+    /// It left the swarm: listed as down until `docker node rm`.
+    #[serde(default)]
+    pub left: bool,
+}
+
+impl Node {
+    /// Whether the node is down (left, or its engine stopped).
+    pub fn is_down(&self) -> bool {
+        self.down || self.left
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,7 +217,7 @@ impl Cluster {
     }
 
     pub fn node_of_scope(&self, scope: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.scope == scope)
+        self.nodes.iter().find(|n| n.scope == scope && !n.left)
     }
 
     pub fn find_node(&self, key: &str) -> Result<&Node> {
@@ -260,7 +276,7 @@ impl<'a> Placement<'a> {
             nodes: cluster
                 .nodes
                 .iter()
-                .filter(|n| n.availability == "active")
+                .filter(|n| n.availability == "active" && !n.is_down())
                 .collect(),
         }
     }
@@ -302,12 +318,42 @@ impl State {
     }
 }
 
+/// Marks a scope's engine as served while alive (held by the serving task,
+/// so an aborted task marks its node down).
+pub struct Served {
+    swarms: Arc<Swarms>,
+    scope: String,
+}
+
+impl Served {
+    pub fn new(swarms: &Arc<Swarms>, scope: &str) -> Self {
+        swarms.engine_served(scope, true);
+        Self {
+            swarms: swarms.clone(),
+            scope: scope.to_string(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.swarms.engine_served(&self.scope, false);
+    }
+}
+
 /// Every swarm of one engine process.
 pub struct Swarms {
     path: PathBuf,
     state: Mutex<State>,
     pub(crate) wake: tokio::sync::Notify,
     started: AtomicBool,
+    /// Proves a join request comes from this process's engine (see [`rpc`]).
+    secret: String,
+    /// The join RPC listeners, by manager scope.
+    listeners: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Scopes whose Engine API is served now, and those ever served: a node
+    /// whose engine was served and no longer is, is down.
+    engines: Mutex<(HashSet<String>, HashSet<String>)>,
 }
 
 impl Swarms {
@@ -323,6 +369,9 @@ impl Swarms {
             state: Mutex::new(state),
             wake: tokio::sync::Notify::new(),
             started: AtomicBool::new(false),
+            secret: new_id(),
+            listeners: Mutex::new(HashMap::new()),
+            engines: Mutex::new((HashSet::new(), HashSet::new())),
         })
     }
 
@@ -345,10 +394,92 @@ impl Swarms {
     }
 
     /// Starts the reconcile loop once (needs a Tokio runtime).
-    pub fn start(self: &Arc<Self>, runtime: Arc<crate::container::Runtime>) {
+    pub fn start(self: &Arc<Self>, engine: &Arc<crate::engine::Engine>) {
         if !self.started.swap(true, Ordering::SeqCst) {
-            tokio::spawn(reconcile::run(self.clone(), runtime));
+            tokio::spawn(reconcile::run(self.clone(), engine.clone()));
         }
+    }
+
+    /// Records that `scope`'s Engine API is served (`up`) or stopped.
+    pub fn engine_served(&self, scope: &str, up: bool) {
+        let mut e = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        if up {
+            e.0.insert(scope.to_string());
+            e.1.insert(scope.to_string());
+        } else {
+            e.0.remove(scope);
+        }
+        drop(e);
+        self.wake.notify_one();
+    }
+
+    /// Whether the node of `scope` is down: its engine was served and stopped.
+    pub fn is_down(&self, scope: &str) -> bool {
+        let e = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        e.1.contains(scope) && !e.0.contains(scope)
+    }
+
+    /// Forgets `scopes` (a session removed): they leave their clusters at
+    /// once, and a cluster left without a manager ends.
+    pub fn forget_scopes(&self, scopes: &[String]) {
+        for s in scopes {
+            self.unlisten(s);
+        }
+        let mut state = self.lock();
+        let before = state.clusters.len();
+        for c in state.clusters.iter_mut() {
+            // Their tasks go with them: the session's teardown removes the
+            // containers, and the loop must not race it.
+            let gone: Vec<String> = c
+                .nodes
+                .iter()
+                .filter(|n| scopes.contains(&n.scope))
+                .map(|n| n.id.clone())
+                .collect();
+            c.tasks.retain(|t| !gone.contains(&t.node_id));
+            c.nodes.retain(|n| !scopes.contains(&n.scope));
+        }
+        state
+            .clusters
+            .retain(|c| c.nodes.iter().any(|n| n.role == "manager" && !n.left));
+        if state.clusters.len() != before || !scopes.is_empty() {
+            self.save(&state);
+        }
+        let mut e = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        for s in scopes {
+            e.0.remove(s);
+            e.1.remove(s);
+        }
+    }
+
+    /// The manager `manager` admits `scope` into its cluster with `token`
+    /// (the manager's side of [`rpc`]).
+    pub fn admit(
+        &self,
+        manager: &str,
+        scope: &str,
+        hostname: &str,
+        addr: &str,
+        token: &str,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        if state.cluster_of(scope).is_some() {
+            return Err(SwarmError::Unavailable(ALREADY_MEMBER.into()));
+        }
+        let i = state
+            .cluster_of(manager)
+            .filter(|&i| {
+                state.clusters[i]
+                    .node_of_scope(manager)
+                    .map(|n| n.role == "manager")
+                    .unwrap_or(false)
+            })
+            .ok_or_else(|| rpc::join_timeout(&[format!("{manager}:2377")]))?;
+        add_node(&mut state.clusters[i], scope, hostname, addr, token)?;
+        self.save(&state);
+        drop(state);
+        self.wake.notify_one();
+        Ok(())
     }
 
     /// Runs `f` on the cluster `scope` belongs to; saves and wakes the loop after.
@@ -361,6 +492,13 @@ impl Swarms {
         let i = state
             .cluster_of(scope)
             .ok_or_else(|| SwarmError::Unavailable(NOT_MANAGER.into()))?;
+        if state.clusters[i]
+            .node_of_scope(scope)
+            .map(|n| n.role != "manager")
+            .unwrap_or(true)
+        {
+            return Err(SwarmError::Unavailable(WORKER_NODE.into()));
+        }
         let out = f(&mut state.clusters[i])?;
         self.save(&state);
         drop(state);
@@ -403,6 +541,8 @@ impl Swarms {
             updated_at: now,
             version,
             labels: json!({}),
+            down: false,
+            left: false,
         });
         state.clusters.push(cluster);
         self.save(&state);
@@ -430,30 +570,8 @@ impl Swarms {
                 remote.join(",")
             )));
         };
-        let role = if token == cluster.worker_token {
-            "worker"
-        } else if token == cluster.manager_token {
-            "manager"
-        } else {
-            return Err(SwarmError::Invalid(
-                "rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster".into(),
-            ));
-        };
-        let now = now_rfc3339();
-        let version = cluster.next_index();
-        cluster.nodes.push(Node {
-            id: new_id(),
-            scope: scope.to_string(),
-            hostname: hostname.to_string(),
-            role: role.into(),
-            availability: "active".into(),
-            addr: hostname.to_string(),
-            leader: false,
-            created_at: now.clone(),
-            updated_at: now,
-            version,
-            labels: json!({}),
-        });
+        let addr = hostname.to_string();
+        add_node(cluster, scope, hostname, &addr, token)?;
         self.save(&state);
         drop(state);
         self.wake.notify_one();
@@ -469,7 +587,11 @@ impl Swarms {
             .ok_or_else(|| SwarmError::Unavailable("This node is not part of a swarm".into()))?;
         let cluster = &mut state.clusters[i];
         let node = cluster.node_of_scope(scope).cloned().expect("member");
-        let managers = cluster.nodes.iter().filter(|n| n.role == "manager").count();
+        let managers = cluster
+            .nodes
+            .iter()
+            .filter(|n| n.role == "manager" && !n.left)
+            .count();
         if node.role == "manager" && !force {
             let msg = if managers == 1 {
                 "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. "
@@ -497,7 +619,12 @@ impl Swarms {
             }
             state.clusters.remove(i);
         } else {
-            cluster.nodes.retain(|n| n.id != node.id);
+            let index = cluster.next_index();
+            if let Some(n) = cluster.nodes.iter_mut().find(|n| n.id == node.id) {
+                n.left = true;
+                n.version = index;
+                n.updated_at = now_rfc3339();
+            }
             for t in cluster.tasks.iter_mut().filter(|t| t.node_id == node.id) {
                 t.desired = "shutdown".into();
                 t.state = "orphaned".into();
@@ -506,9 +633,47 @@ impl Swarms {
         }
         self.save(&state);
         drop(state);
+        self.unlisten(scope);
         self.wake.notify_one();
         Ok(containers)
     }
+}
+
+/// Adds `scope` to `cluster` as the role `token` grants.
+fn add_node(
+    cluster: &mut Cluster,
+    scope: &str,
+    hostname: &str,
+    addr: &str,
+    token: &str,
+) -> Result<()> {
+    let role = if token == cluster.worker_token {
+        "worker"
+    } else if token == cluster.manager_token {
+        "manager"
+    } else {
+        return Err(SwarmError::Invalid(
+            "rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster".into(),
+        ));
+    };
+    let now = now_rfc3339();
+    let version = cluster.next_index();
+    cluster.nodes.push(Node {
+        id: new_id(),
+        scope: scope.to_string(),
+        hostname: hostname.to_string(),
+        role: role.into(),
+        availability: "active".into(),
+        addr: addr.to_string(),
+        leader: false,
+        created_at: now.clone(),
+        updated_at: now,
+        version,
+        labels: json!({}),
+        down: false,
+        left: false,
+    });
+    Ok(())
 }
 
 fn default_cluster_spec(given: Value) -> Value {

@@ -40,7 +40,9 @@ enum Outcome {
     Started {
         cluster: String,
         task: String,
-        container: Result<String, String>,
+        scope: String,
+        /// The container and whether it has a healthcheck.
+        container: Result<(String, bool), String>,
     },
     Stopped {
         cluster: String,
@@ -57,7 +59,8 @@ struct UpdateRun {
     next_at: Option<Instant>,
 }
 
-pub async fn run(swarms: Arc<Swarms>, runtime: Arc<Runtime>) {
+pub async fn run(swarms: Arc<Swarms>, engine: Arc<crate::engine::Engine>) {
+    let runtime = engine.runtime.clone();
     let mut runs: HashMap<String, UpdateRun> = HashMap::new();
     loop {
         let actions = {
@@ -65,6 +68,11 @@ pub async fn run(swarms: Arc<Swarms>, runtime: Arc<Runtime>) {
             let mut actions = Vec::new();
             let mut changed = false;
             for cluster in state.clusters.iter_mut() {
+                for n in cluster.nodes.iter_mut() {
+                    let down = swarms.is_down(&n.scope);
+                    changed |= n.down != down;
+                    n.down = down;
+                }
                 changed |= observe(cluster, &runtime);
                 changed |= plan(cluster, &mut runs, &mut actions);
             }
@@ -77,22 +85,36 @@ pub async fn run(swarms: Arc<Swarms>, runtime: Arc<Runtime>) {
         // holds up other services or the next round. Results are recorded
         // as they come, and wake the loop.
         for a in actions {
+            let engine = engine.clone();
             let runtime = runtime.clone();
             let swarms = swarms.clone();
             tokio::spawn(async move {
                 let outcomes = tokio::task::spawn_blocking(move || {
                     let mut out = Vec::new();
-                    execute(&runtime, a, &mut out);
+                    execute(&engine, a, &mut out);
                     out
                 })
                 .await
                 .unwrap_or_default();
-                let mut state = swarms.lock();
-                for o in outcomes {
-                    record(&mut state.clusters, o);
+                let orphans: Vec<(String, String)> = {
+                    let mut state = swarms.lock();
+                    let orphans = outcomes
+                        .into_iter()
+                        .filter_map(|o| record(&mut state.clusters, o))
+                        .collect();
+                    swarms.save(&state);
+                    orphans
+                };
+                if !orphans.is_empty() {
+                    let _ = tokio::task::spawn_blocking(move || {
+                        for (scope, id) in orphans {
+                            if let Ok(c) = runtime.get(&scope, &id) {
+                                let _ = runtime.remove(&c, true);
+                            }
+                        }
+                    })
+                    .await;
                 }
-                swarms.save(&state);
-                drop(state);
                 swarms.wake.notify_one();
             });
         }
@@ -100,7 +122,8 @@ pub async fn run(swarms: Arc<Swarms>, runtime: Arc<Runtime>) {
     }
 }
 
-fn execute(runtime: &Arc<Runtime>, action: Action, out: &mut Vec<Outcome>) {
+fn execute(engine: &Arc<crate::engine::Engine>, action: Action, out: &mut Vec<Outcome>) {
+    let runtime = &engine.runtime;
     match action {
         Action::Start {
             cluster,
@@ -109,10 +132,11 @@ fn execute(runtime: &Arc<Runtime>, action: Action, out: &mut Vec<Outcome>) {
             name,
             create,
         } => {
-            let container = start_container(runtime, &scope, &name, create);
+            let container = start_container(engine, &scope, &name, create);
             out.push(Outcome::Started {
                 cluster,
                 task,
+                scope,
                 container,
             });
         }
@@ -131,25 +155,58 @@ fn execute(runtime: &Arc<Runtime>, action: Action, out: &mut Vec<Outcome>) {
         }
         Action::Seq(list) => {
             for a in list {
-                execute(runtime, a, out);
+                execute(engine, a, out);
             }
         }
     }
 }
 
+/// The reference of `image` this node has: as given, else without the
+/// CLI's digest pin.
+fn local_image(runtime: &Runtime, scope: &str, image: &str) -> Option<String> {
+    if runtime.images().resolve(scope, image).is_ok() {
+        return Some(image.to_string());
+    }
+    let (base, _) = image.split_once('@')?;
+    runtime
+        .images()
+        .resolve(scope, base)
+        .is_ok()
+        .then(|| base.to_string())
+}
+
 fn start_container(
-    runtime: &Arc<Runtime>,
+    engine: &Arc<crate::engine::Engine>,
     scope: &str,
     name: &str,
     mut create: Value,
-) -> Result<String, String> {
+) -> Result<(String, bool), String> {
+    let runtime = &engine.runtime;
     // `name:tag@sha256:…` from the CLI's digest pinning; fall back to the
-    // reference without the digest when only that is known locally.
+    // reference without the digest when only that is known locally. A node
+    // that has neither pulls it, as each Swarm node does.
     if let Some(image) = create["Image"].as_str().map(String::from) {
-        if runtime.images().resolve(scope, &image).is_err() {
-            if let Some((base, _)) = image.split_once('@') {
-                create["Image"] = json!(base);
+        let local = match local_image(runtime, scope, &image) {
+            Some(l) => Some(l),
+            None => {
+                // `name:tag@digest` is pulled by its tag, so the node
+                // names it as the CLI does.
+                let wanted = match image.split_once('@') {
+                    Some((base, _)) if base.rsplit('/').next().unwrap_or("").contains(':') => base,
+                    _ => image.as_str(),
+                };
+                let pulled = tokio::runtime::Handle::current().block_on(
+                    crate::engine::distribution::pull_quietly(engine, scope, wanted),
+                );
+                if let Err(e) = &pulled {
+                    tracing::info!(%scope, %image, error = %e, "task image pull failed");
+                }
+                local_image(runtime, scope, &image)
             }
+        };
+        match local {
+            Some(l) => create["Image"] = json!(l),
+            None => return Err(format!("No such image: {image}")),
         }
     }
     let request: crate::engine::convert::CreateRequest =
@@ -163,28 +220,40 @@ fn start_container(
         let _ = runtime.remove(&c, true);
         return Err(e.to_string());
     }
-    Ok(c.id.clone())
+    let healthcheck = c.snapshot().state.health.is_some();
+    Ok((c.id.clone(), healthcheck))
 }
 
-fn record(clusters: &mut [Cluster], outcome: Outcome) {
+/// Writes a result into its task. A container started for a task that is
+/// gone (its node or cluster removed meanwhile) is returned for removal.
+fn record(clusters: &mut [Cluster], outcome: Outcome) -> Option<(String, String)> {
     let (cluster_id, task_id) = match &outcome {
         Outcome::Started { cluster, task, .. } | Outcome::Stopped { cluster, task } => {
             (cluster.clone(), task.clone())
         }
     };
+    let orphan = match &outcome {
+        Outcome::Started {
+            scope,
+            container: Ok((id, _)),
+            ..
+        } => Some((scope.clone(), id.clone())),
+        _ => None,
+    };
     let Some(cluster) = clusters.iter_mut().find(|c| c.id == cluster_id) else {
-        return;
+        return orphan;
     };
     let index = cluster.next_index();
     let Some(t) = cluster.tasks.iter_mut().find(|t| t.id == task_id) else {
-        return;
+        return orphan;
     };
     let now = now_rfc3339();
     match outcome {
         Outcome::Started { container, .. } => match container {
-            Ok(id) => {
+            Ok((id, healthcheck)) => {
                 t.container_id = Some(id);
-                t.state = "running".into();
+                // With a healthcheck the task runs once it is healthy.
+                t.state = if healthcheck { "starting" } else { "running" }.into();
                 t.message = "started".into();
             }
             Err(e) => {
@@ -205,7 +274,11 @@ fn record(clusters: &mut [Cluster], outcome: Outcome) {
     t.timestamp = now.clone();
     t.updated_at = now;
     t.version = index;
+    None
 }
+
+/// The exit code an unhealthy task's container is recorded with.
+const UNHEALTHY: i64 = -2;
 
 /// Marks tasks whose container is gone or has exited. Returns whether anything changed.
 fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
@@ -216,9 +289,10 @@ fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
         .collect();
     let mut changed = false;
     let mut updates = Vec::new();
+    let mut healthy = Vec::new();
     for (i, t) in cluster.tasks.iter().enumerate() {
         // Tasks told to shut down are stopped on purpose: not a failure.
-        if t.state != "running" || t.desired != "running" {
+        if !matches!(t.state.as_str(), "running" | "starting") || t.desired != "running" {
             continue;
         }
         let (Some(cid), Some(scope)) = (&t.container_id, scopes.get(&t.node_id)) else {
@@ -227,8 +301,14 @@ fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
         let code = match runtime.get(scope, cid) {
             Ok(c) => {
                 let r = c.snapshot();
+                let health = r.state.health.as_ref().map(|h| h.status.as_str());
                 if matches!(r.state.status, Status::Exited | Status::Dead) {
                     Some(r.state.exit_code as i64)
+                } else if health == Some("unhealthy") {
+                    Some(UNHEALTHY)
+                } else if t.state == "starting" && health != Some("starting") {
+                    healthy.push(i);
+                    None
                 } else {
                     None
                 }
@@ -239,11 +319,25 @@ fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
             updates.push((i, code));
         }
     }
+    for i in healthy {
+        let index = cluster.next_index();
+        let t = &mut cluster.tasks[i];
+        let now = now_rfc3339();
+        t.state = "running".into();
+        t.timestamp = now.clone();
+        t.updated_at = now;
+        t.version = index;
+        changed = true;
+    }
     for (i, code) in updates {
         let index = cluster.next_index();
         let t = &mut cluster.tasks[i];
         let now = now_rfc3339();
-        if code == 0 {
+        if code == UNHEALTHY {
+            t.state = "failed".into();
+            t.message = "started".into();
+            t.err = "unhealthy container".into();
+        } else if code == 0 {
             t.state = "complete".into();
             t.message = "finished".into();
         } else {
@@ -255,7 +349,7 @@ fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
                 format!("task: non-zero exit ({code})")
             };
         }
-        t.exit_code = Some(code);
+        t.exit_code = (code >= 0).then_some(code);
         t.desired = "shutdown".into();
         t.timestamp = now.clone();
         t.updated_at = now;
