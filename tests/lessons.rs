@@ -242,7 +242,7 @@ fn lesson_check_accepts_good_lessons_and_names_each_mistake_with_its_line() {
     let (code, out, err) = lesson_check(&fixtures("lessons"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("2 lesson(s), 2 exercise(s), 6 check(s): all valid"),
+        out.contains("2 lesson(s), 3 exercise(s), 10 check(s): all valid"),
         "{out}"
     );
     let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons");
@@ -355,7 +355,7 @@ async fn check_until(
     let path = format!("/api/lessons/{lesson}/check");
     let body = format!(r#"{{"exercise":"{exercise}"}}"#);
     let mut answer = serde_json::Value::Null;
-    for _ in 0..100 {
+    for _ in 0..300 {
         let r = c.http("POST", &path, Some(token), Some(&body));
         assert_eq!(r.status, 200, "check: {}\n{}", r.body, c.log());
         answer = r.json();
@@ -422,4 +422,99 @@ async fn a_registry_check_fails_before_and_passes_after_a_push_from_the_lab() {
     let (other, _) = c.new_session();
     let theirs = c.http("POST", path, Some(&other), body).json();
     assert_eq!(theirs["exercises"][0]["passed"], false, "{theirs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swarm_checks_follow_the_swarm_its_service_and_its_update() {
+    let lessons = fixtures("lessons");
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+    let (token, _) = c.new_session();
+    let path = "/api/lessons/02-second/check";
+    let body = Some(r#"{"exercise":"swarm"}"#);
+    let before = c.http("POST", path, Some(&token), body).json();
+    let cluster = verdict(&before, "cluster");
+    assert_eq!(cluster["passed"], false, "{before}");
+    assert_eq!(cluster["expected"], "a swarm");
+    assert_eq!(cluster["found"], "this node is not in a swarm");
+    assert_eq!(verdict(&before, "web")["found"], "not tried yet");
+
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    let out = t.run("docker swarm init 2>&1", LONG).await.expect("init");
+    assert!(out.contains("Swarm initialized"), "{out}\n{}", c.log());
+    // One replica first: the check names what it found.
+    let out = t
+        .run(
+            "docker service create --detach --name web --replicas 1 -p 8080:80 busybox httpd -f -p 80 2>&1",
+            LONG,
+        )
+        .await
+        .expect("service create");
+    assert!(!out.contains("Error"), "{out}");
+    let one = c.http("POST", path, Some(&token), body).json();
+    assert_eq!(verdict(&one, "cluster")["passed"], true, "{one}");
+    assert_eq!(
+        verdict(&one, "cluster")["found"],
+        "a swarm of 1 node, 1 manager"
+    );
+    assert_eq!(
+        verdict(&one, "manager")["found"],
+        "swarm node node1, availability active, role manager"
+    );
+    let web = verdict(&one, "web");
+    assert_eq!(web["passed"], false, "{one}");
+    assert_eq!(web["expected"], "2/2 replicas running");
+    assert!(
+        web["found"].as_str().unwrap().ends_with("/1 running"),
+        "{one}"
+    );
+
+    // Scaled to two: the service passes; no update has run yet.
+    t.run("docker service scale --detach web=2 2>&1", LONG)
+        .await
+        .expect("scale");
+    let mut two = serde_json::Value::Null;
+    for _ in 0..100 {
+        two = c.http("POST", path, Some(&token), body).json();
+        if verdict(&two, "web")["passed"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let web = verdict(&two, "web");
+    if web["passed"] != true {
+        let ps = t
+            .run("docker service ps --no-trunc web 2>&1", LONG)
+            .await
+            .unwrap_or_default();
+        panic!("{two}\n{ps}\n{}", c.log());
+    }
+    assert_eq!(
+        web["found"],
+        "service web, mode replicated, 2/2 running, image busybox:latest, port 8080 published to 80"
+    );
+    let updated = verdict(&two, "updated");
+    assert_eq!(updated["passed"], false, "{two}");
+    assert_eq!(updated["expected"], "update state completed");
+    assert_eq!(updated["found"], "no update yet");
+
+    // A rolling update: once it completes every check passes.
+    t.run(
+        "docker service update --detach --update-parallelism 2 --env-add COLOUR=blue web 2>&1",
+        LONG,
+    )
+    .await
+    .expect("update");
+    let after = check_until(&c, &token, "02-second", "swarm").await;
+    if after["exercises"][0]["passed"] != true {
+        let ps = t
+            .run("docker service ps --no-trunc web 2>&1", LONG)
+            .await
+            .unwrap_or_default();
+        panic!("{after}\n{ps}\n{}", c.log());
+    }
+    assert_eq!(
+        verdict(&after, "updated")["found"],
+        "service web, update state completed"
+    );
 }

@@ -427,10 +427,10 @@ impl Check {
             parts.push(format!("has update state {u}"));
         }
         if let Some(n) = self.nodes {
-            parts.push(format!("has {n} nodes"));
+            parts.push(format!("has {n} node{}", if n == 1 { "" } else { "s" }));
         }
         if let Some(n) = self.managers {
-            parts.push(format!("has {n} managers"));
+            parts.push(format!("has {n} manager{}", if n == 1 { "" } else { "s" }));
         }
         if let Some(a) = &self.availability {
             parts.push(format!("is {a}"));
@@ -974,4 +974,71 @@ fn network_check(runtime: &Arc<Runtime>, scope: &str, name: &str, c: &Check) -> 
         found.push(format!("members {}", members.join(", ")));
     }
     Ok(found.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(toml_text: &str) -> Check {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn swarm_and_registry_checks_validate_and_describe_themselves() {
+        let web = check("id = \"web\"\nservice = \"web\"\nreplicas = 3\nuses_image = \"nginx:2\"\nport = 8080\nupdate = \"completed\"");
+        assert_eq!(web.validate(), Ok(()));
+        assert_eq!(
+            web.describe(),
+            "service web runs image nginx:2, publishes port 8080, runs 3/3 replicas, has update state completed"
+        );
+        let swarm = check("id = \"s\"\nswarm = true\nnodes = 3\nmanagers = 1");
+        assert_eq!(swarm.validate(), Ok(()));
+        assert_eq!(swarm.describe(), "the swarm has 3 nodes, has 1 manager");
+        let node = check("id = \"n\"\nswarm_node = \"node2\"\navailability = \"drain\"");
+        assert_eq!(node.describe(), "swarm node node2 is drain");
+        let reg = check("id = \"r\"\nregistry = \"myapp\"\ntag = \"v1\"");
+        assert_eq!(
+            reg.describe(),
+            "repository registry.local:5000/myapp in your registry namespace has tag v1"
+        );
+
+        for (text, message) in [
+            (
+                "id = \"x\"\nservice = \"web\"\nlayers = 2",
+                "layers applies to images only",
+            ),
+            (
+                "id = \"x\"\ncontainer = \"web\"\nreplicas = 2",
+                "replicas applies to services only",
+            ),
+            (
+                "id = \"x\"\nimage = \"a\"\ntag = \"v1\"",
+                "tag applies to registry repositories only",
+            ),
+            (
+                "id = \"x\"\nswarm_node = \"node1\"\nnodes = 2",
+                "nodes applies to swarms only",
+            ),
+            (
+                "id = \"x\"\nservice = \"web\"\nmode = \"both\"",
+                "mode \"both\" is not replicated or global",
+            ),
+            (
+                "id = \"x\"\nswarm_node = \"node1\"\navailability = \"gone\"",
+                "availability \"gone\" is not active, pause or drain",
+            ),
+            (
+                "id = \"x\"\nregistry = \"Not A Name\"",
+                "registry \"Not A Name\" is not a repository name",
+            ),
+            (
+                "id = \"x\"\nservice = \"web\"\nswarm = true",
+                "names more than one subject",
+            ),
+        ] {
+            let err = check(text).validate().unwrap_err();
+            assert!(err.starts_with(message), "{text}: {err}");
+        }
+    }
 }

@@ -148,7 +148,11 @@ pub fn swarm_check(target: &Target, c: &Check) -> Outcome {
             if nodes != want {
                 return fail(
                     format!("a swarm of {}", count(want, "node", "nodes")),
-                    format!("{} ({})", count(nodes, "node", "nodes"), hostnames(cluster)),
+                    format!(
+                        "{} ({})",
+                        count(nodes, "node", "nodes"),
+                        hostnames(target, cluster)
+                    ),
                 );
             }
         }
@@ -165,22 +169,36 @@ pub fn swarm_check(target: &Target, c: &Check) -> Outcome {
     })
 }
 
-fn hostnames(cluster: &Cluster) -> String {
+/// A swarm node as the learner names it: a session's node scope
+/// `<session>-node2` is `node2`, otherwise its host name.
+fn node_name<'a>(target: &Target, n: &'a berth_runtime::swarm::Node) -> &'a str {
+    let prefix = format!("{}-", target.session);
+    n.scope
+        .strip_prefix(&prefix)
+        .or_else(|| n.hostname.strip_prefix(&prefix))
+        .unwrap_or(&n.hostname)
+}
+
+fn hostnames(target: &Target, cluster: &Cluster) -> String {
     cluster
         .nodes
         .iter()
-        .map(|n| n.hostname.as_str())
+        .map(|n| node_name(target, n))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Checks the swarm node whose host name is `name`.
+/// Checks the swarm node `name` (`node2`, or a host name).
 pub fn node_check(target: &Target, name: &str, c: &Check) -> Outcome {
     with_cluster(target, format!("swarm node {name}"), |cluster| {
-        let Some(n) = cluster.nodes.iter().find(|n| n.hostname == name) else {
+        let Some(n) = cluster
+            .nodes
+            .iter()
+            .find(|n| node_name(target, n) == name || n.hostname == name)
+        else {
             return fail(
                 format!("swarm node {name}"),
-                format!("nodes {}", hostnames(cluster)),
+                format!("nodes {}", hostnames(target, cluster)),
             );
         };
         let mut found = vec![format!("swarm node {name}")];
