@@ -242,7 +242,7 @@ fn lesson_check_accepts_good_lessons_and_names_each_mistake_with_its_line() {
     let (code, out, err) = lesson_check(&fixtures("lessons"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("2 lesson(s), 3 exercise(s), 10 check(s): all valid"),
+        out.contains("3 lesson(s), 4 exercise(s), 11 check(s): all valid"),
         "{out}"
     );
     let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons");
@@ -257,6 +257,7 @@ fn lesson_check_accepts_good_lessons_and_names_each_mistake_with_its_line() {
         "01-no-front/lesson.md:1: no front matter: the file must begin with a +++ line",
         "02-bad-front/lesson.md:3: front matter: invalid type: string \"ten\", expected u32",
         "03-missing-file/lesson.md:2: files: \"nope.txt\" does not exist",
+        "03-missing-file/lesson.md:2: front matter: setup_nodes names \"node3\", not one of the lesson's 1 node(s)",
         "04-exercises/lesson.md:7: exercise \"one\", check \"nothing\": names no subject",
         "04-exercises/lesson.md:15: exercise id \"one\" is used twice",
         "04-exercises/lesson.md:15: exercise \"one\", check \"a\": layers applies to images only",
@@ -517,4 +518,79 @@ async fn swarm_checks_follow_the_swarm_its_service_and_its_update() {
         verdict(&after, "updated")["found"],
         "service web, update state completed"
     );
+}
+
+/// Reads `path` in `node`'s lab until it holds `needle` (setup runs in the
+/// background).
+async fn lab_file(c: &Classroom, token: &str, node: &str, path: &str, needle: &str) -> String {
+    let mut t = c.terminal(token, node).await;
+    let prompt = format!("root@{node}:~# ");
+    assert!(
+        t.wait_for(&prompt, LONG).await,
+        "no prompt on {node}: {:?}",
+        t.text()
+    );
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = t
+            .run(&format!("cat {path}"), LONG)
+            .await
+            .unwrap_or_default();
+        if text.contains(needle) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_node_lesson_adds_a_node_sets_up_both_once_and_again_after_a_reset() {
+    let lessons = fixtures("lessons");
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+    let (token, session) = c.new_session();
+    assert_eq!(session["nodes"], serde_json::json!(["node1"]), "{session}");
+
+    // Opening the lesson adds node2 to the running session.
+    let page = c.http("GET", "/lessons/03-two-nodes", Some(&token), None);
+    assert_eq!(page.status, 200);
+    let status = c.http("GET", "/api/session", Some(&token), None).json();
+    assert_eq!(
+        status["nodes"],
+        serde_json::json!(["node1", "node2"]),
+        "{status}"
+    );
+
+    // Files on both nodes; each node's own setup ran once.
+    let note = lab_file(&c, &token, "node2", "/root/note.txt", "shared note").await;
+    assert!(note.contains("shared note"), "{note}\n{}", c.log());
+    let runs2 = lab_file(&c, &token, "node2", "/root/setup-runs", "node2").await;
+    assert_eq!(runs2.matches("node2").count(), 1, "{runs2}");
+    assert!(!runs2.contains("node1"), "{runs2}");
+    let runs1 = lab_file(&c, &token, "node1", "/root/setup-runs", "node1").await;
+    assert_eq!(runs1.matches("node1").count(), 1, "{runs1}");
+    let ok = check_until(&c, &token, "03-two-nodes", "prepared").await;
+    assert_eq!(ok["exercises"][0]["passed"], true, "{ok}\n{}", c.log());
+    assert_eq!(ok["exercises"][0]["node"], "node2");
+
+    // Opened again: nothing runs twice.
+    let page = c.http("GET", "/lessons/03-two-nodes", Some(&token), None);
+    assert_eq!(page.status, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = lab_file(&c, &token, "node2", "/root/setup-runs", "node2").await;
+    assert_eq!(again.matches("node2").count(), 1, "{again}");
+
+    // A reset lab gets both nodes and the setup again.
+    let r = c.http("POST", "/api/session/reset", Some(&token), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["nodes"],
+        serde_json::json!(["node1", "node2"]),
+        "{}",
+        r.body
+    );
+    let fresh = lab_file(&c, &token, "node2", "/root/setup-runs", "node2").await;
+    assert_eq!(fresh.matches("node2").count(), 1, "{fresh}\n{}", c.log());
+    let ok = check_until(&c, &token, "03-two-nodes", "prepared").await;
+    assert_eq!(ok["exercises"][0]["passed"], true, "{ok}");
 }
