@@ -698,3 +698,54 @@ fn base64_encode(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// Compares `html` with `tests/snapshots/<name>`; `BERTH_BLESS=1` writes it.
+fn snapshot(name: &str, html: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("BERTH_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, html).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (BERTH_BLESS=1 writes it)", path.display()));
+    if want != html {
+        let line = want
+            .lines()
+            .zip(html.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(html.lines().count()));
+        panic!(
+            "{name} differs from its snapshot at line {}:\n  want {:?}\n  have {:?}\n(BERTH_BLESS=1 rewrites it)\n{html}",
+            line + 1,
+            want.lines().nth(line),
+            html.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn the_pages_render_as_their_snapshots() {
+    let lessons = fixtures("lessons");
+    let c = Classroom::start(&[
+        "--lessons",
+        &lessons,
+        "--preview-listen",
+        "off",
+        "--max-sessions",
+        "0",
+    ]);
+    for (path, status, name) in [
+        ("/", 200, "catalogue.html"),
+        ("/lessons/01-first-steps", 200, "lesson-first-steps.html"),
+        ("/lessons/03-two-nodes", 200, "lesson-two-nodes.html"),
+        ("/lessons/99-nope", 404, "no-such-lesson.html"),
+        ("/start", 503, "full.html"),
+    ] {
+        let r = c.http("GET", path, None, None);
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+        snapshot(name, &r.body);
+    }
+}
