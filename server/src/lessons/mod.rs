@@ -6,6 +6,7 @@
 //! blocks with TOML inside (id, title, hints, `[[check]]` tables); runnable
 //! commands are fenced blocks whose info string has the word `run`.
 
+pub mod pages;
 pub mod render;
 pub mod setup;
 pub mod web;
