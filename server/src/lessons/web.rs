@@ -272,7 +272,7 @@ async fn check(
         .ok_or_else(|| AppError::not_found(format!("no such lesson: {slug}")))?;
     // A check of a lesson never opened in this lab still finds its nodes.
     x.classroom
-        .ensure_nodes(&live, lesson.meta.nodes)
+        .ensure_nodes(&live, lesson.node_count())
         .await
         .map_err(|e| AppError::new(StatusCode::CONFLICT, e.to_string()))?;
     Ok(Json(
