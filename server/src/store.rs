@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 mod progress;
+pub mod workshops;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -42,6 +43,8 @@ const MIGRATIONS: &[&str] = &[
         checked_at TEXT NOT NULL
     );
     CREATE INDEX results_by_learner ON exercise_results(learner_id, lesson);",
+    // 2: instructors, workshops and who joined them (store/workshops.rs).
+    workshops::MIGRATION,
 ];
 
 /// Errors of the store.
@@ -54,6 +57,9 @@ pub enum StoreError {
 /// The opened database (one connection; SQLite serializes writers anyway).
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Bumped after every recorded check result: the live progress board
+    /// wakes on it instead of polling.
+    results: tokio::sync::watch::Sender<u64>,
 }
 
 fn now() -> String {
@@ -80,6 +86,7 @@ impl Store {
         )?;
         let store = Self {
             conn: Mutex::new(conn),
+            results: tokio::sync::watch::channel(0).0,
         };
         store.migrate()?;
         Ok(store)
@@ -211,6 +218,7 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![learner, lesson, exercise, passed, detail, now()],
         )?;
+        self.results.send_modify(|n| *n += 1);
         Ok(())
     }
 
