@@ -565,7 +565,7 @@ async fn a_workshop_from_creation_to_deletion() {
         .run(&format!("docker pull {image} >/dev/null && docker image ls --format '{{{{.Repository}}}}' | grep alice-app"), LONG)
         .await
         .expect("pull");
-    assert!(out.contains(&format!("{image}")), "{out}");
+    assert!(out.contains(&image), "{out}");
 
     // CSV export: a header and a row per learner.
     let csv = call(
