@@ -64,7 +64,8 @@ fn the_board_turns_green_and_the_presenter_tab_shows_the_demo() {
         w["code"].as_str().unwrap().to_string(),
     );
     let mut learners = Vec::new();
-    for name in ["Alice", "Bob"] {
+    // Alice joins over the API; Bob through the join form, in the browser.
+    for name in ["Alice"] {
         let r = c
             .request(
                 "POST",
@@ -106,12 +107,24 @@ fn the_board_turns_green_and_the_presenter_tab_shows_the_demo() {
     );
     assert!(stdout.contains("projector font 26px"), "{stdout}");
     assert!(stdout.contains("pasted into the lab"), "{stdout}");
+    assert!(
+        stdout.contains("ok: Bob joined through the form"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok: console lists the workshop"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok: 2 access cards"), "{stdout}");
     for shot in [
         "workshop-board-before.png",
         "workshop-board-green.png",
         "workshop-projector.png",
         "workshop-presenter-tab.png",
         "workshop-pasted-into-lab.png",
+        "workshop-join-form.png",
+        "workshop-instructor-console.png",
+        "workshop-cards.png",
     ] {
         assert!(shots.join(shot).exists(), "{shot}");
     }

@@ -47,12 +47,27 @@ const contextWith = async (cookie) => {
   return page;
 };
 
-// The instructor's board: two learners, no passes yet.
+// The instructor's board: one learner so far, no passes yet.
 const board = await contextWith(['berth_instructor', cfg.instructor]);
 await board.goto(`${base}/workshops/${cfg.id}/board`);
 try {
-  await board.waitForFunction(() => document.querySelectorAll('#rows tr').length === 2, null, { timeout: 30000 });
+  await board.waitForFunction(() => document.querySelectorAll('#rows tr').length === 1, null, { timeout: 30000 });
 } catch (e) { await fail('the board shows no rows: ' + await board.content()); }
+
+// Bob joins with the card's link: the form has the code, he types his name.
+const bob = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+pages.push(bob);
+await bob.goto(`${base}/w/${cfg.code}`);
+if (await bob.inputValue('#code') !== cfg.code) await fail('the join form lacks the code');
+await bob.fill('#name', 'Bob');
+await bob.screenshot({ path: `${shots}/workshop-join-form.png` });
+await bob.click('#join button[type=submit]');
+await waitScreen(bob, 'berthTerminal', 'root@node1:~#', "Bob's lab after joining");
+console.log('ok: Bob joined through the form');
+// His row appears on the board by itself.
+try {
+  await board.waitForFunction(() => document.querySelectorAll('#rows tr').length === 2, null, { timeout: 10000 });
+} catch (e) { await fail('Bob did not appear on the board'); }
 const cell = `#cell-${cfg.learner_id}-01-quick_made`;
 if (await board.$eval(cell, (c) => c.classList.contains('passed'))) await fail('passed before the learner did anything');
 await board.screenshot({ path: `${shots}/workshop-board-before.png` });
@@ -108,5 +123,17 @@ await learner.click('#lab-term');
 await learner.keyboard.press('Enter');
 await waitScreen(learner, 'berthTerminal', 'demo-42', "the learner's lab after pasting");
 await learner.screenshot({ path: `${shots}/workshop-pasted-into-lab.png` });
+// The instructor's console lists the workshop; the access cards print one per seat.
+const consolePage = await contextWith(['berth_instructor', cfg.instructor]);
+await consolePage.goto(`${base}/instructor`);
+try {
+  await consolePage.waitForFunction((code) => [...document.querySelectorAll('#workshops td.code')].some((td) => td.textContent === code), cfg.code, { timeout: 10000 });
+} catch (e) { await fail('the console does not list the workshop'); }
+await consolePage.screenshot({ path: `${shots}/workshop-instructor-console.png` });
+console.log('ok: console lists the workshop');
+await consolePage.goto(`${base}/workshops/${cfg.id}/cards`);
+const cards = await consolePage.$$eval('.card', (c) => c.length);
+await consolePage.screenshot({ path: `${shots}/workshop-cards.png`, fullPage: true });
+console.log(`ok: ${cards} access cards`);
 console.log(`ok: board green (${color}, ${count}), projector font ${fontSize}px, presenter shows demo-42, pasted into the lab`);
 await browser.close();

@@ -479,7 +479,7 @@ impl Workshops {
     }
 
     /// Lets the learner's nodes push into the workshop's namespace.
-    fn grant_namespace(&self, code: &str, live: &LiveSession) {
+    pub fn grant_namespace(&self, code: &str, live: &LiveSession) {
         let engine = &self.classroom.sessions.engine;
         let Some(server) = engine.classroom_registry.get() else {
             return;

@@ -551,6 +551,10 @@ async fn my_workshop(
     let live = learner(&x, &headers)
         .ok_or_else(|| AppError::unauthorized("no session: join with the workshop's code"))?;
     let w = x.membership(&live)?;
+    if w.shared_registry {
+        // A reset lab has new node tokens: grant them the namespace too.
+        x.grant_namespace(&w.code, &live);
+    }
     let lessons: Vec<serde_json::Value> = w
         .lessons
         .iter()
