@@ -23,6 +23,10 @@
 //!
 //! `lessons`: a lesson's Check round trip, failing and passing (`lessons.rs`).
 //!
+//! `workshop`: 100 learners, their Presenter tabs and a progress board while
+//! the instructor broadcasts 10 kB/s for 60 s: bytes delivered, server
+//! memory, pass-to-board delay (`workshop.rs`).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -45,6 +49,7 @@ mod lessons;
 mod net;
 mod registry;
 mod swarm_bench;
+mod workshop;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,10 +72,16 @@ fn main() -> anyhow::Result<()> {
             args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(30),
             args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(50),
         ),
+        Some("workshop") => workshop::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100),
+            args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(60),
+            args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(10240),
+        ),
         Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|swarm|lessons [RUNS] | classroom [RUNS] [IDLE]"
+                "usage: berth-bench launch|build|cli|registry|net|swarm|lessons [RUNS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
             );
             std::process::exit(2)
         }

@@ -139,6 +139,13 @@ impl Server {
         if !write && shared.contains(first) {
             return Ok(());
         }
+        if shared.contains(first) && name.contains('/') {
+            let also = self.also.read().unwrap_or_else(|p| p.into_inner());
+            let token = token_of(headers).unwrap_or_default();
+            if also.get(&token).is_some_and(|a| a.contains(first)) {
+                return Ok(());
+            }
+        }
         Err(E::Denied)
     }
 

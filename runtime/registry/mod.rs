@@ -87,6 +87,8 @@ pub struct Server {
     pub(crate) storage: Arc<Storage>,
     pub(crate) access: Arc<RwLock<Access>>,
     pub(crate) shared: Arc<RwLock<BTreeSet<String>>>,
+    /// Token → shared namespaces it may also write (a workshop's learners).
+    pub(crate) also: Arc<RwLock<HashMap<String, BTreeSet<String>>>>,
 }
 
 impl Server {
@@ -96,6 +98,7 @@ impl Server {
             storage: Arc::new(Storage::open(root)?),
             access: Arc::new(RwLock::new(access)),
             shared: Arc::new(RwLock::new(BTreeSet::new())),
+            also: Arc::default(),
         })
     }
 
@@ -127,6 +130,10 @@ impl Server {
         if let Access::Tokens(map) = &mut *self.access.write().unwrap_or_else(|p| p.into_inner()) {
             map.remove(token);
         }
+        self.also
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
     }
 
     /// Opens `namespace` for every token to read (a workshop's shared images).
@@ -134,6 +141,16 @@ impl Server {
         self.shared
             .write()
             .unwrap_or_else(|p| p.into_inner())
+            .insert(namespace.to_string());
+    }
+
+    /// Lets `token` also write `namespace` (a workshop's shared one).
+    pub fn grant_also(&self, token: &str, namespace: &str) {
+        self.also
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(token.to_string())
+            .or_default()
             .insert(namespace.to_string());
     }
 

@@ -102,6 +102,8 @@ pub struct Classroom {
     creating: AtomicUsize,
     pool: Mutex<Vec<Arc<Lab>>>,
     pool_filling: AtomicUsize,
+    /// Labs a workshop about to start wants ready (beyond `config.pool`).
+    workshop_pool: AtomicUsize,
     limiter: RateLimiter,
     /// Set once by the lessons (see [`ResetHook`]).
     pub after_reset: std::sync::OnceLock<ResetHook>,
@@ -119,6 +121,7 @@ impl Classroom {
             pool: Mutex::new(Vec::new()),
             pool_filling: AtomicUsize::new(0),
             after_reset: std::sync::OnceLock::new(),
+            workshop_pool: AtomicUsize::new(0),
         })
     }
 
@@ -214,6 +217,16 @@ impl Classroom {
         self.limiter
             .take(client)
             .map_err(|retry_after| ClassroomError::RateLimited { retry_after })?;
+        self.admit(name).await
+    }
+
+    /// Starts a session without the per-address rate limit (capacity still
+    /// checked): a workshop's join code already vouches for the learner, and
+    /// a room behind one NAT address must not be throttled to ten a minute.
+    pub async fn admit(
+        self: &Arc<Self>,
+        name: Option<String>,
+    ) -> Result<Arc<LiveSession>, ClassroomError> {
         let reserved = self.creating.fetch_add(1, Ordering::SeqCst);
         let _slot = Reservation(&self.creating);
         if self.count() + reserved >= self.config.max_sessions {
@@ -367,9 +380,20 @@ impl Classroom {
         self.clone().refill();
     }
 
+    /// Sizes the pool for workshops about to start (`labs` ready at least)
+    /// and starts filling it.
+    pub fn prewarm_for_workshops(self: &Arc<Self>, labs: usize) {
+        if self.workshop_pool.swap(labs, Ordering::SeqCst) != labs {
+            self.clone().refill();
+        }
+    }
+
     /// Starts making pool labs until the pool is full (capacity allowing).
     pub fn refill(self: Arc<Self>) {
-        let target = self.config.pool;
+        let target = self
+            .config
+            .pool
+            .max(self.workshop_pool.load(Ordering::SeqCst));
         let have = self.pooled() + self.pool_filling.load(Ordering::SeqCst);
         if have >= target || self.count() + have >= self.config.max_sessions + target {
             return;

@@ -36,6 +36,9 @@ pub struct ClassroomConfig {
     pub lessons: PathBuf,
     /// Address of the app preview's listener (another origin), if any.
     pub preview_listen: Option<SocketAddr>,
+    /// The token that makes instructor accounts and runs any workshop;
+    /// `None` turns the instructor tools off.
+    pub admin_token: Option<String>,
 }
 
 impl Default for ClassroomConfig {
@@ -54,6 +57,7 @@ impl Default for ClassroomConfig {
             retry_after: 10,
             lessons: PathBuf::from("lessons"),
             preview_listen: None,
+            admin_token: None,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`store`]: SQLite progress store with migrations.
 //! - [`assets`], [`pages`]: the embedded browser files and HTML pages.
 //! - [`error`]: the one HTTP error type.
+//! - [`workshop`]: workshops and the instructor's tools (board, demo).
 //!
 //! Servers are testable by construction: [`routes::app`] builds the router,
 //! [`run`] serves it on a listener until `shutdown` resolves.
@@ -26,6 +27,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod store;
 pub mod terminal;
+pub mod workshop;
 
 use std::future::Future;
 use std::net::SocketAddr;

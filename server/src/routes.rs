@@ -39,7 +39,8 @@ pub fn app(classroom: Arc<Classroom>) -> Router {
         .route("/ws/terminal/{node}", get(terminal))
         .route("/assets/{*file}", get(asset))
         .with_state(classroom.clone())
-        .merge(crate::lessons::web::router(classroom))
+        .merge(crate::lessons::web::router(classroom.clone()))
+        .merge(crate::workshop::web::router(classroom))
 }
 
 fn token_of(headers: &HeaderMap) -> Option<String> {

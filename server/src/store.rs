@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 mod progress;
 mod setups;
+pub mod workshops;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -53,6 +54,8 @@ const MIGRATIONS: &[&str] = &[
         outcome TEXT,
         PRIMARY KEY (session_id, lesson)
     );",
+    // 3: instructors, workshops and who joined them (store/workshops.rs).
+    workshops::MIGRATION,
 ];
 
 /// Errors of the store.
@@ -65,6 +68,9 @@ pub enum StoreError {
 /// The opened database (one connection; SQLite serializes writers anyway).
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Bumped after every recorded check result: the live progress board
+    /// wakes on it instead of polling.
+    results: tokio::sync::watch::Sender<u64>,
 }
 
 fn now() -> String {
@@ -91,6 +97,7 @@ impl Store {
         )?;
         let store = Self {
             conn: Mutex::new(conn),
+            results: tokio::sync::watch::channel(0).0,
         };
         store.migrate()?;
         Ok(store)
@@ -222,6 +229,7 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![learner, lesson, exercise, passed, detail, now()],
         )?;
+        self.results.send_modify(|n| *n += 1);
         Ok(())
     }
 

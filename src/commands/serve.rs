@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Address of the app preview (a second origin serving learners' published ports); "off" disables it.
     #[arg(long, default_value = "127.0.0.1:8081")]
     preview_listen: String,
+    /// The instructors' admin token (makes instructor accounts, runs any
+    /// workshop); a random one is made and printed when not given.
+    #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
 }
 
 /// The classroom registry: tokens only (each session's nodes are granted
@@ -94,6 +98,18 @@ async fn start_registry(engine: &Arc<Engine>, listen: SocketAddr) -> anyhow::Res
     settings.classroom = addr.to_string();
     engine.set_registry(settings);
     Ok(())
+}
+
+/// The admin token given, or a new random one, printed for the operator.
+fn admin_token(given: Option<String>) -> String {
+    match given.filter(|t| !t.trim().is_empty()) {
+        Some(t) => t,
+        None => {
+            let t = berth_server::classroom::random_hex(16);
+            println!("berth: instructor admin token (use it at /instructor): {t}");
+            t
+        }
+    }
 }
 
 /// Serves until SIGINT or SIGTERM, then ends every session.
@@ -143,6 +159,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
             limits,
             lessons: args.lessons.clone(),
             preview_listen: None,
+            admin_token: Some(admin_token(args.admin_token.clone())),
             ..ClassroomConfig::default()
         };
         let preview = match args.preview_listen.as_str() {
