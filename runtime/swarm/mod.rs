@@ -9,7 +9,10 @@
 //!   JSON in `<data>/swarm/state.json`, and the operations the Engine API calls.
 //! - [`reconcile`]: the loop that makes tasks match services: placement,
 //!   restarts, scaling, rolling updates and rollbacks.
+//! - [`mesh`]: the routing mesh: published ports on every node, spread over
+//!   the running tasks.
 
+pub mod mesh;
 pub mod reconcile;
 
 use std::path::PathBuf;
@@ -308,6 +311,8 @@ pub struct Swarms {
     state: Mutex<State>,
     pub(crate) wake: tokio::sync::Notify,
     started: AtomicBool,
+    /// The routing mesh of every cluster's published ports.
+    pub mesh: mesh::Mesh,
 }
 
 impl Swarms {
@@ -323,6 +328,7 @@ impl Swarms {
             state: Mutex::new(state),
             wake: tokio::sync::Notify::new(),
             started: AtomicBool::new(false),
+            mesh: mesh::Mesh::default(),
         })
     }
 
