@@ -326,54 +326,13 @@ pub async fn pull(ctx: &Ctx, headers: &HeaderMap) -> ApiResult {
         image.to_string()
     };
     let reference = Reference::parse(&text)?;
-    let remote = ctx
-        .engine
-        .registry_settings()
-        .remote(&ctx.scope.name, &reference)?;
     let creds = credentials(headers);
-    let fail = |e| pull_error(ctx, &reference, e);
-    let client = RepoClient::connect(remote, creds.as_ref(), "pull")
+    let job = prepare_pull(&ctx.engine, &ctx.scope.name, &reference, creds.as_ref())
         .await
-        .map_err(fail)?;
-    let wanted = reference
-        .digest
-        .clone()
-        .or(reference.tag.clone())
-        .unwrap_or_else(|| "latest".into());
-    let top = client.manifest(&wanted).await.map_err(fail)?;
-    let manifest = match pick_platform(&top.bytes) {
-        Some(Ok(child)) => client.manifest(&child).await.map_err(fail)?,
-        Some(Err(e)) => return Err(ApiError::not_found(e)),
-        None => top.clone(),
-    };
-    let parsed = parse_manifest(&manifest.bytes).map_err(ApiError::internal)?;
-    let config = client.blob_bytes(&parsed.config).await.map_err(fail)?;
-    let (image_config, _) = crate::image::parse_config_bytes(&config)?;
-    let diff_ids: Vec<String> = image_config.rootfs().diff_ids().to_vec();
-    if diff_ids.len() != parsed.layers.len() {
-        return Err(ApiError::internal(format!(
-            "image config has {} layers, its manifest {}",
-            diff_ids.len(),
-            parsed.layers.len()
-        )));
-    }
-    let mut names = Vec::new();
-    if reference.digest.is_none() {
-        names.push(reference.familiar());
-    }
-    names.push(format!("{}@{}", reference.familiar_repo(), top.digest));
-    let job = PullJob {
-        client,
-        store_owner: ctx.engine.clone(),
-        scope: ctx.scope.name.clone(),
-        path: reference.path.clone(),
-        wanted,
-        layers: parsed.layers.into_iter().zip(diff_ids).collect(),
-        config,
-        names,
-        shown: reference.familiar(),
-        digest: top.digest,
-    };
+        .map_err(|e| match e {
+            PullError::Api(e) => e,
+            PullError::Client(e) => pull_error(ctx, &reference, e),
+        })?;
     let (reply, tx) = stream("application/json");
     tokio::spawn(async move {
         if let Err(message) = job.run(&tx).await {
@@ -385,6 +344,89 @@ pub async fn pull(ctx: &Ctx, headers: &HeaderMap) -> ApiResult {
         }
     });
     Ok(reply)
+}
+
+enum PullError {
+    Api(ApiError),
+    Client(ClientError),
+}
+
+impl From<ApiError> for PullError {
+    fn from(e: ApiError) -> Self {
+        PullError::Api(e)
+    }
+}
+
+impl From<ClientError> for PullError {
+    fn from(e: ClientError) -> Self {
+        PullError::Client(e)
+    }
+}
+
+/// Reads `reference`'s manifest and config: what a pull then downloads.
+async fn prepare_pull(
+    engine: &Arc<Engine>,
+    scope: &str,
+    reference: &Reference,
+    creds: Option<&Credentials>,
+) -> Result<PullJob, PullError> {
+    let remote = engine.registry_settings().remote(scope, reference)?;
+    let client = RepoClient::connect(remote, creds, "pull").await?;
+    let wanted = reference
+        .digest
+        .clone()
+        .or(reference.tag.clone())
+        .unwrap_or_else(|| "latest".into());
+    let top = client.manifest(&wanted).await?;
+    let manifest = match pick_platform(&top.bytes) {
+        Some(Ok(child)) => client.manifest(&child).await?,
+        Some(Err(e)) => return Err(ApiError::not_found(e).into()),
+        None => top.clone(),
+    };
+    let parsed = parse_manifest(&manifest.bytes).map_err(ApiError::internal)?;
+    let config = client.blob_bytes(&parsed.config).await?;
+    let (image_config, _) = crate::image::parse_config_bytes(&config).map_err(ApiError::from)?;
+    let diff_ids: Vec<String> = image_config.rootfs().diff_ids().to_vec();
+    if diff_ids.len() != parsed.layers.len() {
+        return Err(ApiError::internal(format!(
+            "image config has {} layers, its manifest {}",
+            diff_ids.len(),
+            parsed.layers.len()
+        ))
+        .into());
+    }
+    let mut names = Vec::new();
+    if reference.digest.is_none() {
+        names.push(reference.familiar());
+    }
+    names.push(format!("{}@{}", reference.familiar_repo(), top.digest));
+    Ok(PullJob {
+        client,
+        store_owner: engine.clone(),
+        scope: scope.to_string(),
+        path: reference.path.clone(),
+        wanted,
+        layers: parsed.layers.into_iter().zip(diff_ids).collect(),
+        config,
+        names,
+        shown: reference.familiar(),
+        digest: top.digest,
+    })
+}
+
+/// Pulls `image` into `scope` with no progress shown (a swarm node fetching
+/// a task's image). The error in words, for the task's status.
+pub async fn pull_quietly(engine: &Arc<Engine>, scope: &str, image: &str) -> Result<(), String> {
+    let reference = Reference::parse(image).map_err(|e| e.to_string())?;
+    let job = prepare_pull(engine, scope, &reference, None)
+        .await
+        .map_err(|e| match e {
+            PullError::Api(e) => e.message,
+            PullError::Client(e) => e.to_string(),
+        })?;
+    // Progress lines go nowhere; the receiver is dropped at once.
+    let (tx, _) = tokio::sync::mpsc::channel(1);
+    job.run(&tx).await
 }
 
 struct PullJob {

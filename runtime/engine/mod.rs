@@ -75,8 +75,9 @@ impl Engine {
     pub async fn serve(self: Arc<Self>, scope: Scope, listener: UnixListener) {
         let scope = Arc::new(scope);
         if self.swarm.lock().cluster_of(&scope.name).is_some() {
-            self.swarm.start(self.runtime.clone());
+            self.swarm.start(&self);
         }
+        let _served = crate::swarm::Served::new(&self.swarm, &scope.name);
         loop {
             let (stream, _) = match listener.accept().await {
                 Ok(s) => s,

@@ -33,7 +33,18 @@ async fn body_json(req: Request<Incoming>) -> Result<Value, ApiError> {
     serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
+/// The scope's host namespace when it is a classroom node's.
+fn node_netns(ctx: &Ctx) -> Option<std::path::PathBuf> {
+    ctx.engine
+        .runtime
+        .scope_settings(&ctx.scope.name)
+        .and_then(|s| s.host_netns)
+}
+
 fn hostname(ctx: &Ctx) -> String {
+    if node_netns(ctx).is_some() {
+        return crate::swarm::rpc::node_of(&ctx.scope.name).to_string();
+    }
     if ctx.scope.name == "host" || ctx.scope.name.starts_with('t') {
         nix::unistd::gethostname()
             .ok()
@@ -45,7 +56,7 @@ fn hostname(ctx: &Ctx) -> String {
 }
 
 fn swarms(ctx: &Ctx) -> &std::sync::Arc<crate::swarm::Swarms> {
-    ctx.engine.swarm.start(ctx.engine.runtime.clone());
+    ctx.engine.swarm.start(&ctx.engine);
     &ctx.engine.swarm
 }
 
@@ -55,6 +66,13 @@ fn read<T>(ctx: &Ctx, f: impl FnOnce(&Cluster) -> Result<T, ApiError>) -> Result
     let i = state
         .cluster_of(&ctx.scope.name)
         .ok_or_else(|| ApiError::from(SwarmError::Unavailable(crate::swarm::NOT_MANAGER.into())))?;
+    if state.clusters[i]
+        .node_of_scope(&ctx.scope.name)
+        .map(|n| n.role != "manager")
+        .unwrap_or(true)
+    {
+        return Err(SwarmError::Unavailable(crate::swarm::WORKER_NODE.into()).into());
+    }
     f(&state.clusters[i])
 }
 
@@ -137,9 +155,37 @@ pub async fn init(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         .rsplit_once(':')
         .map(|(h, _)| h)
         .unwrap_or(advertise);
-    let addr = if addr.is_empty() { "127.0.0.1" } else { addr };
-    let id = swarms(ctx).init(&ctx.scope.name, &hostname(ctx), addr, body["Spec"].clone())?;
+    let own = own_addr(ctx);
+    let addr = match addr {
+        "" => own.clone().unwrap_or_else(|| "127.0.0.1".into()),
+        a if a.parse::<std::net::Ipv4Addr>().is_err() && own.is_some() => {
+            own.clone().unwrap_or_default()
+        }
+        a => a.to_string(),
+    };
+    let swarms = swarms(ctx);
+    if swarms.lock().cluster_of(&ctx.scope.name).is_some() {
+        return Err(SwarmError::Unavailable(crate::swarm::ALREADY_MEMBER.into()).into());
+    }
+    // A node of a session serves the join RPC on node:2377.
+    if let Some(ns) = node_netns(ctx) {
+        swarms.listen(&ctx.scope.name, &ns).map_err(|e| {
+            ApiError::internal(format!(
+                "listen tcp 0.0.0.0:{}: {e}",
+                crate::swarm::rpc::PORT
+            ))
+        })?;
+    }
+    let id = swarms
+        .init(&ctx.scope.name, &hostname(ctx), &addr, body["Spec"].clone())
+        .inspect_err(|_| swarms.unlisten(&ctx.scope.name))?;
     Ok(json(StatusCode::OK, &json!(id)))
+}
+
+/// The scope's address on its session network, for a classroom node.
+fn own_addr(ctx: &Ctx) -> Option<String> {
+    node_netns(ctx)?;
+    crate::session::network::address_of(&hostname(ctx)).map(|a| a.to_string())
 }
 
 /// `POST /swarm/join`.
@@ -151,8 +197,21 @@ pub async fn join(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         .flatten()
         .filter_map(|v| v.as_str().map(String::from))
         .collect();
-    let token = body["JoinToken"].as_str().unwrap_or("");
-    swarms(ctx).join(&ctx.scope.name, &hostname(ctx), &remote, token)?;
+    let token = body["JoinToken"].as_str().unwrap_or("").to_string();
+    let swarms = swarms(ctx).clone();
+    match node_netns(ctx) {
+        // A node of a session asks the manager over the session network.
+        Some(ns) => {
+            let (scope, host) = (ctx.scope.name.clone(), hostname(ctx));
+            let addr = own_addr(ctx).unwrap_or_default();
+            tokio::task::spawn_blocking(move || {
+                swarms.join_remote(&scope, &ns, &host, &addr, &remote, &token)
+            })
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        }
+        None => swarms.join(&ctx.scope.name, &hostname(ctx), &remote, &token)?,
+    }
     Ok(json(StatusCode::OK, &json!({})))
 }
 
@@ -217,10 +276,10 @@ fn node_json(c: &Cluster, n: &crate::swarm::Node) -> Value {
             "Engine": {"EngineVersion": "28.2.2", "Plugins": [{"Type": "Log", "Name": "json-file"}, {"Type": "Network", "Name": "bridge"}, {"Type": "Network", "Name": "overlay"}, {"Type": "Volume", "Name": "local"}]},
             "TLSInfo": {"TrustRoot": "", "CertIssuerSubject": "", "CertIssuerPublicKey": ""},
         },
-        "Status": {"State": "ready", "Addr": n.addr},
+        "Status": {"State": if n.down { "down" } else { "ready" }, "Addr": n.addr},
     });
     if n.role == "manager" {
-        v["ManagerStatus"] = json!({"Leader": n.leader, "Reachability": "reachable", "Addr": format!("{}:2377", n.addr)});
+        v["ManagerStatus"] = json!({"Leader": n.leader, "Reachability": if n.down { "unreachable" } else { "reachable" }, "Addr": format!("{}:2377", n.addr)});
     }
     let _ = c;
     v

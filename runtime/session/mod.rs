@@ -17,6 +17,7 @@
 pub mod cgroup;
 pub mod lab;
 pub mod netns;
+pub mod network;
 pub mod node;
 pub mod registry;
 pub mod sweep;
@@ -180,13 +181,29 @@ impl Sessions {
                 let n = node::create(self, &id, &dir, name)?;
                 session.nodes.push(Arc::new(n));
             }
-            Ok(())
+            self.connect(&session)
         })();
         if let Err(e) = made {
             self.destroy(&session);
             return Err(e);
         }
         Ok(session)
+    }
+
+    /// Puts every node of `session` on the session network (those already
+    /// on it stay as they are) and writes every lab's `/etc/hosts` with all
+    /// the nodes' names. Call again after adding a node.
+    pub fn connect(&self, session: &Session) -> Result<(), SessionError> {
+        for n in &session.nodes {
+            network::attach(&session.dir, &n.name, &n.host_netns())
+                .map_err(io_err(format!("connect {} to the session network", n.name)))?;
+        }
+        for n in &session.nodes {
+            let hosts = self.engine.runtime.dir_of(&n.lab.id).root.join("hosts");
+            network::write_hosts(&session.dir, &hosts)
+                .map_err(io_err(format!("write /etc/hosts of {}", n.name)))?;
+        }
+        Ok(())
     }
 
     /// Removes everything of `session`: its nodes' containers, sockets,

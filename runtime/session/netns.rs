@@ -32,6 +32,19 @@ pub fn pin(pid: i32, at: &Path) -> io::Result<()> {
     .map_err(io::Error::from)
 }
 
+/// Pins the network namespace of the calling thread at `at`.
+pub fn pin_current(at: &Path) -> io::Result<()> {
+    File::create(at)?;
+    mount(
+        Some(Path::new("/proc/thread-self/ns/net")),
+        at,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(io::Error::from)
+}
+
 /// Unpins (unmounts and removes) a pinned namespace; absent is fine.
 pub fn unpin(at: &Path) {
     let _ = umount2(at, MntFlags::MNT_DETACH);

@@ -21,6 +21,8 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
     ) {
         let _ = cg.thaw();
     }
+    // Its nodes leave their swarms first, so no task is started there again.
+    engine.swarm.forget_scopes(&record.scopes);
     let mut left = Vec::new();
     for scope in &record.scopes {
         // After a restart the settings are gone: put them back so removal

@@ -14,7 +14,9 @@
 
 pub mod mesh;
 pub mod reconcile;
+pub mod rpc;
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -45,6 +47,7 @@ pub enum SwarmError {
 pub type Result<T> = std::result::Result<T, SwarmError>;
 
 pub const NOT_MANAGER: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+pub const WORKER_NODE: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 pub const ALREADY_MEMBER: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
 
 /// A 25-character ID from `[a-z0-9]`, as swarmkit makes them.
@@ -81,6 +84,9 @@ pub struct Node {
     pub version: u64,
     #[serde(default)]
     pub labels: Value,
+    /// Its engine stopped (not kept: a restarted engine serves again).
+    #[serde(skip, default)]
+    pub down: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -263,7 +269,7 @@ impl<'a> Placement<'a> {
             nodes: cluster
                 .nodes
                 .iter()
-                .filter(|n| n.availability == "active")
+                .filter(|n| n.availability == "active" && !n.down)
                 .collect(),
         }
     }
@@ -305,6 +311,29 @@ impl State {
     }
 }
 
+/// Marks a scope's engine as served while alive (held by the serving task,
+/// so an aborted task marks its node down).
+pub struct Served {
+    swarms: Arc<Swarms>,
+    scope: String,
+}
+
+impl Served {
+    pub fn new(swarms: &Arc<Swarms>, scope: &str) -> Self {
+        swarms.engine_served(scope, true);
+        Self {
+            swarms: swarms.clone(),
+            scope: scope.to_string(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.swarms.engine_served(&self.scope, false);
+    }
+}
+
 /// Every swarm of one engine process.
 pub struct Swarms {
     path: PathBuf,
@@ -313,6 +342,13 @@ pub struct Swarms {
     started: AtomicBool,
     /// The routing mesh of every cluster's published ports.
     pub mesh: mesh::Mesh,
+    /// Proves a join request comes from this process's engine (see [`rpc`]).
+    secret: String,
+    /// The join RPC listeners, by manager scope.
+    listeners: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Scopes whose Engine API is served now, and those ever served: a node
+    /// whose engine was served and no longer is, is down.
+    engines: Mutex<(HashSet<String>, HashSet<String>)>,
 }
 
 impl Swarms {
@@ -329,6 +365,9 @@ impl Swarms {
             wake: tokio::sync::Notify::new(),
             started: AtomicBool::new(false),
             mesh: mesh::Mesh::default(),
+            secret: new_id(),
+            listeners: Mutex::new(HashMap::new()),
+            engines: Mutex::new((HashSet::new(), HashSet::new())),
         })
     }
 
@@ -351,10 +390,83 @@ impl Swarms {
     }
 
     /// Starts the reconcile loop once (needs a Tokio runtime).
-    pub fn start(self: &Arc<Self>, runtime: Arc<crate::container::Runtime>) {
+    pub fn start(self: &Arc<Self>, engine: &Arc<crate::engine::Engine>) {
         if !self.started.swap(true, Ordering::SeqCst) {
-            tokio::spawn(reconcile::run(self.clone(), runtime));
+            tokio::spawn(reconcile::run(self.clone(), engine.clone()));
         }
+    }
+
+    /// Records that `scope`'s Engine API is served (`up`) or stopped.
+    pub fn engine_served(&self, scope: &str, up: bool) {
+        let mut e = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        if up {
+            e.0.insert(scope.to_string());
+            e.1.insert(scope.to_string());
+        } else {
+            e.0.remove(scope);
+        }
+        drop(e);
+        self.wake.notify_one();
+    }
+
+    /// Whether the node of `scope` is down: its engine was served and stopped.
+    pub fn is_down(&self, scope: &str) -> bool {
+        let e = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        e.1.contains(scope) && !e.0.contains(scope)
+    }
+
+    /// Forgets `scopes` (a session removed): they leave their clusters at
+    /// once, and a cluster left without a manager ends.
+    pub fn forget_scopes(&self, scopes: &[String]) {
+        for s in scopes {
+            self.unlisten(s);
+        }
+        let mut state = self.lock();
+        let before = state.clusters.len();
+        for c in state.clusters.iter_mut() {
+            c.nodes.retain(|n| !scopes.contains(&n.scope));
+        }
+        state
+            .clusters
+            .retain(|c| c.nodes.iter().any(|n| n.role == "manager"));
+        if state.clusters.len() != before || !scopes.is_empty() {
+            self.save(&state);
+        }
+        let mut e = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        for s in scopes {
+            e.0.remove(s);
+            e.1.remove(s);
+        }
+    }
+
+    /// The manager `manager` admits `scope` into its cluster with `token`
+    /// (the manager's side of [`rpc`]).
+    pub fn admit(
+        &self,
+        manager: &str,
+        scope: &str,
+        hostname: &str,
+        addr: &str,
+        token: &str,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        if state.cluster_of(scope).is_some() {
+            return Err(SwarmError::Unavailable(ALREADY_MEMBER.into()));
+        }
+        let i = state
+            .cluster_of(manager)
+            .filter(|&i| {
+                state.clusters[i]
+                    .node_of_scope(manager)
+                    .map(|n| n.role == "manager")
+                    .unwrap_or(false)
+            })
+            .ok_or_else(|| rpc::join_timeout(&[format!("{manager}:2377")]))?;
+        add_node(&mut state.clusters[i], scope, hostname, addr, token)?;
+        self.save(&state);
+        drop(state);
+        self.wake.notify_one();
+        Ok(())
     }
 
     /// Runs `f` on the cluster `scope` belongs to; saves and wakes the loop after.
@@ -367,6 +479,13 @@ impl Swarms {
         let i = state
             .cluster_of(scope)
             .ok_or_else(|| SwarmError::Unavailable(NOT_MANAGER.into()))?;
+        if state.clusters[i]
+            .node_of_scope(scope)
+            .map(|n| n.role != "manager")
+            .unwrap_or(true)
+        {
+            return Err(SwarmError::Unavailable(WORKER_NODE.into()));
+        }
         let out = f(&mut state.clusters[i])?;
         self.save(&state);
         drop(state);
@@ -409,6 +528,7 @@ impl Swarms {
             updated_at: now,
             version,
             labels: json!({}),
+            down: false,
         });
         state.clusters.push(cluster);
         self.save(&state);
@@ -436,30 +556,8 @@ impl Swarms {
                 remote.join(",")
             )));
         };
-        let role = if token == cluster.worker_token {
-            "worker"
-        } else if token == cluster.manager_token {
-            "manager"
-        } else {
-            return Err(SwarmError::Invalid(
-                "rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster".into(),
-            ));
-        };
-        let now = now_rfc3339();
-        let version = cluster.next_index();
-        cluster.nodes.push(Node {
-            id: new_id(),
-            scope: scope.to_string(),
-            hostname: hostname.to_string(),
-            role: role.into(),
-            availability: "active".into(),
-            addr: hostname.to_string(),
-            leader: false,
-            created_at: now.clone(),
-            updated_at: now,
-            version,
-            labels: json!({}),
-        });
+        let addr = hostname.to_string();
+        add_node(cluster, scope, hostname, &addr, token)?;
         self.save(&state);
         drop(state);
         self.wake.notify_one();
@@ -512,9 +610,46 @@ impl Swarms {
         }
         self.save(&state);
         drop(state);
+        self.unlisten(scope);
         self.wake.notify_one();
         Ok(containers)
     }
+}
+
+/// Adds `scope` to `cluster` as the role `token` grants.
+fn add_node(
+    cluster: &mut Cluster,
+    scope: &str,
+    hostname: &str,
+    addr: &str,
+    token: &str,
+) -> Result<()> {
+    let role = if token == cluster.worker_token {
+        "worker"
+    } else if token == cluster.manager_token {
+        "manager"
+    } else {
+        return Err(SwarmError::Invalid(
+            "rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster".into(),
+        ));
+    };
+    let now = now_rfc3339();
+    let version = cluster.next_index();
+    cluster.nodes.push(Node {
+        id: new_id(),
+        scope: scope.to_string(),
+        hostname: hostname.to_string(),
+        role: role.into(),
+        availability: "active".into(),
+        addr: addr.to_string(),
+        leader: false,
+        created_at: now.clone(),
+        updated_at: now,
+        version,
+        labels: json!({}),
+        down: false,
+    });
+    Ok(())
 }
 
 fn default_cluster_spec(given: Value) -> Value {

@@ -40,7 +40,8 @@ enum Outcome {
     Started {
         cluster: String,
         task: String,
-        container: Result<String, String>,
+        /// The container and whether it has a healthcheck.
+        container: Result<(String, bool), String>,
     },
     Stopped {
         cluster: String,
@@ -57,7 +58,8 @@ struct UpdateRun {
     next_at: Option<Instant>,
 }
 
-pub async fn run(swarms: Arc<Swarms>, runtime: Arc<Runtime>) {
+pub async fn run(swarms: Arc<Swarms>, engine: Arc<crate::engine::Engine>) {
+    let runtime = engine.runtime.clone();
     let mut runs: HashMap<String, UpdateRun> = HashMap::new();
     loop {
         let actions = {
@@ -65,6 +67,11 @@ pub async fn run(swarms: Arc<Swarms>, runtime: Arc<Runtime>) {
             let mut actions = Vec::new();
             let mut changed = false;
             for cluster in state.clusters.iter_mut() {
+                for n in cluster.nodes.iter_mut() {
+                    let down = swarms.is_down(&n.scope);
+                    changed |= n.down != down;
+                    n.down = down;
+                }
                 changed |= observe(cluster, &runtime);
                 changed |= plan(cluster, &mut runs, &mut actions);
             }
@@ -79,12 +86,12 @@ pub async fn run(swarms: Arc<Swarms>, runtime: Arc<Runtime>) {
         // holds up other services or the next round. Results are recorded
         // as they come, and wake the loop.
         for a in actions {
-            let runtime = runtime.clone();
+            let engine = engine.clone();
             let swarms = swarms.clone();
             tokio::spawn(async move {
                 let outcomes = tokio::task::spawn_blocking(move || {
                     let mut out = Vec::new();
-                    execute(&runtime, a, &mut out);
+                    execute(&engine, a, &mut out);
                     out
                 })
                 .await
@@ -102,7 +109,8 @@ pub async fn run(swarms: Arc<Swarms>, runtime: Arc<Runtime>) {
     }
 }
 
-fn execute(runtime: &Arc<Runtime>, action: Action, out: &mut Vec<Outcome>) {
+fn execute(engine: &Arc<crate::engine::Engine>, action: Action, out: &mut Vec<Outcome>) {
+    let runtime = &engine.runtime;
     match action {
         Action::Start {
             cluster,
@@ -111,7 +119,7 @@ fn execute(runtime: &Arc<Runtime>, action: Action, out: &mut Vec<Outcome>) {
             name,
             create,
         } => {
-            let container = start_container(runtime, &scope, &name, create);
+            let container = start_container(engine, &scope, &name, create);
             out.push(Outcome::Started {
                 cluster,
                 task,
@@ -133,25 +141,58 @@ fn execute(runtime: &Arc<Runtime>, action: Action, out: &mut Vec<Outcome>) {
         }
         Action::Seq(list) => {
             for a in list {
-                execute(runtime, a, out);
+                execute(engine, a, out);
             }
         }
     }
 }
 
+/// The reference of `image` this node has: as given, else without the
+/// CLI's digest pin.
+fn local_image(runtime: &Runtime, scope: &str, image: &str) -> Option<String> {
+    if runtime.images().resolve(scope, image).is_ok() {
+        return Some(image.to_string());
+    }
+    let (base, _) = image.split_once('@')?;
+    runtime
+        .images()
+        .resolve(scope, base)
+        .is_ok()
+        .then(|| base.to_string())
+}
+
 fn start_container(
-    runtime: &Arc<Runtime>,
+    engine: &Arc<crate::engine::Engine>,
     scope: &str,
     name: &str,
     mut create: Value,
-) -> Result<String, String> {
+) -> Result<(String, bool), String> {
+    let runtime = &engine.runtime;
     // `name:tag@sha256:…` from the CLI's digest pinning; fall back to the
-    // reference without the digest when only that is known locally.
+    // reference without the digest when only that is known locally. A node
+    // that has neither pulls it, as each Swarm node does.
     if let Some(image) = create["Image"].as_str().map(String::from) {
-        if runtime.images().resolve(scope, &image).is_err() {
-            if let Some((base, _)) = image.split_once('@') {
-                create["Image"] = json!(base);
+        let local = match local_image(runtime, scope, &image) {
+            Some(l) => Some(l),
+            None => {
+                // `name:tag@digest` is pulled by its tag, so the node
+                // names it as the CLI does.
+                let wanted = match image.split_once('@') {
+                    Some((base, _)) if base.rsplit('/').next().unwrap_or("").contains(':') => base,
+                    _ => image.as_str(),
+                };
+                let pulled = tokio::runtime::Handle::current().block_on(
+                    crate::engine::distribution::pull_quietly(engine, scope, wanted),
+                );
+                if let Err(e) = &pulled {
+                    tracing::info!(%scope, %image, error = %e, "task image pull failed");
+                }
+                local_image(runtime, scope, &image)
             }
+        };
+        match local {
+            Some(l) => create["Image"] = json!(l),
+            None => return Err(format!("No such image: {image}")),
         }
     }
     super::mesh::localize_networks(runtime, scope, &mut create)?;
@@ -166,7 +207,8 @@ fn start_container(
         let _ = runtime.remove(&c, true);
         return Err(e.to_string());
     }
-    Ok(c.id.clone())
+    let healthcheck = c.snapshot().state.health.is_some();
+    Ok((c.id.clone(), healthcheck))
 }
 
 fn record(clusters: &mut [Cluster], outcome: Outcome) {
@@ -185,9 +227,10 @@ fn record(clusters: &mut [Cluster], outcome: Outcome) {
     let now = now_rfc3339();
     match outcome {
         Outcome::Started { container, .. } => match container {
-            Ok(id) => {
+            Ok((id, healthcheck)) => {
                 t.container_id = Some(id);
-                t.state = "running".into();
+                // With a healthcheck the task runs once it is healthy.
+                t.state = if healthcheck { "starting" } else { "running" }.into();
                 t.message = "started".into();
             }
             Err(e) => {
@@ -210,6 +253,9 @@ fn record(clusters: &mut [Cluster], outcome: Outcome) {
     t.version = index;
 }
 
+/// The exit code an unhealthy task's container is recorded with.
+const UNHEALTHY: i64 = -2;
+
 /// Marks tasks whose container is gone or has exited. Returns whether anything changed.
 fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
     let scopes: HashMap<String, String> = cluster
@@ -219,9 +265,10 @@ fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
         .collect();
     let mut changed = false;
     let mut updates = Vec::new();
+    let mut healthy = Vec::new();
     for (i, t) in cluster.tasks.iter().enumerate() {
         // Tasks told to shut down are stopped on purpose: not a failure.
-        if t.state != "running" || t.desired != "running" {
+        if !matches!(t.state.as_str(), "running" | "starting") || t.desired != "running" {
             continue;
         }
         let (Some(cid), Some(scope)) = (&t.container_id, scopes.get(&t.node_id)) else {
@@ -230,8 +277,14 @@ fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
         let code = match runtime.get(scope, cid) {
             Ok(c) => {
                 let r = c.snapshot();
+                let health = r.state.health.as_ref().map(|h| h.status.as_str());
                 if matches!(r.state.status, Status::Exited | Status::Dead) {
                     Some(r.state.exit_code as i64)
+                } else if health == Some("unhealthy") {
+                    Some(UNHEALTHY)
+                } else if t.state == "starting" && health != Some("starting") {
+                    healthy.push(i);
+                    None
                 } else {
                     None
                 }
@@ -242,11 +295,25 @@ fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
             updates.push((i, code));
         }
     }
+    for i in healthy {
+        let index = cluster.next_index();
+        let t = &mut cluster.tasks[i];
+        let now = now_rfc3339();
+        t.state = "running".into();
+        t.timestamp = now.clone();
+        t.updated_at = now;
+        t.version = index;
+        changed = true;
+    }
     for (i, code) in updates {
         let index = cluster.next_index();
         let t = &mut cluster.tasks[i];
         let now = now_rfc3339();
-        if code == 0 {
+        if code == UNHEALTHY {
+            t.state = "failed".into();
+            t.message = "started".into();
+            t.err = "unhealthy container".into();
+        } else if code == 0 {
             t.state = "complete".into();
             t.message = "finished".into();
         } else {
@@ -258,7 +325,7 @@ fn observe(cluster: &mut Cluster, runtime: &Runtime) -> bool {
                 format!("task: non-zero exit ({code})")
             };
         }
-        t.exit_code = Some(code);
+        t.exit_code = (code >= 0).then_some(code);
         t.desired = "shutdown".into();
         t.timestamp = now.clone();
         t.updated_at = now;
