@@ -346,6 +346,48 @@ pub async fn pull(ctx: &Ctx, headers: &HeaderMap) -> ApiResult {
     Ok(reply)
 }
 
+/// `GET /distribution/{name}/json`: the registry's descriptor of `name`
+/// and its platforms (the CLI pins a service's image to the digest).
+pub async fn inspect(ctx: &Ctx, name: &str, headers: &HeaderMap) -> ApiResult {
+    let reference = Reference::parse(name)?;
+    let remote = ctx
+        .engine
+        .registry_settings()
+        .remote(&ctx.scope.name, &reference)?;
+    let creds = credentials(headers);
+    let fail = |e| pull_error(ctx, &reference, e);
+    let client = RepoClient::connect(remote, creds.as_ref(), "pull")
+        .await
+        .map_err(fail)?;
+    let wanted = reference
+        .digest
+        .clone()
+        .or(reference.tag.clone())
+        .unwrap_or_else(|| "latest".into());
+    let top = client.manifest(&wanted).await.map_err(fail)?;
+    let v: Value = serde_json::from_slice(&top.bytes).unwrap_or(Value::Null);
+    let platforms: Vec<Value> = match v.get("manifests").and_then(Value::as_array) {
+        Some(list) => list
+            .iter()
+            .filter_map(|m| m.get("platform"))
+            .map(|p| json!({"architecture": p["architecture"], "os": p["os"]}))
+            .collect(),
+        None => {
+            let parsed = parse_manifest(&top.bytes).map_err(ApiError::internal)?;
+            let config = client.blob_bytes(&parsed.config).await.map_err(fail)?;
+            let c: Value = serde_json::from_slice(&config).unwrap_or(Value::Null);
+            vec![json!({"architecture": c["architecture"], "os": c["os"]})]
+        }
+    };
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "Descriptor": {"mediaType": top.media_type, "digest": top.digest, "size": top.bytes.len()},
+            "Platforms": platforms,
+        }),
+    ))
+}
+
 enum PullError {
     Api(ApiError),
     Client(ClientError),

@@ -154,6 +154,10 @@ async fn dispatch(
         (&M::POST, ["commit"]) => images::commit(&ctx, req).await,
         (&M::POST, ["build"]) => build::build(&ctx, req).await,
 
+        (&M::GET, ["distribution", .., "json"]) => {
+            let name = &path["/distribution/".len()..path.len() - "/json".len()];
+            distribution::inspect(&ctx, name, req.headers()).await
+        }
         (&M::GET, ["images", "json"]) => images::list(&ctx),
         (&M::POST, ["images", "create"]) => images::create(&ctx, req).await,
         (&M::POST, ["images", "load"]) => images::load(&ctx, req).await,

@@ -103,7 +103,7 @@ pub fn info(ctx: &Ctx) -> Value {
     let managers: Vec<Value> = c
         .nodes
         .iter()
-        .filter(|n| n.role == "manager")
+        .filter(|n| n.role == "manager" && !n.left)
         .map(|n| json!({"NodeID": n.id, "Addr": format!("{}:2377", n.addr)}))
         .collect();
     let manager = node.role == "manager";
@@ -276,10 +276,10 @@ fn node_json(c: &Cluster, n: &crate::swarm::Node) -> Value {
             "Engine": {"EngineVersion": "28.2.2", "Plugins": [{"Type": "Log", "Name": "json-file"}, {"Type": "Network", "Name": "bridge"}, {"Type": "Network", "Name": "overlay"}, {"Type": "Volume", "Name": "local"}]},
             "TLSInfo": {"TrustRoot": "", "CertIssuerSubject": "", "CertIssuerPublicKey": ""},
         },
-        "Status": {"State": if n.down { "down" } else { "ready" }, "Addr": n.addr},
+        "Status": {"State": if n.is_down() { "down" } else { "ready" }, "Addr": n.addr},
     });
     if n.role == "manager" {
-        v["ManagerStatus"] = json!({"Leader": n.leader, "Reachability": if n.down { "unreachable" } else { "reachable" }, "Addr": format!("{}:2377", n.addr)});
+        v["ManagerStatus"] = json!({"Leader": n.leader, "Reachability": if n.is_down() { "unreachable" } else { "reachable" }, "Addr": format!("{}:2377", n.addr)});
     }
     let _ = c;
     v
@@ -355,7 +355,7 @@ pub fn node_remove(ctx: &Ctx, id: &str) -> ApiResult {
                 n.id
             )));
         }
-        if !force {
+        if !force && !n.is_down() {
             return Err(SwarmError::Invalid(format!(
                 "rpc error: code = FailedPrecondition desc = node {} is not down and can't be removed",
                 n.id
@@ -401,7 +401,7 @@ fn service_json(c: &Cluster, s: &Service, status: bool) -> Value {
             None => c
                 .nodes
                 .iter()
-                .filter(|n| n.availability == "active")
+                .filter(|n| n.availability == "active" && !n.is_down())
                 .count(),
         };
         v["ServiceStatus"] =

@@ -87,6 +87,16 @@ pub struct Node {
     /// Its engine stopped (not kept: a restarted engine serves again).
     #[serde(skip, default)]
     pub down: bool,
+    /// It left the swarm: listed as down until `docker node rm`.
+    #[serde(default)]
+    pub left: bool,
+}
+
+impl Node {
+    /// Whether the node is down (left, or its engine stopped).
+    pub fn is_down(&self) -> bool {
+        self.down || self.left
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -210,7 +220,7 @@ impl Cluster {
     }
 
     pub fn node_of_scope(&self, scope: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.scope == scope)
+        self.nodes.iter().find(|n| n.scope == scope && !n.left)
     }
 
     pub fn find_node(&self, key: &str) -> Result<&Node> {
@@ -269,7 +279,7 @@ impl<'a> Placement<'a> {
             nodes: cluster
                 .nodes
                 .iter()
-                .filter(|n| n.availability == "active" && !n.down)
+                .filter(|n| n.availability == "active" && !n.is_down())
                 .collect(),
         }
     }
@@ -424,11 +434,20 @@ impl Swarms {
         let mut state = self.lock();
         let before = state.clusters.len();
         for c in state.clusters.iter_mut() {
+            // Their tasks go with them: the session's teardown removes the
+            // containers, and the loop must not race it.
+            let gone: Vec<String> = c
+                .nodes
+                .iter()
+                .filter(|n| scopes.contains(&n.scope))
+                .map(|n| n.id.clone())
+                .collect();
+            c.tasks.retain(|t| !gone.contains(&t.node_id));
             c.nodes.retain(|n| !scopes.contains(&n.scope));
         }
         state
             .clusters
-            .retain(|c| c.nodes.iter().any(|n| n.role == "manager"));
+            .retain(|c| c.nodes.iter().any(|n| n.role == "manager" && !n.left));
         if state.clusters.len() != before || !scopes.is_empty() {
             self.save(&state);
         }
@@ -529,6 +548,7 @@ impl Swarms {
             version,
             labels: json!({}),
             down: false,
+            left: false,
         });
         state.clusters.push(cluster);
         self.save(&state);
@@ -573,7 +593,11 @@ impl Swarms {
             .ok_or_else(|| SwarmError::Unavailable("This node is not part of a swarm".into()))?;
         let cluster = &mut state.clusters[i];
         let node = cluster.node_of_scope(scope).cloned().expect("member");
-        let managers = cluster.nodes.iter().filter(|n| n.role == "manager").count();
+        let managers = cluster
+            .nodes
+            .iter()
+            .filter(|n| n.role == "manager" && !n.left)
+            .count();
         if node.role == "manager" && !force {
             let msg = if managers == 1 {
                 "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. "
@@ -601,7 +625,12 @@ impl Swarms {
             }
             state.clusters.remove(i);
         } else {
-            cluster.nodes.retain(|n| n.id != node.id);
+            let index = cluster.next_index();
+            if let Some(n) = cluster.nodes.iter_mut().find(|n| n.id == node.id) {
+                n.left = true;
+                n.version = index;
+                n.updated_at = now_rfc3339();
+            }
             for t in cluster.tasks.iter_mut().filter(|t| t.node_id == node.id) {
                 t.desired = "shutdown".into();
                 t.state = "orphaned".into();
@@ -648,6 +677,7 @@ fn add_node(
         version,
         labels: json!({}),
         down: false,
+        left: false,
     });
     Ok(())
 }

@@ -40,6 +40,7 @@ enum Outcome {
     Started {
         cluster: String,
         task: String,
+        scope: String,
         /// The container and whether it has a healthcheck.
         container: Result<(String, bool), String>,
     },
@@ -87,6 +88,7 @@ pub async fn run(swarms: Arc<Swarms>, engine: Arc<crate::engine::Engine>) {
         // as they come, and wake the loop.
         for a in actions {
             let engine = engine.clone();
+            let runtime = runtime.clone();
             let swarms = swarms.clone();
             tokio::spawn(async move {
                 let outcomes = tokio::task::spawn_blocking(move || {
@@ -96,12 +98,25 @@ pub async fn run(swarms: Arc<Swarms>, engine: Arc<crate::engine::Engine>) {
                 })
                 .await
                 .unwrap_or_default();
-                let mut state = swarms.lock();
-                for o in outcomes {
-                    record(&mut state.clusters, o);
+                let orphans: Vec<(String, String)> = {
+                    let mut state = swarms.lock();
+                    let orphans = outcomes
+                        .into_iter()
+                        .filter_map(|o| record(&mut state.clusters, o))
+                        .collect();
+                    swarms.save(&state);
+                    orphans
+                };
+                if !orphans.is_empty() {
+                    let _ = tokio::task::spawn_blocking(move || {
+                        for (scope, id) in orphans {
+                            if let Ok(c) = runtime.get(&scope, &id) {
+                                let _ = runtime.remove(&c, true);
+                            }
+                        }
+                    })
+                    .await;
                 }
-                swarms.save(&state);
-                drop(state);
                 swarms.wake.notify_one();
             });
         }
@@ -123,6 +138,7 @@ fn execute(engine: &Arc<crate::engine::Engine>, action: Action, out: &mut Vec<Ou
             out.push(Outcome::Started {
                 cluster,
                 task,
+                scope,
                 container,
             });
         }
@@ -211,18 +227,28 @@ fn start_container(
     Ok((c.id.clone(), healthcheck))
 }
 
-fn record(clusters: &mut [Cluster], outcome: Outcome) {
+/// Writes a result into its task. A container started for a task that is
+/// gone (its node or cluster removed meanwhile) is returned for removal.
+fn record(clusters: &mut [Cluster], outcome: Outcome) -> Option<(String, String)> {
     let (cluster_id, task_id) = match &outcome {
         Outcome::Started { cluster, task, .. } | Outcome::Stopped { cluster, task } => {
             (cluster.clone(), task.clone())
         }
     };
+    let orphan = match &outcome {
+        Outcome::Started {
+            scope,
+            container: Ok((id, _)),
+            ..
+        } => Some((scope.clone(), id.clone())),
+        _ => None,
+    };
     let Some(cluster) = clusters.iter_mut().find(|c| c.id == cluster_id) else {
-        return;
+        return orphan;
     };
     let index = cluster.next_index();
     let Some(t) = cluster.tasks.iter_mut().find(|t| t.id == task_id) else {
-        return;
+        return orphan;
     };
     let now = now_rfc3339();
     match outcome {
@@ -251,6 +277,7 @@ fn record(clusters: &mut [Cluster], outcome: Outcome) {
     t.timestamp = now.clone();
     t.updated_at = now;
     t.version = index;
+    None
 }
 
 /// The exit code an unhealthy task's container is recorded with.
