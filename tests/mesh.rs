@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use common::classroom::Classroom;
 use common::engine::{eventually, Engine};
 
 /// A web server that answers `/` with its container's hostname.
@@ -282,4 +283,113 @@ fn a_service_name_resolves_to_its_tasks_on_its_network() {
         e.ok(&["ps", "-q"]).trim().is_empty()
     }));
     e.ok(&["network", "rm", "appnet"]);
+}
+
+const LONG: Duration = Duration::from_secs(120);
+
+/// Three nodes of one classroom session in a swarm: the published port
+/// answers on every node (`localhost:8080` in each lab, and `node3:8080` from
+/// node1), and three connections from one node reach three replicas on
+/// three nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mesh_answers_on_every_node_of_a_three_node_session() {
+    let c = Classroom::start(&["--nodes", "3"]);
+    let (token, status) = c.new_session();
+    assert_eq!(
+        status["nodes"],
+        serde_json::json!(["node1", "node2", "node3"])
+    );
+    let mut n1 = c.terminal(&token, "node1").await;
+    let mut n2 = c.terminal(&token, "node2").await;
+    let mut n3 = c.terminal(&token, "node3").await;
+    assert!(n1.wait_for("root@node1:~# ", LONG).await);
+    assert!(n2.wait_for("root@node2:~# ", LONG).await);
+    assert!(n3.wait_for("root@node3:~# ", LONG).await);
+
+    let join = n1
+        .run(
+            "docker swarm init >/dev/null && docker swarm join-token -q worker",
+            LONG,
+        )
+        .await
+        .unwrap();
+    let join = join.trim().to_string();
+    assert!(join.starts_with("SWMTKN-1-"), "{join}");
+    for n in [&mut n2, &mut n3] {
+        let out = n
+            .run(
+                &format!("docker swarm join --token {join} node1:2377"),
+                LONG,
+            )
+            .await
+            .unwrap();
+        assert!(
+            out.contains("This node joined a swarm as a worker."),
+            "{out}"
+        );
+    }
+    let out = n1
+        .run(
+            &format!("docker service create --name web --replicas 3 -p 8080:80 busybox sh -c '{HOSTNAME_SITE}' 2>&1"),
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert!(out.contains("converged"), "{out}\n{}", c.log());
+    let nodes = n1
+        .run(
+            "docker service ps web --format '{{.Node}} {{.CurrentState}}'",
+            LONG,
+        )
+        .await
+        .unwrap();
+    let placed: BTreeSet<&str> = nodes
+        .lines()
+        .filter(|l| l.contains("Running"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        placed,
+        BTreeSet::from(["node1", "node2", "node3"]),
+        "{nodes}"
+    );
+
+    let three = "for i in 1 2 3; do timeout 10 wget -qO- localhost:8080; done";
+    for n in [&mut n1, &mut n2, &mut n3] {
+        let out = n.run(three, LONG).await.unwrap();
+        let names: BTreeSet<&str> = out
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(names.len(), 3, "three replicas answer: {out}");
+    }
+    let out = n1
+        .run(
+            "timeout 10 wget -qO- node3:8080 && timeout 10 wget -qO- node2:8080",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.lines().filter(|l| l.trim().len() == 12).count(),
+        2,
+        "{out}"
+    );
+
+    // Removed, the service frees the port on every node.
+    n1.run("docker service rm web", LONG).await.unwrap();
+    let mut closed = false;
+    for _ in 0..40 {
+        let out = n2
+            .run("timeout 5 wget -qO- localhost:8080 2>&1; echo rc=$?", LONG)
+            .await
+            .unwrap();
+        if out.contains("refused") {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(closed, "the port closes on node2");
 }
