@@ -117,6 +117,52 @@ fn a_published_service_port_spreads_connections_over_the_replicas() {
     let ls = e.ok(&["service", "ls", "--format", "{{.Name}} {{.Ports}}"]);
     assert!(ls.contains(&format!("web *:{port}->80/tcp")), "{ls}");
 
+    // Another service cannot take the port; one without a published port
+    // gets one of swarm's dynamic ports, which answers too.
+    let taken = e.docker(&[
+        "service", "create", "-d", "--name", "clash", "-p", &publish, "busybox", "sleep", "60",
+    ]);
+    assert_ne!(taken.code, 0);
+    assert!(
+        taken.stderr.contains(&format!(
+            "Error response from daemon: rpc error: code = InvalidArgument desc = port '{port}' is already in use by service 'web' ("
+        )) && taken.stderr.contains(") as an ingress port"),
+        "{}",
+        taken.stderr
+    );
+    e.ok(&[
+        "service",
+        "create",
+        "--name",
+        "dyn",
+        "-p",
+        "80",
+        "busybox",
+        "sh",
+        "-c",
+        HOSTNAME_SITE,
+    ]);
+    let ls = e.ok(&[
+        "service",
+        "ls",
+        "--filter",
+        "name=dyn",
+        "--format",
+        "{{.Ports}}",
+    ]);
+    let dynamic: u16 = ls
+        .trim()
+        .strip_prefix("*:")
+        .and_then(|r| r.strip_suffix("->80/tcp"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{ls}"));
+    assert!((30000..=32767).contains(&dynamic), "{ls}");
+    assert!(
+        eventually(Duration::from_secs(10), || get(dynamic).is_some()),
+        "the dynamic port answers"
+    );
+    e.ok(&["service", "rm", "dyn"]);
+
     // Scaled down, the mesh spreads over what is left.
     e.ok(&["service", "scale", "-d", "web=1"]);
     assert!(eventually(Duration::from_secs(30), || {

@@ -425,3 +425,68 @@ pub fn localize_networks(
     create["NetworkingConfig"]["EndpointsConfig"] = serde_json::Value::Object(local);
     Ok(())
 }
+
+/// The first port swarm hands out for `-p TARGET` without a published port.
+pub const DYNAMIC_PORTS: std::ops::RangeInclusive<u64> = 30000..=32767;
+
+/// Claims the ingress ports of `spec` (a service's, `service` when it is an
+/// update) in cluster `c`: a port another service publishes is refused with
+/// swarmkit's words, and a port left unpublished (`-p 80`) gets the first
+/// free one of [`DYNAMIC_PORTS`], written into the spec so that updates,
+/// which send the spec back, keep it.
+pub fn claim_ports(
+    c: &Cluster,
+    service: Option<&str>,
+    spec: &mut serde_json::Value,
+) -> Result<(), super::SwarmError> {
+    let mut taken: Vec<(u64, String, String, String)> = Vec::new();
+    for s in c.services.iter().filter(|s| Some(s.id.as_str()) != service) {
+        for p in s.ports() {
+            if p["PublishMode"].as_str() == Some("ingress") {
+                taken.push((
+                    p["PublishedPort"].as_u64().unwrap_or(0),
+                    p["Protocol"].as_str().unwrap_or("tcp").to_string(),
+                    s.name().to_string(),
+                    s.id.clone(),
+                ));
+            }
+        }
+    }
+    let Some(ports) = spec["EndpointSpec"]["Ports"].as_array_mut() else {
+        return Ok(());
+    };
+    let mut ours: Vec<(u64, String)> = Vec::new();
+    for p in ports.iter_mut() {
+        let mode = p["PublishMode"].as_str().unwrap_or("ingress");
+        if !mode.is_empty() && mode != "ingress" {
+            continue;
+        }
+        let proto = match p["Protocol"].as_str() {
+            None | Some("") => "tcp",
+            Some(other) => other,
+        }
+        .to_string();
+        let published = p["PublishedPort"].as_u64().unwrap_or(0);
+        if published == 0 {
+            let free = DYNAMIC_PORTS.clone().find(|n| {
+                !taken.iter().any(|t| t.0 == *n && t.1 == proto)
+                    && !ours.iter().any(|o| o.0 == *n && o.1 == proto)
+            });
+            let Some(free) = free else {
+                return Err(super::SwarmError::Invalid(
+                    "rpc error: code = ResourceExhausted desc = dynamic ports exhausted".into(),
+                ));
+            };
+            p["PublishedPort"] = serde_json::json!(free);
+            ours.push((free, proto));
+            continue;
+        }
+        if let Some((_, _, name, id)) = taken.iter().find(|t| t.0 == published && t.1 == proto) {
+            return Err(super::SwarmError::Invalid(format!(
+                "rpc error: code = InvalidArgument desc = port '{published}' is already in use by service '{name}' ({id}) as an ingress port"
+            )));
+        }
+        ours.push((published, proto));
+    }
+    Ok(())
+}
