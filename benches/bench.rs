@@ -21,6 +21,9 @@
 //!
 //! `net`: see `net.rs` (start cost of a published port, proxy throughput).
 //!
+//! `mesh`: requests/s and bulk transfer through the swarm routing mesh
+//! beside direct connections to a replica (`mesh_bench.rs`).
+//!
 //! `lessons`: a lesson's Check round trip, failing and passing (`lessons.rs`).
 //!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
@@ -42,6 +45,7 @@ use berth_runtime::DataDir;
 #[path = "classroom.rs"]
 mod classroom;
 mod lessons;
+mod mesh_bench;
 mod net;
 mod registry;
 mod swarm_bench;
@@ -67,10 +71,11 @@ fn main() -> anyhow::Result<()> {
             args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(30),
             args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(50),
         ),
+        Some("mesh") => mesh_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|swarm|lessons [RUNS] | classroom [RUNS] [IDLE]"
+                "usage: berth-bench launch|build|cli|registry|net|swarm|lessons [RUNS] | mesh [SECONDS] | classroom [RUNS] [IDLE]"
             );
             std::process::exit(2)
         }
