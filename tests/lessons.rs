@@ -242,7 +242,7 @@ fn lesson_check_accepts_good_lessons_and_names_each_mistake_with_its_line() {
     let (code, out, err) = lesson_check(&fixtures("lessons"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("2 lesson(s), 1 exercise(s), 4 check(s): all valid"),
+        out.contains("3 lesson(s), 4 exercise(s), 11 check(s): all valid"),
         "{out}"
     );
     let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons");
@@ -257,6 +257,7 @@ fn lesson_check_accepts_good_lessons_and_names_each_mistake_with_its_line() {
         "01-no-front/lesson.md:1: no front matter: the file must begin with a +++ line",
         "02-bad-front/lesson.md:3: front matter: invalid type: string \"ten\", expected u32",
         "03-missing-file/lesson.md:2: files: \"nope.txt\" does not exist",
+        "03-missing-file/lesson.md:2: front matter: setup_nodes names \"node3\", not one of the lesson's 1 node(s)",
         "04-exercises/lesson.md:7: exercise \"one\", check \"nothing\": names no subject",
         "04-exercises/lesson.md:15: exercise id \"one\" is used twice",
         "04-exercises/lesson.md:15: exercise \"one\", check \"a\": layers applies to images only",
@@ -342,4 +343,254 @@ async fn the_starter_lesson_sets_up_the_lab_and_its_solution_passes() {
         "{after}\n{transcript}\n{}",
         c.log()
     );
+}
+
+/// Runs the checks of `exercise` of `lesson`, retrying a few times until
+/// they pass (a pushed tag or a converging service may need a moment).
+async fn check_until(
+    c: &Classroom,
+    token: &str,
+    lesson: &str,
+    exercise: &str,
+) -> serde_json::Value {
+    let path = format!("/api/lessons/{lesson}/check");
+    let body = format!(r#"{{"exercise":"{exercise}"}}"#);
+    let mut answer = serde_json::Value::Null;
+    for _ in 0..300 {
+        let r = c.http("POST", &path, Some(token), Some(&body));
+        assert_eq!(r.status, 200, "check: {}\n{}", r.body, c.log());
+        answer = r.json();
+        if answer["exercises"][0]["passed"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_check_fails_before_and_passes_after_a_push_from_the_lab() {
+    let lessons = fixtures("lessons");
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+    let (token, _) = c.new_session();
+    let path = "/api/lessons/02-second/check";
+    let body = Some(r#"{"exercise":"pushed"}"#);
+    let before = c.http("POST", path, Some(&token), body).json();
+    assert_eq!(before["exercises"][0]["passed"], false, "{before}");
+    let repo = verdict(&before, "repo");
+    assert_eq!(
+        repo["expected"], "repository registry.local:5000/myapp pushed",
+        "{before}"
+    );
+    assert_eq!(
+        repo["found"], "nothing pushed to your registry namespace",
+        "{before}"
+    );
+
+    // A push of another tag: the repository is there, the tag is not.
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    let out = t
+        .run(
+            "docker tag busybox registry.local:5000/myapp:v0 && docker push registry.local:5000/myapp:v0 2>&1",
+            LONG,
+        )
+        .await
+        .expect("push v0");
+    assert!(out.contains("v0: digest: sha256:"), "{out}\n{}", c.log());
+    let half = c.http("POST", path, Some(&token), body).json();
+    assert_eq!(verdict(&half, "repo")["passed"], true, "{half}");
+    let tag = verdict(&half, "tag");
+    assert_eq!(tag["passed"], false, "{half}");
+    assert_eq!(tag["expected"], "tag v1 of registry.local:5000/myapp");
+    assert_eq!(tag["found"], "tags v0");
+
+    // The lesson's own runnable block: now every check passes.
+    t.run(
+        "docker tag busybox registry.local:5000/myapp:v1 && docker push registry.local:5000/myapp:v1 2>&1",
+        LONG,
+    )
+    .await
+    .expect("push v1");
+    let after = check_until(&c, &token, "02-second", "pushed").await;
+    assert_eq!(after["exercises"][0]["passed"], true, "{after}");
+    assert_eq!(
+        verdict(&after, "tag")["found"],
+        "repository registry.local:5000/myapp, tag v1"
+    );
+
+    // Another learner's namespace is apart: the same check fails there.
+    let (other, _) = c.new_session();
+    let theirs = c.http("POST", path, Some(&other), body).json();
+    assert_eq!(theirs["exercises"][0]["passed"], false, "{theirs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swarm_checks_follow_the_swarm_its_service_and_its_update() {
+    let lessons = fixtures("lessons");
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+    let (token, _) = c.new_session();
+    let path = "/api/lessons/02-second/check";
+    let body = Some(r#"{"exercise":"swarm"}"#);
+    let before = c.http("POST", path, Some(&token), body).json();
+    let cluster = verdict(&before, "cluster");
+    assert_eq!(cluster["passed"], false, "{before}");
+    assert_eq!(cluster["expected"], "a swarm");
+    assert_eq!(cluster["found"], "this node is not in a swarm");
+    assert_eq!(verdict(&before, "web")["found"], "not tried yet");
+
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    let out = t.run("docker swarm init 2>&1", LONG).await.expect("init");
+    assert!(out.contains("Swarm initialized"), "{out}\n{}", c.log());
+    // One replica first: the check names what it found.
+    let out = t
+        .run(
+            "docker service create --detach --name web --replicas 1 -p 8080:80 busybox httpd -f -p 80 2>&1",
+            LONG,
+        )
+        .await
+        .expect("service create");
+    assert!(!out.contains("Error"), "{out}");
+    let one = c.http("POST", path, Some(&token), body).json();
+    assert_eq!(verdict(&one, "cluster")["passed"], true, "{one}");
+    assert_eq!(
+        verdict(&one, "cluster")["found"],
+        "a swarm of 1 node, 1 manager"
+    );
+    assert_eq!(
+        verdict(&one, "manager")["found"],
+        "swarm node node1, availability active, role manager"
+    );
+    let web = verdict(&one, "web");
+    assert_eq!(web["passed"], false, "{one}");
+    assert_eq!(web["expected"], "2/2 replicas running");
+    assert!(
+        web["found"].as_str().unwrap().ends_with("/1 running"),
+        "{one}"
+    );
+
+    // Scaled to two: the service passes; no update has run yet.
+    t.run("docker service scale --detach web=2 2>&1", LONG)
+        .await
+        .expect("scale");
+    let mut two = serde_json::Value::Null;
+    for _ in 0..100 {
+        two = c.http("POST", path, Some(&token), body).json();
+        if verdict(&two, "web")["passed"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let web = verdict(&two, "web");
+    if web["passed"] != true {
+        let ps = t
+            .run("docker service ps --no-trunc web 2>&1", LONG)
+            .await
+            .unwrap_or_default();
+        panic!("{two}\n{ps}\n{}", c.log());
+    }
+    assert_eq!(
+        web["found"],
+        "service web, mode replicated, 2/2 running, image busybox:latest, port 8080 published to 80"
+    );
+    let updated = verdict(&two, "updated");
+    assert_eq!(updated["passed"], false, "{two}");
+    assert_eq!(updated["expected"], "update state completed");
+    assert_eq!(updated["found"], "no update yet");
+
+    // A rolling update: once it completes every check passes.
+    t.run(
+        "docker service update --detach --update-parallelism 2 --env-add COLOUR=blue web 2>&1",
+        LONG,
+    )
+    .await
+    .expect("update");
+    let after = check_until(&c, &token, "02-second", "swarm").await;
+    if after["exercises"][0]["passed"] != true {
+        let ps = t
+            .run("docker service ps --no-trunc web 2>&1", LONG)
+            .await
+            .unwrap_or_default();
+        panic!("{after}\n{ps}\n{}", c.log());
+    }
+    assert_eq!(
+        verdict(&after, "updated")["found"],
+        "service web, update state completed"
+    );
+}
+
+/// Reads `path` in `node`'s lab until it holds `needle` (setup runs in the
+/// background).
+async fn lab_file(c: &Classroom, token: &str, node: &str, path: &str, needle: &str) -> String {
+    let mut t = c.terminal(token, node).await;
+    let prompt = format!("root@{node}:~# ");
+    assert!(
+        t.wait_for(&prompt, LONG).await,
+        "no prompt on {node}: {:?}",
+        t.text()
+    );
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = t
+            .run(&format!("cat {path}"), LONG)
+            .await
+            .unwrap_or_default();
+        if text.contains(needle) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_node_lesson_adds_a_node_sets_up_both_once_and_again_after_a_reset() {
+    let lessons = fixtures("lessons");
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+    let (token, session) = c.new_session();
+    assert_eq!(session["nodes"], serde_json::json!(["node1"]), "{session}");
+
+    // Opening the lesson adds node2 to the running session.
+    let page = c.http("GET", "/lessons/03-two-nodes", Some(&token), None);
+    assert_eq!(page.status, 200);
+    let status = c.http("GET", "/api/session", Some(&token), None).json();
+    assert_eq!(
+        status["nodes"],
+        serde_json::json!(["node1", "node2"]),
+        "{status}"
+    );
+
+    // Files on both nodes; each node's own setup ran once.
+    let note = lab_file(&c, &token, "node2", "/root/note.txt", "shared note").await;
+    assert!(note.contains("shared note"), "{note}\n{}", c.log());
+    let runs2 = lab_file(&c, &token, "node2", "/root/setup-runs", "node2").await;
+    assert_eq!(runs2.matches("node2").count(), 1, "{runs2}");
+    assert!(!runs2.contains("node1"), "{runs2}");
+    let runs1 = lab_file(&c, &token, "node1", "/root/setup-runs", "node1").await;
+    assert_eq!(runs1.matches("node1").count(), 1, "{runs1}");
+    let ok = check_until(&c, &token, "03-two-nodes", "prepared").await;
+    assert_eq!(ok["exercises"][0]["passed"], true, "{ok}\n{}", c.log());
+    assert_eq!(ok["exercises"][0]["node"], "node2");
+
+    // Opened again: nothing runs twice.
+    let page = c.http("GET", "/lessons/03-two-nodes", Some(&token), None);
+    assert_eq!(page.status, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = lab_file(&c, &token, "node2", "/root/setup-runs", "node2").await;
+    assert_eq!(again.matches("node2").count(), 1, "{again}");
+
+    // A reset lab gets both nodes and the setup again.
+    let r = c.http("POST", "/api/session/reset", Some(&token), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["nodes"],
+        serde_json::json!(["node1", "node2"]),
+        "{}",
+        r.body
+    );
+    let fresh = lab_file(&c, &token, "node2", "/root/setup-runs", "node2").await;
+    assert_eq!(fresh.matches("node2").count(), 1, "{fresh}\n{}", c.log());
+    let ok = check_until(&c, &token, "03-two-nodes", "prepared").await;
+    assert_eq!(ok["exercises"][0]["passed"], true, "{ok}");
 }

@@ -114,6 +114,8 @@ async function tick() {
   if (!session) return;
   const r = await api('GET', '/api/session');
   if (r.status !== 200) { say('Your lab has ended.'); return; }
+  // Nodes added to the session (a lesson that needs more) get their tabs.
+  if (r.data.nodes.join() !== session.nodes.join()) showSession(r.data);
   session = r.data;
   const s = session.ends_in_secs;
   const el = document.getElementById('countdown');

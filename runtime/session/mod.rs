@@ -206,6 +206,31 @@ impl Sessions {
         Ok(())
     }
 
+    /// Adds node `name` (`node3`) to a running `session` and returns it; the
+    /// caller puts it beside the others. The session's record names its
+    /// scopes first, so a sweep after a crash removes them too. Blocking.
+    pub fn add_node(&self, session: &Session, name: &str) -> Result<Arc<Node>, SessionError> {
+        let mut record = read_record(&session.dir).unwrap_or_else(|| SessionRecord {
+            id: session.id.clone(),
+            scopes: Vec::new(),
+        });
+        for scope in [
+            node::scope_name(&session.id, name),
+            node::lab_scope_name(&session.id, name),
+        ] {
+            if !record.scopes.contains(&scope) {
+                record.scopes.push(scope);
+            }
+        }
+        write_record(&session.dir, &record)?;
+        Ok(Arc::new(node::create(
+            self,
+            &session.id,
+            &session.dir,
+            name,
+        )?))
+    }
+
     /// Removes everything of `session`: its nodes' containers, sockets,
     /// namespaces, scopes and image references, its cgroup subtree, uid
     /// range and directory. Blocking. What could not be removed is logged

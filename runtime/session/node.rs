@@ -84,8 +84,10 @@ pub fn host_netns_path(node_dir: &Path) -> PathBuf {
     node_dir.join("netns")
 }
 
-/// Makes node `name` of `session`. On error the caller's teardown removes
-/// what was made (every name is recorded in the session's record first).
+/// Makes node `name` of `session`: the one place a node is made, for a new
+/// session ([`Sessions::create`]) and for a node added to a running one
+/// ([`Sessions::add_node`]). On error the caller's teardown removes what was
+/// made (every name is recorded in the session's record first).
 pub(super) fn create(
     sessions: &Sessions,
     session: &str,

@@ -60,6 +60,8 @@ pub struct LiveSession {
     lab: Mutex<Option<Arc<Lab>>>,
     /// Why the lab is frozen (over its disk quota), if it is.
     pub frozen: Mutex<Option<String>>,
+    /// Held while the lab changes (nodes added, reset), one change at a time.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl LiveSession {
@@ -86,6 +88,11 @@ impl LiveSession {
     }
 }
 
+/// What runs after a lab reset: given the classroom, the session and the
+/// ID of the runtime session it replaced (the lessons re-run their setup).
+pub type ResetHook =
+    Box<dyn Fn(Arc<Classroom>, Arc<LiveSession>, String) -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// The classroom's state, shared by every request.
 pub struct Classroom {
     pub config: ClassroomConfig,
@@ -96,6 +103,8 @@ pub struct Classroom {
     pool: Mutex<Vec<Arc<Lab>>>,
     pool_filling: AtomicUsize,
     limiter: RateLimiter,
+    /// Set once by the lessons (see [`ResetHook`]).
+    pub after_reset: std::sync::OnceLock<ResetHook>,
 }
 
 impl Classroom {
@@ -109,6 +118,7 @@ impl Classroom {
             creating: AtomicUsize::new(0),
             pool: Mutex::new(Vec::new()),
             pool_filling: AtomicUsize::new(0),
+            after_reset: std::sync::OnceLock::new(),
         })
     }
 
@@ -234,6 +244,7 @@ impl Classroom {
             last_active: Mutex::new(Instant::now()),
             lab: Mutex::new(Some(lab)),
             frozen: Mutex::new(None),
+            changing: tokio::sync::Mutex::new(()),
         });
         self.live().insert(token, live.clone());
         tracing::info!(session = %live.id, "session started");
@@ -242,7 +253,9 @@ impl Classroom {
 
     /// Replaces the session's lab with a fresh one.
     pub async fn reset(self: &Arc<Self>, live: &Arc<LiveSession>) -> Result<(), ClassroomError> {
+        let changing = live.changing.lock().await;
         let old = live.lab.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let old_id = old.as_ref().map(|l| l.session.id.clone());
         if let Some(old) = old {
             let _ = self.store.session_ended(&old.session.id, "reset");
             self.discard_arc(old).await;
@@ -259,7 +272,94 @@ impl Classroom {
         *live.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some(lab);
         *live.frozen.lock().unwrap_or_else(|p| p.into_inner()) = None;
         live.touch();
+        drop(changing);
+        if let (Some(hook), Some(old_id)) = (self.after_reset.get(), old_id) {
+            hook(self.clone(), live.clone(), old_id).await;
+        }
         Ok(())
+    }
+
+    /// Gives the session's lab at least `count` nodes (`node1` … `nodeN`),
+    /// each with its shell, adding the missing ones to the running session;
+    /// the lab as it is afterwards.
+    pub async fn ensure_nodes(
+        self: &Arc<Self>,
+        live: &Arc<LiveSession>,
+        count: usize,
+    ) -> Result<Arc<Lab>, ClassroomError> {
+        let _changing = live.changing.lock().await;
+        let lab = live
+            .lab()
+            .ok_or_else(|| ClassroomError::Lab("the lab is being reset".into()))?;
+        let have = lab.session.nodes.len();
+        if have >= count {
+            return Ok(lab);
+        }
+        let names: Vec<String> = (have + 1..=count).map(|i| format!("node{i}")).collect();
+        let sessions = self.sessions.clone();
+        let l = lab.clone();
+        let (made, failed) = tokio::task::spawn_blocking(move || {
+            let mut made = Vec::new();
+            for name in names {
+                let added = sessions.add_node(&l.session, &name).and_then(|n| {
+                    let shell = n.open_shell(&sessions, START_SIZE.0, START_SIZE.1)?;
+                    Ok((n, shell))
+                });
+                match added {
+                    Ok(pair) => made.push(pair),
+                    Err(e) => return (made, Some(e.to_string())),
+                }
+            }
+            (made, None)
+        })
+        .await
+        .map_err(|e| ClassroomError::Lab(e.to_string()))?;
+        let mut nodes = lab.session.nodes.clone();
+        let mut terminals: HashMap<String, Mutex<Arc<Terminal>>> = lab
+            .terminals
+            .iter()
+            .map(|(k, t)| {
+                (
+                    k.clone(),
+                    Mutex::new(t.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+                )
+            })
+            .collect();
+        let mut failed = failed;
+        for (node, shell) in made {
+            let _ = self
+                .store
+                .node_added(&lab.session.id, &node.name, &node.scope);
+            match Terminal::spawn(&node.name, shell) {
+                Ok(t) => {
+                    terminals.insert(node.name.clone(), Mutex::new(t));
+                }
+                Err(e) => failed = Some(e.to_string()),
+            }
+            nodes.push(node);
+        }
+        let grown = Arc::new(Lab {
+            session: Session {
+                id: lab.session.id.clone(),
+                dir: lab.session.dir.clone(),
+                nodes,
+                limits: lab.session.limits,
+            },
+            terminals,
+        });
+        // The new nodes join the session network; every lab's /etc/hosts
+        // names them all.
+        let (sessions, g) = (self.sessions.clone(), grown.clone());
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || sessions.connect(&g.session)).await
+        {
+            failed.get_or_insert(e.to_string());
+        }
+        *live.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some(grown.clone());
+        tracing::info!(session = %live.id, nodes = grown.session.nodes.len(), "nodes added");
+        match failed {
+            Some(e) => Err(ClassroomError::Lab(format!("adding a node failed: {e}"))),
+            None => Ok(grown),
+        }
     }
 
     /// Ends a session now (`reason` is stored).

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 mod progress;
+mod setups;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -42,6 +43,16 @@ const MIGRATIONS: &[&str] = &[
         checked_at TEXT NOT NULL
     );
     CREATE INDEX results_by_learner ON exercise_results(learner_id, lesson);",
+    // 2: lesson setups done in a (runtime) session: once each, and the last
+    // one is run again in the fresh lab after a reset.
+    "CREATE TABLE lesson_setups (
+        session_id TEXT NOT NULL,
+        lesson TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        outcome TEXT,
+        PRIMARY KEY (session_id, lesson)
+    );",
 ];
 
 /// Errors of the store.

@@ -29,20 +29,60 @@ pub struct FrontMatter {
     pub summary: String,
     #[serde(default)]
     pub minutes: u32,
-    /// Nodes the lesson uses (the session must have at least these).
+    /// Nodes the lesson uses: a session with fewer gets the missing ones
+    /// added when the lesson opens.
     #[serde(default = "one")]
     pub nodes: usize,
-    /// Files of the lesson directory copied into the lab's /root.
+    /// Files of the lesson directory copied into every node's /root.
     #[serde(default)]
     pub files: Vec<String>,
     /// Shell commands run in node1's lab to reach the starting point.
     #[serde(default)]
     pub setup: Vec<String>,
+    /// Shell commands for other nodes (`node2 = ["…"]`), run after node1's
+    /// `setup`, node by node in order of their names.
+    #[serde(default)]
+    pub setup_nodes: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl FrontMatter {
+    /// Each node's setup commands, node1 first; nodes without any are left out.
+    pub fn setup_plan(&self) -> Vec<(String, Vec<String>)> {
+        let mut plan = Vec::new();
+        let mut first = self.setup.clone();
+        if let Some(more) = self.setup_nodes.get("node1") {
+            first.extend(more.iter().cloned());
+        }
+        if !first.is_empty() {
+            plan.push(("node1".to_string(), first));
+        }
+        let mut others: Vec<(&String, &Vec<String>)> = self
+            .setup_nodes
+            .iter()
+            .filter(|(n, c)| n.as_str() != "node1" && !c.is_empty())
+            .collect();
+        others.sort_by_key(|(n, _)| node_number(n));
+        plan.extend(others.into_iter().map(|(n, c)| (n.clone(), c.clone())));
+        plan
+    }
+
+    /// Whether opening the lesson changes the lab (files or setup).
+    pub fn prepares(&self) -> bool {
+        !self.files.is_empty() || !self.setup_plan().is_empty()
+    }
+}
+
+/// `3` for `node3`.
+pub fn node_number(name: &str) -> Option<usize> {
+    name.strip_prefix("node").and_then(|n| n.parse().ok())
 }
 
 fn one() -> usize {
     1
 }
+
+/// Most nodes a lesson may ask for.
+pub const MAX_NODES: usize = 5;
 
 /// An exercise as declared in its ```` ```exercise ```` block.
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +211,23 @@ pub fn parse_lesson(dir: &Path, problems: &mut Vec<Problem>) -> Option<Lesson> {
     if meta.nodes == 0 {
         problem(2, "front matter: nodes must be at least 1".into());
     }
+    if meta.nodes > MAX_NODES {
+        problem(
+            2,
+            format!("front matter: nodes must be at most {MAX_NODES}"),
+        );
+    }
+    for node in meta.setup_nodes.keys() {
+        if !matches!(node_number(node), Some(n) if n >= 1 && n <= meta.nodes) {
+            problem(
+                2,
+                format!(
+                    "front matter: setup_nodes names {node:?}, not one of the lesson's {} node(s)",
+                    meta.nodes
+                ),
+            );
+        }
+    }
     for f in &meta.files {
         if f.starts_with('/') || f.split('/').any(|p| p == "..") {
             problem(2, format!("files: {f:?} must be a path inside the lesson"));
@@ -207,7 +264,7 @@ pub fn parse_lesson(dir: &Path, problems: &mut Vec<Problem>) -> Option<Lesson> {
             problem(line, format!("exercise {:?} has no [[check]]", ex.id));
         }
         if let Some(node) = &ex.node {
-            let n: Option<usize> = node.strip_prefix("node").and_then(|n| n.parse().ok());
+            let n = node_number(node);
             if !matches!(n, Some(n) if n >= 1 && n <= meta.nodes) {
                 problem(
                     line,

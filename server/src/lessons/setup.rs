@@ -1,28 +1,20 @@
-//! Bringing a lab to a lesson's starting point: the lesson's `files` are
-//! copied into node1's /root and its `setup` commands run there, once per
-//! session and lesson, as the lab's root (through exec, like the terminal).
+//! Bringing a lab to a lesson's starting point. When a learner opens a
+//! lesson: the session gets the nodes the lesson names (added to the
+//! running session), the lesson's `files` are copied into every node's
+//! /root, and its setup runs — `setup` on node1, then `setup_nodes` on the
+//! others — as each lab's root (through exec, like the terminal).
+//!
+//! Once per runtime session and lesson, remembered in the store (so a
+//! server restart does not run it twice); a reset lab is a new runtime
+//! session, and the lesson opened last gets its setup again there.
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use berth_runtime::container::{Container, ExecConfig, Runtime};
 
 use super::Lesson;
-
-/// Which (session, lesson) pairs were set up already.
-#[derive(Default)]
-pub struct SetupDone(Mutex<HashSet<(String, String)>>);
-
-impl SetupDone {
-    /// True the first time for `session` and `slug`.
-    pub fn first(&self, session: &str, slug: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((session.to_string(), slug.to_string()))
-    }
-}
+use crate::classroom::{Classroom, LiveSession};
 
 fn exec(
     runtime: &Runtime,
@@ -60,9 +52,8 @@ fn exec(
     Ok((p.wait(), String::from_utf8_lossy(&out).into_owned()))
 }
 
-/// Copies the lesson's files into the lab and runs its setup commands;
-/// the first failure is returned.
-pub fn prepare(runtime: &Runtime, lab: &Arc<Container>, lesson: &Lesson) -> Result<(), String> {
+/// Copies the lesson's files into one node's /root.
+pub fn copy_files(runtime: &Runtime, lab: &Arc<Container>, lesson: &Lesson) -> Result<(), String> {
     for f in &lesson.meta.files {
         let bytes = std::fs::read(lesson.dir.join(f)).map_err(|e| format!("read {f}: {e}"))?;
         let target = format!("/root/{f}");
@@ -82,7 +73,16 @@ pub fn prepare(runtime: &Runtime, lab: &Arc<Container>, lesson: &Lesson) -> Resu
             return Err(format!("copy {f} to {target}: {out}"));
         }
     }
-    for command in &lesson.meta.setup {
+    Ok(())
+}
+
+/// Runs `commands` in one node's lab, stopping at the first failure.
+pub fn run_commands(
+    runtime: &Runtime,
+    lab: &Arc<Container>,
+    commands: &[String],
+) -> Result<(), String> {
+    for command in commands {
         let (code, out) = exec(
             runtime,
             lab,
@@ -97,4 +97,82 @@ pub fn prepare(runtime: &Runtime, lab: &Arc<Container>, lesson: &Lesson) -> Resu
         }
     }
     Ok(())
+}
+
+/// Copies the files into every node of `nodes` (name, lab) and runs each
+/// node's setup, node1 first; the first failure names its node.
+pub fn prepare(
+    runtime: &Runtime,
+    nodes: &[(String, Arc<Container>)],
+    lesson: &Lesson,
+) -> Result<(), (String, String)> {
+    for (name, lab) in nodes {
+        copy_files(runtime, lab, lesson).map_err(|e| (name.clone(), e))?;
+    }
+    for (name, commands) in lesson.meta.setup_plan() {
+        let Some((_, lab)) = nodes.iter().find(|(n, _)| *n == name) else {
+            return Err((name.clone(), format!("the session has no {name}")));
+        };
+        run_commands(runtime, lab, &commands).map_err(|e| (name.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// What opening `lesson` does to the learner's lab: adds the nodes it
+/// names (awaited, so the page shows their tabs), then, the first time in
+/// this lab, copies files and runs setup in the background. A failure is
+/// shown in the failing node's terminal.
+pub async fn open_lesson(classroom: &Arc<Classroom>, live: &Arc<LiveSession>, lesson: &Lesson) {
+    let lab = match classroom.ensure_nodes(live, lesson.meta.nodes).await {
+        Ok(lab) => lab,
+        Err(e) => {
+            tracing::warn!(lesson = %lesson.slug, error = %e, "adding the lesson's nodes failed");
+            if let Some(t) = live.lab().and_then(|l| l.terminal("node1")) {
+                t.notice(&format!(
+                    "this lesson needs {} nodes: {e}",
+                    lesson.meta.nodes
+                ));
+            }
+            return;
+        }
+    };
+    let session = lab.session.id.clone();
+    match classroom.store.claim_setup(&session, &lesson.slug) {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "recording a lesson setup failed");
+            return;
+        }
+    }
+    if !lesson.meta.prepares() {
+        let _ = classroom.store.setup_finished(&session, &lesson.slug, "ok");
+        return;
+    }
+    let nodes: Vec<(String, Arc<Container>)> = lab
+        .session
+        .nodes
+        .iter()
+        .filter(|n| super::node_number(&n.name).is_some_and(|i| i <= lesson.meta.nodes))
+        .map(|n| (n.name.clone(), n.lab.clone()))
+        .collect();
+    let runtime = classroom.sessions.engine.runtime.clone();
+    let classroom = classroom.clone();
+    let lesson = lesson.clone();
+    tokio::task::spawn_blocking(move || {
+        let outcome = prepare(&runtime, &nodes, &lesson);
+        let text = match &outcome {
+            Ok(()) => "ok".to_string(),
+            Err((node, e)) => format!("{node}: {e}"),
+        };
+        let _ = classroom
+            .store
+            .setup_finished(&session, &lesson.slug, &text);
+        if let Err((node, e)) = outcome {
+            tracing::warn!(lesson = %lesson.slug, %node, error = %e, "lesson setup failed");
+            if let Some(t) = lab.terminal(&node) {
+                t.notice(&format!("setting up the lesson failed: {e}"));
+            }
+        }
+    });
 }

@@ -23,12 +23,22 @@ use crate::grading::{self, Verdict};
 struct Ctx {
     classroom: Arc<Classroom>,
     library: Arc<Library>,
-    setup: Arc<super::setup::SetupDone>,
 }
 
 /// The lesson routes (state included), to merge beside the classroom's.
+/// A reset lab is brought to the start of the lesson opened last.
 pub fn router(classroom: Arc<Classroom>) -> Router {
     let library = Arc::new(Library::open(&classroom.config.lessons));
+    let lib = library.clone();
+    let _ = classroom.after_reset.set(Box::new(move |c, live, old| {
+        let lib = lib.clone();
+        Box::pin(async move {
+            let last = c.store.last_setup(&old).ok().flatten();
+            if let Some((lesson, _, _)) = last.and_then(|slug| lib.find(&slug)) {
+                super::setup::open_lesson(&c, &live, &lesson).await;
+            }
+        })
+    }));
     Router::new()
         .route("/", get(catalogue))
         .route("/lessons/{slug}", get(lesson_page))
@@ -36,11 +46,7 @@ pub fn router(classroom: Arc<Classroom>) -> Router {
         .route("/api/lessons/{slug}/check", post(check))
         .route("/api/progress", get(progress))
         .route("/api/ports", get(ports))
-        .with_state(Ctx {
-            classroom,
-            library,
-            setup: Arc::default(),
-        })
+        .with_state(Ctx { classroom, library })
 }
 
 fn token_of(headers: &HeaderMap) -> Option<String> {
@@ -141,7 +147,7 @@ async fn lesson_page(
     };
     let live = live_of(&x.classroom, &headers);
     if let Some(live) = &live {
-        prepare_lab(&x, live, &lesson);
+        super::setup::open_lesson(&x.classroom, live, &lesson).await;
     }
     let passed = passes(&x.classroom, live.as_deref());
     let mut body = to_html(&lesson);
@@ -210,31 +216,6 @@ async fn lesson_page(
     Html(html).into_response()
 }
 
-/// Brings the session's node1 to the lesson's starting point, once, in the
-/// background; a failure is shown in node1's terminal.
-fn prepare_lab(x: &Ctx, live: &Arc<LiveSession>, lesson: &Lesson) {
-    if lesson.meta.files.is_empty() && lesson.meta.setup.is_empty() {
-        return;
-    }
-    let Some(lab) = live.lab() else { return };
-    if !x.setup.first(&lab.session.id, &lesson.slug) {
-        return;
-    }
-    let Some(node) = lab.session.node("node1").cloned() else {
-        return;
-    };
-    let runtime = x.classroom.sessions.engine.runtime.clone();
-    let lesson = lesson.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = super::setup::prepare(&runtime, &node.lab, &lesson) {
-            tracing::warn!(lesson = %lesson.slug, error = %e, "lesson setup failed");
-            if let Some(t) = lab.terminal("node1") {
-                t.notice(&format!("setting up the lesson failed: {e}"));
-            }
-        }
-    });
-}
-
 async fn lesson_list(State(x): State<Ctx>, headers: HeaderMap) -> Json<serde_json::Value> {
     let live = live_of(&x.classroom, &headers);
     let passed = passes(&x.classroom, live.as_deref());
@@ -294,10 +275,14 @@ pub async fn grade(
             })?
             .scope
             .clone();
-        let runtime = classroom.sessions.engine.runtime.clone();
+        let target = grading::Target {
+            engine: classroom.sessions.engine.clone(),
+            scope,
+            session: lab.session.id.clone(),
+        };
         let checks = ex.checks.clone();
         let verdicts: Vec<Verdict> =
-            tokio::task::spawn_blocking(move || grading::run_checks(&runtime, &scope, &checks))
+            tokio::task::spawn_blocking(move || grading::run_checks(&target, &checks))
                 .await
                 .map_err(AppError::internal)?;
         let passed = verdicts.iter().all(|v| v.passed);
@@ -334,6 +319,11 @@ async fn check(
         .library
         .find(&slug)
         .ok_or_else(|| AppError::not_found(format!("no such lesson: {slug}")))?;
+    // A check of a lesson never opened in this lab still finds its nodes.
+    x.classroom
+        .ensure_nodes(&live, lesson.meta.nodes)
+        .await
+        .map_err(|e| AppError::new(StatusCode::CONFLICT, e.to_string()))?;
     Ok(Json(
         grade(&x.classroom, &live, &lesson, request.exercise.as_deref()).await?,
     ))
