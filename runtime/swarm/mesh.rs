@@ -171,6 +171,9 @@ struct MeshState {
     listeners: HashMap<(PortKey, String), Listener>,
     /// Listeners that failed to open, and when to try again.
     retry: HashMap<(PortKey, String), Instant>,
+    /// Scopes torn down (a session's nodes): never listened in again, so
+    /// no mesh thread keeps their namespace alive.
+    forgotten: std::collections::HashSet<String>,
 }
 
 impl Mesh {
@@ -199,6 +202,9 @@ impl Mesh {
             pool.set(backends);
             keep_pools.push(key.clone());
             for scope in scopes {
+                if st.forgotten.contains(&scope) {
+                    continue;
+                }
                 let lk = (key.clone(), scope.clone());
                 keep_listeners.push(lk.clone());
                 if st.listeners.contains_key(&lk) {
@@ -233,6 +239,23 @@ impl Mesh {
         }
         st.retry.retain(|k, _| keep_listeners.contains(k));
         st.pools.retain(|k, _| keep_pools.contains(k));
+    }
+
+    /// Closes every listener in `scopes` now and never opens one there
+    /// again (their nodes are being torn down).
+    pub fn forget_scopes(&self, scopes: &[String]) {
+        let gone: Vec<Listener> = {
+            let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            st.forgotten.extend(scopes.iter().cloned());
+            let keys: Vec<(PortKey, String)> = st
+                .listeners
+                .keys()
+                .filter(|(_, s)| scopes.contains(s))
+                .cloned()
+                .collect();
+            keys.iter().filter_map(|k| st.listeners.remove(k)).collect()
+        };
+        drop(gone);
     }
 
     /// The published ports listening now, as (scope, port).

@@ -431,6 +431,7 @@ impl Swarms {
         for s in scopes {
             self.unlisten(s);
         }
+        self.mesh.forget_scopes(scopes);
         let mut state = self.lock();
         let before = state.clusters.len();
         for c in state.clusters.iter_mut() {
