@@ -21,6 +21,9 @@
 //!
 //! `net`: see `net.rs` (start cost of a published port, proxy throughput).
 //!
+//! `mesh`: requests/s and bulk transfer through the swarm routing mesh
+//! beside direct connections to a replica (`mesh_bench.rs`).
+//!
 //! `lessons`: a lesson's Check round trip, failing and passing (`lessons.rs`).
 //!
 //! `workshop`: 100 learners, their Presenter tabs and a progress board while
@@ -46,6 +49,7 @@ use berth_runtime::DataDir;
 #[path = "classroom.rs"]
 mod classroom;
 mod lessons;
+mod mesh_bench;
 mod net;
 mod registry;
 mod swarm_bench;
@@ -78,10 +82,11 @@ fn main() -> anyhow::Result<()> {
             args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(60),
             args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(10240),
         ),
+        Some("mesh") => mesh_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|swarm|lessons [RUNS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
+                "usage: berth-bench launch|build|cli|registry|net|swarm|lessons [RUNS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
             );
             std::process::exit(2)
         }

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use super::build_bench::{dechunk, request, start_berth, start_dockerd};
 use super::{print_row, summarize};
 
-fn call(
+pub(crate) fn call(
     socket: &Path,
     method: &str,
     path: &str,
@@ -41,7 +41,7 @@ fn call(
     Ok((status, value))
 }
 
-fn enc(v: &Value) -> String {
+pub(crate) fn enc(v: &Value) -> String {
     v.to_string()
         .bytes()
         .map(|b| {
@@ -54,7 +54,7 @@ fn enc(v: &Value) -> String {
         .collect()
 }
 
-fn tasks(socket: &Path, service: &str) -> anyhow::Result<Vec<Value>> {
+pub(crate) fn tasks(socket: &Path, service: &str) -> anyhow::Result<Vec<Value>> {
     let filters = json!({"service": {service: true}, "desired-state": {"running": true}});
     let (status, v) = call(
         socket,
@@ -66,7 +66,10 @@ fn tasks(socket: &Path, service: &str) -> anyhow::Result<Vec<Value>> {
     Ok(v.as_array().cloned().unwrap_or_default())
 }
 
-fn wait_until(limit: Duration, mut f: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+pub(crate) fn wait_until(
+    limit: Duration,
+    mut f: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + limit;
     while !f()? {
         ensure!(Instant::now() < deadline, "timed out");

@@ -283,8 +283,8 @@ fn network_json(runtime: &Runtime, n: &Network, verbose: bool) -> Value {
         "Name": n.name,
         "Id": n.id,
         "Created": n.created,
-        "Scope": "local",
-        "Driver": n.driver,
+        "Scope": if n.overlay { "swarm" } else { "local" },
+        "Driver": if n.overlay { "overlay" } else { n.driver.as_str() },
         "EnableIPv4": true,
         "EnableIPv6": false,
         "IPAM": {"Driver": "default", "Options": null, "Config": config},
@@ -306,7 +306,9 @@ fn matches_filters(n: &Network, filters: &super::http::Filters) -> bool {
     };
     any("name", &|x| n.name.contains(x))
         && any("id", &|x| n.id.starts_with(x))
-        && any("driver", &|x| n.driver == x)
+        && any("driver", &|x| {
+            n.driver == x && !n.overlay || n.overlay && x == "overlay"
+        })
         && any("type", &|x| {
             (x == "builtin") == n.predefined() && matches!(x, "builtin" | "custom")
         })
@@ -373,6 +375,19 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         .and_then(|i| i.config)
         .and_then(|c| c.into_iter().next())
         .unwrap_or_default();
+    if c.driver == "overlay"
+        && ctx
+            .engine
+            .swarm
+            .lock()
+            .cluster_of(&ctx.scope.name)
+            .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::swarm::NOT_MANAGER,
+        ));
+    }
     let request = NetworkRequest {
         name: c.name,
         driver: c.driver,

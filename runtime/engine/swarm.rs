@@ -498,6 +498,13 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         {
             spec["Mode"] = json!({"Replicated": {"Replicas": 1}});
         }
+        // `service create` without `--replicas` sends `{"Replicated":{}}`.
+        if spec["Mode"]["Replicated"].is_object()
+            && spec["Mode"]["Replicated"]["Replicas"].is_null()
+        {
+            spec["Mode"]["Replicated"]["Replicas"] = json!(1);
+        }
+        crate::swarm::mesh::claim_ports(c, None, &mut spec)?;
         let now = now_rfc3339();
         let version = c.next_index();
         let id = new_id();
@@ -521,7 +528,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
 
 /// `POST /services/{id}/update?version=&rollback=`.
 pub async fn update_service(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
-    let spec = body_json(req).await?;
+    let mut spec = body_json(req).await?;
     let version = ctx.query.int("version")?;
     let rollback = ctx.query.get("rollback") == Some("previous");
     swarms(ctx).with_cluster(&ctx.scope.name, |c| {
@@ -545,6 +552,7 @@ pub async fn update_service(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiR
             return Ok(());
         }
         check_spec(&spec)?;
+        crate::swarm::mesh::claim_ports(c, Some(&sid), &mut spec)?;
         let old = &c.services[i];
         if spec["Name"].as_str().unwrap_or("") != old.name() {
             return Err(SwarmError::Invalid(

@@ -43,12 +43,29 @@ impl DnsServer {
             .name(format!("dns-{addr}"))
             .spawn(move || {
                 let mut buf = [0u8; 512];
+                // Names with several addresses (a service's tasks) answer
+                // them in turn first: DNS round robin.
+                let mut turn = 0usize;
                 while !s.load(Ordering::SeqCst) {
                     let Ok((n, from)) = socket.recv_from(&mut buf) else {
                         continue;
                     };
                     let table = r.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    if let Some(reply) = answer(&buf[..n], |name| table.get(name).cloned()) {
+                    // A resolver asks A and AAAA in pairs: only A turns.
+                    if query_type(&buf[..n]) == Some(1) {
+                        turn = turn.wrapping_add(1);
+                    }
+                    let rotated = |name: &str| {
+                        table.get(name).map(|ips| {
+                            let mut ips = ips.clone();
+                            if !ips.is_empty() {
+                                let k = turn % ips.len();
+                                ips.rotate_left(k);
+                            }
+                            ips
+                        })
+                    };
+                    if let Some(reply) = answer(&buf[..n], rotated) {
                         let _ = socket.send_to(&reply, from);
                     }
                 }
@@ -59,6 +76,19 @@ impl DnsServer {
             thread: Some(thread),
         })
     }
+}
+
+/// The type asked for by a one-question query (1 = A, 28 = AAAA).
+fn query_type(query: &[u8]) -> Option<u16> {
+    let mut i = 12;
+    loop {
+        let len = *query.get(i)? as usize;
+        i += 1 + len;
+        if len == 0 {
+            break;
+        }
+    }
+    Some(u16::from_be_bytes([*query.get(i)?, *query.get(i + 1)?]))
 }
 
 /// The reply to one query; `lookup` maps a lower-case name to its addresses.

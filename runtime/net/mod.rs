@@ -102,6 +102,9 @@ pub struct Network {
     pub created: String,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    /// A swarm's `overlay` network: shown with that driver and scope `swarm`,
+    /// made as a bridge in each node's namespace where tasks use it.
+    pub overlay: bool,
 }
 
 impl Default for Network {
@@ -119,6 +122,7 @@ impl Default for Network {
             created: String::new(),
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
+            overlay: false,
         }
     }
 }
@@ -307,9 +311,15 @@ impl Networks {
         find(&state, scope, key).cloned()
     }
 
+    /// A network of any scope by its full ID.
+    pub fn by_id(&self, id: &str) -> Option<Network> {
+        self.lock().networks.get(id).cloned()
+    }
+
     /// `network create`.
     pub fn create(&self, scope: &str, req: NetworkRequest) -> Result<Network, NetError> {
-        let driver = if req.driver.is_empty() {
+        let overlay = req.driver == "overlay";
+        let driver = if req.driver.is_empty() || overlay {
             "bridge".to_string()
         } else {
             req.driver.clone()
@@ -399,6 +409,7 @@ impl Networks {
             created: crate::container::state::now_rfc3339(),
             labels: req.labels,
             options: req.options,
+            overlay,
         };
         endpoint::ensure_bridge(&settings.host, &network)?;
         state.networks.insert(id, network.clone());

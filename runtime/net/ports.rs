@@ -221,6 +221,12 @@ fn relay_tcp(client: TcpStream, backend: SocketAddrV4) {
     else {
         return;
     };
+    relay_streams(client, server);
+}
+
+/// Relays two connected streams both ways until both directions end (the
+/// routing mesh relays its connections the same way).
+pub(crate) fn relay_streams(client: TcpStream, server: TcpStream) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {

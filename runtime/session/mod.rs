@@ -206,8 +206,8 @@ impl Sessions {
         Ok(())
     }
 
-    /// Adds node `name` (`node3`) to a running `session`, on its session
-    /// network, and returns it; the caller puts it beside the others. The session's record names its
+    /// Adds node `name` (`node3`) to a running `session` and returns it; the
+    /// caller puts it beside the others. The session's record names its
     /// scopes first, so a sweep after a crash removes them too. Blocking.
     pub fn add_node(&self, session: &Session, name: &str) -> Result<Arc<Node>, SessionError> {
         let mut record = read_record(&session.dir).unwrap_or_else(|| SessionRecord {
@@ -223,17 +223,12 @@ impl Sessions {
             }
         }
         write_record(&session.dir, &record)?;
-        let added = Arc::new(node::create(self, &session.id, &session.dir, name)?);
-        // On the session network too, and every lab's /etc/hosts names it.
-        let mut nodes = session.nodes.clone();
-        nodes.push(added.clone());
-        self.connect(&Session {
-            id: session.id.clone(),
-            dir: session.dir.clone(),
-            nodes,
-            limits: session.limits,
-        })?;
-        Ok(added)
+        Ok(Arc::new(node::create(
+            self,
+            &session.id,
+            &session.dir,
+            name,
+        )?))
     }
 
     /// Removes everything of `session`: its nodes' containers, sockets,

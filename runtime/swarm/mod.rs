@@ -9,7 +9,10 @@
 //!   JSON in `<data>/swarm/state.json`, and the operations the Engine API calls.
 //! - [`reconcile`]: the loop that makes tasks match services: placement,
 //!   restarts, scaling, rolling updates and rollbacks.
+//! - [`mesh`]: the routing mesh: published ports on every node, spread over
+//!   the running tasks.
 
+pub mod mesh;
 pub mod reconcile;
 pub mod rpc;
 
@@ -347,6 +350,8 @@ pub struct Swarms {
     state: Mutex<State>,
     pub(crate) wake: tokio::sync::Notify,
     started: AtomicBool,
+    /// The routing mesh of every cluster's published ports.
+    pub mesh: mesh::Mesh,
     /// Proves a join request comes from this process's engine (see [`rpc`]).
     secret: String,
     /// The join RPC listeners, by manager scope.
@@ -369,6 +374,7 @@ impl Swarms {
             state: Mutex::new(state),
             wake: tokio::sync::Notify::new(),
             started: AtomicBool::new(false),
+            mesh: mesh::Mesh::default(),
             secret: new_id(),
             listeners: Mutex::new(HashMap::new()),
             engines: Mutex::new((HashSet::new(), HashSet::new())),
@@ -425,6 +431,7 @@ impl Swarms {
         for s in scopes {
             self.unlisten(s);
         }
+        self.mesh.forget_scopes(scopes);
         let mut state = self.lock();
         let before = state.clusters.len();
         for c in state.clusters.iter_mut() {

@@ -79,8 +79,10 @@ pub async fn run(swarms: Arc<Swarms>, engine: Arc<crate::engine::Engine>) {
             if changed || !actions.is_empty() {
                 swarms.save(&state);
             }
-            actions
+            (actions, super::mesh::wanted(&state))
         };
+        let (actions, wanted) = actions;
+        swarms.mesh.sync(wanted, &runtime);
         // Container work runs detached: a slow stop (grace period) never
         // holds up other services or the next round. Results are recorded
         // as they come, and wake the loop.
@@ -209,6 +211,7 @@ fn start_container(
             None => return Err(format!("No such image: {image}")),
         }
     }
+    super::mesh::localize_networks(runtime, scope, &mut create)?;
     let request: crate::engine::convert::CreateRequest =
         serde_json::from_value(create).map_err(|e| e.to_string())?;
     let config =
@@ -429,12 +432,14 @@ fn new_task(cluster: &mut Cluster, sid: &str, slot: u64, node: &str) -> Option<A
     let index = cluster.next_index();
     let now = now_rfc3339();
     let id = new_id();
-    let ports = service.ports();
-    let publishes = !ports.is_empty()
-        && !cluster
-            .tasks
-            .iter()
-            .any(|t| t.live() && t.publishes && t.service_id == sid && t.node_id == node.id);
+    // Ingress ports are the routing mesh's; `mode=host` ports are published
+    // by the task's own container on its node.
+    let ports: Vec<Value> = service
+        .ports()
+        .into_iter()
+        .filter(|p| p["PublishMode"].as_str() == Some("host"))
+        .collect();
+    let publishes = !ports.is_empty();
     let template = service.spec["TaskTemplate"].clone();
     let cs = &template["ContainerSpec"];
     let name = if slot > 0 {
@@ -502,6 +507,7 @@ fn new_task(cluster: &mut Cluster, sid: &str, slot: u64, node: &str) -> Option<A
             create[to] = cs[from].clone();
         }
     }
+    super::mesh::task_networks(service.name(), &template, &mut create);
     cluster.tasks.push(Task {
         id: id.clone(),
         service_id: service.id.clone(),

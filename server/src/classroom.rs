@@ -360,6 +360,13 @@ impl Classroom {
             },
             terminals,
         });
+        // The new nodes join the session network; every lab's /etc/hosts
+        // names them all.
+        let (sessions, g) = (self.sessions.clone(), grown.clone());
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || sessions.connect(&g.session)).await
+        {
+            failed.get_or_insert(e.to_string());
+        }
         *live.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some(grown.clone());
         tracing::info!(session = %live.id, nodes = grown.session.nodes.len(), "nodes added");
         match failed {

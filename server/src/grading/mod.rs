@@ -109,6 +109,9 @@ pub struct Check {
     /// The service's update state: `completed`, `updating`, `paused`,
     /// `rollback_started`, `rollback_completed`, `rollback_paused`.
     pub update: Option<String>,
+    /// An image a task of the service ran, running now or in its task
+    /// history (`service ps`): a rolled-back update still shows.
+    pub task_image: Option<String>,
 
     // Swarms and their nodes.
     /// Members of the swarm.
@@ -119,6 +122,8 @@ pub struct Check {
     pub availability: Option<String>,
     /// A node's role: `manager` or `worker`.
     pub role: Option<String>,
+    /// Tasks running on a node (`0` once it is drained).
+    pub running_tasks: Option<usize>,
 
     /// Text expected in the output / body / file.
     pub contains: Option<String>,
@@ -252,6 +257,18 @@ impl Check {
             ("replicas", self.replicas.is_some(), is_service, "services"),
             ("mode", self.mode.is_some(), is_service, "services"),
             ("update", self.update.is_some(), is_service, "services"),
+            (
+                "task_image",
+                self.task_image.is_some(),
+                is_service,
+                "services",
+            ),
+            (
+                "running_tasks",
+                self.running_tasks.is_some(),
+                self.swarm_node.is_some(),
+                "swarm nodes",
+            ),
             (
                 "nodes",
                 self.nodes.is_some(),
@@ -426,6 +443,9 @@ impl Check {
         if let Some(u) = &self.update {
             parts.push(format!("has update state {u}"));
         }
+        if let Some(i) = &self.task_image {
+            parts.push(format!("has run a task of image {i}"));
+        }
         if let Some(n) = self.nodes {
             parts.push(format!("has {n} node{}", if n == 1 { "" } else { "s" }));
         }
@@ -437,6 +457,9 @@ impl Check {
         }
         if let Some(r) = &self.role {
             parts.push(format!("is a {r}"));
+        }
+        if let Some(n) = self.running_tasks {
+            parts.push(format!("runs {n} task{}", if n == 1 { "" } else { "s" }));
         }
         if let Some(c) = &self.contains {
             parts.push(format!("shows {c:?}"));

@@ -134,6 +134,30 @@ pub fn service_check(target: &Target, name: &str, c: &Check) -> Outcome {
             }
             found.push(format!("update state {state}"));
         }
+        if let Some(want) = &c.task_image {
+            let mut ran: Vec<String> = cluster
+                .tasks
+                .iter()
+                .filter(|t| t.service_id == s.id)
+                .map(|t| {
+                    let image = t.spec["ContainerSpec"]["Image"].as_str().unwrap_or("");
+                    image.split('@').next().unwrap_or("").to_string()
+                })
+                .collect();
+            ran.sort();
+            ran.dedup();
+            if !ran.iter().any(|i| image_matches(i, want)) {
+                return fail(
+                    format!("a task of image {want}"),
+                    if ran.is_empty() {
+                        "no tasks".to_string()
+                    } else {
+                        format!("tasks of {}", ran.join(", "))
+                    },
+                );
+            }
+            found.push(format!("a task of image {want}"));
+        }
         Ok(found.join(", "))
     })
 }
@@ -216,6 +240,20 @@ pub fn node_check(target: &Target, name: &str, c: &Check) -> Outcome {
                 return fail(format!("role {want}"), format!("role {}", n.role));
             }
             found.push(format!("role {}", n.role));
+        }
+        if let Some(want) = c.running_tasks {
+            let running = cluster
+                .tasks
+                .iter()
+                .filter(|t| t.node_id == n.id && t.state == "running" && t.desired == "running")
+                .count();
+            if running != want {
+                return fail(
+                    count(want, "task running", "tasks running"),
+                    count(running, "task running", "tasks running"),
+                );
+            }
+            found.push(count(running, "task running", "tasks running"));
         }
         Ok(found.join(", "))
     })

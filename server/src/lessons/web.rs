@@ -171,10 +171,29 @@ async fn lesson_list(State(x): State<Ctx>, headers: HeaderMap) -> Json<serde_jso
     let live = live_of(&x.classroom, &headers);
     let passed = passes(&x.classroom, live.as_deref());
     let lessons = x.library.lessons();
+    let session = live
+        .as_ref()
+        .and_then(|l| l.lab())
+        .map(|l| l.session.id.clone());
+    // Where a lesson's setup stands in this session: null when it never
+    // started, else running, done or "failed: …".
+    let setup = |slug: &str| -> Option<String> {
+        let outcome = x
+            .classroom
+            .store
+            .setup_outcome(session.as_ref()?, slug)
+            .ok()??;
+        Some(match outcome.as_deref() {
+            None => "running".to_string(),
+            Some("ok") => "done".to_string(),
+            Some(e) => format!("failed: {e}"),
+        })
+    };
     Json(json!(lessons
         .iter()
         .map(|l| json!({
             "slug": l.slug,
+            "setup": setup(&l.slug),
             "title": l.meta.title,
             "summary": l.meta.summary,
             "minutes": l.meta.minutes,
