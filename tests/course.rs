@@ -9,5 +9,5 @@ use common::course::prove_lesson;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lesson_01_is_proven_by_its_solution() {
-    prove_lesson("01-hello-containers").await;
+    prove_lesson("01-vms-vs-containers").await;
 }
