@@ -11,3 +11,8 @@ use common::course::prove_lesson;
 async fn lesson_01_is_proven_by_its_solution() {
     prove_lesson("01-vms-vs-containers").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_02_is_proven_by_its_solution() {
+    prove_lesson("02-images-and-layers").await;
+}
