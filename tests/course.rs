@@ -16,3 +16,8 @@ async fn lesson_01_is_proven_by_its_solution() {
 async fn lesson_02_is_proven_by_its_solution() {
     prove_lesson("02-images-and-layers").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_03_is_proven_by_its_solution() {
+    prove_lesson("03-running-containers").await;
+}
