@@ -21,3 +21,16 @@ async fn lesson_02_is_proven_by_its_solution() {
 async fn lesson_03_is_proven_by_its_solution() {
     prove_lesson("03-running-containers").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_04_is_proven_by_its_solution() {
+    let mut proof = prove_lesson("04-dockerfile-build").await;
+    // The app's script works in the lab itself too (the setup made it
+    // executable), and v1 did not get v2's fact: images do not change.
+    let fact = proof.run("cd ~/app && ./www/cgi-bin/fact").await;
+    assert!(fact.contains("blobfish"), "{fact:?}");
+    let old = proof
+        .run("docker exec blobfish grep -c ugliest /app/www/facts.txt")
+        .await;
+    assert_eq!(old.trim(), "0", "{old:?}");
+}
