@@ -22,7 +22,7 @@ fn a_learner_walks_lesson_4_in_the_browser_and_every_exercise_turns_green() {
     let c = classroom();
     let stdout = run_browser_script(&c, "course.mjs", &format!("http://{}/", c.addr));
     assert!(
-        stdout.contains("ok: lesson 4 read, 12 blocks run, 3 exercises green (9 checks)"),
+        stdout.contains("ok: lesson 4 read, 12 blocks run, 3 exercises green (10 checks)"),
         "{stdout}"
     );
     for shot in [
