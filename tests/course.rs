@@ -33,4 +33,12 @@ async fn lesson_04_is_proven_by_its_solution() {
         .run("docker exec blobfish grep -c ugliest /app/www/facts.txt")
         .await;
     assert_eq!(old.trim(), "0", "{old:?}");
+    // What a RUN step writes in a lab's build belongs to the container's
+    // root, as in Docker (not to the session's host uids, shown as nobody).
+    let owners = proof
+        .run(
+            "mkdir -p /tmp/runstep && cd /tmp/runstep && printf 'FROM busybox\\nRUN mkdir /data && echo x > /data/x\\n' > Dockerfile && docker build -q -t runstep . >/dev/null 2>&1; docker run --rm runstep stat -c '%u:%g %n' /data /data/x",
+        )
+        .await;
+    assert_eq!(owners.trim(), "0:0 /data\n0:0 /data/x", "{owners:?}");
 }
