@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod classroom;
+pub mod course;
 pub mod engine;
 
 use std::path::{Path, PathBuf};

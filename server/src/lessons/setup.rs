@@ -2,7 +2,7 @@
 //! copied into node1's /root and its `setup` commands run there, once per
 //! session and lesson, as the lab's root (through exec, like the terminal).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
@@ -10,17 +10,60 @@ use berth_runtime::container::{Container, ExecConfig, Runtime};
 
 use super::Lesson;
 
-/// Which (session, lesson) pairs were set up already.
+/// Which (session, lesson) pairs were set up already, and how far.
 #[derive(Default)]
-pub struct SetupDone(Mutex<HashSet<(String, String)>>);
+pub struct SetupDone(Mutex<HashMap<(String, String), SetupState>>);
+
+/// Where a lesson's setup stands in one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupState {
+    Running,
+    Done,
+    Failed(String),
+}
+
+impl SetupState {
+    /// `running`, `done` or `failed: …`, as `GET /api/lessons` shows it.
+    pub fn label(&self) -> String {
+        match self {
+            SetupState::Running => "running".into(),
+            SetupState::Done => "done".into(),
+            SetupState::Failed(e) => format!("failed: {e}"),
+        }
+    }
+}
 
 impl SetupDone {
-    /// True the first time for `session` and `slug`.
+    /// True the first time for `session` and `slug` (the setup is then running).
     pub fn first(&self, session: &str, slug: &str) -> bool {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (session.to_string(), slug.to_string());
+        if m.contains_key(&key) {
+            return false;
+        }
+        m.insert(key, SetupState::Running);
+        true
+    }
+
+    /// Records how the setup ended.
+    pub fn finish(&self, session: &str, slug: &str, result: Result<(), String>) {
+        let state = match result {
+            Ok(()) => SetupState::Done,
+            Err(e) => SetupState::Failed(e),
+        };
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((session.to_string(), slug.to_string()))
+            .insert((session.to_string(), slug.to_string()), state);
+    }
+
+    /// The state of `slug`'s setup in `session`; `None` when it never started.
+    pub fn state(&self, session: &str, slug: &str) -> Option<SetupState> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(session.to_string(), slug.to_string()))
+            .cloned()
     }
 }
 

@@ -225,13 +225,16 @@ fn prepare_lab(x: &Ctx, live: &Arc<LiveSession>, lesson: &Lesson) {
     };
     let runtime = x.classroom.sessions.engine.runtime.clone();
     let lesson = lesson.clone();
+    let done = x.setup.clone();
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = super::setup::prepare(&runtime, &node.lab, &lesson) {
+        let result = super::setup::prepare(&runtime, &node.lab, &lesson);
+        if let Err(e) = &result {
             tracing::warn!(lesson = %lesson.slug, error = %e, "lesson setup failed");
             if let Some(t) = lab.terminal("node1") {
                 t.notice(&format!("setting up the lesson failed: {e}"));
             }
         }
+        done.finish(&lab.session.id, &lesson.slug, result);
     });
 }
 
@@ -239,10 +242,17 @@ async fn lesson_list(State(x): State<Ctx>, headers: HeaderMap) -> Json<serde_jso
     let live = live_of(&x.classroom, &headers);
     let passed = passes(&x.classroom, live.as_deref());
     let lessons = x.library.lessons();
+    let session = live
+        .as_ref()
+        .and_then(|l| l.lab())
+        .map(|l| l.session.id.clone());
     Json(json!(lessons
         .iter()
         .map(|l| json!({
             "slug": l.slug,
+            // Where the lesson's setup stands in this session: null when it
+            // never started, else running, done or "failed: …".
+            "setup": session.as_ref().and_then(|s| x.setup.state(s, &l.slug)).map(|s| s.label()),
             "title": l.meta.title,
             "summary": l.meta.summary,
             "minutes": l.meta.minutes,
