@@ -59,3 +59,21 @@ async fn lesson_06_volumes_is_proven_by_its_solution() {
     assert!(both_ways.contains("<!-- by live -->"), "{both_ways}");
     assert!(refused.contains("Read-only file system"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_07_networks_is_proven_by_its_solution() {
+    let mut p = prove_lesson("07-networks").await;
+    // What the lesson shows: no names on the default bridge, names on a
+    // user-defined one, nothing across networks, not even by address.
+    let default = p.run("docker run --rm busybox ping -c 1 lonely").await;
+    let lookup = p
+        .run("docker run --rm --network fishnet busybox nslookup fishapp")
+        .await;
+    let by_address = p
+        .run("IP=$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' fishapp); docker exec stranger timeout 5 wget -qO- http://$IP:5000/; echo exit=$?")
+        .await;
+    finish(p);
+    assert!(default.contains("bad address 'lonely'"), "{default}");
+    assert!(lookup.contains("Name:\tfishapp"), "{lookup}");
+    assert!(by_address.contains("exit=143"), "{by_address}");
+}
