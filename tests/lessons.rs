@@ -242,7 +242,7 @@ fn lesson_check_accepts_good_lessons_and_names_each_mistake_with_its_line() {
     let (code, out, err) = lesson_check(&fixtures("lessons"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("2 lesson(s), 1 exercise(s), 4 check(s): all valid"),
+        out.contains("2 lesson(s), 2 exercise(s), 6 check(s): all valid"),
         "{out}"
     );
     let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons");
@@ -329,4 +329,84 @@ async fn the_starter_lesson_sets_up_the_lab_and_its_solution_passes() {
         "{after}\n{transcript}\n{}",
         c.log()
     );
+}
+
+/// Runs the checks of `exercise` of `lesson`, retrying a few times until
+/// they pass (a pushed tag or a converging service may need a moment).
+async fn check_until(
+    c: &Classroom,
+    token: &str,
+    lesson: &str,
+    exercise: &str,
+) -> serde_json::Value {
+    let path = format!("/api/lessons/{lesson}/check");
+    let body = format!(r#"{{"exercise":"{exercise}"}}"#);
+    let mut answer = serde_json::Value::Null;
+    for _ in 0..100 {
+        let r = c.http("POST", &path, Some(token), Some(&body));
+        assert_eq!(r.status, 200, "check: {}\n{}", r.body, c.log());
+        answer = r.json();
+        if answer["exercises"][0]["passed"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_check_fails_before_and_passes_after_a_push_from_the_lab() {
+    let lessons = fixtures("lessons");
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+    let (token, _) = c.new_session();
+    let path = "/api/lessons/02-second/check";
+    let body = Some(r#"{"exercise":"pushed"}"#);
+    let before = c.http("POST", path, Some(&token), body).json();
+    assert_eq!(before["exercises"][0]["passed"], false, "{before}");
+    let repo = verdict(&before, "repo");
+    assert_eq!(
+        repo["expected"], "repository registry.local:5000/myapp pushed",
+        "{before}"
+    );
+    assert_eq!(
+        repo["found"], "nothing pushed to your registry namespace",
+        "{before}"
+    );
+
+    // A push of another tag: the repository is there, the tag is not.
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    let out = t
+        .run(
+            "docker tag busybox registry.local:5000/myapp:v0 && docker push registry.local:5000/myapp:v0 2>&1",
+            LONG,
+        )
+        .await
+        .expect("push v0");
+    assert!(out.contains("v0: digest: sha256:"), "{out}\n{}", c.log());
+    let half = c.http("POST", path, Some(&token), body).json();
+    assert_eq!(verdict(&half, "repo")["passed"], true, "{half}");
+    let tag = verdict(&half, "tag");
+    assert_eq!(tag["passed"], false, "{half}");
+    assert_eq!(tag["expected"], "tag v1 of registry.local:5000/myapp");
+    assert_eq!(tag["found"], "tags v0");
+
+    // The lesson's own runnable block: now every check passes.
+    t.run(
+        "docker tag busybox registry.local:5000/myapp:v1 && docker push registry.local:5000/myapp:v1 2>&1",
+        LONG,
+    )
+    .await
+    .expect("push v1");
+    let after = check_until(&c, &token, "02-second", "pushed").await;
+    assert_eq!(after["exercises"][0]["passed"], true, "{after}");
+    assert_eq!(
+        verdict(&after, "tag")["found"],
+        "repository registry.local:5000/myapp, tag v1"
+    );
+
+    // Another learner's namespace is apart: the same check fails there.
+    let (other, _) = c.new_session();
+    let theirs = c.http("POST", path, Some(&other), body).json();
+    assert_eq!(theirs["exercises"][0]["passed"], false, "{theirs}");
 }

@@ -2,16 +2,24 @@
 //! scope through the runtime's Rust API (no HTTP, no CLI).
 //!
 //! A check names one subject (`container`, `container_image`, `image`,
-//! `volume`, `network`) and any number of expectations about it; `after`
-//! makes it wait for earlier checks of the same exercise (when one of them
-//! failed it is not tried and says so).
+//! `volume`, `network`, `registry`, `service`, `swarm`, `swarm_node`) and any
+//! number of expectations about it; `after` makes it wait for earlier checks
+//! of the same exercise (when one of them failed it is not tried and says so).
+//!
+//! - this file: the check format, validation, descriptions, and the
+//!   container, image, volume and network checks.
+//! - [`registry`]: repositories and tags in the session's registry namespace.
+//! - [`swarm`]: services, their tasks, and the swarm's nodes.
+
+pub mod registry;
+pub mod swarm;
 
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 use berth_runtime::container::{Container, ExecConfig, Runtime};
-use berth_runtime::engine::convert;
+use berth_runtime::engine::{convert, Engine};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -35,6 +43,15 @@ pub struct Check {
     pub image: Option<String>,
     pub volume: Option<String>,
     pub network: Option<String>,
+    /// A repository in the session's registry namespace (`myapp`, or
+    /// `registry.local:5000/myapp`).
+    pub registry: Option<String>,
+    /// A swarm service by name.
+    pub service: Option<String>,
+    /// The swarm the node belongs to (`swarm = true`).
+    pub swarm: Option<bool>,
+    /// A swarm node by host name (`node2`).
+    pub swarm_node: Option<String>,
 
     // Containers.
     pub running: Option<bool>,
@@ -84,6 +101,29 @@ pub struct Check {
     /// Containers (by name) attached to the network.
     pub members: Option<Vec<String>>,
 
+    // Registry repositories.
+    /// A tag the repository holds.
+    pub tag: Option<String>,
+
+    // Swarm services.
+    /// Desired replicas, all of them running (`3` is docker's `3/3`).
+    pub replicas: Option<u64>,
+    /// `replicated` or `global`.
+    pub mode: Option<String>,
+    /// The service's update state: `completed`, `updating`, `paused`,
+    /// `rollback_started`, `rollback_completed`, `rollback_paused`.
+    pub update: Option<String>,
+
+    // Swarms and their nodes.
+    /// Members of the swarm.
+    pub nodes: Option<usize>,
+    /// Managers of the swarm.
+    pub managers: Option<usize>,
+    /// A node's availability: `active`, `pause`, `drain`.
+    pub availability: Option<String>,
+    /// A node's role: `manager` or `worker`.
+    pub role: Option<String>,
+
     /// Text expected in the output / body / file.
     pub contains: Option<String>,
 }
@@ -98,13 +138,16 @@ pub struct Verdict {
     pub found: String,
 }
 
-type Outcome = Result<String, (String, String)>;
+pub(crate) type Outcome = Result<String, (String, String)>;
 
-fn fail<T>(expected: impl Into<String>, found: impl Into<String>) -> Result<T, (String, String)> {
+pub(crate) fn fail<T>(
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Result<T, (String, String)> {
     Err((expected.into(), found.into()))
 }
 
-fn short(s: &str) -> String {
+pub(crate) fn short(s: &str) -> String {
     let s = s.trim();
     if s.chars().count() > 200 {
         format!("{}…", s.chars().take(200).collect::<String>())
@@ -114,66 +157,167 @@ fn short(s: &str) -> String {
 }
 
 impl Check {
-    fn subjects(&self) -> usize {
+    /// The subject keys that are set.
+    fn subjects(&self) -> Vec<&'static str> {
         [
-            self.container.is_some(),
-            self.container_image.is_some(),
-            self.image.is_some(),
-            self.volume.is_some(),
-            self.network.is_some(),
+            ("container", self.container.is_some()),
+            ("container_image", self.container_image.is_some()),
+            ("image", self.image.is_some()),
+            ("volume", self.volume.is_some()),
+            ("network", self.network.is_some()),
+            ("registry", self.registry.is_some()),
+            ("service", self.service.is_some()),
+            ("swarm", self.swarm.is_some()),
+            ("swarm_node", self.swarm_node.is_some()),
         ]
-        .iter()
-        .filter(|b| **b)
-        .count()
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name)
+        .collect()
     }
 
     /// Whether the check makes sense; the message says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
+        const SUBJECTS: &str =
+            "container, container_image, image, volume, network, registry, service, swarm, swarm_node";
         if self.id.trim().is_empty() {
             return Err("id is empty".into());
         }
-        match self.subjects() {
-            0 => return Err(
-                "names no subject: give one of container, container_image, image, volume, network"
-                    .into(),
-            ),
+        match self.subjects().len() {
+            0 => return Err(format!("names no subject: give one of {SUBJECTS}")),
             1 => {}
-            _ => return Err(
-                "names more than one subject (container, container_image, image, volume, network)"
-                    .into(),
-            ),
+            _ => return Err(format!("names more than one subject ({SUBJECTS})")),
         }
         let is_container = self.container.is_some() || self.container_image.is_some();
-        let container_only = [
-            ("running", self.running.is_some()),
-            ("state", self.state.is_some()),
-            ("uses_image", self.uses_image.is_some()),
-            ("port", self.port.is_some()),
-            ("host_port", self.host_port.is_some()),
-            ("env", self.env.is_some()),
-            ("mount", self.mount.is_some()),
-            ("health", self.health.is_some()),
-            ("restart", self.restart.is_some()),
-            ("exec", self.exec.is_some()),
-            ("http", self.http.is_some()),
+        let is_service = self.service.is_some();
+        // (expectation, is it set, does it apply to this subject, to what it applies)
+        let rules = [
+            (
+                "running",
+                self.running.is_some(),
+                is_container,
+                "containers",
+            ),
+            ("state", self.state.is_some(), is_container, "containers"),
+            (
+                "uses_image",
+                self.uses_image.is_some(),
+                is_container || is_service,
+                "containers and services",
+            ),
+            (
+                "port",
+                self.port.is_some(),
+                is_container || is_service,
+                "containers and services",
+            ),
+            (
+                "host_port",
+                self.host_port.is_some(),
+                is_container,
+                "containers",
+            ),
+            ("env", self.env.is_some(), is_container, "containers"),
+            ("mount", self.mount.is_some(), is_container, "containers"),
+            ("health", self.health.is_some(), is_container, "containers"),
+            (
+                "restart",
+                self.restart.is_some(),
+                is_container,
+                "containers",
+            ),
+            ("exec", self.exec.is_some(), is_container, "containers"),
+            ("http", self.http.is_some(), is_container, "containers"),
+            (
+                "layers",
+                self.layers.is_some(),
+                self.image.is_some(),
+                "images",
+            ),
+            (
+                "max_size",
+                self.max_size.is_some(),
+                self.image.is_some(),
+                "images",
+            ),
+            ("cmd", self.cmd.is_some(), self.image.is_some(), "images"),
+            (
+                "exposes",
+                self.exposes.is_some(),
+                self.image.is_some(),
+                "images",
+            ),
+            (
+                "history",
+                self.history.is_some(),
+                self.image.is_some(),
+                "images",
+            ),
+            (
+                "same_as",
+                self.same_as.is_some(),
+                self.image.is_some(),
+                "images",
+            ),
+            (
+                "tag",
+                self.tag.is_some(),
+                self.registry.is_some(),
+                "registry repositories",
+            ),
+            ("replicas", self.replicas.is_some(), is_service, "services"),
+            ("mode", self.mode.is_some(), is_service, "services"),
+            ("update", self.update.is_some(), is_service, "services"),
+            (
+                "nodes",
+                self.nodes.is_some(),
+                self.swarm.is_some(),
+                "swarms",
+            ),
+            (
+                "managers",
+                self.managers.is_some(),
+                self.swarm.is_some(),
+                "swarms",
+            ),
+            (
+                "availability",
+                self.availability.is_some(),
+                self.swarm_node.is_some(),
+                "swarm nodes",
+            ),
+            (
+                "role",
+                self.role.is_some(),
+                self.swarm_node.is_some(),
+                "swarm nodes",
+            ),
         ];
-        let image_only = [
-            ("layers", self.layers.is_some()),
-            ("max_size", self.max_size.is_some()),
-            ("cmd", self.cmd.is_some()),
-            ("exposes", self.exposes.is_some()),
-            ("history", self.history.is_some()),
-            ("same_as", self.same_as.is_some()),
-        ];
-        for (name, set) in container_only {
-            if set && !is_container {
-                return Err(format!("{name} applies to containers only"));
+        for (name, set, applies, to) in rules {
+            if set && !applies {
+                return Err(format!("{name} applies to {to} only"));
             }
         }
-        for (name, set) in image_only {
-            if set && self.image.is_none() {
-                return Err(format!("{name} applies to images only"));
+        if self.swarm == Some(false) {
+            return Err("swarm = false checks nothing: use swarm = true".into());
+        }
+        if let Some(m) = &self.mode {
+            if m != "replicated" && m != "global" {
+                return Err(format!("mode {m:?} is not replicated or global"));
             }
+        }
+        if let Some(a) = &self.availability {
+            if !["active", "pause", "drain"].contains(&a.as_str()) {
+                return Err(format!("availability {a:?} is not active, pause or drain"));
+            }
+        }
+        if let Some(r) = &self.role {
+            if r != "manager" && r != "worker" {
+                return Err(format!("role {r:?} is not manager or worker"));
+            }
+        }
+        if let Some(r) = &self.registry {
+            registry::repository(r)?;
         }
         if self.file.is_some() && self.volume.is_none() {
             return Err("file applies to volumes only".into());
@@ -218,6 +362,17 @@ impl Check {
             format!("volume {v}")
         } else if let Some(n) = &self.network {
             format!("network {n}")
+        } else if let Some(r) = &self.registry {
+            format!(
+                "repository {} in your registry namespace",
+                registry::display(r)
+            )
+        } else if let Some(s) = &self.service {
+            format!("service {s}")
+        } else if self.swarm.is_some() {
+            "the swarm".into()
+        } else if let Some(n) = &self.swarm_node {
+            format!("swarm node {n}")
         } else {
             "nothing".into()
         };
@@ -284,6 +439,30 @@ impl Check {
         if let Some(m) = &self.members {
             parts.push(format!("connects {}", m.join(", ")));
         }
+        if let Some(t) = &self.tag {
+            parts.push(format!("has tag {t}"));
+        }
+        if let Some(n) = self.replicas {
+            parts.push(format!("runs {n}/{n} replicas"));
+        }
+        if let Some(m) = &self.mode {
+            parts.push(format!("is {m}"));
+        }
+        if let Some(u) = &self.update {
+            parts.push(format!("has update state {u}"));
+        }
+        if let Some(n) = self.nodes {
+            parts.push(format!("has {n} nodes"));
+        }
+        if let Some(n) = self.managers {
+            parts.push(format!("has {n} managers"));
+        }
+        if let Some(a) = &self.availability {
+            parts.push(format!("is {a}"));
+        }
+        if let Some(r) = &self.role {
+            parts.push(format!("is a {r}"));
+        }
         if let Some(c) = &self.contains {
             parts.push(format!("shows {c:?}"));
         }
@@ -294,8 +473,18 @@ impl Check {
     }
 }
 
-/// Runs `checks` against `scope`, in order, honouring `after`.
-pub fn run_checks(runtime: &Arc<Runtime>, scope: &str, checks: &[Check]) -> Vec<Verdict> {
+/// What checks look at: one node's scope of a session, through the engine.
+#[derive(Clone)]
+pub struct Target {
+    pub engine: Arc<Engine>,
+    /// The node's scope (what its docker CLI sees).
+    pub scope: String,
+    /// The session, whose registry namespace `registry` checks read.
+    pub session: String,
+}
+
+/// Runs `checks` against `target`, in order, honouring `after`.
+pub fn run_checks(target: &Target, checks: &[Check]) -> Vec<Verdict> {
     let mut out: Vec<Verdict> = Vec::new();
     for c in checks {
         let blocked: Vec<&str> = c
@@ -305,7 +494,7 @@ pub fn run_checks(runtime: &Arc<Runtime>, scope: &str, checks: &[Check]) -> Vec<
             .map(String::as_str)
             .collect();
         let outcome = if blocked.is_empty() {
-            evaluate(runtime, scope, c)
+            evaluate(target, c)
         } else {
             fail(
                 format!("{} to pass first", blocked.join(", ")),
@@ -327,7 +516,9 @@ pub fn run_checks(runtime: &Arc<Runtime>, scope: &str, checks: &[Check]) -> Vec<
     out
 }
 
-fn evaluate(runtime: &Arc<Runtime>, scope: &str, c: &Check) -> Outcome {
+fn evaluate(target: &Target, c: &Check) -> Outcome {
+    let runtime = &target.engine.runtime;
+    let scope = target.scope.as_str();
     if c.container.is_some() || c.container_image.is_some() {
         container_check(runtime, scope, c)
     } else if let Some(image) = &c.image {
@@ -336,12 +527,20 @@ fn evaluate(runtime: &Arc<Runtime>, scope: &str, c: &Check) -> Outcome {
         volume_check(runtime, scope, v, c)
     } else if let Some(n) = &c.network {
         network_check(runtime, scope, n, c)
+    } else if let Some(r) = &c.registry {
+        registry::check(target, r, c)
+    } else if let Some(s) = &c.service {
+        swarm::service_check(target, s, c)
+    } else if c.swarm.is_some() {
+        swarm::swarm_check(target, c)
+    } else if let Some(n) = &c.swarm_node {
+        swarm::node_check(target, n, c)
     } else {
         fail("a subject", "none")
     }
 }
 
-fn image_matches(configured: &str, wanted: &str) -> bool {
+pub(crate) fn image_matches(configured: &str, wanted: &str) -> bool {
     let norm = |s: &str| {
         let s = s.strip_prefix("docker.io/library/").unwrap_or(s);
         if s.rsplit('/').next().is_some_and(|last| last.contains(':')) || s.contains('@') {

@@ -304,10 +304,14 @@ pub async fn grade(
             })?
             .scope
             .clone();
-        let runtime = classroom.sessions.engine.runtime.clone();
+        let target = grading::Target {
+            engine: classroom.sessions.engine.clone(),
+            scope,
+            session: lab.session.id.clone(),
+        };
         let checks = ex.checks.clone();
         let verdicts: Vec<Verdict> =
-            tokio::task::spawn_blocking(move || grading::run_checks(&runtime, &scope, &checks))
+            tokio::task::spawn_blocking(move || grading::run_checks(&target, &checks))
                 .await
                 .map_err(AppError::internal)?;
         let passed = verdicts.iter().all(|v| v.passed);
