@@ -77,3 +77,51 @@ async fn lesson_07_networks_is_proven_by_its_solution() {
     assert!(lookup.contains("Name:\tfishapp"), "{lookup}");
     assert!(by_address.contains("exit=143"), "{by_address}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_08_registry_is_proven_by_its_solution() {
+    let mut p = prove_lesson("08-registry").await;
+    // The lab names its registry and namespace, as the lesson shows.
+    let session = p
+        .classroom
+        .http("GET", "/api/session", Some(&p.token), None)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let names = p
+        .run("echo \"$BERTH_REGISTRY $BERTH_REGISTRY_NAMESPACE\"")
+        .await;
+    // Rolled back: v1 serves; rolling forward brings v2 back.
+    let rolled_back = p.run("wget -qO- http://localhost:8088/").await;
+    let forward = p
+        .run("docker stop fish-v1 && docker start fish-v2 && sleep 1 && wget -qO- http://localhost:8088/")
+        .await;
+    // Another learner's lab cannot pull this learner's image.
+    let (other, _) = p.classroom.new_session();
+    let mut t = p.classroom.terminal(&other, "node1").await;
+    assert!(
+        t.wait_for(common::course::PROMPT, std::time::Duration::from_secs(120))
+            .await
+    );
+    let foreign = t
+        .run(
+            "docker pull registry.local:5000/blobfish:v1; echo exit=$?",
+            std::time::Duration::from_secs(120),
+        )
+        .await
+        .unwrap_or_default();
+    drop(t);
+    finish(p);
+    assert_eq!(
+        names.trim(),
+        format!("registry.local:5000 s-{session}"),
+        "{names}"
+    );
+    assert!(rolled_back.contains("release v1"), "{rolled_back}");
+    assert!(
+        forward.contains("release v2") && forward.contains("New in v2"),
+        "{forward}"
+    );
+    assert!(foreign.contains("exit=1"), "{foreign}");
+}
