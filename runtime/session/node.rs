@@ -135,6 +135,18 @@ pub(super) fn create(
         cmd: vec!["sh".into(), "-c".into(), LAB_INIT.into()],
         hostname: Some(name.to_string()),
         workdir: Some("/root".into()),
+        // Where the learner's images go: `registry.local:5000/app` is
+        // `<namespace>/app` in the classroom registry (lessons show it).
+        env: vec![
+            format!(
+                "BERTH_REGISTRY={}",
+                crate::engine::distribution::CLASSROOM_REGISTRY
+            ),
+            format!(
+                "BERTH_REGISTRY_NAMESPACE={}",
+                super::registry::namespace(session)
+            ),
+        ],
         // The lab's own namespace (lo only) becomes the node's host
         // namespace, where the node's bridges and published ports live.
         networking: crate::net::ContainerNetworking {

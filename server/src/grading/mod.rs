@@ -61,6 +61,8 @@ pub struct Check {
     pub uses_image: Option<String>,
     /// A container port published on the host (`-p`).
     pub port: Option<u16>,
+    /// The host port `port` is published on (`-p HOST:PORT`).
+    pub host_port: Option<u16>,
     /// `KEY=VALUE` in the container's environment.
     pub env: Option<String>,
     /// A mount destination inside the container.
@@ -92,6 +94,8 @@ pub struct Check {
     pub exposes: Option<u16>,
     /// Text found in a step of the image's history.
     pub history: Option<String>,
+    /// Another name of the very same image (same image ID).
+    pub same_as: Option<String>,
 
     // Volumes.
     /// A file (path inside the volume).
@@ -216,6 +220,12 @@ impl Check {
                 is_container || is_service,
                 "containers and services",
             ),
+            (
+                "host_port",
+                self.host_port.is_some(),
+                is_container,
+                "containers",
+            ),
             ("env", self.env.is_some(), is_container, "containers"),
             ("mount", self.mount.is_some(), is_container, "containers"),
             ("health", self.health.is_some(), is_container, "containers"),
@@ -249,6 +259,12 @@ impl Check {
             (
                 "history",
                 self.history.is_some(),
+                self.image.is_some(),
+                "images",
+            ),
+            (
+                "same_as",
+                self.same_as.is_some(),
                 self.image.is_some(),
                 "images",
             ),
@@ -335,6 +351,9 @@ impl Check {
         if self.http.is_some() && self.port.is_none() {
             return Err("http needs the port to ask".into());
         }
+        if self.host_port.is_some() && self.port.is_none() {
+            return Err("host_port needs the container port it publishes".into());
+        }
         if self.exec.as_ref().is_some_and(|c| c.is_empty()) {
             return Err("exec is an empty command".into());
         }
@@ -405,8 +424,11 @@ impl Check {
                 "answers HTTP GET {h} on port {}",
                 self.port.unwrap_or(0)
             ));
-        } else if let Some(p) = self.port {
-            parts.push(format!("publishes port {p}"));
+        }
+        match (self.port, self.host_port) {
+            (Some(p), Some(h)) => parts.push(format!("publishes port {p} on host port {h}")),
+            (Some(p), None) if self.http.is_none() => parts.push(format!("publishes port {p}")),
+            _ => {}
         }
         if let Some(e) = &self.env {
             parts.push(format!("has {e} in its environment"));
@@ -443,6 +465,9 @@ impl Check {
         }
         if let Some(h) = &self.history {
             parts.push(format!("was built with {h:?}"));
+        }
+        if let Some(o) = &self.same_as {
+            parts.push(format!("is the same image as {o}"));
         }
         if let Some(f) = &self.file {
             parts.push(format!("holds file {f}"));
@@ -646,6 +671,15 @@ fn container_check(runtime: &Arc<Runtime>, scope: &str, c: &Check) -> Outcome {
             .and_then(|b| b["HostPort"].as_str())
             .map(String::from);
         match bound {
+            Some(hp) if c.host_port.is_some_and(|want| hp != want.to_string()) => {
+                return fail(
+                    format!(
+                        "port {port} published on host port {}",
+                        c.host_port.unwrap_or(0)
+                    ),
+                    format!("port {port} published on host port {hp}"),
+                );
+            }
             Some(hp) => found.push(format!("port {port} published on {hp}")),
             None => {
                 let list: Vec<String> = ports
@@ -991,6 +1025,31 @@ fn image_check(runtime: &Arc<Runtime>, scope: &str, name: &str, c: &Check) -> Ou
         }
         found.push(format!("a step with {want:?}"));
     }
+    if let Some(other) = &c.same_as {
+        let id = |n: &str| runtime.images().resolve_id(scope, n).ok();
+        match (id(name), id(other)) {
+            (Some(a), Some(b)) if a == b => found.push(format!("same image as {other}")),
+            (_, None) => {
+                return fail(
+                    format!("the same image as {other}"),
+                    format!("no image {other}"),
+                )
+            }
+            (Some(a), Some(b)) => {
+                let short_id = |i: &str| {
+                    i.trim_start_matches("sha256:")
+                        .chars()
+                        .take(12)
+                        .collect::<String>()
+                };
+                return fail(
+                    format!("the same image as {other}"),
+                    format!("{name} is {}, {other} is {}", short_id(&a), short_id(&b)),
+                );
+            }
+            (None, _) => return fail(format!("image {name}"), "no such image"),
+        }
+    }
     Ok(found.join(", "))
 }
 
@@ -1175,5 +1234,31 @@ mod tests {
         assert_eq!(line(ChangeKind::Modified, "/etc"), "C /etc");
         assert_eq!(line(ChangeKind::Deleted, "/etc/motd"), "D /etc/motd");
         assert_eq!(tail_of("  one\ntwo three \n", 5), "three");
+    }
+
+    #[test]
+    fn host_port_and_same_as_are_validated_and_described() {
+        let c = check("id = \"p\"\ncontainer = \"web\"\nport = 5000\nhost_port = 80\n");
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            c.describe(),
+            "container web publishes port 5000 on host port 80"
+        );
+        let c = check("id = \"p\"\ncontainer = \"web\"\nhost_port = 80\n");
+        assert_eq!(
+            c.validate(),
+            Err("host_port needs the container port it publishes".into())
+        );
+        let c = check("id = \"p\"\nimage = \"app:v1\"\nhost_port = 80\n");
+        assert_eq!(
+            c.validate(),
+            Err("host_port applies to containers only".into())
+        );
+
+        let c = check("id = \"s\"\nimage = \"app:latest\"\nsame_as = \"app:v2\"\n");
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.describe(), "image app:latest is the same image as app:v2");
+        let c = check("id = \"s\"\ncontainer = \"web\"\nsame_as = \"app:v2\"\n");
+        assert_eq!(c.validate(), Err("same_as applies to images only".into()));
     }
 }
