@@ -429,15 +429,17 @@ async fn shoulder_socket(
             if !help {
                 return socket::serve(term, s, Access::ReadOnly, activity).await;
             }
-            term.notice(&format!(
-                "your instructor ({}) can now type in this terminal to help you",
-                who.name
-            ));
+            // The page's notice first, then the terminal's: whoever reads
+            // the terminal's notice finds the page's too.
             x.live(w.id)
                 .helping
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(learner, who.name.clone());
+            term.notice(&format!(
+                "your instructor ({}) can now type in this terminal to help you",
+                who.name
+            ));
             let _helping = Helping {
                 x: x.clone(),
                 workshop: w.id,
