@@ -377,6 +377,32 @@ async fn a_workshop_from_creation_to_deletion() {
     .expect("refused");
     assert_eq!(err.0, 401);
 
+    // A page of another site cannot open the instructor's sockets.
+    let mut req = format!("ws://{}/ws/workshops/{id}/board", c.addr)
+        .into_client_request()
+        .unwrap();
+    let h = req.headers_mut();
+    h.insert(
+        "cookie",
+        format!(
+            "berth_instructor={}",
+            match &ada {
+                Auth::Instructor(t) => t.clone(),
+                _ => unreachable!(),
+            }
+        )
+        .parse()
+        .unwrap(),
+    );
+    h.insert("origin", "http://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 403),
+        other => panic!(
+            "a cross-site board socket was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+
     // The board: a snapshot with both rows and no passes.
     let mut board = ws(&c, &format!("/ws/workshops/{id}/board"), &ada)
         .await

@@ -94,6 +94,27 @@ fn learner(x: &Workshops, headers: &HeaderMap) -> Option<Arc<LiveSession>> {
         .by_token(&auth::cookie(headers, crate::routes::COOKIE)?)
 }
 
+/// Refuses a WebSocket opened by a page of another site (browsers send
+/// `Origin`; cookies alone would let any site open the instructor's sockets).
+fn same_origin(headers: &HeaderMap) -> Result<(), AppError> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
+    if origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            format!("cross-site WebSocket refused (origin {origin})"),
+        ))
+    }
+}
+
 fn instructor_and_workshop(
     x: &Workshops,
     headers: &HeaderMap,
@@ -352,6 +373,7 @@ async fn board_socket(
     Path(id): Path<i64>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    same_origin(&headers)?;
     let (_, w) = instructor_and_workshop(&x, &headers, id)?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)
@@ -372,6 +394,7 @@ async fn demo_socket(
     Path((id, node)): Path<(i64, String)>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    same_origin(&headers)?;
     let (_, w) = instructor_and_workshop(&x, &headers, id)?;
     let demo = x.demo(w.id).ok_or(WorkshopError::NotYet(
         "no demo lab yet: start one first".into(),
@@ -418,6 +441,7 @@ async fn shoulder_socket(
     Query(q): Query<ShoulderQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    same_origin(&headers)?;
     let (who, w) = instructor_and_workshop(&x, &headers, id)?;
     let live = x.learner_session(&w, learner)?;
     let term = terminal_of(&live, &node)?;
@@ -586,6 +610,7 @@ async fn presenter_socket(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    same_origin(&headers)?;
     let live = learner(&x, &headers)
         .ok_or_else(|| AppError::unauthorized("no session: join with the workshop's code"))?;
     let w = x.membership(&live)?;
