@@ -96,7 +96,7 @@ fn learner(x: &Workshops, headers: &HeaderMap) -> Option<Arc<LiveSession>> {
 
 /// Refuses a WebSocket opened by a page of another site (browsers send
 /// `Origin`; cookies alone would let any site open the instructor's sockets).
-fn same_origin(headers: &HeaderMap) -> Result<(), AppError> {
+fn same_origin(c: &Classroom, headers: &HeaderMap) -> Result<(), AppError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return Ok(());
     };
@@ -105,7 +105,13 @@ fn same_origin(headers: &HeaderMap) -> Result<(), AppError> {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
-    if origin_host.eq_ignore_ascii_case(host) {
+    // Behind a proxy the Host may differ: the public URL counts too.
+    let public = c
+        .config
+        .base_url
+        .as_deref()
+        .is_some_and(|b| b.trim_end_matches('/').eq_ignore_ascii_case(origin));
+    if public || origin_host.eq_ignore_ascii_case(host) {
         Ok(())
     } else {
         Err(AppError::new(
@@ -373,7 +379,7 @@ async fn board_socket(
     Path(id): Path<i64>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    same_origin(&headers)?;
+    same_origin(&x.classroom, &headers)?;
     let (_, w) = instructor_and_workshop(&x, &headers, id)?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)
@@ -394,7 +400,7 @@ async fn demo_socket(
     Path((id, node)): Path<(i64, String)>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    same_origin(&headers)?;
+    same_origin(&x.classroom, &headers)?;
     let (_, w) = instructor_and_workshop(&x, &headers, id)?;
     let demo = x.demo(w.id).ok_or(WorkshopError::NotYet(
         "no demo lab yet: start one first".into(),
@@ -441,7 +447,7 @@ async fn shoulder_socket(
     Query(q): Query<ShoulderQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    same_origin(&headers)?;
+    same_origin(&x.classroom, &headers)?;
     let (who, w) = instructor_and_workshop(&x, &headers, id)?;
     let live = x.learner_session(&w, learner)?;
     let term = terminal_of(&live, &node)?;
@@ -610,7 +616,7 @@ async fn presenter_socket(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    same_origin(&headers)?;
+    same_origin(&x.classroom, &headers)?;
     let live = learner(&x, &headers)
         .ok_or_else(|| AppError::unauthorized("no session: join with the workshop's code"))?;
     let w = x.membership(&live)?;
