@@ -289,7 +289,7 @@ pub fn run(berth: &Path, learners: usize, seconds: u64, rate: usize) -> anyhow::
         print_row("join (pre-warmed lab)", learners, &summarize(joins));
 
         // Learners who will pass during the broadcast make their container first.
-        let passers = learners.min(12);
+        let passers = learners.min(20);
         for (token, _) in tokens.iter().take(passers) {
             let mut ws = socket(&addr, "/ws/terminal/node1", ("cookie", format!("berth_session={token}"))).await?;
             until(&mut ws, "# ", Duration::from_secs(60)).await?;

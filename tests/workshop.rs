@@ -377,6 +377,32 @@ async fn a_workshop_from_creation_to_deletion() {
     .expect("refused");
     assert_eq!(err.0, 401);
 
+    // A page of another site cannot open the instructor's sockets.
+    let mut req = format!("ws://{}/ws/workshops/{id}/board", c.addr)
+        .into_client_request()
+        .unwrap();
+    let h = req.headers_mut();
+    h.insert(
+        "cookie",
+        format!(
+            "berth_instructor={}",
+            match &ada {
+                Auth::Instructor(t) => t.clone(),
+                _ => unreachable!(),
+            }
+        )
+        .parse()
+        .unwrap(),
+    );
+    h.insert("origin", "http://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 403),
+        other => panic!(
+            "a cross-site board socket was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+
     // The board: a snapshot with both rows and no passes.
     let mut board = ws(&c, &format!("/ws/workshops/{id}/board"), &ada)
         .await
@@ -669,4 +695,66 @@ async fn a_workshop_from_creation_to_deletion() {
         )
         .unwrap();
     assert_eq!(left, (0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labs_end_when_the_workshop_ends_and_its_progress_stays() {
+    let c = start();
+    let admin = Auth::Bearer(ADMIN.into());
+    let soon = |secs: u64| {
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(secs))
+            .to_string()
+    };
+    let plan = json!({"title": "Short", "lessons": ["01-quick"], "seats": 1,
+        "starts_at": soon(0), "ends_at": soon(20)});
+    let r = call(&c, "POST", "/api/workshops", &admin, Some(&plan));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (id, code) = (
+        r.json()["id"].as_i64().unwrap(),
+        r.json()["code"].as_str().unwrap().to_string(),
+    );
+    let (token, _) = join(&c, &code, "Ada").await;
+    // One seat: a second learner is told the workshop is full.
+    let r = call(
+        &c,
+        "POST",
+        "/api/workshops/join",
+        &Auth::Nobody,
+        Some(&json!({"code": code, "name": "Late"})),
+    );
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["message"], "the workshop is full (1 seats)");
+    let me = Auth::Learner(token);
+    assert_eq!(call(&c, "GET", "/api/session", &me, None).status, 200);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while call(&c, "GET", "/api/session", &me, None).status == 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the lab outlived its workshop:\n{}",
+            c.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Over: no more joining, but the board and the CSV still have Ada.
+    let r = call(
+        &c,
+        "POST",
+        "/api/workshops/join",
+        &Auth::Nobody,
+        Some(&json!({"code": code, "name": "Late"})),
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("this workshop ended at "));
+    let csv = call(
+        &c,
+        "GET",
+        &format!("/api/workshops/{id}/board.csv"),
+        &admin,
+        None,
+    );
+    assert_eq!(csv.body.lines().count(), 2, "{}", csv.body);
+    assert!(csv.body.lines().nth(1).unwrap().contains(",Ada,"));
 }

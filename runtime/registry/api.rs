@@ -649,4 +649,44 @@ mod tests {
         );
         assert_eq!(target("a/whatever"), None);
     }
+
+    #[test]
+    fn a_shared_namespace_is_read_by_all_and_written_by_those_granted_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::open(dir.path(), super::super::Access::Open).unwrap();
+        for (token, ns) in [("t-a", "s-a"), ("t-b", "s-b"), ("t-x", "s-x")] {
+            server.grant(
+                token,
+                super::super::Grant {
+                    namespace: ns.into(),
+                },
+            );
+        }
+        server.open_shared("ws-abc");
+        server.grant_also("t-a", "ws-abc");
+        server.grant_also("t-b", "ws-abc");
+        let bearer = |t: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::AUTHORIZATION,
+                format!("Bearer {t}").parse().unwrap(),
+            );
+            h
+        };
+        let ok =
+            |t: &str, name: &str, write: bool| server.authorize(&bearer(t), name, write).is_ok();
+        assert!(ok("t-a", "ws-abc/app", true));
+        assert!(ok("t-b", "ws-abc/app", false));
+        assert!(ok("t-x", "ws-abc/app", false), "shared: everyone reads");
+        assert!(!ok("t-x", "ws-abc/app", true), "not granted: no writing");
+        assert!(
+            !ok("t-a", "s-b/app", false),
+            "private namespaces stay private"
+        );
+        server.revoke("t-a");
+        assert!(
+            !ok("t-a", "ws-abc/app", true),
+            "a revoked token loses it all"
+        );
+    }
 }

@@ -579,12 +579,38 @@ impl Workshops {
         self.classroom.prewarm_for_workshops(labs);
     }
 
-    /// Re-sizes the pool as workshops come near, every 10 s.
+    /// Ends the labs of workshops whose time is over (their progress stays
+    /// for the board and the CSV until the workshop is deleted).
+    pub async fn end_finished(&self) {
+        let now = unix_now();
+        let Ok(all) = self.classroom.store.workshops(None) else {
+            return;
+        };
+        for w in all.iter().filter(|w| w.ends_at <= now) {
+            for l in self
+                .classroom
+                .store
+                .workshop_learners(w.id)
+                .unwrap_or_default()
+            {
+                if let Some(live) = self.classroom.by_token(&l.token) {
+                    self.classroom.end(&live, "the workshop ended").await;
+                }
+            }
+            if let Some(d) = self.demo(w.id) {
+                self.classroom.end(&d, "the workshop ended").await;
+            }
+        }
+    }
+
+    /// Every few seconds: re-sizes the pool as workshops come near, ends
+    /// the labs of workshops that are over.
     pub async fn prewarm_forever(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tick.tick().await;
             self.prewarm();
+            self.end_finished().await;
         }
     }
 }

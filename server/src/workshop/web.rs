@@ -94,6 +94,33 @@ fn learner(x: &Workshops, headers: &HeaderMap) -> Option<Arc<LiveSession>> {
         .by_token(&auth::cookie(headers, crate::routes::COOKIE)?)
 }
 
+/// Refuses a WebSocket opened by a page of another site (browsers send
+/// `Origin`; cookies alone would let any site open the instructor's sockets).
+fn same_origin(c: &Classroom, headers: &HeaderMap) -> Result<(), AppError> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
+    // Behind a proxy the Host may differ: the public URL counts too.
+    let public = c
+        .config
+        .base_url
+        .as_deref()
+        .is_some_and(|b| b.trim_end_matches('/').eq_ignore_ascii_case(origin));
+    if public || origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            format!("cross-site WebSocket refused (origin {origin})"),
+        ))
+    }
+}
+
 fn instructor_and_workshop(
     x: &Workshops,
     headers: &HeaderMap,
@@ -352,6 +379,7 @@ async fn board_socket(
     Path(id): Path<i64>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    same_origin(&x.classroom, &headers)?;
     let (_, w) = instructor_and_workshop(&x, &headers, id)?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)
@@ -372,6 +400,7 @@ async fn demo_socket(
     Path((id, node)): Path<(i64, String)>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    same_origin(&x.classroom, &headers)?;
     let (_, w) = instructor_and_workshop(&x, &headers, id)?;
     let demo = x.demo(w.id).ok_or(WorkshopError::NotYet(
         "no demo lab yet: start one first".into(),
@@ -418,6 +447,7 @@ async fn shoulder_socket(
     Query(q): Query<ShoulderQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    same_origin(&x.classroom, &headers)?;
     let (who, w) = instructor_and_workshop(&x, &headers, id)?;
     let live = x.learner_session(&w, learner)?;
     let term = terminal_of(&live, &node)?;
@@ -429,15 +459,17 @@ async fn shoulder_socket(
             if !help {
                 return socket::serve(term, s, Access::ReadOnly, activity).await;
             }
-            term.notice(&format!(
-                "your instructor ({}) can now type in this terminal to help you",
-                who.name
-            ));
+            // The page's notice first, then the terminal's: whoever reads
+            // the terminal's notice finds the page's too.
             x.live(w.id)
                 .helping
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(learner, who.name.clone());
+            term.notice(&format!(
+                "your instructor ({}) can now type in this terminal to help you",
+                who.name
+            ));
             let _helping = Helping {
                 x: x.clone(),
                 workshop: w.id,
@@ -584,6 +616,7 @@ async fn presenter_socket(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    same_origin(&x.classroom, &headers)?;
     let live = learner(&x, &headers)
         .ok_or_else(|| AppError::unauthorized("no session: join with the workshop's code"))?;
     let w = x.membership(&live)?;
