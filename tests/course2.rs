@@ -45,7 +45,7 @@ async fn lesson_06_volumes_is_proven_by_its_solution() {
     // The notes outlive the container that served them.
     p.run("docker rm -f notes-web").await;
     let notes = p
-        .run("docker run -d --name notes-web -p 8084:5000 -v fishnotes:/app/www/notes blobfish && sleep 1 && wget -qO- http://localhost:8084/notes/facts.txt")
+        .run("docker run -d --name notes-web -p 8084:5000 -v fishnotes:/app/www/notes blobfish && for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://localhost:8084/notes/facts.txt && break; sleep 1; done")
         .await;
     // A bind mount works both ways; a read-only one refuses writes.
     let both_ways = p
@@ -95,7 +95,7 @@ async fn lesson_08_registry_is_proven_by_its_solution() {
     // Rolled back: v1 serves; rolling forward brings v2 back.
     let rolled_back = p.run("wget -qO- http://localhost:8088/").await;
     let forward = p
-        .run("docker stop fish-v1 && docker start fish-v2 && sleep 1 && wget -qO- http://localhost:8088/")
+        .run("docker stop fish-v1 && docker start fish-v2 && for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://localhost:8088/ && break; sleep 1; done")
         .await;
     // Another learner's lab cannot pull this learner's image.
     let (other, _) = p.classroom.new_session();
