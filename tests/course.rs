@@ -11,3 +11,34 @@ use common::course::prove_lesson;
 async fn lesson_01_is_proven_by_its_solution() {
     prove_lesson("01-vms-vs-containers").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_02_is_proven_by_its_solution() {
+    prove_lesson("02-images-and-layers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_03_is_proven_by_its_solution() {
+    prove_lesson("03-running-containers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_04_is_proven_by_its_solution() {
+    let mut proof = prove_lesson("04-dockerfile-build").await;
+    // The app's script works in the lab itself too (the setup made it
+    // executable), and v1 did not get v2's fact: images do not change.
+    let fact = proof.run("cd ~/app && ./www/cgi-bin/fact").await;
+    assert!(fact.contains("blobfish"), "{fact:?}");
+    let old = proof
+        .run("docker exec blobfish grep -c ugliest /app/www/facts.txt")
+        .await;
+    assert_eq!(old.trim(), "0", "{old:?}");
+    // What a RUN step writes in a lab's build belongs to the container's
+    // root, as in Docker (not to the session's host uids, shown as nobody).
+    let owners = proof
+        .run(
+            "mkdir -p /tmp/runstep && cd /tmp/runstep && printf 'FROM busybox\\nRUN mkdir /data && echo x > /data/x\\n' > Dockerfile && docker build -q -t runstep . >/dev/null 2>&1; docker run --rm runstep stat -c '%u:%g %n' /data /data/x",
+        )
+        .await;
+    assert_eq!(owners.trim(), "0:0 /data\n0:0 /data/x", "{owners:?}");
+}

@@ -1103,3 +1103,26 @@ fn events_report_the_lifecycle_past_and_live() {
     ]);
     assert_eq!(past.trim(), "evt 0");
 }
+
+/// `docker kill` returns once the container has stopped, as dockerd's does:
+/// a `docker start` right after finds it exited and runs it again.
+#[test]
+fn kill_returns_once_the_container_stopped_so_start_right_after_works() {
+    let e = Engine::start();
+    e.ok(&["run", "-d", "--name", "ticker", "busybox", "sleep", "3600"]);
+    e.ok(&["exec", "ticker", "sh", "-c", "echo kept > /tmp/note"]);
+    assert_eq!(e.ok(&["kill", "ticker"]).trim(), "ticker");
+    assert_eq!(
+        e.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "ticker"
+        ])
+        .trim(),
+        "exited 137"
+    );
+    assert_eq!(e.ok(&["start", "ticker"]).trim(), "ticker");
+    assert_eq!(e.ok(&["exec", "ticker", "cat", "/tmp/note"]).trim(), "kept");
+    e.ok(&["rm", "-f", "ticker"]);
+}

@@ -104,10 +104,11 @@ impl<'a> StepContainer<'a> {
         if empty {
             return Ok(None);
         }
+        // The scope's own uid range (a classroom session's, shared by its
+        // nodes), as `docker commit` uses: files go in as the container saw them.
         let base = if self.runtime.options.user_namespaces {
             self.runtime
-                .ids()
-                .range(&record.scope)
+                .id_range(&record.scope)
                 .map_err(|e| Failure::new(e.to_string()))?
                 .base
         } else {

@@ -475,6 +475,11 @@ impl Runtime {
         if signal == Signal::SIGKILL && record.state.status == Status::Paused {
             let _ = self.thaw(&record);
         }
+        // Like dockerd, a KILL returns once the container has stopped, so
+        // `docker kill web; docker start web` finds it exited.
+        if signal == Signal::SIGKILL {
+            self.wait_stopped(container, Some(Duration::from_secs(10)));
+        }
         Ok(())
     }
 

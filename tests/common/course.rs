@@ -91,6 +91,24 @@ pub async fn prove_lesson(slug: &str) -> Proof {
         !solution.contains(EOF_MARK),
         "{slug}/solution.sh contains {EOF_MARK}"
     );
+    for line in solution
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let detached = words.iter().any(|w| matches!(*w, "-d" | "--detach"));
+        let waits = (!detached
+            && words
+                .iter()
+                .any(|w| matches!(*w, "-it" | "-ti" | "--interactive" | "--tty")))
+            || words.contains(&"attach")
+            || line.contains("logs -f")
+            || line.contains("logs --follow");
+        assert!(
+            !waits,
+            "{slug}/solution.sh would wait for the terminal (-it, -f): {line}"
+        );
+    }
 
     let lessons = lessons_dir().display().to_string();
     let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);

@@ -79,6 +79,10 @@ pub struct Check {
     pub http: Option<String>,
     /// Expected HTTP status (default 200).
     pub status: Option<u16>,
+    /// A line of `docker diff`: kind letter and path, `A /notes.txt`.
+    pub diff: Option<String>,
+    /// Text in the container's output (`docker logs`).
+    pub logs: Option<String>,
 
     // Images.
     /// Exactly this many layers.
@@ -228,6 +232,8 @@ impl Check {
             ),
             ("exec", self.exec.is_some(), is_container, "containers"),
             ("http", self.http.is_some(), is_container, "containers"),
+            ("diff", self.diff.is_some(), is_container, "containers"),
+            ("logs", self.logs.is_some(), is_container, "containers"),
             (
                 "layers",
                 self.layers.is_some(),
@@ -344,6 +350,13 @@ impl Check {
                 return Err(format!("env {e:?} is not KEY=VALUE"));
             }
         }
+        if let Some(d) = &self.diff {
+            if !matches!(d.split_once(' '), Some(("A" | "C" | "D", p)) if p.starts_with('/')) {
+                return Err(format!(
+                    "diff {d:?} is not a line of docker diff (A, C or D, a space, an absolute path)"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -414,6 +427,12 @@ impl Check {
         }
         if let Some(c) = &self.exec {
             parts.push(format!("runs `{}` successfully", c.join(" ")));
+        }
+        if let Some(d) = &self.diff {
+            parts.push(format!("shows {d:?} in docker diff"));
+        }
+        if let Some(l) = &self.logs {
+            parts.push(format!("printed {l:?}"));
         }
         if let Some(n) = self.layers {
             parts.push(format!("has {n} layers"));
@@ -719,6 +738,45 @@ fn container_check(runtime: &Arc<Runtime>, scope: &str, c: &Check) -> Outcome {
         }
         found.push(format!("restart policy {r}"));
     }
+    if let Some(want) = &c.diff {
+        let changes = runtime
+            .changes(&container)
+            .map_err(|e| (format!("{want} in docker diff"), e.to_string()))?;
+        let lines: Vec<String> = changes.iter().map(diff_line).collect();
+        if !lines.contains(want) {
+            return fail(
+                format!("{want} in docker diff"),
+                if lines.is_empty() {
+                    "no changes".into()
+                } else {
+                    short(&lines.join(", "))
+                },
+            );
+        }
+        found.push(want.clone());
+    }
+    if let Some(want) = &c.logs {
+        let path = runtime
+            .dir_of(&record.id)
+            .root
+            .join(berth_runtime::container::monitor::LOG_NAME);
+        let text: String = berth_runtime::container::logs::read(&path, &Default::default())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.text)
+            .collect();
+        if !text.contains(want.as_str()) {
+            return fail(
+                format!("output containing {want:?}"),
+                if text.trim().is_empty() {
+                    "no output".into()
+                } else {
+                    format!("output {:?}", short(&tail_of(&text, 200)))
+                },
+            );
+        }
+        found.push(format!("output has {want:?}"));
+    }
     if let Some(cmd) = &c.exec {
         if !running {
             return fail(
@@ -766,6 +824,24 @@ fn container_check(runtime: &Arc<Runtime>, scope: &str, c: &Check) -> Outcome {
         found.push(format!("HTTP {code}"));
     }
     Ok(found.join(", "))
+}
+
+/// A change as `docker diff` prints it.
+fn diff_line(c: &berth_runtime::container::diff::Change) -> String {
+    use berth_runtime::container::diff::ChangeKind;
+    let kind = match c.kind {
+        ChangeKind::Added => "A",
+        ChangeKind::Modified => "C",
+        ChangeKind::Deleted => "D",
+    };
+    format!("{kind} {}", c.path)
+}
+
+/// The last `n` characters of `s`.
+fn tail_of(s: &str, n: usize) -> String {
+    let s = s.trim();
+    let count = s.chars().count();
+    s.chars().skip(count.saturating_sub(n)).collect()
 }
 
 /// Runs `cmd` in `container`; its exit code and output (stdout then stderr).
@@ -1038,6 +1114,7 @@ fn network_check(runtime: &Arc<Runtime>, scope: &str, name: &str, c: &Check) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_runtime::container::diff::{Change, ChangeKind};
 
     fn check(toml_text: &str) -> Check {
         toml::from_str(toml_text).unwrap()
@@ -1067,5 +1144,40 @@ mod tests {
         assert_eq!(c.describe(), "image app:latest is the same image as app:v2");
         let c = check("id = \"s\"\ncontainer = \"web\"\nsame_as = \"app:v2\"\n");
         assert_eq!(c.validate(), Err("same_as applies to images only".into()));
+    }
+
+    #[test]
+    fn diff_and_logs_apply_to_containers_and_diff_is_a_docker_diff_line() {
+        let ok =
+            check("id = \"d\"\ncontainer = \"painter\"\ndiff = \"A /hello.txt\"\nlogs = \"hi\"");
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(
+            ok.describe(),
+            "container painter shows \"A /hello.txt\" in docker diff, printed \"hi\""
+        );
+        let bad = check("id = \"d\"\ncontainer = \"painter\"\ndiff = \"hello.txt\"");
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .contains("not a line of docker diff"));
+        let image = check("id = \"d\"\nimage = \"busybox\"\nlogs = \"hi\"");
+        assert_eq!(
+            image.validate(),
+            Err("logs applies to containers only".to_string())
+        );
+    }
+
+    #[test]
+    fn changes_read_as_docker_diff_prints_them() {
+        let line = |kind, path: &str| {
+            diff_line(&Change {
+                path: path.into(),
+                kind,
+            })
+        };
+        assert_eq!(line(ChangeKind::Added, "/hello.txt"), "A /hello.txt");
+        assert_eq!(line(ChangeKind::Modified, "/etc"), "C /etc");
+        assert_eq!(line(ChangeKind::Deleted, "/etc/motd"), "D /etc/motd");
+        assert_eq!(tail_of("  one\ntwo three \n", 5), "three");
     }
 }

@@ -66,7 +66,7 @@ pub struct Exercise {
 /// A loaded lesson.
 #[derive(Debug, Clone)]
 pub struct Lesson {
-    /// `01-hello-containers` (the directory name).
+    /// `01-vms-vs-containers` (the directory name).
     pub slug: String,
     pub dir: PathBuf,
     pub meta: FrontMatter,
