@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::course::{prove_lesson, Proof};
+use common::classroom::{artifacts, browser_available, Classroom};
+use common::course::{lessons_dir, prove_lesson, Proof};
 
 /// Closes the terminal before the classroom stops (`berth serve` waits
 /// for open connections when it shuts down).
@@ -95,7 +96,7 @@ async fn lesson_08_registry_is_proven_by_its_solution() {
     // Rolled back: v1 serves; rolling forward brings v2 back.
     let rolled_back = p.run("wget -qO- http://localhost:8088/").await;
     let forward = p
-        .run("docker stop fish-v1 && docker start fish-v2 && for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://localhost:8088/ && break; sleep 1; done")
+        .run("docker stop fish-v1 && docker start fish-v2 && for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://localhost:8088/ && break; sleep 1; done && wget -qO- http://localhost:8088/facts.txt")
         .await;
     // Another learner's lab cannot pull this learner's image.
     let (other, _) = p.classroom.new_session();
@@ -124,4 +125,47 @@ async fn lesson_08_registry_is_proven_by_its_solution() {
         "{forward}"
     );
     assert!(foreign.contains("exit=1"), "{foreign}");
+}
+
+#[test]
+fn lessons_5_to_8_are_screenshot_at_laptop_and_projector_sizes() {
+    if !browser_available() {
+        return;
+    }
+    let lessons = lessons_dir().display().to_string();
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+    let slugs = ["05-ports", "06-volumes", "07-networks", "08-registry"];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = artifacts();
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/browser/course_shots.mjs"))
+        .arg(format!("http://{}/", c.addr))
+        .arg(&shots)
+        .args(slugs)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        c.log()
+    );
+    assert!(stdout.contains("ok: 24 lesson screenshots"), "{stdout}");
+    // No code block or table a learner must scroll sideways to read.
+    for line in stdout
+        .lines()
+        .filter(|l| l.contains("wider than the column"))
+    {
+        assert!(line.contains(": 0 block(s)"), "{stdout}");
+    }
+    for slug in slugs {
+        for size in ["1366x768", "1920x1080"] {
+            for part in ["top", "exercise", "end"] {
+                let path = shots.join(format!("course-{slug}-{size}-{part}.png"));
+                assert!(path.exists(), "no screenshot {}", path.display());
+            }
+        }
+    }
 }
