@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::classroom::{artifacts, browser_available, Classroom};
+use common::classroom::{artifacts, browser_available, run_browser_script, Classroom};
 use common::course::{lessons_dir, prove_lesson, Proof};
 
 /// Closes the terminal before the classroom stops (`berth serve` waits
@@ -168,4 +168,29 @@ fn lessons_5_to_8_are_screenshot_at_laptop_and_projector_sizes() {
             }
         }
     }
+}
+
+#[test]
+fn lesson_5_preview_links_open_three_different_copies_in_the_browser() {
+    if !browser_available() {
+        return;
+    }
+    let lessons = lessons_dir().display().to_string();
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "127.0.0.1:0"]);
+    let stdout = run_browser_script(&c, "course2_preview.mjs", &format!("http://{}/", c.addr));
+    assert!(stdout.contains("ok: 4 previews"), "{stdout}");
+    let mut hosts = Vec::new();
+    for port in [":80 ", ":8081 ", ":8082 ", ":8083 "] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(port))
+            .unwrap_or_else(|| panic!("no preview of {port}: {stdout}"));
+        // The app's CGI pages answer through the preview.
+        assert!(!line.contains("No fact today"), "{line}");
+        hosts.push(line.split_whitespace().nth(1).unwrap().to_string());
+    }
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), 4, "four different containers: {stdout}");
+    assert!(artifacts().join("course2-preview-links.png").exists());
 }
