@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::course::{prove_lesson, Proof};
+use common::classroom::{artifacts, browser_available, run_browser_script, Classroom};
+use common::course::{lessons_dir, prove_lesson, Proof};
 
 /// Closes the terminal before the classroom stops (`berth serve` waits
 /// for open connections when it shuts down).
@@ -45,7 +46,7 @@ async fn lesson_06_volumes_is_proven_by_its_solution() {
     // The notes outlive the container that served them.
     p.run("docker rm -f notes-web").await;
     let notes = p
-        .run("docker run -d --name notes-web -p 8084:5000 -v fishnotes:/app/www/notes blobfish && sleep 1 && wget -qO- http://localhost:8084/notes/facts.txt")
+        .run("docker run -d --name notes-web -p 8084:5000 -v fishnotes:/app/www/notes blobfish && for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://localhost:8084/notes/facts.txt && break; sleep 1; done")
         .await;
     // A bind mount works both ways; a read-only one refuses writes.
     let both_ways = p
@@ -95,7 +96,7 @@ async fn lesson_08_registry_is_proven_by_its_solution() {
     // Rolled back: v1 serves; rolling forward brings v2 back.
     let rolled_back = p.run("wget -qO- http://localhost:8088/").await;
     let forward = p
-        .run("docker stop fish-v1 && docker start fish-v2 && sleep 1 && wget -qO- http://localhost:8088/")
+        .run("docker stop fish-v1 && docker start fish-v2 && for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://localhost:8088/ && break; sleep 1; done && wget -qO- http://localhost:8088/facts.txt")
         .await;
     // Another learner's lab cannot pull this learner's image.
     let (other, _) = p.classroom.new_session();
@@ -124,4 +125,72 @@ async fn lesson_08_registry_is_proven_by_its_solution() {
         "{forward}"
     );
     assert!(foreign.contains("exit=1"), "{foreign}");
+}
+
+#[test]
+fn lessons_5_to_8_are_screenshot_at_laptop_and_projector_sizes() {
+    if !browser_available() {
+        return;
+    }
+    let lessons = lessons_dir().display().to_string();
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+    let slugs = ["05-ports", "06-volumes", "07-networks", "08-registry"];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = artifacts();
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/browser/course_shots.mjs"))
+        .arg(format!("http://{}/", c.addr))
+        .arg(&shots)
+        .args(slugs)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        c.log()
+    );
+    assert!(stdout.contains("ok: 24 lesson screenshots"), "{stdout}");
+    // No code block or table a learner must scroll sideways to read.
+    for line in stdout
+        .lines()
+        .filter(|l| l.contains("wider than the column"))
+    {
+        assert!(line.contains(": 0 block(s)"), "{stdout}");
+    }
+    for slug in slugs {
+        for size in ["1366x768", "1920x1080"] {
+            for part in ["top", "exercise", "end"] {
+                let path = shots.join(format!("course-{slug}-{size}-{part}.png"));
+                assert!(path.exists(), "no screenshot {}", path.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn lesson_5_preview_links_open_three_different_copies_in_the_browser() {
+    if !browser_available() {
+        return;
+    }
+    let lessons = lessons_dir().display().to_string();
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "127.0.0.1:0"]);
+    let stdout = run_browser_script(&c, "course2_preview.mjs", &format!("http://{}/", c.addr));
+    assert!(stdout.contains("ok: 4 previews"), "{stdout}");
+    let mut hosts = Vec::new();
+    for port in [":80 ", ":8081 ", ":8082 ", ":8083 "] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(port))
+            .unwrap_or_else(|| panic!("no preview of {port}: {stdout}"));
+        // The app's CGI pages answer through the preview.
+        assert!(!line.contains("No fact today"), "{line}");
+        hosts.push(line.split_whitespace().nth(1).unwrap().to_string());
+    }
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), 4, "four different containers: {stdout}");
+    assert!(artifacts().join("course2-preview-links.png").exists());
 }

@@ -3,7 +3,7 @@
 set -e
 docker tag blobfish blobfish:v1
 sed -i 's/release v1/release v2/' app/www/index.html
-sed -i '/<ul>/a <li>New in v2: a blobfish has no swim bladder; its jelly body does the floating.</li>' app/www/index.html
+echo "New in v2: a blobfish has no swim bladder; its jelly body does the floating." >> app/www/facts.txt
 docker build -t blobfish:v2 app
 docker tag blobfish:v2 blobfish:latest
 docker tag blobfish:v1 registry.local:5000/blobfish:v1

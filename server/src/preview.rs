@@ -242,13 +242,11 @@ fn exchange(
     s.write_all(body)?;
     let mut raw = Vec::new();
     s.take(MAX_BODY as u64).read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no HTTP header in the answer"))?;
+    let (split, gap) =
+        head_end(&raw).ok_or_else(|| std::io::Error::other("no HTTP header in the answer"))?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let body = raw[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
+    let body = raw[split + gap..].to_vec();
+    let mut lines = head.split('\n').map(|l| l.trim_end_matches('\r'));
     let status: u16 = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
@@ -269,4 +267,34 @@ fn exchange(
         }
     }
     Ok(r)
+}
+
+/// Where an answer's header ends and how long the blank line is: CGI
+/// scripts behind busybox httpd end their header lines with a bare `\n`,
+/// as browsers accept.
+fn head_end(raw: &[u8]) -> Option<(usize, usize)> {
+    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n");
+    let lf = raw.windows(2).position(|w| w == b"\n\n");
+    match (crlf, lf) {
+        (Some(c), Some(l)) if l < c => Some((l, 2)),
+        (Some(c), _) => Some((c, 4)),
+        (None, Some(l)) => Some((l, 2)),
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod head_tests {
+    use super::head_end;
+
+    #[test]
+    fn a_header_ends_at_a_crlf_or_a_bare_lf_blank_line() {
+        let plain = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<h1>x</h1>";
+        assert_eq!(head_end(plain), Some((40, 4)));
+        // busybox httpd's CGI answer: its status line, then the script's LF lines.
+        let cgi = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\n\nabc123\n";
+        assert_eq!(head_end(cgi), Some((41, 2)));
+        assert_eq!(&cgi[41 + 2..], b"abc123\n");
+        assert_eq!(head_end(b"HTTP/1.0 200 OK\r\n"), None);
+    }
 }

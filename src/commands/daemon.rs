@@ -46,7 +46,7 @@ pub fn run(data_dir: &Path, args: DaemonArgs) -> anyhow::Result<()> {
         .enable_all()
         .max_blocking_threads(1024)
         .build()?;
-    tokio.block_on(async {
+    let result = tokio.block_on(async {
         let listener = engine::bind(&args.socket)
             .with_context(|| format!("listen on {}", args.socket.display()))?;
         tracing::info!(socket = %args.socket.display(), "berth engine listening");
@@ -62,7 +62,11 @@ pub fn run(data_dir: &Path, args: DaemonArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&args.socket);
         runtime.shutdown_networks();
         Ok(())
-    })
+    });
+    // A blocking task can outlive the server (a `docker wait` on a container
+    // whose start failed never returns): do not wait for it forever.
+    tokio.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }
 
 fn registry_settings(args: &DaemonArgs) -> RegistrySettings {

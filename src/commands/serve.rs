@@ -121,7 +121,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .max_blocking_threads(1024)
         .build()?;
-    tokio.block_on(async move {
+    let result = tokio.block_on(async move {
         let engine = Engine::new(runtime);
         start_registry(&engine, args.registry_listen).await?;
         let swept = sweep::sweep(&engine);
@@ -229,5 +229,9 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         classroom.shutdown().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         anyhow::Ok(())
-    })
+    });
+    // A blocking task can outlive the server (a `docker wait` on a container
+    // whose start failed never returns): do not wait for it forever.
+    tokio.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }

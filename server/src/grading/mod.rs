@@ -236,6 +236,8 @@ impl Check {
             ),
             ("exec", self.exec.is_some(), is_container, "containers"),
             ("http", self.http.is_some(), is_container, "containers"),
+            ("diff", self.diff.is_some(), is_container, "containers"),
+            ("logs", self.logs.is_some(), is_container, "containers"),
             (
                 "layers",
                 self.layers.is_some(),
@@ -595,8 +597,8 @@ pub(crate) fn image_matches(configured: &str, wanted: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::container::{diff_line, tail_of};
+    use super::*;
     use berth_runtime::container::diff::{Change, ChangeKind};
 
     fn check(toml_text: &str) -> Check {
