@@ -600,8 +600,10 @@ fn both_cli_versions_print_dockerds_lines_for_the_seed_flow() {
             "--replicas",
             "3",
             "busybox",
-            "sleep",
-            "3600",
+            "sh",
+            "-c",
+            // Stops at once (busybox's sleep would wait out the grace period).
+            "trap 'exit 0' TERM; while :; do sleep 1; done",
         ]);
         let lines = said(&out);
         assert_eq!(lines.len(), 2, "{lines:?}");
