@@ -300,14 +300,22 @@ fn services_converge_scale_roll_and_roll_back() {
         "web",
     ]);
     assert!(update.contains("verify: Service web converged"), "{update}");
-    let status = e.ok(&[
-        "service",
-        "inspect",
-        "web",
-        "--format",
-        "{{.UpdateStatus.State}} {{.UpdateStatus.Message}} {{.Spec.UpdateConfig.Parallelism}}",
-    ]);
-    assert_eq!(status.trim(), "completed update completed 2");
+    // Completed once the last batch ran for the monitor period, as swarmkit.
+    let status = || {
+        e.ok(&[
+            "service",
+            "inspect",
+            "web",
+            "--format",
+            "{{.UpdateStatus.State}} {{.UpdateStatus.Message}} {{.Spec.UpdateConfig.Parallelism}}",
+        ])
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || status().trim()
+            == "completed update completed 2"),
+        "{}",
+        status()
+    );
     let tasks = get(
         &e,
         "/tasks?filters=%7B%22desired-state%22%3A%7B%22running%22%3Atrue%7D%7D",
@@ -368,14 +376,21 @@ fn services_converge_scale_roll_and_roll_back() {
         rollback.contains("verify: Service web converged"),
         "{rollback}"
     );
-    let env = e.ok(&[
-        "service",
-        "inspect",
-        "web",
-        "--format",
-        "{{.Spec.TaskTemplate.ContainerSpec.Env}} {{.UpdateStatus.State}}",
-    ]);
-    assert_eq!(env.trim(), "[] rollback_completed");
+    let env = || {
+        e.ok(&[
+            "service",
+            "inspect",
+            "web",
+            "--format",
+            "{{.Spec.TaskTemplate.ContainerSpec.Env}} {{.UpdateStatus.State}}",
+        ])
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || env().trim()
+            == "[] rollback_completed"),
+        "{}",
+        env()
+    );
 
     // A killed task's container is replaced in the same slot.
     let victim = e.ok(&["ps", "-q", "--filter", "name=web.2."]);

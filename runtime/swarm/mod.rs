@@ -8,7 +8,15 @@
 //! - this file: the state (clusters, nodes, services, tasks), persisted as
 //!   JSON in `<data>/swarm/state.json`, and the operations the Engine API calls.
 //! - [`reconcile`]: the loop that makes tasks match services: placement,
-//!   restarts, scaling, rolling updates and rollbacks.
+//!   restarts, scaling, rolling updates and rollbacks; a node lacking a
+//!   task's image pulls it (the classroom registry), a task with a
+//!   healthcheck runs once healthy.
+//! - [`rpc`]: `docker swarm join … node1:2377` between the nodes of a
+//!   session, over the session network ([`crate::session::network`]).
+//!
+//! Nodes whose engine stops serving (see [`Served`]) are down: their tasks
+//! are placed elsewhere. [`Swarms::running_tasks`] lists the running tasks
+//! of a cluster with their node, container addresses and node namespace.
 
 pub mod reconcile;
 pub mod rpc;
