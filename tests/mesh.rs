@@ -423,6 +423,42 @@ async fn the_mesh_answers_on_every_node_of_a_three_node_session() {
         "{out}"
     );
 
+    // An overlay network spans the nodes: a service's tasks on it find each
+    // other by the service's name, wherever they run, and reach each other.
+    let out = n1
+        .run(
+            &format!("docker network create -d overlay --attachable appnet >/dev/null && docker service create --name api --replicas 3 --network appnet busybox sh -c '{HOSTNAME_SITE}' 2>&1 | tail -1"),
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert!(out.contains("converged"), "{out}\n{}", c.log());
+    let nodes = n1
+        .run("docker service ps api --format '{{.Node}}'", LONG)
+        .await
+        .unwrap();
+    let placed: BTreeSet<&str> = nodes.lines().map(str::trim).collect();
+    assert_eq!(placed.len(), 3, "{nodes}");
+    let out = n2
+        .run(
+            "t=$(docker ps -q --filter label=com.docker.swarm.service.name=api | head -n 1); docker exec $t nslookup api; for ip in $(docker exec $t nslookup tasks.api | awk '/^Address: /{print $2}'); do docker exec $t timeout 5 wget -qO- http://$ip/; done",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.matches("Address: ").count(), 3, "three tasks: {out}");
+    let answered: BTreeSet<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() == 12 && l.chars().all(|c| c.is_ascii_hexdigit()))
+        .collect();
+    assert_eq!(
+        answered.len(),
+        3,
+        "replicas on all three nodes answer by name: {out}"
+    );
+    n1.run("docker service rm api", LONG).await.unwrap();
+
     // Removed, the service frees the port on every node.
     n1.run("docker service rm web", LONG).await.unwrap();
     let mut closed = false;

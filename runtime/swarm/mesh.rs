@@ -414,32 +414,34 @@ pub fn localize_networks(
         .unwrap_or("")
         .to_string();
     for (target, cfg) in endpoints {
-        let name = match runtime.net().get(scope, &target) {
-            Ok(n) => n.name,
+        let network = match runtime.net().get(scope, &target) {
+            Ok(n) => n,
             Err(_) => {
                 let Some(origin) = runtime.net().by_id(&target) else {
                     return Err(format!("network {target} not found"));
                 };
-                match runtime.net().get(scope, &origin.name) {
-                    Ok(n) => n.name,
-                    Err(_) => {
-                        let req = crate::net::NetworkRequest {
-                            name: origin.name.clone(),
-                            driver: if origin.overlay { "overlay" } else { "bridge" }.into(),
-                            attachable: origin.attachable,
-                            internal: origin.internal,
-                            labels: origin.labels.clone(),
-                            ..Default::default()
-                        };
-                        runtime
-                            .net()
-                            .create(scope, req)
-                            .map_err(|e| e.to_string())?
-                            .name
-                    }
+                if origin.overlay {
+                    runtime
+                        .net()
+                        .overlay_member(scope, &origin)
+                        .map_err(|e| e.to_string())?
+                } else {
+                    runtime
+                        .net()
+                        .get(scope, &origin.name)
+                        .map_err(|e| e.to_string())?
                 }
             }
         };
+        // Every part of an overlay joins one segment across the nodes.
+        for part in runtime.net().overlay_parts(&network.overlay_group) {
+            let host = runtime.net().scope_settings(&part.scope).host;
+            if let Some(ns) = host.path() {
+                crate::session::overlay::link_node_namespace(ns, &part.bridge, &part.overlay_group)
+                    .map_err(|e| format!("link overlay {}: {e}", part.name))?;
+            }
+        }
+        let name = network.name;
         if target == mode {
             create["HostConfig"]["NetworkMode"] = serde_json::json!(name);
         }
