@@ -174,5 +174,29 @@ pub fn run(berth: &Path, runs: usize) -> anyhow::Result<()> {
         runs,
         &summarize(passing),
     );
+
+    // The registry and swarm checks read the registry's storage and the
+    // swarm state: the round trip of the second fixture lesson's exercises.
+    for (exercise, label) in [
+        ("pushed", "registry check round trip (failing)"),
+        ("swarm", "swarm check round trip (failing)"),
+    ] {
+        let body = format!(r#"{{"exercise":"{exercise}"}}"#);
+        let times: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let t0 = Instant::now();
+                let (status, raw) = http(
+                    &server.addr,
+                    "POST",
+                    "/api/lessons/02-second/check",
+                    Some(&token),
+                    &body,
+                )?;
+                anyhow::ensure!(status == 200, "check: {raw}");
+                Ok(t0.elapsed())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        print_row(label, runs, &summarize(times));
+    }
     Ok(())
 }

@@ -594,3 +594,158 @@ async fn a_two_node_lesson_adds_a_node_sets_up_both_once_and_again_after_a_reset
     let ok = check_until(&c, &token, "03-two-nodes", "prepared").await;
     assert_eq!(ok["exercises"][0]["passed"], true, "{ok}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_passes_a_websocket_through_to_the_learners_app() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let lessons = fixtures("lessons");
+    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "127.0.0.1:0"]);
+    let (token, _) = c.new_session();
+    // A WebSocket app in a container of the lab: busybox nc runs a shell
+    // script that does the handshake and talks in frames.
+    let script = std::fs::read(fixtures("ws-app.sh")).unwrap();
+    let b64 = base64_encode(&script);
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    // In pieces: a terminal line is at most a few hundred characters here.
+    for piece in b64.as_bytes().chunks(200) {
+        let piece = std::str::from_utf8(piece).unwrap();
+        t.run(&format!("printf %s '{piece}' >> /root/ws-app.b64"), LONG)
+            .await
+            .expect("write the app");
+    }
+    t.run("base64 -d /root/ws-app.b64 > /root/ws-app.sh", LONG)
+        .await
+        .expect("decode the app");
+    let out = t
+        .run(
+            "docker run -d --name ws -p 8090:80 -v /root/ws-app.sh:/ws-app.sh busybox nc -ll -p 80 -e sh /ws-app.sh 2>&1",
+            LONG,
+        )
+        .await
+        .expect("docker run");
+    assert!(!out.contains("Error"), "{out}");
+    let ports = c.http("GET", "/api/ports", Some(&token), None).json();
+    let url = ports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["host_port"] == 8090)
+        .and_then(|p| p["url"].as_str())
+        .unwrap_or_else(|| panic!("no preview of 8090: {ports}"))
+        .replace("http://", "ws://");
+
+    let connect = |cookie: Option<String>| {
+        let mut req = format!("{url}socket").into_client_request().unwrap();
+        if let Some(t) = cookie {
+            req.headers_mut()
+                .insert("cookie", format!("berth_session={t}").parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(req)
+    };
+    let (mut ws, answer) = connect(Some(token.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("the WebSocket through the preview failed: {e}\n{}", c.log()));
+    assert_eq!(answer.status(), 101);
+    let first = tokio::time::timeout(LONG, ws.next())
+        .await
+        .expect("a frame");
+    assert_eq!(
+        first.unwrap().unwrap(),
+        Message::Text("hello from the app".into())
+    );
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    let reply = tokio::time::timeout(LONG, ws.next())
+        .await
+        .expect("a reply");
+    assert_eq!(
+        reply.unwrap().unwrap(),
+        Message::Text("got 11 bytes".into())
+    );
+
+    // Another session's browser is refused before anything reaches the app.
+    let (other, _) = c.new_session();
+    match connect(Some(other)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("another session's browser got through: {other:?}"),
+    }
+    match connect(None).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("a browser without a session got through: {other:?}"),
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Compares `html` with `tests/snapshots/<name>`; `BERTH_BLESS=1` writes it.
+fn snapshot(name: &str, html: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("BERTH_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, html).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (BERTH_BLESS=1 writes it)", path.display()));
+    if want != html {
+        let line = want
+            .lines()
+            .zip(html.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(html.lines().count()));
+        panic!(
+            "{name} differs from its snapshot at line {}:\n  want {:?}\n  have {:?}\n(BERTH_BLESS=1 rewrites it)\n{html}",
+            line + 1,
+            want.lines().nth(line),
+            html.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn the_pages_render_as_their_snapshots() {
+    let lessons = fixtures("lessons");
+    let c = Classroom::start(&[
+        "--lessons",
+        &lessons,
+        "--preview-listen",
+        "off",
+        "--max-sessions",
+        "0",
+    ]);
+    for (path, status, name) in [
+        ("/", 200, "catalogue.html"),
+        ("/lessons/01-first-steps", 200, "lesson-first-steps.html"),
+        ("/lessons/03-two-nodes", 200, "lesson-two-nodes.html"),
+        ("/lessons/99-nope", 404, "no-such-lesson.html"),
+        ("/start", 503, "full.html"),
+    ] {
+        let r = c.http("GET", path, None, None);
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+        snapshot(name, &r.body);
+    }
+}

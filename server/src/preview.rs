@@ -6,15 +6,19 @@
 //! `host-port` in one of the session's node scopes, connecting from the
 //! scope's host namespace. The browser's classroom cookie (cookies ignore
 //! ports) proves whose session it is; it is never forwarded to the app.
+//!
+//! Plain requests are one HTTP/1.0 exchange each (this file); requests to
+//! switch protocols, WebSocket above all, are passed through ([`upgrade`]).
+
+mod upgrade;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -105,23 +109,17 @@ async fn redirect_slash(Path((session, port)): Path<(String, String)>) -> Respon
 async fn forward_root(
     State(c): State<Arc<Classroom>>,
     Path((session, port)): Path<(String, u16)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Request,
 ) -> Result<Response, AppError> {
-    proxy(c, session, port, String::new(), method, uri, headers, body).await
+    proxy(c, session, port, String::new(), req).await
 }
 
 async fn forward(
     State(c): State<Arc<Classroom>>,
     Path((session, port, rest)): Path<(String, u16, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Request,
 ) -> Result<Response, AppError> {
-    proxy(c, session, port, rest, method, uri, headers, body).await
+    proxy(c, session, port, rest, req).await
 }
 
 const HOP_BY_HOP: &[&str] = &[
@@ -137,17 +135,14 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
-#[allow(clippy::too_many_arguments)]
 async fn proxy(
     c: Arc<Classroom>,
     session: String,
     port: u16,
     rest: String,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Request,
 ) -> Result<Response, AppError> {
+    let headers = req.headers().clone();
     let live = crate::lessons::web::live_of(&c, &headers).ok_or_else(|| {
         AppError::unauthorized("no classroom session: open the classroom in this browser first")
     })?;
@@ -166,19 +161,13 @@ async fn proxy(
         .iter()
         .map(|n| (n.name.clone(), n.scope.clone()))
         .collect();
-    if body.len() > MAX_BODY {
-        return Err(AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body too large for the preview".into(),
-        ));
-    }
     let runtime = c.sessions.engine.runtime.clone();
-    let target = match uri.query() {
+    let target = match req.uri().query() {
         Some(q) => format!("/{rest}?{q}"),
         None => format!("/{rest}"),
     };
     live.touch();
-    let answer = tokio::task::spawn_blocking(move || {
+    let connect = move || {
         let p = published(&runtime, &scopes)
             .into_iter()
             .find(|p| p.host_port == port)
@@ -187,9 +176,34 @@ async fn proxy(
                     "no container of this session publishes port {port}"
                 ))
             })?;
-        let stream = runtime
+        runtime
             .connect_published(&p.scope, &p.container, p.container_port)
-            .map_err(|e| AppError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+            .map_err(|e| AppError::new(StatusCode::BAD_GATEWAY, e.to_string()))
+    };
+    if upgrade::is_upgrade(&headers) {
+        let stream = tokio::task::spawn_blocking(connect)
+            .await
+            .map_err(AppError::internal)??;
+        return upgrade::pass(req, stream, &target, port)
+            .await
+            .map_err(|e| {
+                AppError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!("the app did not answer: {e}"),
+                )
+            });
+    }
+    let method = req.method().clone();
+    let body = axum::body::to_bytes(req.into_body(), MAX_BODY)
+        .await
+        .map_err(|_| {
+            AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large for the preview".into(),
+            )
+        })?;
+    let answer = tokio::task::spawn_blocking(move || {
+        let stream = connect()?;
         exchange(stream, &method, &target, &headers, &body, port).map_err(|e| {
             AppError::new(
                 StatusCode::BAD_GATEWAY,

@@ -5,7 +5,16 @@
 //! between `+++` lines, then markdown. Exercises are fenced ```` ```exercise ````
 //! blocks with TOML inside (id, title, hints, `[[check]]` tables); runnable
 //! commands are fenced blocks whose info string has the word `run`.
+//!
+//! - this file: the format, loading, reloading and validation.
+//! - [`render`]: markdown to HTML in named stages (anchors, runnable
+//!   blocks, exercise boxes).
+//! - [`pages`]: the askama templates of the pages (server/templates/).
+//! - [`setup`]: bringing a lab to a lesson's starting point (nodes, files,
+//!   per-node setup), once per lab, again after a reset.
+//! - [`web`]: the routes: catalogue, lesson page, checks, progress, ports.
 
+pub mod pages;
 pub mod render;
 pub mod setup;
 pub mod web;
@@ -118,6 +127,12 @@ pub struct Lesson {
 }
 
 impl Lesson {
+    /// The nodes a session needs for this lesson (never past [`MAX_NODES`],
+    /// even for a lesson `lesson check` would refuse).
+    pub fn node_count(&self) -> usize {
+        self.meta.nodes.clamp(1, MAX_NODES)
+    }
+
     pub fn exercise(&self, id: &str) -> Option<&Exercise> {
         self.exercises.iter().find(|e| e.id == id)
     }

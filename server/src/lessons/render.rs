@@ -92,30 +92,21 @@ pub fn anchor(text: &str) -> String {
 }
 
 fn exercise_html(ex: &Exercise) -> String {
-    let mut h = format!(
-        "<section class=\"exercise\" id=\"exercise-{id}\" data-exercise=\"{id}\">\n<h3>Exercise: {title}</h3>\n",
-        id = esc(&ex.id),
-        title = esc(if ex.title.is_empty() { &ex.id } else { &ex.title }),
-    );
-    for (i, hint) in ex.hints.iter().enumerate() {
-        h.push_str(&format!(
-            "<details class=\"hint\"><summary>Hint {}</summary><p>{}</p></details>\n",
-            i + 1,
-            esc(hint)
-        ));
-    }
-    h.push_str("<ul class=\"checks\">\n");
-    for c in &ex.checks {
-        h.push_str(&format!(
-            "<li data-check=\"{}\"><span class=\"mark\">○</span> {}<span class=\"detail\"></span></li>\n",
-            esc(&c.id),
-            esc(&c.describe())
-        ));
-    }
-    h.push_str(&format!(
-        "</ul>\n<button class=\"check\" data-exercise=\"{}\">Check</button>\n</section>\n",
-        esc(&ex.id)
-    ));
+    let mut h = super::pages::render(&super::pages::ExerciseBox {
+        id: &ex.id,
+        title: if ex.title.is_empty() {
+            &ex.id
+        } else {
+            &ex.title
+        },
+        hints: &ex.hints,
+        checks: ex
+            .checks
+            .iter()
+            .map(|c| (c.id.clone(), c.describe()))
+            .collect(),
+    });
+    h.push('\n');
     h
 }
 
@@ -138,13 +129,14 @@ pub fn to_html(lesson: &Lesson) -> String {
                     let html = if lang == "exercise" {
                         exercises.next().map(exercise_html).unwrap_or_default()
                     } else if run {
-                        format!(
-                            "<div class=\"runnable\"><pre><code class=\"language-{}\">{}</code></pre><button class=\"run\" data-node=\"{}\" data-command=\"{}\" title=\"Type this into the terminal\">Run ▸</button></div>\n",
-                            esc(&lang),
-                            esc(&text),
-                            esc(node.as_deref().unwrap_or("")),
-                            esc(text.trim_end()),
-                        )
+                        let mut h = super::pages::render(&super::pages::Runnable {
+                            lang: &lang,
+                            text: &text,
+                            node: node.as_deref().unwrap_or(""),
+                            command: text.trim_end(),
+                        });
+                        h.push('\n');
+                        h
                     } else {
                         format!(
                             "<pre><code class=\"language-{}\">{}</code></pre>\n",

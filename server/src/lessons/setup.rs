@@ -123,14 +123,14 @@ pub fn prepare(
 /// this lab, copies files and runs setup in the background. A failure is
 /// shown in the failing node's terminal.
 pub async fn open_lesson(classroom: &Arc<Classroom>, live: &Arc<LiveSession>, lesson: &Lesson) {
-    let lab = match classroom.ensure_nodes(live, lesson.meta.nodes).await {
+    let lab = match classroom.ensure_nodes(live, lesson.node_count()).await {
         Ok(lab) => lab,
         Err(e) => {
             tracing::warn!(lesson = %lesson.slug, error = %e, "adding the lesson's nodes failed");
             if let Some(t) = live.lab().and_then(|l| l.terminal("node1")) {
                 t.notice(&format!(
                     "this lesson needs {} nodes: {e}",
-                    lesson.meta.nodes
+                    lesson.node_count()
                 ));
             }
             return;
@@ -153,7 +153,7 @@ pub async fn open_lesson(classroom: &Arc<Classroom>, live: &Arc<LiveSession>, le
         .session
         .nodes
         .iter()
-        .filter(|n| super::node_number(&n.name).is_some_and(|i| i <= lesson.meta.nodes))
+        .filter(|n| super::node_number(&n.name).is_some_and(|i| i <= lesson.node_count()))
         .map(|n| (n.name.clone(), n.lab.clone()))
         .collect();
     let runtime = classroom.sessions.engine.runtime.clone();

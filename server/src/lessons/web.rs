@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::pages::{self, Catalogue, CatalogueEntry, LessonPage, Neighbour, NoLesson};
 use super::render::{esc, to_html};
 use super::{Lesson, Library};
 use crate::classroom::{Classroom, LiveSession};
@@ -89,45 +90,36 @@ fn done_count(lesson: &Lesson, passed: &BTreeMap<(String, String), String>) -> u
         .count()
 }
 
-const HEAD: &str = r#"<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/assets/xterm.css">
-<link rel="stylesheet" href="/assets/app.css">
-<link rel="stylesheet" href="/assets/lesson.css">"#;
-
 async fn catalogue(State(x): State<Ctx>, headers: HeaderMap) -> Html<String> {
     let live = live_of(&x.classroom, &headers);
     let passed = passes(&x.classroom, live.as_deref());
     let lessons = x.library.lessons();
-    let mut items = String::new();
-    for l in lessons.iter() {
-        let done = done_count(l, &passed);
-        let total = l.exercises.len();
-        let state = if total > 0 && done == total {
-            "done"
-        } else if done > 0 {
-            "started"
-        } else {
-            "new"
-        };
-        items.push_str(&format!(
-            "<li class=\"lesson {state}\" data-slug=\"{slug}\"><a href=\"/lessons/{slug}\"><span class=\"title\">{title}</span></a>\n<span class=\"minutes\">{minutes} min</span> <span class=\"progress\" data-done=\"{done}\" data-total=\"{total}\">{done}/{total} exercises</span>\n<p class=\"summary\">{summary}</p></li>\n",
-            slug = esc(&l.slug),
-            title = esc(&l.meta.title),
-            minutes = l.meta.minutes,
-            summary = esc(&l.meta.summary),
-        ));
-    }
-    if lessons.is_empty() {
-        items.push_str("<li class=\"empty\">No lessons yet.</li>");
-    }
-    let who = match &live {
-        Some(_) => "<a class=\"button\" href=\"/terminal\">Open the lab terminal</a> <a class=\"button\" href=\"/api/progress\" download=\"progress.json\">Export progress (JSON)</a>".to_string(),
-        None => "<a class=\"button\" href=\"/start\">Start a lab</a>".to_string(),
-    };
-    Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head>{HEAD}\n<title>Berth lessons</title></head>\n<body class=\"catalogue\"><header><strong class=\"brand\">Berth</strong> <span>Lessons</span> <span class=\"spacer\"></span>{who}</header>\n<main><h1>Lessons</h1>\n<ol class=\"lessons\">\n{items}</ol></main></body></html>\n"
-    ))
+    let entries = lessons
+        .iter()
+        .map(|l| {
+            let done = done_count(l, &passed);
+            let total = l.exercises.len();
+            CatalogueEntry {
+                slug: l.slug.clone(),
+                title: l.meta.title.clone(),
+                summary: l.meta.summary.clone(),
+                minutes: l.meta.minutes,
+                done,
+                total,
+                state: if total > 0 && done == total {
+                    "done"
+                } else if done > 0 {
+                    "started"
+                } else {
+                    "new"
+                },
+            }
+        })
+        .collect();
+    Html(pages::render(&Catalogue {
+        lessons: entries,
+        live: live.is_some(),
+    }))
 }
 
 async fn lesson_page(
@@ -138,10 +130,7 @@ async fn lesson_page(
     let Some((lesson, prev, next)) = x.library.find(&slug) else {
         return (
             StatusCode::NOT_FOUND,
-            Html(format!(
-                "<!doctype html><html lang=\"en\"><head>{HEAD}<title>No such lesson</title></head><body class=\"catalogue\"><main><h1>No such lesson</h1><p>There is no lesson {}. <a href=\"/\">All lessons</a></p></main></body></html>",
-                esc(&slug)
-            )),
+            Html(pages::render(&NoLesson { slug })),
         )
             .into_response();
     };
@@ -160,60 +149,22 @@ async fn lesson_page(
             );
         }
     }
-    let link = |l: &Option<Lesson>, rel: &str, label: &str| match l {
-        Some(l) => format!(
-            "<a rel=\"{rel}\" href=\"/lessons/{}\">{label} {}</a>",
-            esc(&l.slug),
-            esc(&l.meta.title)
-        ),
-        None => String::new(),
+    let neighbour = |l: Option<Lesson>| {
+        l.map(|l| Neighbour {
+            slug: l.slug,
+            title: l.meta.title,
+        })
     };
-    let pager = format!(
-        "<nav class=\"pager\">{}<a href=\"/\">All lessons</a>{}</nav>",
-        link(&prev, "prev", "←"),
-        link(&next, "next", "→")
-    );
-    let html = format!(
-        r#"<!doctype html>
-<html lang="en"><head>{HEAD}
-<title>{title} — Berth</title></head>
-<body class="lesson-page" data-slug="{slug}">
-<header>
-  <a class="brand" href="/">Berth</a>
-  <span class="lesson-title">{title}</span>
-  <nav id="tabs" aria-label="Lab nodes"></nav>
-  <span id="ports" title="Your published ports, opened through the preview"></span>
-  <span id="countdown" title="Your lab ends after a while without typing"></span>
-  <button id="extend" type="button">Extend</button>
-  <button id="reset" type="button" title="Throw this lab away and start a fresh one">Reset lab</button>
-  <details id="resume"><summary>Resume elsewhere</summary>
-    <p>Open this link on another device to continue in the same lab:</p>
-    <input id="resume-url" readonly>
-  </details>
-</header>
-<div class="split">
-<article class="lesson" id="lesson">
-<p class="meta">{minutes} min · {summary}</p>
-{body}
-{pager}
-</article>
-<main>
-  <div id="status" role="status"></div>
-  <div id="terminal"></div>
-</main>
-</div>
-<script src="/assets/xterm.js"></script>
-<script src="/assets/addon-fit.js"></script>
-<script src="/assets/app.js"></script>
-<script src="/assets/lesson.js"></script>
-</body></html>
-"#,
-        title = esc(&lesson.meta.title),
-        slug = esc(&lesson.slug),
-        minutes = lesson.meta.minutes,
-        summary = esc(&lesson.meta.summary),
-    );
-    Html(html).into_response()
+    Html(pages::render(&LessonPage {
+        slug: lesson.slug.clone(),
+        title: lesson.meta.title.clone(),
+        summary: lesson.meta.summary.clone(),
+        minutes: lesson.meta.minutes,
+        body,
+        prev: neighbour(prev),
+        next: neighbour(next),
+    }))
+    .into_response()
 }
 
 async fn lesson_list(State(x): State<Ctx>, headers: HeaderMap) -> Json<serde_json::Value> {
@@ -340,7 +291,7 @@ async fn check(
         .ok_or_else(|| AppError::not_found(format!("no such lesson: {slug}")))?;
     // A check of a lesson never opened in this lab still finds its nodes.
     x.classroom
-        .ensure_nodes(&live, lesson.meta.nodes)
+        .ensure_nodes(&live, lesson.node_count())
         .await
         .map_err(|e| AppError::new(StatusCode::CONFLICT, e.to_string()))?;
     Ok(Json(
