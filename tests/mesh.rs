@@ -324,6 +324,18 @@ fn a_service_name_resolves_to_its_tasks_on_its_network() {
         "{out:?}"
     );
 
+    // An overlay made without --attachable is for services only.
+    e.ok(&["network", "create", "-d", "overlay", "private"]);
+    let refused = e.docker(&["run", "--rm", "--network", "private", "busybox", "true"]);
+    assert!(
+        refused.stderr.contains(
+            "Could not attach to network private: rpc error: code = PermissionDenied desc = network private not manually attachable"
+        ),
+        "{}",
+        refused.stderr
+    );
+    e.ok(&["network", "rm", "private"]);
+
     e.ok(&["service", "rm", "api"]);
     assert!(eventually(Duration::from_secs(20), || {
         e.ok(&["ps", "-q"]).trim().is_empty()
@@ -458,6 +470,27 @@ async fn the_mesh_answers_on_every_node_of_a_three_node_session() {
         "replicas on all three nodes answer by name: {out}"
     );
     n1.run("docker service rm api", LONG).await.unwrap();
+
+    // An attachable overlay made on node1 is usable by `docker run` on
+    // node2, and containers on it reach each other by name across nodes.
+    let out = n1
+        .run(
+            &format!("docker network create -d overlay --attachable side >/dev/null && docker run -d --name srv --network side busybox sh -c '{HOSTNAME_SITE}'"),
+            LONG,
+        )
+        .await
+        .unwrap();
+    let srv = out.trim().lines().last().unwrap_or("").to_string();
+    assert_eq!(srv.len(), 64, "{out}");
+    let out = n2
+        .run(
+            "docker run --rm --network side busybox sh -c 'sleep 1; timeout 5 wget -qO- http://srv/'",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.trim(), &srv[..12], "srv on node1 answers node2 by name");
+    n1.run("docker rm -f srv", LONG).await.unwrap();
 
     // Removed, the service frees the port on every node.
     n1.run("docker service rm web", LONG).await.unwrap();

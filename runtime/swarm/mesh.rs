@@ -515,3 +515,45 @@ pub fn claim_ports(
     }
     Ok(())
 }
+
+/// `docker run --network NAME` on a node of a swarm where `NAME` is an
+/// attachable overlay made on another node: the overlay gets its part on
+/// this node (linked to the others), as swarm makes it appear on a worker.
+/// Nothing happens when there is no such overlay.
+pub fn attach_overlay(swarms: &super::Swarms, runtime: &Runtime, scope: &str, name: &str) {
+    let scopes: Vec<String> = {
+        let state = swarms.lock();
+        let Some(i) = state.cluster_of(scope) else {
+            return;
+        };
+        state.clusters[i]
+            .nodes
+            .iter()
+            .map(|n| n.scope.clone())
+            .filter(|s| s != scope)
+            .collect()
+    };
+    let origin = scopes.iter().find_map(|s| {
+        runtime
+            .net()
+            .get(s, name)
+            .ok()
+            .filter(|n| n.overlay && n.attachable)
+    });
+    let Some(origin) = origin else {
+        return;
+    };
+    let Ok(network) = runtime.net().overlay_member(scope, &origin) else {
+        return;
+    };
+    for part in runtime.net().overlay_parts(&network.overlay_group) {
+        let host = runtime.net().scope_settings(&part.scope).host;
+        if let Some(ns) = host.path() {
+            if let Err(e) =
+                crate::session::overlay::link_node_namespace(ns, &part.bridge, &part.overlay_group)
+            {
+                tracing::warn!(network = %part.name, error = %e, "overlay link failed");
+            }
+        }
+    }
+}
