@@ -15,6 +15,8 @@
 //!   the running tasks.
 //! - [`rpc`]: `docker swarm join … node1:2377` between the nodes of a
 //!   session, over the session network ([`crate::session::network`]).
+//! - [`mesh`]: the routing mesh: published ports on every node, spread over
+//!   the running tasks; service networks across nodes.
 //!
 //! Nodes whose engine stops serving (see [`Served`]) are down: their tasks
 //! are placed elsewhere. [`Swarms::running_tasks`] lists the running tasks
