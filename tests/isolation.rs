@@ -211,20 +211,42 @@ fn fork_bomb_stops_at_the_pids_limit_and_the_host_keeps_working() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let cgroups = cgroups_of(&scope);
-    let pids_dir = cgroups
-        .iter()
-        .find(|p| p.join("pids.max").exists())
-        .expect("the container has a pids cgroup");
+    // Wait (on a loaded machine the start can take a while) for the
+    // container's pids cgroup, then for the bomb to hit the limit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pids_dir = loop {
+        let found = cgroups_of(&scope)
+            .into_iter()
+            .find(|p| p.join("pids.max").exists());
+        if let Some(dir) = found {
+            break dir;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container has no pids cgroup after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let refusals = || -> (u64, String) {
+        let events = std::fs::read_to_string(pids_dir.join("pids.events")).unwrap_or_default();
+        let n = events
+            .trim()
+            .trim_start_matches("max ")
+            .parse()
+            .unwrap_or(0);
+        (n, events)
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while refusals().0 == 0 && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let current: u64 = std::fs::read_to_string(pids_dir.join("pids.current"))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     assert!(current <= 50, "pids.current {current} over the limit");
-    let events = std::fs::read_to_string(pids_dir.join("pids.events")).unwrap();
-    let refused: u64 = events.trim().trim_start_matches("max ").parse().unwrap();
+    let (refused, events) = refusals();
     assert!(refused > 0, "the bomb hit the limit: {events}");
     // The host still forks and runs programs.
     let host = std::process::Command::new("sh")
