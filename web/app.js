@@ -10,7 +10,8 @@ const term = new Terminal({ cursorBlink: true, convertEol: false, scrollback: 50
   fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: 15 });
 const fit = new FitAddon.FitAddon();
 term.loadAddon(fit);
-term.open(document.getElementById('terminal'));
+const terminalBox = document.getElementById('terminal');
+term.open(terminalBox);
 fit.fit();
 window.berthTerminal = term; // for tests and the instructor tools
 
@@ -108,6 +109,9 @@ term.onData((data) => {
 });
 term.onResize(({ rows, cols }) => send({ type: 'resize', rows, cols }));
 window.addEventListener('resize', () => fit.fit());
+// The box also changes without a window resize (tabs, port links, the
+// lesson column): refit so xterm's size, and so the shell's, follow it.
+if (window.ResizeObserver) new ResizeObserver(() => fit.fit()).observe(terminalBox);
 setInterval(() => send({ type: 'ping' }), 20000);
 
 async function tick() {
