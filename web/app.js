@@ -6,13 +6,18 @@
 const statusEl = document.getElementById('status');
 const say = (text) => { statusEl.textContent = text || ''; };
 
+// The terminal's font follows the page's: larger on a projector-sized
+// screen (the same breakpoint as lesson.css), so the back row can read it.
+const bigScreen = window.matchMedia('(min-width: 1800px)');
+const fontSize = () => (bigScreen.matches ? 19 : 15);
 const term = new Terminal({ cursorBlink: true, convertEol: false, scrollback: 5000,
-  fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: 15 });
+  fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: fontSize() });
 const fit = new FitAddon.FitAddon();
 term.loadAddon(fit);
 const terminalBox = document.getElementById('terminal');
 term.open(terminalBox);
 fit.fit();
+bigScreen.addEventListener('change', () => { term.options.fontSize = fontSize(); fit.fit(); });
 window.berthTerminal = term; // for tests and the instructor tools
 
 let session = null;

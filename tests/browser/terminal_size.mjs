@@ -61,6 +61,9 @@ for (const [width, height] of [[1366, 768], [1920, 1080], [1100, 700]]) {
   const want = `${xterm.rows} ${xterm.cols}`;
   console.log(`${width}x${height}: stty size ${got}; xterm ${want}; box fits ${xterm.fitRows}x${xterm.fitCols}; font ${xterm.font}px`);
   if (got !== want) failed = true;
+  // The font follows the page's: larger on a projector.
+  const wantFont = width >= 1800 ? 19 : 15;
+  if (xterm.font !== wantFont) { console.log(`${width}x${height}: font ${xterm.font}px, want ${wantFont}px`); failed = true; }
   // xterm uses the box: no more than one spare column (the scrollbar's room).
   if (xterm.fitCols - xterm.cols > 2 || xterm.fitRows !== xterm.rows) { console.log(`${width}x${height}: xterm does not fill its box`); failed = true; }
   await page.screenshot({ path: `${shots}/terminal-size-${width}x${height}.png` });
