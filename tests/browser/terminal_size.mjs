@@ -66,6 +66,22 @@ for (const [width, height] of [[1366, 768], [1920, 1080], [1100, 700]]) {
   if (xterm.font !== wantFont) { console.log(`${width}x${height}: font ${xterm.font}px, want ${wantFont}px`); failed = true; }
   // xterm uses the box: no more than one spare column (the scrollbar's room).
   if (xterm.fitCols - xterm.cols > 2 || xterm.fitRows !== xterm.rows) { console.log(`${width}x${height}: xterm does not fill its box`); failed = true; }
+  // The shell's line editor wraps a long command where xterm does: the
+  // prompt's line holds exactly xterm's columns.
+  const long = `#${tag}` + 'x'.repeat(xterm.cols + 10);
+  await page.evaluate((d) => window.berthTerminal.input(d, true), long);
+  await page.waitForTimeout(700);
+  const widths = await page.evaluate((t) => {
+    const b = window.berthTerminal.buffer.active;
+    for (let i = b.length - 1; i >= 0; i--) {
+      const line = b.getLine(i).translateToString(true);
+      if (line.includes('#' + t + 'x')) return [line.length, (b.getLine(i + 1) || { translateToString: () => '' }).translateToString(true).length];
+    }
+    return [0, 0];
+  }, tag);
+  await page.evaluate(() => window.berthTerminal.input('\x03', true));
+  console.log(`${width}x${height}: a long command line wraps after ${widths[0]} columns`);
+  if (widths[0] !== xterm.cols) failed = true;
   await page.screenshot({ path: `${shots}/terminal-size-${width}x${height}.png` });
 }
 await browser.close();
