@@ -66,6 +66,10 @@ fn main() -> anyhow::Result<()> {
         Some("swarm") => {
             swarm_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(10))
         }
+        Some("swarm3") => swarm_bench::run_nodes(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(10),
+        ),
         Some("registry") => registry::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         Some("lessons") => lessons::run(
             &berth_binary()?,
@@ -86,7 +90,7 @@ fn main() -> anyhow::Result<()> {
         Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|swarm|lessons [RUNS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
+                "usage: berth-bench launch|build|cli|registry|net|swarm|swarm3|lessons [RUNS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
             );
             std::process::exit(2)
         }

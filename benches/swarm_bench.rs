@@ -12,8 +12,10 @@
 //! command traps SIGTERM, so stops are quick on both engines.
 //!
 //! Measured 2026-12-02 (release build, 5 runs, 2 shared cores), medians:
-//! Berth 147 ms to converge, 420 ms for the rolling update; dockerd 20.10
-//! 880 ms and 5045 ms.
+//! Berth 53 ms to converge, 352 ms for the rolling update; dockerd 20.10
+//! 437 ms and 4844 ms. `berth-bench swarm3` (a 3-node classroom session,
+//! tasks spread over the nodes): join over the session network 1.0 ms,
+//! converge 63 ms, rolling update 366 ms.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -188,5 +190,128 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
         Some(d) => bench("dockerd 20.10", &d.socket, runs)?,
         None => println!("dockerd not installed: no reference rows (apt install docker.io)"),
     }
+    Ok(())
+}
+
+/// `berth serve --nodes 3` with its data under a temp dir; stopped on drop.
+struct Classroom {
+    child: std::process::Child,
+    data: tempfile::TempDir,
+}
+
+impl Drop for Classroom {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// One plain HTTP/1.1 request to the classroom; the status and the body.
+fn classroom_post(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.write_all(
+        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+            .as_bytes(),
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((
+        status,
+        raw.split_once("\r\n\r\n")
+            .map(|x| x.1)
+            .unwrap_or("")
+            .to_string(),
+    ))
+}
+
+/// The 3-node variant: a classroom session's node1 manager, node2 and node3
+/// joined over the session network; the same converge and rolling update,
+/// with the tasks spread over the three nodes' engines.
+pub fn run_nodes(berth: &Path, runs: usize) -> anyhow::Result<()> {
+    let data = tempfile::Builder::new()
+        .prefix("berth-bench-swarm3-")
+        .tempdir_in("/var/tmp")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(berth)
+        .arg("--data-dir")
+        .arg(data.path().join("data"))
+        .args(["serve", "--listen", &addr, "--nodes", "3"])
+        .args([
+            "--preview-listen",
+            "off",
+            "--registry-listen",
+            "127.0.0.1:0",
+        ])
+        .env("BERTH_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("start berth serve")?;
+    let server = Classroom { child, data };
+    wait_until(Duration::from_secs(180), || {
+        Ok(std::net::TcpStream::connect(&addr).is_ok())
+    })?;
+    let (status, body) = classroom_post(&addr, "/api/session")?;
+    ensure!(status == 201, "create session: {status} {body}");
+    let session: Value = serde_json::from_str(&body)?;
+    let id = session["id"].as_str().context("session id")?;
+    let node = |n: usize| {
+        server
+            .data
+            .path()
+            .join(format!("data/sessions/{id}/node{n}/docker.sock"))
+    };
+    let (status, v) = call(&node(1), "POST", "/swarm/init", Some(&json!({})))?;
+    ensure!(status == 200, "swarm init: {status} {v}");
+    let (_, swarm) = call(&node(1), "GET", "/swarm", None)?;
+    let token = swarm["JoinTokens"]["Worker"].as_str().context("token")?;
+    let mut joins = Vec::new();
+    for n in [2, 3] {
+        let start = Instant::now();
+        let (status, v) = call(
+            &node(n),
+            "POST",
+            "/swarm/join",
+            Some(&json!({"RemoteAddrs": ["node1:2377"], "JoinToken": token})),
+        )?;
+        ensure!(status == 200, "node{n} join: {status} {v}");
+        joins.push(start.elapsed());
+    }
+    once(&node(1), 0)?; // warm-up
+    let mut converge = Vec::new();
+    let mut update = Vec::new();
+    for n in 1..=runs {
+        let (c, u) = once(&node(1), n)?;
+        converge.push(c);
+        update.push(u);
+    }
+    print_row(
+        "berth 3 nodes: swarm join over the session network",
+        2,
+        &summarize(joins),
+    );
+    print_row(
+        "berth 3 nodes: create 3 replicas to running",
+        runs,
+        &summarize(converge),
+    );
+    print_row(
+        "berth 3 nodes: rolling update of 3, delay 0",
+        runs,
+        &summarize(update),
+    );
+    drop(server);
     Ok(())
 }

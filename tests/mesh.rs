@@ -324,6 +324,18 @@ fn a_service_name_resolves_to_its_tasks_on_its_network() {
         "{out:?}"
     );
 
+    // An overlay made without --attachable is for services only.
+    e.ok(&["network", "create", "-d", "overlay", "private"]);
+    let refused = e.docker(&["run", "--rm", "--network", "private", "busybox", "true"]);
+    assert!(
+        refused.stderr.contains(
+            "Could not attach to network private: rpc error: code = PermissionDenied desc = network private not manually attachable"
+        ),
+        "{}",
+        refused.stderr
+    );
+    e.ok(&["network", "rm", "private"]);
+
     e.ok(&["service", "rm", "api"]);
     assert!(eventually(Duration::from_secs(20), || {
         e.ok(&["ps", "-q"]).trim().is_empty()
@@ -422,6 +434,63 @@ async fn the_mesh_answers_on_every_node_of_a_three_node_session() {
         2,
         "{out}"
     );
+
+    // An overlay network spans the nodes: a service's tasks on it find each
+    // other by the service's name, wherever they run, and reach each other.
+    let out = n1
+        .run(
+            &format!("docker network create -d overlay --attachable appnet >/dev/null && docker service create --name api --replicas 3 --network appnet busybox sh -c '{HOSTNAME_SITE}' 2>&1 | tail -1"),
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert!(out.contains("converged"), "{out}\n{}", c.log());
+    let nodes = n1
+        .run("docker service ps api --format '{{.Node}}'", LONG)
+        .await
+        .unwrap();
+    let placed: BTreeSet<&str> = nodes.lines().map(str::trim).collect();
+    assert_eq!(placed.len(), 3, "{nodes}");
+    let out = n2
+        .run(
+            "t=$(docker ps -q --filter label=com.docker.swarm.service.name=api | head -n 1); docker exec $t nslookup api; for ip in $(docker exec $t nslookup tasks.api | awk '/^Address: /{print $2}'); do docker exec $t timeout 5 wget -qO- http://$ip/; done",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.matches("Address: ").count(), 3, "three tasks: {out}");
+    let answered: BTreeSet<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() == 12 && l.chars().all(|c| c.is_ascii_hexdigit()))
+        .collect();
+    assert_eq!(
+        answered.len(),
+        3,
+        "replicas on all three nodes answer by name: {out}"
+    );
+    n1.run("docker service rm api", LONG).await.unwrap();
+
+    // An attachable overlay made on node1 is usable by `docker run` on
+    // node2, and containers on it reach each other by name across nodes.
+    let out = n1
+        .run(
+            &format!("docker network create -d overlay --attachable side >/dev/null && docker run -d --name srv --network side busybox sh -c '{HOSTNAME_SITE}'"),
+            LONG,
+        )
+        .await
+        .unwrap();
+    let srv = out.trim().lines().last().unwrap_or("").to_string();
+    assert_eq!(srv.len(), 64, "{out}");
+    let out = n2
+        .run(
+            "docker run --rm --network side busybox sh -c 'sleep 1; timeout 5 wget -qO- http://srv/'",
+            LONG,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.trim(), &srv[..12], "srv on node1 answers node2 by name");
+    n1.run("docker rm -f srv", LONG).await.unwrap();
 
     // Removed, the service frees the port on every node.
     n1.run("docker service rm web", LONG).await.unwrap();

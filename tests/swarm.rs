@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::engine::{eventually, Engine};
+use common::engine::{docker_2010, eventually, Engine};
 
 fn init(e: &Engine) -> String {
     let out = e.ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
@@ -300,14 +300,22 @@ fn services_converge_scale_roll_and_roll_back() {
         "web",
     ]);
     assert!(update.contains("verify: Service web converged"), "{update}");
-    let status = e.ok(&[
-        "service",
-        "inspect",
-        "web",
-        "--format",
-        "{{.UpdateStatus.State}} {{.UpdateStatus.Message}} {{.Spec.UpdateConfig.Parallelism}}",
-    ]);
-    assert_eq!(status.trim(), "completed update completed 2");
+    // Completed once the last batch ran for the monitor period, as swarmkit.
+    let status = || {
+        e.ok(&[
+            "service",
+            "inspect",
+            "web",
+            "--format",
+            "{{.UpdateStatus.State}} {{.UpdateStatus.Message}} {{.Spec.UpdateConfig.Parallelism}}",
+        ])
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || status().trim()
+            == "completed update completed 2"),
+        "{}",
+        status()
+    );
     let tasks = get(
         &e,
         "/tasks?filters=%7B%22desired-state%22%3A%7B%22running%22%3Atrue%7D%7D",
@@ -368,14 +376,21 @@ fn services_converge_scale_roll_and_roll_back() {
         rollback.contains("verify: Service web converged"),
         "{rollback}"
     );
-    let env = e.ok(&[
-        "service",
-        "inspect",
-        "web",
-        "--format",
-        "{{.Spec.TaskTemplate.ContainerSpec.Env}} {{.UpdateStatus.State}}",
-    ]);
-    assert_eq!(env.trim(), "[] rollback_completed");
+    let env = || {
+        e.ok(&[
+            "service",
+            "inspect",
+            "web",
+            "--format",
+            "{{.Spec.TaskTemplate.ContainerSpec.Env}} {{.UpdateStatus.State}}",
+        ])
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || env().trim()
+            == "[] rollback_completed"),
+        "{}",
+        env()
+    );
 
     // A killed task's container is replaced in the same slot.
     let victim = e.ok(&["ps", "-q", "--filter", "name=web.2."]);
@@ -546,4 +561,123 @@ fn published_service_port_answers_on_the_node() {
         "{answer}"
     );
     e.ok(&["service", "rm", "site"]);
+}
+
+/// The lines a service command prints, without the progress display (which
+/// depends on timing) and the digest warning for a registry-less image.
+fn said(run: &common::Run) -> Vec<String> {
+    format!("{}{}", run.stdout, run.stderr)
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("overall progress")
+                && !l.starts_with("verify: Waiting")
+                && !l.contains("could not be accessed on a registry")
+                && !l.starts_with("its digest.")
+                && !l.starts_with("possibly leading")
+                && !l.starts_with("versions of the image")
+                && !(l.len() > 3 && l.as_bytes()[1] == b'/' && l.as_bytes()[0].is_ascii_digit())
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// The same seed commands through the 28.x and Debian's 20.10 CLI print the
+/// lines each prints against dockerd's one-node swarm (recorded from
+/// dockerd 20.10.24 with both CLIs).
+#[test]
+fn both_cli_versions_print_dockerds_lines_for_the_seed_flow() {
+    let e = Engine::start();
+    init(&e);
+    let old = docker_2010();
+    if old.is_none() {
+        assert!(
+            std::env::var_os("BERTH_FULL_SUITE").is_none(),
+            "scripts/test.sh provides the 20.10 CLI"
+        );
+        eprintln!("20.10 CLI missing: checking the 28.x CLI alone");
+    }
+    let clis: Vec<Option<std::path::PathBuf>> =
+        std::iter::once(None).chain(old.map(Some)).collect();
+    for cli in clis {
+        let run = |args: &[&str]| match &cli {
+            None => e.docker(args),
+            Some(p) => e.docker_with(p, args),
+        };
+        let new = cli.is_none();
+        let name = if new { "web28" } else { "web2010" };
+        let out = run(&[
+            "service",
+            "create",
+            "--name",
+            name,
+            "--replicas",
+            "3",
+            "busybox",
+            "sh",
+            "-c",
+            // Stops at once (busybox's sleep would wait out the grace period).
+            "trap 'exit 0' TERM; while :; do sleep 1; done",
+        ]);
+        let lines = said(&out);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let id = lines[0].clone();
+        assert_eq!(id.len(), 25, "{lines:?}");
+        let converged = |who: &str| {
+            if new {
+                format!("verify: Service {who} converged")
+            } else {
+                "verify: Service converged".to_string()
+            }
+        };
+        assert_eq!(lines[1], converged(&id));
+        assert_eq!(
+            said(&run(&["service", "scale", &format!("{name}=5")])),
+            [format!("{name} scaled to 5"), converged(name)]
+        );
+        assert_eq!(
+            said(&run(&["service", "update", "--env-add", "A=1", name])),
+            [name.to_string(), converged(name)]
+        );
+        assert_eq!(
+            said(&run(&["service", "rollback", name])),
+            [
+                name.to_string(),
+                "rollback: manually requested rollback".to_string(),
+                converged(name)
+            ]
+        );
+        let ls = run(&[
+            "service",
+            "ls",
+            "--filter",
+            &format!("name={name}"),
+            "--format",
+            "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}",
+        ]);
+        assert_eq!(
+            ls.stdout.trim(),
+            format!("{name} replicated 5/5 busybox:latest")
+        );
+        // Bad input: the CLI's and the daemon's words, as with dockerd.
+        // (28.x passes the daemon's words on; 20.10 says its own.)
+        let (service, node) = if new {
+            (
+                "Error response from daemon: service nosuch not found",
+                "Error response from daemon: node nosuch not found",
+            )
+        } else {
+            (
+                "Error: No such service: nosuch",
+                "Error: No such node: nosuch",
+            )
+        };
+        let bad = run(&["service", "scale", "nosuch=2"]);
+        assert_eq!(bad.stderr.trim(), format!("nosuch: {service}"));
+        let bad = run(&["service", "update", "--replicas", "2", "nosuch"]);
+        assert_eq!(bad.stderr.trim(), service);
+        let bad = run(&["node", "update", "--availability", "drain", "nosuch"]);
+        assert_eq!(bad.stderr.trim(), node);
+    }
 }

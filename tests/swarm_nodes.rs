@@ -343,6 +343,40 @@ async fn three_nodes_join_over_the_session_network_and_share_tasks() {
     assert_eq!(out.trim(), "Node left the swarm.");
     lab.until(1, "docker ps -q | wc -l", |o| o.trim() == "0")
         .await;
+
+    // A swarm again, then a reset: the session network, its namespaces and
+    // the swarm go with the session; none of it was on the host's network.
+    lab.swarm().await;
+    lab.sh(
+        1,
+        "docker service create -d --replicas 3 --name again busybox sleep 3600",
+    )
+    .await;
+    let host = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&host.stdout).contains("10.199."));
+    let dir = lab.c.data_dir().join("sessions").join(&lab.session);
+    assert!(dir.join("network/netns").exists());
+    let r = lab
+        .c
+        .http("POST", "/api/session/reset", Some(&lab.token), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!dir.exists(), "session directory removed");
+    assert_eq!(
+        common::classroom::mounts_with(&lab.session),
+        Vec::<String>::new()
+    );
+    let state = std::fs::read_to_string(lab.c.data_dir().join("swarm/state.json")).unwrap();
+    assert!(!state.contains(&lab.session), "{state}");
+    let mut t = lab.c.terminal(&lab.token, "node1").await;
+    assert!(t.wait_for("root@node1:~# ", LONG).await);
+    let info = t
+        .run("docker info --format '{{.Swarm.LocalNodeState}}'", LONG)
+        .await
+        .unwrap();
+    assert_eq!(info.trim(), "inactive");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -131,10 +131,23 @@ pub fn check_networks(ctx: &Ctx, n: &ContainerNetworking) -> Result<(), ApiError
             // 400, not 404: the CLI takes a 404 from create for a missing
             // image and would try to pull it.
             for (name, _) in n.networks() {
-                runtime
+                if runtime.net().get(&ctx.scope.name, &name).is_err() {
+                    crate::swarm::mesh::attach_overlay(
+                        &ctx.engine.swarm,
+                        runtime,
+                        &ctx.scope.name,
+                        &name,
+                    );
+                }
+                let network = runtime
                     .net()
                     .get(&ctx.scope.name, &name)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                if network.overlay && !network.attachable {
+                    return Err(ApiError::forbidden(format!(
+                        "Could not attach to network {name}: rpc error: code = PermissionDenied desc = network {name} not manually attachable"
+                    )));
+                }
             }
         }
         _ => {}

@@ -204,11 +204,30 @@ pub async fn join(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         Some(ns) => {
             let (scope, host) = (ctx.scope.name.clone(), hostname(ctx));
             let addr = own_addr(ctx).unwrap_or_default();
+            let joiner = swarms.clone();
+            let (scope2, ns2) = (scope.clone(), ns.clone());
             tokio::task::spawn_blocking(move || {
-                swarms.join_remote(&scope, &ns, &host, &addr, &remote, &token)
+                joiner.join_remote(&scope2, &ns2, &host, &addr, &remote, &token)
             })
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;
+            // A manager answers joins too.
+            let manager = {
+                let state = swarms.lock();
+                state
+                    .cluster_of(&scope)
+                    .and_then(|i| {
+                        state.clusters[i]
+                            .node_of_scope(&scope)
+                            .map(|n| n.role == "manager")
+                    })
+                    .unwrap_or(false)
+            };
+            if manager {
+                if let Err(e) = swarms.listen(&scope, &ns) {
+                    tracing::warn!(%scope, error = %e, "swarm join RPC cannot listen");
+                }
+            }
         }
         None => swarms.join(&ctx.scope.name, &hostname(ctx), &remote, &token)?,
     }

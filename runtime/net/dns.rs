@@ -34,9 +34,19 @@ impl Drop for DnsServer {
 impl DnsServer {
     /// Listens on `addr:53` inside `host`.
     pub fn start(host: &HostNamespace, addr: Ipv4Addr) -> io::Result<Self> {
+        Self::start_with(host, addr, None)
+    }
+
+    /// Listens on `addr:53` inside `host`, answering from `records` when
+    /// given (the parts of one overlay on several nodes share them).
+    pub fn start_with(
+        host: &HostNamespace,
+        addr: Ipv4Addr,
+        records: Option<Records>,
+    ) -> io::Result<Self> {
         let socket = host.run(|| UdpSocket::bind(SocketAddrV4::new(addr, 53)))?;
         socket.set_read_timeout(Some(Duration::from_millis(200)))?;
-        let records: Records = Arc::default();
+        let records: Records = records.unwrap_or_default();
         let stop = Arc::new(AtomicBool::new(false));
         let (r, s) = (records.clone(), stop.clone());
         let thread = std::thread::Builder::new()

@@ -464,7 +464,19 @@ impl Networks {
         let settings = self.settings_of(&state, &scope);
         for e in endpoints.iter().filter(|e| e.dns) {
             if !state.dns.contains_key(&e.network_id) {
-                match super::dns::DnsServer::start(&settings.host, e.gateway) {
+                // The parts of one overlay share their names.
+                let shared = state.networks.get(&e.network_id).and_then(|n| {
+                    let group = &n.overlay_group;
+                    if group.is_empty() {
+                        return None;
+                    }
+                    state
+                        .networks
+                        .values()
+                        .filter(|o| &o.overlay_group == group)
+                        .find_map(|o| state.dns.get(&o.id).map(|d| d.records.clone()))
+                });
+                match super::dns::DnsServer::start_with(&settings.host, e.gateway, shared) {
                     Ok(server) => {
                         state.dns.insert(e.network_id.clone(), server);
                     }
@@ -642,12 +654,23 @@ fn next_ip(state: &NetState, network: &Network, extra: &[Endpoint]) -> Result<Ip
     let subnet = network
         .subnet
         .ok_or_else(|| NetError::Invalid(format!("network {} has no subnet", network.name)))?;
+    // An overlay's addresses are taken on any node of it.
+    let group: Vec<&str> = if network.overlay_group.is_empty() {
+        vec![network.id.as_str()]
+    } else {
+        state
+            .networks
+            .values()
+            .filter(|n| n.overlay_group == network.overlay_group)
+            .map(|n| n.id.as_str())
+            .collect()
+    };
     let used: Vec<Ipv4Addr> = state
         .live
         .values()
         .flat_map(|l| l.endpoints.iter())
         .chain(extra.iter())
-        .filter(|e| e.network_id == network.id)
+        .filter(|e| group.contains(&e.network_id.as_str()))
         .map(|e| e.ip)
         .collect();
     (1..)

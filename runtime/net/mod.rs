@@ -105,6 +105,10 @@ pub struct Network {
     /// A swarm's `overlay` network: shown with that driver and scope `swarm`,
     /// made as a bridge in each node's namespace where tasks use it.
     pub overlay: bool,
+    /// The overlay this network is a part of: the ID of the network made on
+    /// the manager, shared by its namesakes on other nodes (one subnet, one
+    /// address space, one set of DNS names, one layer-2 segment).
+    pub overlay_group: String,
 }
 
 impl Default for Network {
@@ -123,6 +127,7 @@ impl Default for Network {
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
             overlay: false,
+            overlay_group: String::new(),
         }
     }
 }
@@ -316,6 +321,66 @@ impl Networks {
         self.lock().networks.get(id).cloned()
     }
 
+    /// The part of overlay `origin` in `scope` (another node of its swarm):
+    /// the same name, subnet and gateway, made if it is not there yet.
+    pub fn overlay_member(&self, scope: &str, origin: &Network) -> Result<Network, NetError> {
+        let mut state = self.lock();
+        self.ensure_defaults(&mut state, scope)?;
+        if let Some(n) = state
+            .networks
+            .values()
+            .find(|n| n.scope == scope && n.name == origin.name)
+        {
+            return Ok(n.clone());
+        }
+        let settings = self.settings_of(&state, scope);
+        let subnet = origin
+            .subnet
+            .ok_or_else(|| NetError::Invalid(format!("network {} has no subnet", origin.name)))?;
+        if state
+            .networks
+            .values()
+            .filter(|n| n.scope == scope)
+            .filter_map(|n| n.subnet)
+            .any(|o| o.overlaps(&subnet))
+        {
+            return Err(NetError::Forbidden(format!(
+                "overlay {} ({subnet}) overlaps a network of this node",
+                origin.name
+            )));
+        }
+        let id = crate::container::names::new_id();
+        let network = Network {
+            id: id.clone(),
+            scope: scope.into(),
+            bridge: format!("br-{}", &id[..12]),
+            created: crate::container::state::now_rfc3339(),
+            overlay_group: if origin.overlay_group.is_empty() {
+                origin.id.clone()
+            } else {
+                origin.overlay_group.clone()
+            },
+            ..origin.clone()
+        };
+        endpoint::ensure_bridge(&settings.host, &network)?;
+        state.networks.insert(id, network.clone());
+        self.save(&state)?;
+        Ok(network)
+    }
+
+    /// Every network of an overlay group (one per node that has it).
+    pub fn overlay_parts(&self, group: &str) -> Vec<Network> {
+        if group.is_empty() {
+            return Vec::new();
+        }
+        self.lock()
+            .networks
+            .values()
+            .filter(|n| n.overlay_group == group)
+            .cloned()
+            .collect()
+    }
+
     /// `network create`.
     pub fn create(&self, scope: &str, req: NetworkRequest) -> Result<Network, NetError> {
         let overlay = req.driver == "overlay";
@@ -410,6 +475,7 @@ impl Networks {
             labels: req.labels,
             options: req.options,
             overlay,
+            overlay_group: if overlay { id.clone() } else { String::new() },
         };
         endpoint::ensure_bridge(&settings.host, &network)?;
         state.networks.insert(id, network.clone());

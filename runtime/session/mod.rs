@@ -19,6 +19,7 @@ pub mod lab;
 pub mod netns;
 pub mod network;
 pub mod node;
+pub mod overlay;
 pub mod registry;
 pub mod sweep;
 

@@ -71,7 +71,7 @@ pub fn address_of(name: &str) -> Option<Ipv4Addr> {
 }
 
 /// Makes the hub namespace if it is not there yet.
-fn ensure_hub(session_dir: &Path) -> io::Result<PathBuf> {
+pub(crate) fn ensure_hub(session_dir: &Path) -> io::Result<PathBuf> {
     let at = hub_netns(session_dir);
     if netns::is_pinned(&at) {
         return Ok(at);

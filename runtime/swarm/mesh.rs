@@ -414,32 +414,34 @@ pub fn localize_networks(
         .unwrap_or("")
         .to_string();
     for (target, cfg) in endpoints {
-        let name = match runtime.net().get(scope, &target) {
-            Ok(n) => n.name,
+        let network = match runtime.net().get(scope, &target) {
+            Ok(n) => n,
             Err(_) => {
                 let Some(origin) = runtime.net().by_id(&target) else {
                     return Err(format!("network {target} not found"));
                 };
-                match runtime.net().get(scope, &origin.name) {
-                    Ok(n) => n.name,
-                    Err(_) => {
-                        let req = crate::net::NetworkRequest {
-                            name: origin.name.clone(),
-                            driver: if origin.overlay { "overlay" } else { "bridge" }.into(),
-                            attachable: origin.attachable,
-                            internal: origin.internal,
-                            labels: origin.labels.clone(),
-                            ..Default::default()
-                        };
-                        runtime
-                            .net()
-                            .create(scope, req)
-                            .map_err(|e| e.to_string())?
-                            .name
-                    }
+                if origin.overlay {
+                    runtime
+                        .net()
+                        .overlay_member(scope, &origin)
+                        .map_err(|e| e.to_string())?
+                } else {
+                    runtime
+                        .net()
+                        .get(scope, &origin.name)
+                        .map_err(|e| e.to_string())?
                 }
             }
         };
+        // Every part of an overlay joins one segment across the nodes.
+        for part in runtime.net().overlay_parts(&network.overlay_group) {
+            let host = runtime.net().scope_settings(&part.scope).host;
+            if let Some(ns) = host.path() {
+                crate::session::overlay::link_node_namespace(ns, &part.bridge, &part.overlay_group)
+                    .map_err(|e| format!("link overlay {}: {e}", part.name))?;
+            }
+        }
+        let name = network.name;
         if target == mode {
             create["HostConfig"]["NetworkMode"] = serde_json::json!(name);
         }
@@ -512,4 +514,46 @@ pub fn claim_ports(
         ours.push((published, proto));
     }
     Ok(())
+}
+
+/// `docker run --network NAME` on a node of a swarm where `NAME` is an
+/// attachable overlay made on another node: the overlay gets its part on
+/// this node (linked to the others), as swarm makes it appear on a worker.
+/// Nothing happens when there is no such overlay.
+pub fn attach_overlay(swarms: &super::Swarms, runtime: &Runtime, scope: &str, name: &str) {
+    let scopes: Vec<String> = {
+        let state = swarms.lock();
+        let Some(i) = state.cluster_of(scope) else {
+            return;
+        };
+        state.clusters[i]
+            .nodes
+            .iter()
+            .map(|n| n.scope.clone())
+            .filter(|s| s != scope)
+            .collect()
+    };
+    let origin = scopes.iter().find_map(|s| {
+        runtime
+            .net()
+            .get(s, name)
+            .ok()
+            .filter(|n| n.overlay && n.attachable)
+    });
+    let Some(origin) = origin else {
+        return;
+    };
+    let Ok(network) = runtime.net().overlay_member(scope, &origin) else {
+        return;
+    };
+    for part in runtime.net().overlay_parts(&network.overlay_group) {
+        let host = runtime.net().scope_settings(&part.scope).host;
+        if let Some(ns) = host.path() {
+            if let Err(e) =
+                crate::session::overlay::link_node_namespace(ns, &part.bridge, &part.overlay_group)
+            {
+                tracing::warn!(network = %part.name, error = %e, "overlay link failed");
+            }
+        }
+    }
 }

@@ -8,9 +8,19 @@
 //! - this file: the state (clusters, nodes, services, tasks), persisted as
 //!   JSON in `<data>/swarm/state.json`, and the operations the Engine API calls.
 //! - [`reconcile`]: the loop that makes tasks match services: placement,
-//!   restarts, scaling, rolling updates and rollbacks.
+//!   restarts, scaling, rolling updates and rollbacks; a node lacking a
+//!   task's image pulls it (the classroom registry), a task with a
+//!   healthcheck runs once healthy.
 //! - [`mesh`]: the routing mesh: published ports on every node, spread over
 //!   the running tasks.
+//! - [`rpc`]: `docker swarm join … node1:2377` between the nodes of a
+//!   session, over the session network ([`crate::session::network`]).
+//! - [`mesh`]: the routing mesh: published ports on every node, spread over
+//!   the running tasks; service networks across nodes.
+//!
+//! Nodes whose engine stops serving (see [`Served`]) are down: their tasks
+//! are placed elsewhere. [`Swarms::running_tasks`] lists the running tasks
+//! of a cluster with their node, container addresses and node namespace.
 
 pub mod mesh;
 pub mod reconcile;
@@ -703,4 +713,70 @@ fn default_cluster_spec(given: Value) -> Value {
 /// Parses a Go duration in nanoseconds from a spec field (absent → `default`).
 pub fn nanos(v: &Value, default: u64) -> std::time::Duration {
     std::time::Duration::from_nanos(v.as_u64().unwrap_or(default))
+}
+
+/// A running task, as the routing mesh and service DNS need it.
+#[derive(Debug, Clone)]
+pub struct RunningTask {
+    pub service_id: String,
+    pub service_name: String,
+    pub task_id: String,
+    /// 1..N (0 for a global service's task).
+    pub slot: u64,
+    pub node_id: String,
+    /// `node1`, `node2`… in a session.
+    pub hostname: String,
+    /// The node's engine scope: `runtime.get(scope, container_id)`.
+    pub scope: String,
+    pub container_id: String,
+    /// The container's addresses, by network name.
+    pub addresses: Vec<(String, std::net::Ipv4Addr)>,
+    /// The node's host network namespace (`None`: the engine's own, as in
+    /// `berth daemon`); where the node's published ports listen.
+    pub node_netns: Option<PathBuf>,
+}
+
+impl Swarms {
+    /// Every running task of the cluster `scope` belongs to, on every node,
+    /// with its container's addresses and its node's namespace.
+    pub fn running_tasks(
+        &self,
+        runtime: &crate::container::Runtime,
+        scope: &str,
+    ) -> Vec<RunningTask> {
+        let state = self.lock();
+        let Some(i) = state.cluster_of(scope) else {
+            return Vec::new();
+        };
+        let c = &state.clusters[i];
+        c.tasks
+            .iter()
+            .filter(|t| t.state == "running" && t.desired == "running")
+            .filter_map(|t| {
+                let node = c.nodes.iter().find(|n| n.id == t.node_id)?;
+                let service = c.services.iter().find(|s| s.id == t.service_id)?;
+                let container_id = t.container_id.clone()?;
+                let addresses = runtime
+                    .net()
+                    .endpoints(&container_id)
+                    .into_iter()
+                    .map(|e| (e.network_name, e.ip))
+                    .collect();
+                Some(RunningTask {
+                    service_id: service.id.clone(),
+                    service_name: service.name().to_string(),
+                    task_id: t.id.clone(),
+                    slot: t.slot,
+                    node_id: node.id.clone(),
+                    hostname: node.hostname.clone(),
+                    scope: node.scope.clone(),
+                    container_id,
+                    addresses,
+                    node_netns: runtime
+                        .scope_settings(&node.scope)
+                        .and_then(|s| s.host_netns),
+                })
+            })
+            .collect()
+    }
 }

@@ -57,6 +57,9 @@ struct UpdateRun {
     /// Slots of the batch in flight.
     batch: Vec<u64>,
     next_at: Option<Instant>,
+    /// Every task updated: the update completes when the last batch has
+    /// run for the monitor period (swarmkit watches it that long).
+    done_at: Option<Instant>,
 }
 
 pub async fn run(swarms: Arc<Swarms>, engine: Arc<crate::engine::Engine>) {
@@ -755,6 +758,7 @@ fn plan_update(
     if !active {
         // Paused, or no update: out-of-date tasks stay as they are.
         run.batch.clear();
+        run.done_at = None;
         return false;
     }
     // A batch in flight: done when its new tasks run; a failure within the
@@ -781,6 +785,7 @@ fn plan_update(
                 );
                 run.batch.clear();
                 run.next_at = None;
+                run.done_at = None;
                 return true;
             }
             _ => {
@@ -841,6 +846,14 @@ fn plan_update(
         return false;
     }
     if stale.is_empty() {
+        match run.done_at {
+            None => {
+                run.done_at = Some(now + monitor);
+                return false;
+            }
+            Some(at) if now < at => return false,
+            Some(_) => run.done_at = None,
+        }
         let index = cluster.next_index();
         if let Some(s) = cluster.services.iter_mut().find(|s| s.id == sid) {
             if let Some(u) = s.update_status.as_mut() {
@@ -863,6 +876,7 @@ fn plan_update(
         run.next_at = None;
         return true;
     }
+    run.done_at = None;
     let take = if parallelism == 0 {
         stale.len()
     } else {

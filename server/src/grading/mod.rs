@@ -618,6 +618,15 @@ mod tests {
         assert_eq!(swarm.describe(), "the swarm has 3 nodes, has 1 manager");
         let node = check("id = \"n\"\nswarm_node = \"node2\"\navailability = \"drain\"");
         assert_eq!(node.describe(), "swarm node node2 is drain");
+        let emptied = check("id = \"n\"\nswarm_node = \"node3\"\nrunning_tasks = 0");
+        assert_eq!(emptied.validate(), Ok(()));
+        assert_eq!(emptied.describe(), "swarm node node3 runs 0 tasks");
+        let rolled = check("id = \"t\"\nservice = \"web\"\ntask_image = \"web:v2\"");
+        assert_eq!(rolled.validate(), Ok(()));
+        assert_eq!(
+            rolled.describe(),
+            "service web has run a task of image web:v2"
+        );
         let reg = check("id = \"r\"\nregistry = \"myapp\"\ntag = \"v1\"");
         assert_eq!(
             reg.describe(),
@@ -656,6 +665,14 @@ mod tests {
             (
                 "id = \"x\"\nservice = \"web\"\nswarm = true",
                 "names more than one subject",
+            ),
+            (
+                "id = \"x\"\nimage = \"web\"\ntask_image = \"web:v2\"",
+                "task_image applies to services only",
+            ),
+            (
+                "id = \"x\"\nservice = \"web\"\nrunning_tasks = 1",
+                "running_tasks applies to swarm nodes only",
             ),
         ] {
             let err = check(text).validate().unwrap_err();
