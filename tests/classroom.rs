@@ -737,3 +737,41 @@ async fn each_session_pushes_into_its_own_registry_namespace() {
         "{other}"
     );
 }
+
+/// The lab shell is as wide as the viewer typing into it: a resize sets
+/// `stty size`; with two viewers of different sizes (a second tab), the one
+/// that types gets its size back, so the shell never wraps at another
+/// window's width.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shell_takes_the_size_of_the_viewer_that_types() {
+    let c = Classroom::start(&[]);
+    let (token, _) = c.new_session();
+    let resize = |rows: u16, cols: u16| {
+        Message::Text(
+            serde_json::json!({"type": "resize", "rows": rows, "cols": cols})
+                .to_string()
+                .into(),
+        )
+    };
+    let mut wide = c.terminal(&token, "node1").await;
+    assert!(
+        wide.wait_for(PROMPT, LONG).await,
+        "no prompt: {:?}",
+        wide.text()
+    );
+    wide.send_raw(resize(40, 81)).await;
+    let size = wide.run("stty size", LONG).await.expect("stty size");
+    assert_eq!(size.trim(), "40 81", "{size:?}");
+
+    let mut narrow = c.terminal(&token, "node1").await;
+    assert!(narrow.wait_for(PROMPT, LONG).await);
+    narrow.send_raw(resize(30, 64)).await;
+    let size = narrow.run("stty size", LONG).await.expect("stty size");
+    assert_eq!(size.trim(), "30 64", "{size:?}");
+
+    // Back in the first window: its size, not the other one's.
+    let size = wide.run("stty size", LONG).await.expect("stty size");
+    assert_eq!(size.trim(), "40 81", "{size:?}");
+    let size = narrow.run("stty size", LONG).await.expect("stty size");
+    assert_eq!(size.trim(), "30 64", "{size:?}");
+}

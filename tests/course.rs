@@ -12,6 +12,19 @@ async fn lesson_01_is_proven_by_its_solution() {
     prove_lesson("01-vms-vs-containers").await;
 }
 
+/// A proof that fails after the lesson is proven, the lab terminal still
+/// open, fails (and ends): the terminal closes before `berth serve` stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "a failing assertion with the lab terminal open")]
+async fn a_proof_that_fails_with_the_terminal_open_fails_and_ends() {
+    let mut proof = prove_lesson("01-vms-vs-containers").await;
+    let out = proof.run("echo still-here").await;
+    assert!(
+        !out.contains("still-here"),
+        "a failing assertion with the lab terminal open"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lesson_02_is_proven_by_its_solution() {
     prove_lesson("02-images-and-layers").await;

@@ -82,3 +82,66 @@ fn lessons_1_to_4_are_screenshot_at_laptop_and_projector_sizes() {
         }
     }
 }
+
+#[test]
+fn the_lab_shell_is_as_wide_and_tall_as_the_terminal_xterm_shows() {
+    if !browser_available() {
+        return;
+    }
+    let c = classroom();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = artifacts();
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/browser/terminal_size.mjs"))
+        .arg(format!("http://{}/", c.addr))
+        .arg(&shots)
+        .arg("01-vms-vs-containers")
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        c.log()
+    );
+    assert!(
+        stdout.contains("ok: stty size equals xterm's size at 3 sizes"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_swarm_lesson_is_screenshot_at_laptop_and_projector_sizes() {
+    if !browser_available() {
+        return;
+    }
+    let c = classroom();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = artifacts();
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/browser/course_shots.mjs"))
+        .arg(format!("http://{}/", c.addr))
+        .arg(&shots)
+        .arg("09-swarm")
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        c.log()
+    );
+    assert!(stdout.contains("ok: 6 lesson screenshots"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("wider than the column"))
+            .all(|l| l.contains(": 0 block(s)")),
+        "{stdout}"
+    );
+}

@@ -6,12 +6,18 @@
 const statusEl = document.getElementById('status');
 const say = (text) => { statusEl.textContent = text || ''; };
 
+// The terminal's font follows the page's: larger on a projector-sized
+// screen (the same breakpoint as lesson.css), so the back row can read it.
+const bigScreen = window.matchMedia('(min-width: 1800px)');
+const fontSize = () => (bigScreen.matches ? 19 : 15);
 const term = new Terminal({ cursorBlink: true, convertEol: false, scrollback: 5000,
-  fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: 15 });
+  fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: fontSize() });
 const fit = new FitAddon.FitAddon();
 term.loadAddon(fit);
-term.open(document.getElementById('terminal'));
+const terminalBox = document.getElementById('terminal');
+term.open(terminalBox);
 fit.fit();
+bigScreen.addEventListener('change', () => { term.options.fontSize = fontSize(); fit.fit(); });
 window.berthTerminal = term; // for tests and the instructor tools
 
 let session = null;
@@ -108,6 +114,9 @@ term.onData((data) => {
 });
 term.onResize(({ rows, cols }) => send({ type: 'resize', rows, cols }));
 window.addEventListener('resize', () => fit.fit());
+// The box also changes without a window resize (tabs, port links, the
+// lesson column): refit so xterm's size, and so the shell's, follow it.
+if (window.ResizeObserver) new ResizeObserver(() => fit.fit()).observe(terminalBox);
 setInterval(() => send({ type: 'ping' }), 20000);
 
 async function tick() {

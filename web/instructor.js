@@ -3,6 +3,16 @@
 // access cards, open the shared registry, delete a workshop and its data.
 'use strict';
 
+// "2 Dec 10:41 – 13:41" in the instructor's own time zone (the ISO
+// timestamps stay in the cell's title).
+function when(start, end) {
+  const a = new Date(start); const b = new Date(end);
+  if (isNaN(a) || isNaN(b)) return start + ' – ' + end;
+  const day = (d) => d.toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
+  const time = (d) => d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return day(a) + ' ' + time(a) + ' – ' + (day(a) === day(b) ? '' : day(b) + ' ') + time(b);
+}
+
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs, text) => { const e = document.createElement(tag); Object.assign(e, attrs || {}); if (text !== undefined) e.textContent = text; return e; };
 const iso = (local) => local ? new Date(local).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
@@ -17,7 +27,7 @@ async function load() {
   const list = await berthApi('GET', '/api/workshops');
   $('workshops').tBodies[0].replaceChildren(...(list.data || []).map((w) => {
     const tr = el('tr');
-    tr.append(el('td', {}, w.title), el('td', { className: 'code' }, w.code), el('td', {}, w.starts_at + ' – ' + w.ends_at), el('td', {}, w.joined + '/' + w.seats));
+    tr.append(el('td', {}, w.title), el('td', { className: 'code' }, w.code), el('td', { title: w.starts_at + ' – ' + w.ends_at }, when(w.starts_at, w.ends_at)), el('td', {}, w.joined + '/' + w.seats));
     const td = el('td');
     td.append(el('a', { href: w.board_url }, 'Board'), ' ', el('a', { href: w.present_url }, 'Projector'), ' ', el('a', { href: w.cards_url }, 'Cards'), ' ');
     const reg = el('button', { type: 'button' }, w.shared_registry ? 'Registry: ' + w.shared_registry : 'Open shared registry');

@@ -7,7 +7,8 @@
 const status = (t) => { document.getElementById('status').textContent = t || ''; };
 const el = (tag, attrs, text) => { const e = document.createElement(tag); Object.assign(e, attrs || {}); if (text !== undefined) e.textContent = text; return e; };
 
-const lab = berthXterm(document.getElementById('lab-term'), 15, false);
+// Larger on a projector-sized screen, as the lesson pages' terminal.
+const lab = berthXterm(document.getElementById('lab-term'), window.matchMedia('(min-width: 1800px)').matches ? 19 : 15, false);
 window.berthTerminal = lab; // for tests
 const labConn = berthConnect(lab, '/ws/terminal/node1', { onStatus: status });
 

@@ -135,5 +135,16 @@ await consolePage.goto(`${base}/workshops/${cfg.id}/cards`);
 const cards = await consolePage.$$eval('.card', (c) => c.length);
 await consolePage.screenshot({ path: `${shots}/workshop-cards.png`, fullPage: true });
 console.log(`ok: ${cards} access cards`);
+// Every page at projector size too (1920×1080), as shown in a classroom.
+for (const [name, page] of [['board', board], ['projector', present], ['learner', learner], ['join-lab', bob]]) {
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${shots}/workshop-${name}-1920x1080.png` });
+}
+await consolePage.goto(`${base}/instructor`);
+await consolePage.setViewportSize({ width: 1920, height: 1080 });
+await consolePage.screenshot({ path: `${shots}/workshop-instructor-console-1920x1080.png` });
+const projectorFont = await present.evaluate(() => window.berthTerminal.options.fontSize);
+if (projectorFont < fontSize) await fail(`the projector font shrank to ${projectorFont}px at 1920x1080`);
 console.log(`ok: board green (${color}, ${count}), projector font ${fontSize}px, presenter shows demo-42, pasted into the lab`);
 await browser.close();

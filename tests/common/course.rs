@@ -53,10 +53,15 @@ pub fn lessons_dir() -> PathBuf {
 
 /// What a proof leaves for further assertions: the classroom (still
 /// running), the session's token, the terminal and the solution's output.
+///
+/// Fields drop in order: the terminal's WebSocket closes before the
+/// classroom is stopped, since `berth serve` finishes its open terminals
+/// before it exits; the other way round a test that panics with the lab
+/// terminal open would wait on its own socket instead of failing.
 pub struct Proof {
+    pub term: Term,
     pub classroom: Classroom,
     pub token: String,
-    pub term: Term,
     pub transcript: String,
     /// The answer of the last `POST /api/lessons/{slug}/check` (all passed).
     pub after: serde_json::Value,

@@ -49,6 +49,8 @@ struct State {
     next_viewer: u64,
     /// `ring.end()` when the last viewer left.
     idle_mark: u64,
+    /// The size last asked of the pty (rows, cols), once a viewer asked.
+    size: Option<(u16, u16)>,
 }
 
 /// One shell on a terminal and its viewers.
@@ -84,6 +86,7 @@ impl Terminal {
                 viewers: HashMap::new(),
                 next_viewer: 0,
                 idle_mark: 0,
+                size: None,
             }),
             output: watch::channel(0).0,
             demand: watch::channel(0).0,
@@ -124,8 +127,15 @@ impl Terminal {
         self.commands.try_send(Command::Input(data)).is_ok()
     }
 
+    /// Sizes the pty (when that is not its size already).
     pub fn resize(&self, rows: u16, cols: u16) {
-        let _ = self.commands.try_send(Command::Resize(rows, cols));
+        let mut s = self.lock();
+        if s.size == Some((rows, cols)) {
+            return;
+        }
+        if self.commands.try_send(Command::Resize(rows, cols)).is_ok() {
+            s.size = Some((rows, cols));
+        }
     }
 
     /// Registers a viewer; it starts at the oldest byte held (replay).

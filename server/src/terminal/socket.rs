@@ -38,6 +38,10 @@ pub async fn serve(
     activity: Arc<dyn Activity>,
 ) {
     let (mut tx, mut rx) = socket.split();
+    // This viewer's size. With several viewers of different sizes (a second
+    // tab, the instructor helping), the one that types gets its size back
+    // first, so the shell wraps where that viewer's xterm does.
+    let mut size: Option<(u16, u16)> = None;
     'terminal: loop {
         let (viewer, start) = term.join();
         let _joined = Joined {
@@ -130,9 +134,10 @@ pub async fn serve(
                                 None
                             }
                             Ok(ClientMessage::Ping) => Some(ServerMessage::Pong),
-                            Ok(ClientMessage::Input { data }) => write(&term, access, &*activity, data.into_bytes()),
+                            Ok(ClientMessage::Input { data }) => write(&term, access, &*activity, size, data.into_bytes()),
                             Ok(ClientMessage::Resize { rows, cols }) => {
                                 if access == Access::Write && rows > 0 && cols > 0 {
+                                    size = Some((rows, cols));
                                     term.resize(rows, cols);
                                 }
                                 None
@@ -151,7 +156,7 @@ pub async fn serve(
                             }
                             Err(message) => Some(ServerMessage::Error { message }),
                         },
-                        Message::Binary(data) => write(&term, access, &*activity, data.to_vec()),
+                        Message::Binary(data) => write(&term, access, &*activity, size, data.to_vec()),
                         Message::Close(_) => break 'terminal,
                         Message::Ping(_) | Message::Pong(_) => None,
                     };
@@ -193,6 +198,7 @@ fn write(
     term: &Terminal,
     access: Access,
     activity: &dyn Activity,
+    size: Option<(u16, u16)>,
     data: Vec<u8>,
 ) -> Option<ServerMessage> {
     if access == Access::ReadOnly {
@@ -201,6 +207,9 @@ fn write(
         });
     }
     activity.touched();
+    if let Some((rows, cols)) = size {
+        term.resize(rows, cols);
+    }
     if term.input(data) {
         None
     } else {
