@@ -444,6 +444,13 @@ impl Networks {
             nl.set_up(index_of("lo")?, None)?;
             let index = index_of(&e.ifname)?;
             nl.add_address(index, e.ip, e.prefix)?;
+            // A gratuitous ARP when the link comes up: an address used
+            // before (a reconnect, a restart) has a new MAC, and the other
+            // members' neighbour entries for it must not stay stale.
+            let _ = fs::write(
+                format!("/proc/sys/net/ipv4/conf/{}/arp_notify", e.ifname),
+                "1",
+            );
             nl.set_up(index, None)?;
             if default_route && !e.internal {
                 nl.add_default_route(e.gateway)?;
@@ -485,6 +492,29 @@ impl Networks {
                 }
             }
         }
+        Self::link_peers(&state, &endpoints);
+    }
+
+    /// Lets the container of `endpoints` resolve, through the DNS of each
+    /// of its networks, the names of all its other networks too.
+    fn link_peers(state: &NetState, endpoints: &[Endpoint]) {
+        for e in endpoints.iter().filter(|e| e.dns) {
+            let Some(server) = state.dns.get(&e.network_id) else {
+                continue;
+            };
+            let others: Vec<super::dns::Records> = endpoints
+                .iter()
+                .filter(|o| o.dns && o.network_id != e.network_id)
+                .filter_map(|o| state.dns.get(&o.network_id))
+                .map(|s| s.records.clone())
+                .collect();
+            let mut peers = server.peers.lock().unwrap_or_else(|p| p.into_inner());
+            if others.is_empty() {
+                peers.remove(&e.ip);
+            } else {
+                peers.insert(e.ip, others);
+            }
+        }
     }
 
     fn remove_names(state: &NetState, e: &Endpoint) {
@@ -494,6 +524,9 @@ impl Networks {
                 ips.retain(|ip| *ip != e.ip);
             }
             records.retain(|_, ips| !ips.is_empty());
+            drop(records);
+            let mut peers = server.peers.lock().unwrap_or_else(|p| p.into_inner());
+            peers.remove(&e.ip);
         }
     }
 
@@ -609,9 +642,11 @@ impl Networks {
                 .partition(|e| e.network_id == network_id);
             live.endpoints = kept;
             let scope = live.scope.clone();
+            let kept = live.endpoints.clone();
             for e in &gone {
                 Self::remove_names(&state, e);
             }
+            Self::link_peers(&state, &kept);
             (gone, self.settings_of(&state, &scope))
         };
         for e in gone {
