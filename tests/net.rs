@@ -594,3 +594,89 @@ fn connect_disconnect_connect_again_reaches_the_network() {
         assert!(!links.contains("eth1"), "{links}");
     }
 }
+
+#[test]
+fn published_ports_and_names_come_back_after_a_daemon_restart() {
+    let mut e = Engine::start();
+    e.ok(&["network", "create", "keep"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "keep",
+        "-p",
+        "38093:80",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "keep",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert!(
+        eventually(Duration::from_secs(10), || http_get(38093)
+            .is_some_and(|b| b.starts_with("hello from"))),
+        "no answer on the published port"
+    );
+    let ip_before = e.ok(&[
+        "inspect",
+        "web",
+        "--format",
+        "{{.NetworkSettings.Networks.keep.IPAddress}}",
+    ]);
+    e.restart();
+    assert_eq!(
+        e.ok(&["ps", "--format", "{{.Names}} {{.Ports}}"])
+            .lines()
+            .find(|l| l.starts_with("web"))
+            .unwrap_or(""),
+        "web 0.0.0.0:38093->80/tcp"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || http_get(38093)
+            .is_some_and(|b| b.starts_with("hello from"))),
+        "the published port did not come back: {}",
+        e.log()
+    );
+    let ip_after = e.ok(&[
+        "inspect",
+        "web",
+        "--format",
+        "{{.NetworkSettings.Networks.keep.IPAddress}}",
+    ]);
+    assert_eq!(ip_after, ip_before);
+    let page = exec_get(&e, "client", "http://web/");
+    assert!(page.stdout.starts_with("hello from"), "{page:?}");
+    // A new container gets a new address, not web's.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--network",
+        "keep",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let late = e.ok(&[
+        "inspect",
+        "late",
+        "--format",
+        "{{.NetworkSettings.Networks.keep.IPAddress}}",
+    ]);
+    assert_ne!(late, ip_before);
+    let page = exec_get(&e, "late", "http://web/");
+    assert!(page.stdout.starts_with("hello from"), "{page:?}");
+}

@@ -88,7 +88,7 @@ impl ContainerNetworking {
 }
 
 /// A container's attachment to one network while it runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub endpoint_id: String,
     pub network_id: String,
@@ -126,6 +126,18 @@ pub struct Live {
     pub short_id: String,
     pub endpoints: Vec<Endpoint>,
     pub proxies: Vec<Proxy>,
+}
+
+/// A running container's attachments as saved on disk, so an engine that
+/// restarts while the container runs takes its addresses, names and
+/// published ports back.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedLive {
+    scope: String,
+    name: String,
+    short_id: String,
+    endpoints: Vec<Endpoint>,
+    published: Vec<Published>,
 }
 
 /// How the container gets its network namespace.
@@ -389,7 +401,74 @@ impl Networks {
                 proxies,
             },
         );
+        self.save_live(&state, req.id);
         Ok(endpoints)
+    }
+
+    fn live_file(&self, id: &str) -> PathBuf {
+        self.file.with_file_name("live").join(format!("{id}.json"))
+    }
+
+    /// Saves the live state of container `id` (see [`SavedLive`]).
+    fn save_live(&self, state: &NetState, id: &str) {
+        let Some(live) = state.live.get(id) else {
+            return;
+        };
+        let saved = SavedLive {
+            scope: live.scope.clone(),
+            name: live.name.clone(),
+            short_id: live.short_id.clone(),
+            endpoints: live.endpoints.clone(),
+            published: live.proxies.iter().map(|p| p.published.clone()).collect(),
+        };
+        let file = self.live_file(id);
+        let written = file
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|_| fs::write(&file, serde_json::to_vec(&saved).unwrap_or_default()));
+        if let Err(e) = written {
+            tracing::warn!(file = %file.display(), error = %e, "network state not saved");
+        }
+    }
+
+    /// After an engine restart, for a container still running: its
+    /// endpoints, DNS names and published ports as they were.
+    pub fn readopt(&self, id: &str) {
+        let Ok(bytes) = fs::read(self.live_file(id)) else {
+            return;
+        };
+        let Ok(saved) = serde_json::from_slice::<SavedLive>(&bytes) else {
+            return;
+        };
+        let settings = self.scope_settings(&saved.scope);
+        let mut proxies = Vec::new();
+        if let Some(first) = saved.endpoints.first() {
+            for p in &saved.published {
+                let binding = PortBinding {
+                    port: p.port,
+                    host_ip: (!p.host_ip.is_unspecified()).then_some(p.host_ip),
+                    host_port: p.host_port,
+                };
+                let backend = SocketAddrV4::new(first.ip, p.port.number);
+                match ports::start(&settings.host, &binding, backend) {
+                    Ok(proxy) => proxies.push(proxy),
+                    Err(e) => {
+                        tracing::warn!(container = %id, port = %p.host_port, error = %e, "published port not restored")
+                    }
+                }
+            }
+        }
+        self.lock().live.insert(
+            id.to_string(),
+            Live {
+                scope: saved.scope,
+                name: saved.name,
+                short_id: saved.short_id,
+                endpoints: saved.endpoints,
+                proxies,
+            },
+        );
+        self.add_names(id);
     }
 
     fn ensure_defaults_locked(&self, state: &mut NetState, scope: &str) -> Result<(), NetError> {
@@ -538,6 +617,7 @@ impl Networks {
             let Some(live) = state.live.remove(id) else {
                 return;
             };
+            let _ = fs::remove_file(self.live_file(id));
             for e in &live.endpoints {
                 Self::remove_names(&state, e);
             }
@@ -626,6 +706,7 @@ impl Networks {
             return Err(err);
         }
         self.add_names(id);
+        self.save_live(&self.lock(), id);
         Ok(())
     }
 
@@ -647,6 +728,7 @@ impl Networks {
                 Self::remove_names(&state, e);
             }
             Self::link_peers(&state, &kept);
+            self.save_live(&state, id);
             (gone, self.settings_of(&state, &scope))
         };
         for e in gone {
