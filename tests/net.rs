@@ -525,6 +525,13 @@ fn a_container_connected_to_a_second_network_resolves_names_on_both() {
             .contains(&format!("Address: {}", app_back.trim())),
         "{lookup:?}"
     );
+    // A container of the default bridge (no embedded DNS of its own)
+    // connected to a user-defined network resolves its names too.
+    e.ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "300"]);
+    assert_ne!(e.docker(&["exec", "plain", "nslookup", "db"]).code, 0);
+    e.ok(&["network", "connect", "back", "plain"]);
+    let page = exec_get(&e, "plain", "http://db/");
+    assert!(page.stdout.starts_with("hello from"), "{page:?}");
     // After a disconnect, the names of that network are gone for app.
     e.ok(&["network", "disconnect", "back", "app"]);
     assert_ne!(e.docker(&["exec", "app", "nslookup", "db"]).code, 0);

@@ -126,6 +126,8 @@ pub struct Live {
     pub short_id: String,
     pub endpoints: Vec<Endpoint>,
     pub proxies: Vec<Proxy>,
+    /// The container's resolv.conf (bound over its /etc/resolv.conf).
+    pub resolv: Option<PathBuf>,
 }
 
 /// A running container's attachments as saved on disk, so an engine that
@@ -138,6 +140,8 @@ struct SavedLive {
     short_id: String,
     endpoints: Vec<Endpoint>,
     published: Vec<Published>,
+    #[serde(default)]
+    resolv: Option<PathBuf>,
 }
 
 /// How the container gets its network namespace.
@@ -399,6 +403,7 @@ impl Networks {
                 short_id: req.id[..12.min(req.id.len())].to_string(),
                 endpoints: endpoints.clone(),
                 proxies,
+                resolv: Some(req.dir.join("resolv.conf")),
             },
         );
         self.save_live(&state, req.id);
@@ -420,6 +425,7 @@ impl Networks {
             short_id: live.short_id.clone(),
             endpoints: live.endpoints.clone(),
             published: live.proxies.iter().map(|p| p.published.clone()).collect(),
+            resolv: live.resolv.clone(),
         };
         let file = self.live_file(id);
         let written = file
@@ -466,6 +472,7 @@ impl Networks {
                 short_id: saved.short_id,
                 endpoints: saved.endpoints,
                 proxies,
+                resolv: saved.resolv,
             },
         );
         self.add_names(id);
@@ -614,10 +621,11 @@ impl Networks {
     pub fn release(&self, id: &str) {
         let (live, settings) = {
             let mut state = self.lock();
+            // (Also for a container that died while the engine was down.)
+            let _ = fs::remove_file(self.live_file(id));
             let Some(live) = state.live.remove(id) else {
                 return;
             };
-            let _ = fs::remove_file(self.live_file(id));
             for e in &live.endpoints {
                 Self::remove_names(&state, e);
             }
@@ -668,7 +676,7 @@ impl Networks {
         network_key: &str,
         aliases: Vec<String>,
     ) -> Result<(), NetError> {
-        let (endpoint, pid, scope) = {
+        let (endpoint, pid, scope, resolv) = {
             let mut state = self.lock();
             let scope = match state.live.get(id) {
                 Some(l) => l.scope.clone(),
@@ -676,6 +684,12 @@ impl Networks {
             };
             let network = find(&state, &scope, network_key)?.clone();
             let live = &state.live[id];
+            // A container with no DNS of its own yet (the default bridge)
+            // uses the new network's from now on, as Docker's does.
+            let resolv = live
+                .resolv
+                .clone()
+                .filter(|_| !live.endpoints.iter().any(|e| e.dns));
             let ifname = (0..)
                 .map(|i| format!("eth{i}"))
                 .find(|n| !live.endpoints.iter().any(|e| e.ifname == *n))
@@ -685,7 +699,7 @@ impl Networks {
             e.ifname = ifname;
             let live = state.live.get_mut(id).expect("checked above");
             live.endpoints.push(e.clone());
-            (e, pid, scope)
+            (e, pid, scope, resolv)
         };
         let settings = self.scope_settings(&scope);
         let first = endpoint.ifname == "eth0";
@@ -704,6 +718,13 @@ impl Networks {
             drop(state);
             delete_veth(&settings.host, &endpoint.host_veth);
             return Err(err);
+        }
+        if let Some(file) = resolv.filter(|_| endpoint.dns) {
+            // Written in place: the file is bound into the container.
+            let text = format!("nameserver {}\noptions ndots:0\n", endpoint.gateway);
+            if let Err(e) = fs::write(&file, text) {
+                tracing::warn!(file = %file.display(), error = %e, "resolv.conf not updated");
+            }
         }
         self.add_names(id);
         self.save_live(&self.lock(), id);
