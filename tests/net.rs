@@ -426,3 +426,264 @@ fn bad_network_and_port_requests_get_dockers_errors() {
         "{shared:?}"
     );
 }
+
+/// `docker exec NAME timeout 5 wget -qO- URL`: the page, if any.
+fn exec_get(e: &Engine, name: &str, url: &str) -> common::Run {
+    e.docker(&["exec", name, "timeout", "5", "wget", "-qO-", url])
+}
+
+#[test]
+fn a_container_connected_to_a_second_network_resolves_names_on_both() {
+    let e = Engine::start();
+    e.ok(&["network", "create", "front"]);
+    e.ok(&["network", "create", "back"]);
+    e.ok(&["network", "create", "side"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "back",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cache",
+        "--network",
+        "side",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "--network",
+        "front",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    // Before the connect, app knows neither name.
+    assert_ne!(e.docker(&["exec", "app", "nslookup", "db"]).code, 0);
+    e.ok(&["network", "connect", "back", "app"]);
+    e.ok(&["network", "connect", "--alias", "kv", "back", "cache"]);
+    let db_ip = e.ok(&[
+        "inspect",
+        "db",
+        "--format",
+        "{{.NetworkSettings.Networks.back.IPAddress}}",
+    ]);
+    let lookup = e.ok(&["exec", "app", "nslookup", "db"]);
+    assert!(
+        lookup.contains(&format!("Address: {}", db_ip.trim())),
+        "{lookup}"
+    );
+    let page = exec_get(&e, "app", "http://db/");
+    assert!(page.stdout.starts_with("hello from"), "{page:?}");
+    // An alias given at connect answers for members of that network, even
+    // from a container whose first network is another one.
+    let page = exec_get(&e, "app", "http://kv/");
+    assert!(page.stdout.starts_with("hello from"), "{page:?}");
+    let page = exec_get(&e, "cache", "http://db/");
+    assert!(page.stdout.starts_with("hello from"), "{page:?}");
+    // Names of a network the asker is not on stay unknown: app is not on
+    // `side`, db is not on `front`.
+    e.ok(&["network", "connect", "side", "db"]);
+    let lookup = e.docker(&["exec", "app", "nslookup", "cache"]);
+    let cache_back = e.ok(&[
+        "inspect",
+        "cache",
+        "--format",
+        "{{.NetworkSettings.Networks.back.IPAddress}}",
+    ]);
+    assert!(
+        lookup
+            .stdout
+            .contains(&format!("Address: {}", cache_back.trim())),
+        "cache is on back too: {lookup:?}"
+    );
+    let lookup = e.docker(&["exec", "db", "nslookup", "app"]);
+    let app_back = e.ok(&[
+        "inspect",
+        "app",
+        "--format",
+        "{{.NetworkSettings.Networks.back.IPAddress}}",
+    ]);
+    assert!(
+        lookup
+            .stdout
+            .contains(&format!("Address: {}", app_back.trim())),
+        "{lookup:?}"
+    );
+    // A container of the default bridge (no embedded DNS of its own)
+    // connected to a user-defined network resolves its names too.
+    e.ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "300"]);
+    assert_ne!(e.docker(&["exec", "plain", "nslookup", "db"]).code, 0);
+    e.ok(&["network", "connect", "back", "plain"]);
+    let page = exec_get(&e, "plain", "http://db/");
+    assert!(page.stdout.starts_with("hello from"), "{page:?}");
+    // After a disconnect, the names of that network are gone for app.
+    e.ok(&["network", "disconnect", "back", "app"]);
+    assert_ne!(e.docker(&["exec", "app", "nslookup", "db"]).code, 0);
+    assert_ne!(e.docker(&["exec", "db", "nslookup", "app"]).code, 0);
+}
+
+#[test]
+fn connect_disconnect_connect_again_reaches_the_network() {
+    let e = Engine::start();
+    e.ok(&["network", "create", "net1"]);
+    e.ok(&["network", "create", "net2"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "net2",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "net1",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ip_on_net2 = |name: &str| {
+        e.ok(&[
+            "inspect",
+            name,
+            "--format",
+            "{{.NetworkSettings.Networks.net2.IPAddress}}",
+        ])
+        .trim()
+        .to_string()
+    };
+    let web_ip = ip_on_net2("web");
+    for round in 0..3 {
+        e.ok(&["network", "connect", "net2", "client"]);
+        // The other member speaks first: its neighbour entries for the
+        // client's address (reused) and for the gateway (its DNS) must
+        // not be stale.
+        let client_ip = ip_on_net2("client");
+        let ping = e.docker(&["exec", "web", "ping", "-c", "2", "-W", "2", &client_ip]);
+        assert_eq!(ping.code, 0, "round {round}: {ping:?}");
+        let ping = e.docker(&["exec", "web", "ping", "-c", "1", "-W", "2", "client"]);
+        assert_eq!(ping.code, 0, "round {round}: {ping:?}");
+        let ping = e.docker(&["exec", "client", "ping", "-c", "2", "-W", "2", &web_ip]);
+        assert_eq!(ping.code, 0, "round {round}: {ping:?}");
+        let page = exec_get(&e, "client", &format!("http://{web_ip}/"));
+        assert!(
+            page.stdout.starts_with("hello from"),
+            "round {round}: {page:?}"
+        );
+        let links = e.ok(&["exec", "client", "ip", "-o", "link"]);
+        assert_eq!(links.matches("eth1").count(), 1, "{links}");
+        e.ok(&["network", "disconnect", "net2", "client"]);
+        let links = e.ok(&["exec", "client", "ip", "-o", "link"]);
+        assert!(!links.contains("eth1"), "{links}");
+    }
+}
+
+#[test]
+fn published_ports_and_names_come_back_after_a_daemon_restart() {
+    let mut e = Engine::start();
+    e.ok(&["network", "create", "keep"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "keep",
+        "-p",
+        "38093:80",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "keep",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert!(
+        eventually(Duration::from_secs(10), || http_get(38093)
+            .is_some_and(|b| b.starts_with("hello from"))),
+        "no answer on the published port"
+    );
+    let ip_before = e.ok(&[
+        "inspect",
+        "web",
+        "--format",
+        "{{.NetworkSettings.Networks.keep.IPAddress}}",
+    ]);
+    e.restart();
+    assert_eq!(
+        e.ok(&["ps", "--format", "{{.Names}} {{.Ports}}"])
+            .lines()
+            .find(|l| l.starts_with("web"))
+            .unwrap_or(""),
+        "web 0.0.0.0:38093->80/tcp"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || http_get(38093)
+            .is_some_and(|b| b.starts_with("hello from"))),
+        "the published port did not come back: {}",
+        e.log()
+    );
+    let ip_after = e.ok(&[
+        "inspect",
+        "web",
+        "--format",
+        "{{.NetworkSettings.Networks.keep.IPAddress}}",
+    ]);
+    assert_eq!(ip_after, ip_before);
+    let page = exec_get(&e, "client", "http://web/");
+    assert!(page.stdout.starts_with("hello from"), "{page:?}");
+    // A new container gets a new address, not web's.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--network",
+        "keep",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let late = e.ok(&[
+        "inspect",
+        "late",
+        "--format",
+        "{{.NetworkSettings.Networks.keep.IPAddress}}",
+    ]);
+    assert_ne!(late, ip_before);
+    let page = exec_get(&e, "late", "http://web/");
+    assert!(page.stdout.starts_with("hello from"), "{page:?}");
+}

@@ -410,6 +410,7 @@ impl Runtime {
             && record.state.monitor_start != 0;
         if alive {
             if let Ok(pidfd) = sys::pidfd_open(record.state.monitor_pid) {
+                self.net.readopt(&record.id);
                 self.watch(container.clone(), MonitorHandle::Pid(pidfd));
                 return Ok(());
             }

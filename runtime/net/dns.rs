@@ -2,7 +2,7 @@
 //! network's gateway, port 53, answering A queries for the names and aliases
 //! of the containers attached to it. Nothing is forwarded anywhere else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +15,14 @@ use super::netns::HostNamespace;
 /// Names → addresses of one network.
 pub type Records = Arc<Mutex<BTreeMap<String, Vec<Ipv4Addr>>>>;
 
+/// For an asker's address on this network, the records of its other
+/// networks: a container on several networks resolves the names of each.
+pub type Peers = Arc<Mutex<HashMap<Ipv4Addr, Vec<Records>>>>;
+
 /// A running responder; stops when dropped.
 pub struct DnsServer {
     pub records: Records,
+    pub peers: Peers,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -47,8 +52,9 @@ impl DnsServer {
         let socket = host.run(|| UdpSocket::bind(SocketAddrV4::new(addr, 53)))?;
         socket.set_read_timeout(Some(Duration::from_millis(200)))?;
         let records: Records = records.unwrap_or_default();
+        let peers: Peers = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, s) = (records.clone(), stop.clone());
+        let (r, s, p) = (records.clone(), stop.clone(), peers.clone());
         let thread = std::thread::Builder::new()
             .name(format!("dns-{addr}"))
             .spawn(move || {
@@ -60,7 +66,24 @@ impl DnsServer {
                     let Ok((n, from)) = socket.recv_from(&mut buf) else {
                         continue;
                     };
-                    let table = r.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let mut table = r.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    // Then the names of the asker's other networks.
+                    let asker = match from.ip() {
+                        std::net::IpAddr::V4(ip) => ip,
+                        std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+                    };
+                    let others = p
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&asker)
+                        .cloned()
+                        .unwrap_or_default();
+                    for other in others {
+                        let other = other.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        for (name, ips) in other {
+                            table.entry(name).or_insert(ips);
+                        }
+                    }
                     // A resolver asks A and AAAA in pairs: only A turns.
                     if query_type(&buf[..n]) == Some(1) {
                         turn = turn.wrapping_add(1);
@@ -82,6 +105,7 @@ impl DnsServer {
             })?;
         Ok(Self {
             records,
+            peers,
             stop,
             thread: Some(thread),
         })

@@ -88,7 +88,7 @@ impl ContainerNetworking {
 }
 
 /// A container's attachment to one network while it runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub endpoint_id: String,
     pub network_id: String,
@@ -126,6 +126,22 @@ pub struct Live {
     pub short_id: String,
     pub endpoints: Vec<Endpoint>,
     pub proxies: Vec<Proxy>,
+    /// The container's resolv.conf (bound over its /etc/resolv.conf).
+    pub resolv: Option<PathBuf>,
+}
+
+/// A running container's attachments as saved on disk, so an engine that
+/// restarts while the container runs takes its addresses, names and
+/// published ports back.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedLive {
+    scope: String,
+    name: String,
+    short_id: String,
+    endpoints: Vec<Endpoint>,
+    published: Vec<Published>,
+    #[serde(default)]
+    resolv: Option<PathBuf>,
 }
 
 /// How the container gets its network namespace.
@@ -387,9 +403,79 @@ impl Networks {
                 short_id: req.id[..12.min(req.id.len())].to_string(),
                 endpoints: endpoints.clone(),
                 proxies,
+                resolv: Some(req.dir.join("resolv.conf")),
             },
         );
+        self.save_live(&state, req.id);
         Ok(endpoints)
+    }
+
+    fn live_file(&self, id: &str) -> PathBuf {
+        self.file.with_file_name("live").join(format!("{id}.json"))
+    }
+
+    /// Saves the live state of container `id` (see [`SavedLive`]).
+    fn save_live(&self, state: &NetState, id: &str) {
+        let Some(live) = state.live.get(id) else {
+            return;
+        };
+        let saved = SavedLive {
+            scope: live.scope.clone(),
+            name: live.name.clone(),
+            short_id: live.short_id.clone(),
+            endpoints: live.endpoints.clone(),
+            published: live.proxies.iter().map(|p| p.published.clone()).collect(),
+            resolv: live.resolv.clone(),
+        };
+        let file = self.live_file(id);
+        let written = file
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|_| fs::write(&file, serde_json::to_vec(&saved).unwrap_or_default()));
+        if let Err(e) = written {
+            tracing::warn!(file = %file.display(), error = %e, "network state not saved");
+        }
+    }
+
+    /// After an engine restart, for a container still running: its
+    /// endpoints, DNS names and published ports as they were.
+    pub fn readopt(&self, id: &str) {
+        let Ok(bytes) = fs::read(self.live_file(id)) else {
+            return;
+        };
+        let Ok(saved) = serde_json::from_slice::<SavedLive>(&bytes) else {
+            return;
+        };
+        let settings = self.scope_settings(&saved.scope);
+        let mut proxies = Vec::new();
+        if let Some(first) = saved.endpoints.first() {
+            for p in &saved.published {
+                let binding = PortBinding {
+                    port: p.port,
+                    host_ip: (!p.host_ip.is_unspecified()).then_some(p.host_ip),
+                    host_port: p.host_port,
+                };
+                let backend = SocketAddrV4::new(first.ip, p.port.number);
+                match ports::start(&settings.host, &binding, backend) {
+                    Ok(proxy) => proxies.push(proxy),
+                    Err(e) => {
+                        tracing::warn!(container = %id, port = %p.host_port, error = %e, "published port not restored")
+                    }
+                }
+            }
+        }
+        self.lock().live.insert(
+            id.to_string(),
+            Live {
+                scope: saved.scope,
+                name: saved.name,
+                short_id: saved.short_id,
+                endpoints: saved.endpoints,
+                proxies,
+                resolv: saved.resolv,
+            },
+        );
+        self.add_names(id);
     }
 
     fn ensure_defaults_locked(&self, state: &mut NetState, scope: &str) -> Result<(), NetError> {
@@ -444,6 +530,13 @@ impl Networks {
             nl.set_up(index_of("lo")?, None)?;
             let index = index_of(&e.ifname)?;
             nl.add_address(index, e.ip, e.prefix)?;
+            // A gratuitous ARP when the link comes up: an address used
+            // before (a reconnect, a restart) has a new MAC, and the other
+            // members' neighbour entries for it must not stay stale.
+            let _ = fs::write(
+                format!("/proc/sys/net/ipv4/conf/{}/arp_notify", e.ifname),
+                "1",
+            );
             nl.set_up(index, None)?;
             if default_route && !e.internal {
                 nl.add_default_route(e.gateway)?;
@@ -497,6 +590,29 @@ impl Networks {
                 }
             }
         }
+        Self::link_peers(&state, &endpoints);
+    }
+
+    /// Lets the container of `endpoints` resolve, through the DNS of each
+    /// of its networks, the names of all its other networks too.
+    fn link_peers(state: &NetState, endpoints: &[Endpoint]) {
+        for e in endpoints.iter().filter(|e| e.dns) {
+            let Some(server) = state.dns.get(&e.network_id) else {
+                continue;
+            };
+            let others: Vec<super::dns::Records> = endpoints
+                .iter()
+                .filter(|o| o.dns && o.network_id != e.network_id)
+                .filter_map(|o| state.dns.get(&o.network_id))
+                .map(|s| s.records.clone())
+                .collect();
+            let mut peers = server.peers.lock().unwrap_or_else(|p| p.into_inner());
+            if others.is_empty() {
+                peers.remove(&e.ip);
+            } else {
+                peers.insert(e.ip, others);
+            }
+        }
     }
 
     fn remove_names(state: &NetState, e: &Endpoint) {
@@ -506,6 +622,9 @@ impl Networks {
                 ips.retain(|ip| *ip != e.ip);
             }
             records.retain(|_, ips| !ips.is_empty());
+            drop(records);
+            let mut peers = server.peers.lock().unwrap_or_else(|p| p.into_inner());
+            peers.remove(&e.ip);
         }
     }
 
@@ -514,6 +633,8 @@ impl Networks {
     pub fn release(&self, id: &str) {
         let (live, settings) = {
             let mut state = self.lock();
+            // (Also for a container that died while the engine was down.)
+            let _ = fs::remove_file(self.live_file(id));
             let Some(live) = state.live.remove(id) else {
                 return;
             };
@@ -567,7 +688,7 @@ impl Networks {
         network_key: &str,
         aliases: Vec<String>,
     ) -> Result<(), NetError> {
-        let (endpoint, pid, scope) = {
+        let (endpoint, pid, scope, resolv) = {
             let mut state = self.lock();
             let scope = match state.live.get(id) {
                 Some(l) => l.scope.clone(),
@@ -575,6 +696,12 @@ impl Networks {
             };
             let network = find(&state, &scope, network_key)?.clone();
             let live = &state.live[id];
+            // A container with no DNS of its own yet (the default bridge)
+            // uses the new network's from now on, as Docker's does.
+            let resolv = live
+                .resolv
+                .clone()
+                .filter(|_| !live.endpoints.iter().any(|e| e.dns));
             let ifname = (0..)
                 .map(|i| format!("eth{i}"))
                 .find(|n| !live.endpoints.iter().any(|e| e.ifname == *n))
@@ -584,7 +711,7 @@ impl Networks {
             e.ifname = ifname;
             let live = state.live.get_mut(id).expect("checked above");
             live.endpoints.push(e.clone());
-            (e, pid, scope)
+            (e, pid, scope, resolv)
         };
         let settings = self.scope_settings(&scope);
         let first = endpoint.ifname == "eth0";
@@ -604,7 +731,15 @@ impl Networks {
             delete_veth(&settings.host, &endpoint.host_veth);
             return Err(err);
         }
+        if let Some(file) = resolv.filter(|_| endpoint.dns) {
+            // Written in place: the file is bound into the container.
+            let text = format!("nameserver {}\noptions ndots:0\n", endpoint.gateway);
+            if let Err(e) = fs::write(&file, text) {
+                tracing::warn!(file = %file.display(), error = %e, "resolv.conf not updated");
+            }
+        }
         self.add_names(id);
+        self.save_live(&self.lock(), id);
         Ok(())
     }
 
@@ -621,9 +756,12 @@ impl Networks {
                 .partition(|e| e.network_id == network_id);
             live.endpoints = kept;
             let scope = live.scope.clone();
+            let kept = live.endpoints.clone();
             for e in &gone {
                 Self::remove_names(&state, e);
             }
+            Self::link_peers(&state, &kept);
+            self.save_live(&state, id);
             (gone, self.settings_of(&state, &scope))
         };
         for e in gone {

@@ -147,8 +147,15 @@ impl Netlink {
 
     /// Creates a bridge named `name` (already existing is fine).
     pub fn add_bridge(&self, name: &str) -> io::Result<()> {
+        // A MAC of its own, as Docker gives: left unset, the bridge takes
+        // the lowest of its ports' and changes as containers come and go,
+        // and every member's ARP entry for the gateway goes stale.
+        let mut mac: [u8; 6] = rand::random();
+        mac[0] = (mac[0] & 0xfe) | 0x02;
         let mut m = Message::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-        m.ifinfo(0, 0, 0).attr_str(IFLA_IFNAME, name);
+        m.ifinfo(0, 0, 0)
+            .attr_str(IFLA_IFNAME, name)
+            .attr(IFLA_ADDRESS, &mac);
         m.begin(IFLA_LINKINFO)
             .attr_str(IFLA_INFO_KIND, "bridge")
             .end();
