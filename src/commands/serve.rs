@@ -112,6 +112,12 @@ fn admin_token(given: Option<String>) -> String {
     }
 }
 
+/// Where the classroom listens.
+enum Listening {
+    Plain(tokio::net::TcpListener),
+    Tls(std::net::TcpListener, PathBuf, PathBuf),
+}
+
 /// Serves until SIGINT or SIGTERM, then ends every session.
 pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     let data = DataDir::open(data_dir)?;
@@ -182,21 +188,30 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         let shutdown = async move {
             let _ = stop_rx.await;
         };
+        // Bind before serving, so a taken address ends `berth serve` with
+        // its error instead of leaving it running without a listener.
+        let listening = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let listener = std::net::TcpListener::bind(args.listen)
+                    .with_context(|| format!("listen on {}", args.listen))?;
+                listener.set_nonblocking(true)?;
+                Listening::Tls(listener, cert.clone(), key.clone())
+            }
+            _ => Listening::Plain(
+                tokio::net::TcpListener::bind(args.listen)
+                    .await
+                    .with_context(|| format!("listen on {}", args.listen))?,
+            ),
+        };
         let serving = {
             let classroom = classroom.clone();
             async move {
-                match (&args.tls_cert, &args.tls_key) {
-                    (Some(cert), Some(key)) => {
-                        let listener = std::net::TcpListener::bind(args.listen)
-                            .with_context(|| format!("listen on {}", args.listen))?;
-                        listener.set_nonblocking(true)?;
+                match listening {
+                    Listening::Tls(listener, cert, key) => {
                         tracing::info!(url = %format!("https://{}", args.listen), "berth classroom listening");
-                        berth_server::run_tls(listener, classroom, cert, key, shutdown).await?;
+                        berth_server::run_tls(listener, classroom, &cert, &key, shutdown).await?;
                     }
-                    _ => {
-                        let listener = tokio::net::TcpListener::bind(args.listen)
-                            .await
-                            .with_context(|| format!("listen on {}", args.listen))?;
+                    Listening::Plain(listener) => {
                         tracing::info!(url = %format!("http://{}", listener.local_addr()?), "berth classroom listening");
                         berth_server::run(listener, classroom, shutdown).await?;
                     }
@@ -204,7 +219,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
                 anyhow::Ok(())
             }
         };
-        let server = tokio::spawn(serving);
+        let mut server = tokio::spawn(serving);
         let (preview_stop, preview_rx) = tokio::sync::oneshot::channel::<()>();
         if let Some(listener) = preview {
             tracing::info!(url = %format!("http://{}", listener.local_addr()?), "berth app preview listening");
@@ -222,6 +237,17 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            ended = &mut server => {
+                // The classroom stopped serving on its own: end, saying why.
+                let why = match ended {
+                    Ok(Ok(())) => "the classroom server ended".to_string(),
+                    Ok(Err(e)) => format!("{e:#}"),
+                    Err(e) => e.to_string(),
+                };
+                tracing::error!(error = %why, "the classroom stopped serving");
+                classroom.shutdown().await;
+                anyhow::bail!("the classroom stopped serving: {why}");
+            }
         }
         tracing::info!("stopping: ending every session");
         let _ = stop_tx.send(());

@@ -19,6 +19,8 @@ pub struct Classroom {
     pub addr: String,
     child: Option<Child>,
     args: Vec<String>,
+    /// Times `spawn` picked another port because the first was taken.
+    port_retries: u32,
 }
 
 /// An HTTP answer.
@@ -61,6 +63,7 @@ impl Classroom {
             addr: String::new(),
             child: None,
             args: args.iter().map(|s| s.to_string()).collect(),
+            port_retries: 0,
         };
         c.spawn();
         c
@@ -99,6 +102,21 @@ impl Classroom {
                 if r.status == 200 {
                     return;
                 }
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                // The free port was taken by someone else between picking it
+                // and binding it (tests run side by side): try another one.
+                let log = self.log();
+                if log.contains("listen on 127.0.0.1") && self.port_retries < 5 {
+                    self.port_retries += 1;
+                    self.child = None;
+                    return self.spawn();
+                }
+                panic!("berth serve exited ({status}):\n{log}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
