@@ -76,7 +76,7 @@ await board.screenshot({ path: `${shots}/workshop-board-before.png` });
 const learner = await contextWith(['berth_session', cfg.learner]);
 await learner.goto(`${base}/w/${cfg.code}`);
 await waitScreen(learner, 'berthTerminal', 'root@node1:~#', 'the learner lab');
-await learner.click('#lab-term');
+await learner.click('#lab-term', { timeout: 90000 });
 await learner.keyboard.type('docker create --name hello busybox && echo made-$((40+2))');
 await learner.keyboard.press('Enter');
 await waitScreen(learner, 'berthTerminal', 'made-42', 'docker create');
@@ -119,7 +119,7 @@ const selected = await learner.evaluate(() => {
 if (selected !== 'echo demo-$((6*7))') await fail('selected ' + JSON.stringify(selected));
 await learner.screenshot({ path: `${shots}/workshop-presenter-tab.png` });
 await learner.click('#paste');
-await learner.click('#lab-term');
+await learner.click('#lab-term', { timeout: 90000 });
 await learner.keyboard.press('Enter');
 await waitScreen(learner, 'berthTerminal', 'demo-42', "the learner's lab after pasting");
 await learner.screenshot({ path: `${shots}/workshop-pasted-into-lab.png` });
