@@ -86,7 +86,13 @@ async fn http(
     .await?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    Ok(parse_answer(&raw))
+}
+
+/// An HTTP/1.1 answer read to its end: status, the `berth_session` cookie
+/// it sets (if any) and the body.
+pub fn parse_answer(raw: &[u8]) -> (u16, Option<String>, String) {
+    let text = String::from_utf8_lossy(raw);
     let status = text
         .split_whitespace()
         .nth(1)
@@ -102,7 +108,7 @@ async fn http(
         .map(|x| x.1)
         .unwrap_or("")
         .to_string();
-    Ok((status, token, body))
+    (status, token, body)
 }
 
 type Ws =

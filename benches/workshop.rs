@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::classroom::parse_answer;
 use anyhow::{anyhow, Context};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -132,23 +133,7 @@ async fn http(
     .await?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let token = text
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: berth_session="))
-        .and_then(|v| v.split(';').next())
-        .map(String::from);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_string();
-    Ok((status, token, body))
+    Ok(parse_answer(&raw))
 }
 
 fn admin() -> String {
