@@ -4,6 +4,7 @@
 pub mod classroom;
 pub mod course;
 pub mod engine;
+pub mod lab;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

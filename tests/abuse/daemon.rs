@@ -1,0 +1,1 @@
+//! Abuse: daemon (filled in by its own change).

@@ -1,0 +1,1 @@
+//! Abuse: disk (filled in by its own change).

@@ -1,0 +1,1 @@
+//! Abuse: web (filled in by its own change).

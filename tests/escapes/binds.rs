@@ -1,0 +1,1 @@
+//! Escapes: binds (filled in by its own change).

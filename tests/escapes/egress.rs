@@ -1,0 +1,1 @@
+//! Escapes: egress (filled in by its own change).

@@ -1,0 +1,1 @@
+//! Escapes: trees (filled in by its own change).

@@ -1,0 +1,1 @@
+//! Escapes: unpack (filled in by its own change).
