@@ -401,6 +401,7 @@ mod tests {
         fs::create_dir_all(&root).unwrap();
         fs::create_dir_all(&outside).unwrap();
         // `/a` points outside on the host; in the root it means `<root>/<outside>`.
+        fs::create_dir_all(root.join(outside.strip_prefix("/").unwrap())).unwrap();
         std::os::unix::fs::symlink(&outside, root.join("a")).unwrap();
         let made = path(resolve_in_root(&root, Path::new("/a/b/c"), Some(4242)));
         let inside = root.canonicalize().unwrap();
