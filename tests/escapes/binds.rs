@@ -98,6 +98,22 @@ fn a_bind_source_swapped_for_a_link_to_root_never_mounts_the_hosts_root() {
     canary.assert_untouched();
 }
 
+/// Puts the static probe at `/probe` in the lab, as a learner could (by
+/// typing it in); the host side of the lab's root is found by a marker the
+/// lab's shell makes.
+fn probe_into_lab(lab: &Lab, rt: &tokio::runtime::Runtime, term: &mut Term) {
+    let marker = format!(".lab-{}", std::process::id());
+    rt.block_on(term.run(&format!("touch /{marker}"), LONG))
+        .expect("marker");
+    let containers = lab.classroom.data_dir().join("containers");
+    let rootfs = std::fs::read_dir(&containers)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("rootfs"))
+        .find(|r| r.join(&marker).exists())
+        .expect("the lab's root");
+    std::fs::copy(super::common::probe().join("probe"), rootfs.join("probe")).unwrap();
+}
+
 #[test]
 fn a_missing_bind_source_is_made_inside_the_lab_even_while_its_parent_is_swapped() {
     let lab = Lab::new();
@@ -105,17 +121,19 @@ fn a_missing_bind_source_is_made_inside_the_lab_even_while_its_parent_is_swapped
     let (rel, _) = canary_below_root(&canary);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut term = rt.block_on(shell(&lab));
+    probe_into_lab(&lab, &rt, &mut term);
     // `/a` is by turns a directory holding the canary's path and a link to
-    // `/`; `-v /a/<canary dir>/made` makes `made` where `/a/<canary dir>`
-    // resolved. Made through the link on the host, it would sit beside the
-    // secret.
-    start_loop(
-        &rt,
-        &mut term,
-        &format!("rm -rf /a /{rel}; mkdir -p /a/{rel}; rm -rf /a; ln -s / /a"),
+    // `/` (exchanged atomically, as fast as the lab can); `-v
+    // /a/<canary dir>/made` makes `made` where `/a/<canary dir>` resolved.
+    // Made through the link on the host, it would sit beside the secret.
+    // The swapper removes `made` again each time, to keep the engine making it.
+    let setup = format!(
+        "mkdir -p /a/{rel} && ln -s / /b && (/probe swap /a /b /a/{rel}/made /b/{rel}/made \
+         >/dev/null 2>&1 &)"
     );
+    rt.block_on(term.run(&setup, LONG)).expect("swapper");
     let tries = mount_repeatedly(&lab, &canary, &format!("/a/{rel}/made:/x"), "ls /x; true");
-    stop_loop(&rt, &mut term);
+    let _ = rt.block_on(term.run("killall probe", LONG));
     assert!(tries > 0);
     canary.assert_untouched();
 }
