@@ -36,9 +36,12 @@ pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
 
 /// What a learner's container has less than Docker's default set (as
 /// docs/design.md's isolation section says): raw sockets (packet sockets
-/// and forged packets, the way to CVE-2020-14386) and device nodes. Ping
-/// keeps working through unprivileged ICMP sockets (each container's
-/// network namespace sets `net.ipv4.ping_group_range`, as Docker does).
+/// and forged packets, the way to CVE-2020-14386) and device nodes. ICMP
+/// echo keeps working through unprivileged ICMP datagram sockets (each
+/// container's network namespace sets `net.ipv4.ping_group_range`, as
+/// Docker does), which iputils' `ping` uses; busybox's `ping` asks for a
+/// raw socket only and answers "permission denied (are you root?)", as it
+/// does under Docker with `--cap-drop NET_RAW`.
 pub const SANDBOX_DROPPED: [Capability; 2] = [Capability::NetRaw, Capability::Mknod];
 
 /// Removes `dropped` from every capability set of `process`.
