@@ -583,6 +583,13 @@ fn fd_path(fd: &OwnedFd) -> String {
 fn mount_into(root: &OwnedFd, m: &Mount) -> Result<(), String> {
     let (flags, data) = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("bind");
+    if typ == super::spec::DETACHED_BIND {
+        return Err(format!(
+            "mount {} on {}: its resolved source is missing",
+            bind_name(m),
+            m.destination().display()
+        ));
+    }
     let source = m.source().clone().unwrap_or_default();
     let is_bind = typ == "bind" || flags.contains(MsFlags::MS_BIND);
     let file = is_bind && fs::metadata(&source).map(|s| !s.is_dir()).unwrap_or(false);

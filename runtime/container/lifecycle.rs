@@ -282,7 +282,7 @@ impl Runtime {
         };
         crate::net::start::apply_to_spec(&prepared, &mut spec);
         self.sandbox_process(&record.scope, spec.process_mut().as_mut());
-        let (bind_sources, bind_fds) = match detached_binds(&spec, &config, detached) {
+        let (bind_sources, bind_fds) = match detached_binds(&mut spec, &config, detached) {
             Ok(b) => b,
             Err(e) => {
                 self.net.release(&record.id);
@@ -791,17 +791,23 @@ mod tests {
     }
 }
 
-/// The detached bind mounts of a start, each tied to its mount in the spec.
+/// The detached bind mounts of a start, each tied to its mount in the spec,
+/// whose type becomes [`spec::DETACHED_BIND`]: its source path (the
+/// learner's, kept for messages) is never mounted.
 fn detached_binds(
-    spec: &oci_spec::runtime::Spec,
+    spec: &mut oci_spec::runtime::Spec,
     config: &ContainerConfig,
     detached: Vec<crate::volume::mounts::Detached>,
 ) -> std::result::Result<(Vec<BindSource>, Vec<OwnedFd>), ContainerError> {
     let mut sources = Vec::with_capacity(detached.len());
     let mut fds = Vec::with_capacity(detached.len());
     for d in detached {
+        let mount = spec::config_mount_index(spec, config, d.index)?;
+        if let Some(m) = spec.mounts_mut().as_mut().and_then(|m| m.get_mut(mount)) {
+            m.set_typ(Some(spec::DETACHED_BIND.to_string()));
+        }
         sources.push(BindSource {
-            mount: spec::config_mount_index(spec, config, d.index)?,
+            mount,
             dev: d.dev,
             ino: d.ino,
             dir: d.dir,

@@ -64,6 +64,11 @@ pub fn drop_capabilities(process: &mut oci_spec::runtime::Process, dropped: &[Ca
     process.set_capabilities(Some(caps));
 }
 
+/// The type given to a spec mount that pid 1 carries out from a detached
+/// mount (a [`super::protocol::BindSource`]) and never from its source path:
+/// a mount of this type without its detached mount fails the start.
+pub const DETACHED_BIND: &str = "berth-detached";
+
 /// The index in `spec`'s mounts of the configuration's mount `index`: the
 /// configuration's mounts are the last ones of the spec, in order (see
 /// [`mounts`]). Checked against the destination, so a change in that order
