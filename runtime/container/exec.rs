@@ -138,13 +138,14 @@ impl Runtime {
             })
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
-        let process = spec::process(
+        let mut process = spec::process(
             config.cmd.clone(),
             env,
             cwd,
             config.tty,
             config.console_size,
         )?;
+        self.sandbox_process(&record.scope, Some(&mut process));
         let user = config.user.clone().filter(|u| !u.is_empty()).or_else(|| {
             record.config.user.clone().or_else(|| {
                 image

@@ -184,9 +184,19 @@ fn container_process(
     )
     .map(|fd| sys::adopt_fd(fd).expect("fresh fd"))
     .map_err(fail("open rootfs"))?;
-    for m in spec.mounts().iter().flatten() {
-        mount_into(&root_fd, m).map_err(|e| (e, SETUP_FAILED))?;
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let detached = config
+            .bind_sources
+            .iter()
+            .zip(&config.bind_fds)
+            .find(|(b, _)| b.mount == i);
+        match detached {
+            Some((bind, fd)) => attach_bind(&root_fd, m, bind, fd),
+            None => mount_into(&root_fd, m),
+        }
+        .map_err(|e| (e, SETUP_FAILED))?;
     }
+    // The detached mounts' fds are close-on-exec: none reaches the command.
     for (link, target) in [
         ("dev/fd", "/proc/self/fd"),
         ("dev/stdin", "/proc/self/fd/0"),
@@ -202,6 +212,9 @@ fn container_process(
     nix::unistd::chdir("/").map_err(fail("chdir /"))?;
     drop(root_fd);
 
+    if own_network_namespace(spec) {
+        allow_ping(config).map_err(|e| (e, SETUP_FAILED))?;
+    }
     let linux = spec.linux().clone().unwrap_or_default();
     for path in linux.masked_paths().iter().flatten() {
         mask(path).map_err(|e| (e, SETUP_FAILED))?;
@@ -227,6 +240,25 @@ fn container_process(
         sock,
         true,
     )
+}
+
+/// Lets every group of the container open unprivileged ICMP sockets in its
+/// own network namespace (`net.ipv4.ping_group_range`, as Docker sets it),
+/// so `ping` works without CAP_NET_RAW. Written before /proc/sys turns
+/// read-only; in a user namespace the range is of the container's own
+/// gids (the kernel refuses gids the namespace does not map).
+fn allow_ping(config: &InitConfig) -> Result<(), String> {
+    let highest = match config.ids {
+        Some(ids) if wants_user_namespace(&config.spec) => ids.size.saturating_sub(1),
+        _ => i32::MAX as u32,
+    };
+    let knob = "/proc/sys/net/ipv4/ping_group_range";
+    match fs::write(knob, format!("0 {highest}")) {
+        Ok(()) => Ok(()),
+        // A kernel without the knob has no unprivileged ICMP to allow.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("set {knob}: {e}")),
+    }
 }
 
 /// Signals that pid 1 passes on to the command under `--init`.
@@ -551,6 +583,13 @@ fn fd_path(fd: &OwnedFd) -> String {
 fn mount_into(root: &OwnedFd, m: &Mount) -> Result<(), String> {
     let (flags, data) = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("bind");
+    if typ == super::spec::DETACHED_BIND {
+        return Err(format!(
+            "mount {} on {}: its resolved source is missing",
+            bind_name(m),
+            m.destination().display()
+        ));
+    }
     let source = m.source().clone().unwrap_or_default();
     let is_bind = typ == "bind" || flags.contains(MsFlags::MS_BIND);
     let file = is_bind && fs::metadata(&source).map(|s| !s.is_dir()).unwrap_or(false);
@@ -583,6 +622,40 @@ fn mount_into(root: &OwnedFd, m: &Mount) -> Result<(), String> {
         mount(Some(&source), target.as_str(), Some(typ), flags, data).map_err(failed)?;
     }
     Ok(())
+}
+
+/// Attaches a bind mount whose source the engine resolved and cloned (its
+/// detached mount `mount_fd`) on the destination, opened inside the rootfs;
+/// then checks that the destination now is the object the engine resolved.
+fn attach_bind(
+    root: &OwnedFd,
+    m: &Mount,
+    bind: &super::protocol::BindSource,
+    mount_fd: &OwnedFd,
+) -> Result<(), String> {
+    let dest = m.destination();
+    let failed = |e: std::io::Error| format!("mount {} on {}: {e}", bind_name(m), dest.display());
+    let target = open_target(root, dest, !bind.dir)?;
+    sys::attach_mount_at(mount_fd, &target).map_err(failed)?;
+    let mounted = open_target(root, dest, !bind.dir)?;
+    let st = nix::sys::stat::fstat(mounted.as_raw_fd())
+        .map_err(|e| format!("stat mount {}: {e}", dest.display()))?;
+    if (st.st_dev, st.st_ino) != (bind.dev, bind.ino) {
+        return Err(format!(
+            "mount {} on {}: the mounted object is not the resolved source",
+            bind_name(m),
+            dest.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The source of a bind as the user named it, for messages.
+fn bind_name(m: &Mount) -> String {
+    m.source()
+        .as_ref()
+        .map(|s| s.display().to_string())
+        .unwrap_or_default()
 }
 
 /// Remounts a bind mount with `extra` flags, keeping the flags it already has

@@ -82,7 +82,7 @@ pub fn prepare_dir(dir: &ContainerDir, ids: Option<IdRange>) -> Result<(), Conta
 /// unmounted; the caller removes the cgroup and directory.
 pub fn launch(
     init_binary: &Path,
-    config: InitConfig,
+    mut config: InitConfig,
     mut on_netns: Option<&mut dyn FnMut(i32) -> Result<(), String>>,
 ) -> Result<Launched, ContainerError> {
     let (engine_sock, monitor_sock) = socketpair(
@@ -118,7 +118,18 @@ pub fn launch(
         dir,
     };
     let early = config.early_attach.is_some();
+    let bind_fds = std::mem::take(&mut config.bind_fds);
+    if bind_fds.len() != config.bind_sources.len() {
+        return Err(ContainerError::InvalidConfig(
+            "a detached bind mount is missing its descriptor".into(),
+        ));
+    }
     send_msg(&engine_sock, &ToInit::Config(Box::new(config))).map_err(io_err("send config"))?;
+    for fd in &bind_fds {
+        send_msg_with_fd(&engine_sock, &ToInit::BindSource, fd)
+            .map_err(io_err("send bind source"))?;
+    }
+    drop(bind_fds);
     let attached = if early {
         let (ours, theirs) = UnixStream::pair().map_err(io_err("socketpair"))?;
         send_msg_with_fd(&engine_sock, &ToInit::AttachStream, &theirs)

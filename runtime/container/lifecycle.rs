@@ -20,7 +20,7 @@ use super::launch;
 use super::logs::DEFAULT_MAX_SIZE;
 use super::manager::{io, Container, ContainerRecord, Runtime};
 use super::monitor::{exit_file, ExitRecord};
-use super::protocol::InitConfig;
+use super::protocol::{BindSource, InitConfig};
 use super::spec::{self, SpecInputs};
 use super::state::{now_rfc3339, State, Status};
 use super::{names, sys, ContainerError};
@@ -240,13 +240,16 @@ impl Runtime {
         let mut config = record.config.clone();
         config.hostname = Some(record.hostname.clone());
         let resolved = self.resolve_mounts(record, &image);
-        match resolved {
-            Ok(m) => config.mounts = m,
+        let detached = match resolved {
+            Ok((m, detached)) => {
+                config.mounts = m;
+                detached
+            }
             Err(e) => {
                 let _ = cgroup.destroy();
                 return Err(e);
             }
-        }
+        };
         let prepared = match self.network_prepare(record, &image, &dir.root, ids) {
             Ok(p) => p,
             Err(e) => {
@@ -278,6 +281,15 @@ impl Runtime {
             }
         };
         crate::net::start::apply_to_spec(&prepared, &mut spec);
+        self.sandbox_process(&record.scope, spec.process_mut().as_mut());
+        let (bind_sources, bind_fds) = match detached_binds(&mut spec, &config, detached) {
+            Ok(b) => b,
+            Err(e) => {
+                self.net.release(&record.id);
+                let _ = cgroup.destroy();
+                return Err(e.into());
+            }
+        };
         let network_hook = crate::net::start::needs_wiring(&prepared);
         let mut wire = |pid: i32| self.net.wire(&record.id, pid);
         let user = config.user.clone().or_else(|| {
@@ -303,6 +315,8 @@ impl Runtime {
                 early_attach: attach,
                 init: config.init,
                 network_hook,
+                bind_sources,
+                bind_fds,
             },
             Some(&mut wire),
         );
@@ -775,4 +789,30 @@ mod tests {
         assert_eq!(process_start_time(me), Some(t));
         assert_eq!(process_start_time(i32::MAX), None);
     }
+}
+
+/// The detached bind mounts of a start, each tied to its mount in the spec,
+/// whose type becomes [`spec::DETACHED_BIND`]: its source path (the
+/// learner's, kept for messages) is never mounted.
+fn detached_binds(
+    spec: &mut oci_spec::runtime::Spec,
+    config: &ContainerConfig,
+    detached: Vec<crate::volume::mounts::Detached>,
+) -> std::result::Result<(Vec<BindSource>, Vec<OwnedFd>), ContainerError> {
+    let mut sources = Vec::with_capacity(detached.len());
+    let mut fds = Vec::with_capacity(detached.len());
+    for d in detached {
+        let mount = spec::config_mount_index(spec, config, d.index)?;
+        if let Some(m) = spec.mounts_mut().as_mut().and_then(|m| m.get_mut(mount)) {
+            m.set_typ(Some(spec::DETACHED_BIND.to_string()));
+        }
+        sources.push(BindSource {
+            mount,
+            dev: d.dev,
+            ino: d.ino,
+            dir: d.dir,
+        });
+        fds.push(d.mount);
+    }
+    Ok((sources, fds))
 }

@@ -78,10 +78,16 @@ fn monitor(engine: &OwnedFd) -> Result<i32, Failure> {
     nix::sys::prctl::set_dumpable(false).map_err(|e| setup("prctl")(e.to_string()))?;
     nix::unistd::setsid().map_err(|e| setup("setsid")(e.to_string()))?;
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| setup("subreaper")(e.to_string()))?;
-    let config = match recv_msg::<ToInit>(engine).map_err(|e| setup("config")(e.to_string()))? {
+    let mut config = match recv_msg::<ToInit>(engine).map_err(|e| setup("config")(e.to_string()))? {
         Some(ToInit::Config(c)) => *c,
         other => return Err(setup("config")(format!("unexpected {other:?}"))),
     };
+    for _ in 0..config.bind_sources.len() {
+        match recv_msg_with_fd::<ToInit>(engine).map_err(|e| setup("bind")(e.to_string()))? {
+            Some((ToInit::BindSource, Some(fd))) => config.bind_fds.push(fd),
+            other => return Err(setup("bind")(format!("unexpected {other:?}"))),
+        }
+    }
     let early = match &config.early_attach {
         Some(request) => match recv_msg_with_fd::<ToInit>(engine)
             .map_err(|e| setup("attach")(e.to_string()))?
@@ -146,6 +152,9 @@ fn monitor(engine: &OwnedFd) -> Result<i32, Failure> {
         sys::Forked::Parent { child } => child,
     };
     drop(theirs);
+    // The detached bind mounts are the container's (its pid 1 attaches its
+    // copies): the monitor keeps none for the container's lifetime.
+    config.bind_fds.clear();
     drop(status_write);
     drop(stdin_child);
     drop(child_out);

@@ -46,6 +46,31 @@ pub struct InitConfig {
     /// [`FromInit::NetworkNamespace`] message) before the command runs.
     #[serde(default)]
     pub network_hook: bool,
+    /// The spec's bind mounts whose sources the engine resolved inside a
+    /// learner-controlled tree and cloned itself (`open_tree`): pid 1
+    /// attaches these detached mounts rather than mounting a source path.
+    #[serde(default)]
+    pub bind_sources: Vec<BindSource>,
+    /// The detached mounts of [`Self::bind_sources`], in the same order. Not
+    /// part of the JSON: each travels as SCM_RIGHTS in a
+    /// [`ToInit::BindSource`] message that follows the config.
+    #[serde(skip)]
+    pub bind_fds: Vec<OwnedFd>,
+}
+
+/// A bind mount carried out from a detached mount rather than a path: the
+/// source was resolved and cloned by the engine, so nothing a learner
+/// changes in the tree after that alters what gets mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindSource {
+    /// The index of the mount in the spec's mounts.
+    pub mount: usize,
+    /// Device and inode of the resolved object: after attaching, the mount
+    /// at the destination must be this object.
+    pub dev: u64,
+    pub ino: u64,
+    /// Whether the object is a directory (else a file is made to mount on).
+    pub dir: bool,
 }
 
 /// Monitor → intermediate (and engine → monitor for the config).
@@ -58,6 +83,9 @@ pub enum ToInit {
     Proceed,
     /// Carries (as SCM_RIGHTS) the socket of a client attached before start.
     AttachStream,
+    /// Carries (as SCM_RIGHTS) the detached mount of the next entry of
+    /// [`InitConfig::bind_sources`]; sent right after the config.
+    BindSource,
     /// Engine → monitor: the network could not be wired; give up.
     Abort {
         message: String,

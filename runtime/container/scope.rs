@@ -10,8 +10,9 @@
 use std::path::PathBuf;
 
 use super::manager::{ContainerRecord, Runtime};
-use super::spec::IdRange;
+use super::spec::{drop_capabilities, IdRange, SANDBOX_DROPPED};
 use crate::Result;
+use oci_spec::runtime::Process;
 
 /// How the containers of one scope are placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +72,23 @@ impl Runtime {
             .unwrap_or_else(|p| p.into_inner())
             .get(scope)
             .cloned()
+    }
+
+    /// Whether the containers of `scope` are a learner's: a classroom
+    /// session registers settings for each of its scopes (the nodes' and
+    /// their labs'); `berth daemon`'s and `berth run`'s scopes have none.
+    pub fn is_learner_scope(&self, scope: &str) -> bool {
+        self.scope_settings(scope).is_some()
+    }
+
+    /// Cuts the capabilities of a process of `scope` (a container's first
+    /// process, or an exec) to what the scope's containers may hold: a
+    /// learner's lose [`SANDBOX_DROPPED`]; the host's own engine keeps
+    /// Docker's default set, as dockerd gives it.
+    pub fn sandbox_process(&self, scope: &str, process: Option<&mut Process>) {
+        if let Some(process) = process.filter(|_| self.is_learner_scope(scope)) {
+            drop_capabilities(process, &SANDBOX_DROPPED);
+        }
     }
 
     /// Every scope that has a container.

@@ -34,6 +34,65 @@ pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
     Capability::AuditWrite,
 ];
 
+/// What a learner's container has less than Docker's default set (as
+/// docs/design.md's isolation section says): raw sockets (packet sockets
+/// and forged packets, the way to CVE-2020-14386) and device nodes. ICMP
+/// echo keeps working through unprivileged ICMP datagram sockets (each
+/// container's network namespace sets `net.ipv4.ping_group_range`, as
+/// Docker does), which iputils' `ping` uses; busybox's `ping` asks for a
+/// raw socket only and answers "permission denied (are you root?)", as it
+/// does under Docker with `--cap-drop NET_RAW`.
+pub const SANDBOX_DROPPED: [Capability; 2] = [Capability::NetRaw, Capability::Mknod];
+
+/// Removes `dropped` from every capability set of `process`.
+pub fn drop_capabilities(process: &mut oci_spec::runtime::Process, dropped: &[Capability]) {
+    let Some(caps) = process.capabilities().clone() else {
+        return;
+    };
+    let cut = |set: &Option<oci_spec::runtime::Capabilities>| {
+        set.as_ref()
+            .map(|s| s.iter().filter(|c| !dropped.contains(c)).copied().collect())
+    };
+    let caps = caps
+        .clone()
+        .set_bounding(cut(caps.bounding()))
+        .set_effective(cut(caps.effective()))
+        .set_permitted(cut(caps.permitted()))
+        .set_inheritable(cut(caps.inheritable()))
+        .set_ambient(cut(caps.ambient()))
+        .clone();
+    process.set_capabilities(Some(caps));
+}
+
+/// The type given to a spec mount that pid 1 carries out from a detached
+/// mount (a [`super::protocol::BindSource`]) and never from its source path:
+/// a mount of this type without its detached mount fails the start.
+pub const DETACHED_BIND: &str = "berth-detached";
+
+/// The index in `spec`'s mounts of the configuration's mount `index`: the
+/// configuration's mounts are the last ones of the spec, in order (see
+/// [`mounts`]). Checked against the destination, so a change in that order
+/// fails the start rather than attaching a mount in the wrong place.
+pub fn config_mount_index(
+    spec: &Spec,
+    config: &ContainerConfig,
+    index: usize,
+) -> Result<usize, ContainerError> {
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    let wrong = || {
+        ContainerError::InvalidConfig(format!("runtime spec: mount {index} is not where expected"))
+    };
+    let base = mounts
+        .len()
+        .checked_sub(config.mounts.len())
+        .ok_or_else(wrong)?;
+    let wanted = config.mounts.get(index).ok_or_else(wrong)?;
+    match mounts.get(base + index) {
+        Some(m) if m.destination() == Path::new(wanted.target()) => Ok(base + index),
+        _ => Err(wrong()),
+    }
+}
+
 /// Paths Docker hides from containers: files get /dev/null bound over them,
 /// directories an empty read-only tmpfs.
 pub const MASKED_PATHS: [&str; 12] = [
@@ -366,4 +425,22 @@ fn mounts(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Vec<Mount>, C
 
 fn spec_error(e: oci_spec::OciSpecError) -> ContainerError {
     ContainerError::InvalidConfig(format!("runtime spec: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sandboxed_process_loses_net_raw_and_mknod_from_every_set() {
+        let mut p = process(vec!["sh".into()], Vec::new(), "/".into(), false, None).unwrap();
+        drop_capabilities(&mut p, &SANDBOX_DROPPED);
+        let caps = p.capabilities().clone().unwrap();
+        for set in [caps.bounding(), caps.effective(), caps.permitted()] {
+            let set = set.clone().unwrap();
+            assert_eq!(set.len(), DEFAULT_CAPABILITIES.len() - 2);
+            assert!(!set.contains(&Capability::NetRaw) && !set.contains(&Capability::Mknod));
+            assert!(set.contains(&Capability::Chown));
+        }
+    }
 }

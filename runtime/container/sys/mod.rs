@@ -7,7 +7,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -41,6 +41,75 @@ pub fn clone_mount(path: &Path) -> io::Result<OwnedFd> {
     })?;
     // SAFETY: the kernel returned a fresh fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Clones the object that `fd` names (an `O_PATH` fd of a directory or file)
+/// into a detached mount (`open_tree(fd, "", OPEN_TREE_CLONE|AT_EMPTY_PATH)`),
+/// with the mounts below it when `recursive`. The clone is of that very
+/// object: no path is looked up again, so a later rename or symlink swap in
+/// the tree it came from cannot change what gets mounted.
+pub fn clone_tree(fd: &impl AsFd, recursive: bool) -> io::Result<OwnedFd> {
+    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as u32;
+    }
+    let empty = c"";
+    // SAFETY: the path is an empty C string used with AT_EMPTY_PATH on an fd
+    // that is open for the call; the kernel returns a new fd we own.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            fd.as_fd().as_raw_fd(),
+            empty.as_ptr(),
+            flags,
+        )
+    })?;
+    // SAFETY: the kernel returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Makes the detached mount `mount_fd` (and every mount below it) read-only.
+pub fn set_readonly(mount_fd: &OwnedFd) -> io::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = c"";
+    // SAFETY: `attr` is a properly initialised mount_attr whose size we pass;
+    // the path is an empty C string used with AT_EMPTY_PATH on a valid fd.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mount_fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// Attaches the detached mount `mount_fd` on the object `target` names (an
+/// `O_PATH` fd opened inside the container's root), in the caller's mount
+/// namespace: neither side is looked up by path.
+pub fn attach_mount_at(mount_fd: &impl AsFd, target: &impl AsFd) -> io::Result<()> {
+    let empty = c"";
+    // SAFETY: both paths are empty C strings used with the EMPTY_PATH flags
+    // on fds that are open for the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount_fd.as_fd().as_raw_fd(),
+            empty.as_ptr(),
+            target.as_fd().as_raw_fd(),
+            empty.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
 }
 
 /// Makes the detached mount `mount_fd` show file owners through the id mapping
