@@ -24,6 +24,13 @@
 //! `mesh`: requests/s and bulk transfer through the swarm routing mesh
 //! beside direct connections to a replica (`mesh_bench.rs`).
 //!
+//! `sandbox`: what the sandbox's safe paths cost: load and pull of a 50 MB
+//! image, `docker run --rm` with and without mounts, beside an earlier
+//! binary (`sandbox_bench.rs`).
+//!
+//! `abuse`: LEARNERS typing while one more session misbehaves in nine ways
+//! (`abuse.rs`).
+//!
 //! `lessons`: a lesson's Check round trip, failing and passing (`lessons.rs`).
 //!
 //! `workshop`: 100 learners, their Presenter tabs and a progress board while
@@ -41,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+mod abuse;
 mod build_bench;
 mod cli_bench;
 use berth_runtime::container::{seccomp, ContainerConfig, Runtime, RuntimeOptions, WaitCondition};
@@ -52,6 +60,7 @@ mod lessons;
 mod mesh_bench;
 mod net;
 mod registry;
+mod sandbox_bench;
 mod swarm_bench;
 mod workshop;
 
@@ -87,10 +96,19 @@ fn main() -> anyhow::Result<()> {
             args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(10240),
         ),
         Some("mesh") => mesh_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
+        Some("abuse") => abuse::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(30),
+            args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(20),
+        ),
+        Some("sandbox") => sandbox_bench::run(
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(10),
+            args.get(2).map(PathBuf::from),
+        ),
         Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|swarm|swarm3|lessons [RUNS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
+                "usage: berth-bench launch|build|cli|registry|net|swarm|swarm3|lessons [RUNS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
             );
             std::process::exit(2)
         }

@@ -133,22 +133,31 @@ pub(crate) fn measure(
 }
 
 pub(crate) fn start_berth(dir: &Path) -> anyhow::Result<Daemon> {
-    let socket = dir.join("berth.sock");
-    let child = Command::new(berth_binary()?)
-        .arg("--data-dir")
-        .arg(dir.join("berth-data"))
-        .args(["daemon", "--scope", "bench", "--socket"])
-        .arg(&socket)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let daemon = Daemon {
-        name: "berth",
-        socket,
-        child,
-    };
-    wait_for(&daemon.socket)?;
-    Ok(daemon)
+    Daemon::spawn(&berth_binary()?, dir, &["daemon", "--scope", "bench"])
+}
+
+impl Daemon {
+    /// `binary --data-dir DIR/berth-data ARGS --socket DIR/berth.sock`,
+    /// waited for until its socket answers.
+    pub(crate) fn spawn(binary: &Path, dir: &Path, args: &[&str]) -> anyhow::Result<Daemon> {
+        let socket = dir.join("berth.sock");
+        let child = Command::new(binary)
+            .arg("--data-dir")
+            .arg(dir.join("berth-data"))
+            .args(args)
+            .arg("--socket")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let daemon = Daemon {
+            name: "berth",
+            socket,
+            child,
+        };
+        wait_for(&daemon.socket)?;
+        Ok(daemon)
+    }
 }
 
 /// A reference dockerd on private paths, given Berth's busybox image so

@@ -18,10 +18,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::{print_row, summarize};
 
-struct Server {
-    child: Child,
-    addr: String,
-    _data: tempfile::TempDir,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
+    pub(crate) _data: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -34,7 +34,7 @@ impl Drop for Server {
     }
 }
 
-async fn start(berth: &Path, extra: &[&str]) -> anyhow::Result<Server> {
+pub(crate) async fn start(berth: &Path, extra: &[&str]) -> anyhow::Result<Server> {
     let data = tempfile::Builder::new()
         .prefix("berth-bench-classroom-")
         .tempdir_in("/var/tmp")?;
@@ -69,7 +69,7 @@ async fn start(berth: &Path, extra: &[&str]) -> anyhow::Result<Server> {
 }
 
 /// One HTTP/1.1 request: (status, set-cookie token, body).
-async fn http(
+pub(crate) async fn http(
     addr: &str,
     method: &str,
     path: &str,
@@ -111,10 +111,10 @@ pub fn parse_answer(raw: &[u8]) -> (u16, Option<String>, String) {
     (status, token, body)
 }
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn terminal(addr: &str, token: &str) -> anyhow::Result<Ws> {
+pub(crate) async fn terminal(addr: &str, token: &str) -> anyhow::Result<Ws> {
     let mut req = format!("ws://{addr}/ws/terminal/node1").into_client_request()?;
     req.headers_mut()
         .insert("cookie", format!("berth_session={token}").parse()?);
@@ -126,7 +126,7 @@ async fn terminal(addr: &str, token: &str) -> anyhow::Result<Ws> {
 }
 
 /// Reads until a binary frame satisfies `done` (acknowledging as it goes).
-async fn until(
+pub(crate) async fn until(
     ws: &mut Ws,
     received: &mut u64,
     done: impl Fn(&[u8]) -> bool,
@@ -161,7 +161,7 @@ async fn create_to_prompt(addr: &str) -> anyhow::Result<(Duration, String)> {
     Ok((t0.elapsed(), token))
 }
 
-fn mem_available() -> u64 {
+pub(crate) fn mem_available() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

@@ -16,7 +16,7 @@ use anyhow::{ensure, Context};
 
 use super::{berth_binary, summarize, Summary};
 
-struct Proc(Child);
+pub(crate) struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -40,7 +40,7 @@ fn docker(socket: &Path, config: &Path, args: &[&str]) -> anyhow::Result<String>
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn start_berth_registry(dir: &Path) -> anyhow::Result<(Proc, String)> {
+pub(crate) fn start_berth_registry(dir: &Path) -> anyhow::Result<(Proc, String)> {
     let mut child = Command::new(berth_binary()?)
         .arg("--data-dir")
         .arg(dir)

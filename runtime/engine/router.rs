@@ -22,10 +22,14 @@ pub struct Ctx {
 
 /// Answers one request; never fails (errors become Docker's error replies).
 pub async fn route(engine: Arc<Engine>, scope: Arc<Scope>, req: Request<Incoming>) -> Reply {
+    let hide = hidden_root(&engine, &scope);
     let mut reply = match dispatch(engine, scope, req).await {
         Ok(r) => r,
         Err(e) => e.reply(),
     };
+    if let Some(root) = hide {
+        hide_host_paths(&mut reply, &root);
+    }
     let h = reply.headers_mut();
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Ostype", HeaderValue::from_static("linux"));
@@ -39,6 +43,53 @@ pub async fn route(engine: Arc<Engine>, scope: Arc<Scope>, req: Request<Incoming
         )),
     );
     reply
+}
+
+/// The data directory's path as a learner's scope must not see it (in
+/// container inspect's `LogPath`, `GraphDriver`, mount sources, error
+/// messages), or `None` for `berth daemon`, which shows real paths as
+/// dockerd does.
+fn hidden_root(engine: &Engine, scope: &Scope) -> Option<Vec<u8>> {
+    let runtime = &engine.runtime;
+    let learner = runtime
+        .scope_settings(&scope.name)
+        .is_some_and(|s| s.bind_root.is_some());
+    learner.then(|| {
+        runtime
+            .data_dir()
+            .root()
+            .as_os_str()
+            .as_encoded_bytes()
+            .to_vec()
+    })
+}
+
+/// Rewrites `root` to Docker's own `/var/lib/docker` in a whole (not
+/// streamed) answer, so the host's layout stays the host's business.
+fn hide_host_paths(reply: &mut Reply, root: &[u8]) {
+    const DOCKER_ROOT: &[u8] = b"/var/lib/docker";
+    if root.len() < 2 {
+        return;
+    }
+    let super::http::Body::Full(Some(bytes)) = reply.body_mut() else {
+        return;
+    };
+    if !bytes.windows(root.len()).any(|w| w == root) {
+        return;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest: &[u8] = bytes;
+    while let Some(at) = rest.windows(root.len()).position(|w| w == root) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(DOCKER_ROOT);
+        rest = &rest[at + root.len()..];
+    }
+    out.extend_from_slice(rest);
+    let len = out.len();
+    *bytes = out.into();
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        reply.headers_mut().insert(hyper::header::CONTENT_LENGTH, v);
+    }
 }
 
 /// Splits `/v1.50/rest` into (Some("1.50"), "/rest").

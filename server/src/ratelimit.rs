@@ -20,6 +20,26 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `client` has a token left, without taking it: `Ok` or the
+    /// seconds until one is free.
+    pub fn check(&self, client: IpAddr) -> Result<(), u64> {
+        let now = Instant::now();
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        match buckets.get(&client) {
+            Some((tokens, at)) => {
+                let tokens = (tokens
+                    + now.duration_since(*at).as_secs_f64() * self.per_minute / 60.0)
+                    .min(self.per_minute);
+                if tokens >= 1.0 {
+                    Ok(())
+                } else {
+                    Err(((1.0 - tokens) * 60.0 / self.per_minute).ceil() as u64)
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Takes a token for `client`: `Ok` or the seconds until one is free.
     pub fn take(&self, client: IpAddr) -> Result<(), u64> {
         let now = Instant::now();

@@ -40,7 +40,11 @@ pub fn app(classroom: Arc<Classroom>) -> Router {
         .route("/assets/{*file}", get(asset))
         .with_state(classroom.clone())
         .merge(crate::lessons::web::router(classroom.clone()))
-        .merge(crate::workshop::web::router(classroom))
+        .merge(crate::workshop::web::router(classroom.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            crate::guard::Guards::new(classroom.config.base_url.as_deref()),
+            crate::guard::guard,
+        ))
 }
 
 fn token_of(headers: &HeaderMap) -> Option<String> {
