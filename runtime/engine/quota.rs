@@ -37,6 +37,24 @@ pub async fn check(ctx: &Ctx, method: &Method, segs: &[&str]) -> Result<(), ApiE
     }
 }
 
+/// Most of a refused request's body read (and dropped) so the client,
+/// still sending, reads the refusal instead of a broken pipe.
+const DISCARD_MAX: u64 = 4 << 30;
+
+/// Reads `body` to its end (up to [`DISCARD_MAX`]), keeping nothing.
+pub async fn discard(mut body: hyper::body::Incoming) {
+    use http_body_util::BodyExt;
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            seen += data.len() as u64;
+        }
+        if seen > DISCARD_MAX {
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

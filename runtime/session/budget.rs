@@ -30,9 +30,10 @@ impl Budget {
         self.limit.saturating_sub(self.used)
     }
 
-    /// Whether nothing more may be stored.
+    /// Whether nothing more may be stored: less than 1 MiB is left (a
+    /// full filesystem keeps a few blocks no file can use).
     pub fn reached(&self) -> bool {
-        self.used >= self.limit
+        self.left() < 1 << 20
     }
 
     /// What the Engine API answers when the budget is reached.
@@ -51,7 +52,9 @@ impl Engine {
         let root = self.runtime.scope_settings(scope)?.disk_root?;
         let session_dir = root.parent()?;
         let limit = fs::metadata(disk::image_path(session_dir)).ok()?.len();
-        let (fs_used, _) = disk::usage(&root)?;
+        // What the filesystem cannot give any more counts as used, its
+        // own metadata included: a full filesystem is a spent budget.
+        let fs_used = limit.saturating_sub(disk::free(&root)?);
         let scopes = super::read_record(session_dir)
             .map(|r| r.scopes)
             .unwrap_or_else(|| vec![scope.to_string()]);

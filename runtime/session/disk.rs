@@ -196,13 +196,10 @@ pub fn remove(session_dir: &Path) -> Vec<String> {
     left
 }
 
-/// Bytes the session's filesystem has in use, and its size (`statvfs`).
-pub fn usage(root: &Path) -> Option<(u64, u64)> {
+/// Bytes the session's filesystem can still give to files (`statvfs`).
+pub fn free(root: &Path) -> Option<u64> {
     let st = nix::sys::statvfs::statvfs(root).ok()?;
-    let block = st.fragment_size() as u64;
-    let total = st.blocks() as u64 * block;
-    let free = st.blocks_free() as u64 * block;
-    Some((total.saturating_sub(free), total))
+    Some(st.blocks_available() as u64 * st.fragment_size() as u64)
 }
 
 /// Where the volume store keeps the volumes of `scope`

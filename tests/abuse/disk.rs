@@ -52,6 +52,15 @@ fn loop_devices_under(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Whether `path` is a mount point of this mount namespace.
+fn is_mount_point(path: &Path) -> bool {
+    let want = path.to_string_lossy();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(&*want))
+}
+
 #[test]
 fn filling_a_volume_stops_at_the_budget_and_keeps_what_was_stored() {
     let lab = small_lab();
@@ -122,10 +131,10 @@ fn filling_a_volume_stops_at_the_budget_and_keeps_what_was_stored() {
 #[test]
 fn filling_a_writable_layer_stops_at_the_budget_and_images_are_refused() {
     let lab = small_lab();
-    lab.ok(&["run", "-d", "--name", "w", "busybox", "sleep", "1000"]);
+    lab.ok(&["run", "-d", "--name", "filler", "busybox", "sleep", "1000"]);
     let fill = lab.docker(&[
         "exec",
-        "w",
+        "filler",
         "sh",
         "-c",
         "echo kept > /before && dd if=/dev/zero of=/f bs=1M count=2000",
@@ -137,10 +146,10 @@ fn filling_a_writable_layer_stops_at_the_budget_and_images_are_refused() {
         fill.stderr
     );
     assert!(host_bytes(&lab) <= (BUDGET_MB + 8) << 20);
-    assert_eq!(lab.ok(&["exec", "w", "cat", "/before"]).trim(), "kept");
+    assert_eq!(lab.ok(&["exec", "filler", "cat", "/before"]).trim(), "kept");
 
     // Full: nothing more is stored through the API either.
-    let commit = lab.docker(&["commit", "w", "snapshot"]);
+    let commit = lab.docker(&["commit", "filler", "snapshot"]);
     assert_ne!(commit.code, 0);
     assert!(commit.stderr.contains(REFUSAL), "commit: {}", commit.stderr);
     let saved = std::process::Command::new("docker")
@@ -170,13 +179,13 @@ fn filling_a_writable_layer_stops_at_the_budget_and_images_are_refused() {
     // `rm` gives the space back, and images can be made again.
     let freed = lab.ok(&[
         "exec",
-        "w",
+        "filler",
         "sh",
         "-c",
         "rm /f && dd if=/dev/zero of=/g bs=1M count=20 2>/dev/null && echo wrote",
     ]);
     assert_eq!(freed.trim(), "wrote");
-    lab.ok(&["commit", "w", "snapshot"]);
+    lab.ok(&["commit", "filler", "snapshot"]);
 }
 
 #[test]
@@ -200,7 +209,7 @@ fn a_flooding_container_keeps_its_logs_within_max_size_times_max_file() {
         let mut total = 0;
         let mut files = 0;
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
-            if e.file_name().to_string_lossy().contains(".log") {
+            if e.file_name().to_string_lossy().starts_with("json.log") {
                 total += e.metadata().unwrap().len();
                 files += 1;
             }
@@ -244,9 +253,8 @@ fn a_session_that_ends_leaves_no_image_loop_device_or_mount() {
     let dir = session_dir(&lab);
     let mount = dir.join("disk");
     assert!(dir.join("disk.img").exists());
-    assert_eq!(
-        crate::common::classroom::mounts_with(&mount.to_string_lossy()).len(),
-        1,
+    assert!(
+        is_mount_point(&mount),
         "the session's filesystem is mounted"
     );
     assert_eq!(loop_devices_under(&dir).len(), 1);
