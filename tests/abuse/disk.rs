@@ -279,3 +279,20 @@ fn a_session_that_ends_leaves_no_image_loop_device_or_mount() {
         .collect();
     assert_eq!(left, Vec::<String>::new(), "no volume directory is left");
 }
+
+#[test]
+fn a_crashed_servers_session_filesystems_are_swept_at_start() {
+    let mut lab = small_lab();
+    lab.ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    let dir = session_dir(&lab);
+    assert!(is_mount_point(&dir.join("disk")));
+    lab.classroom.crash();
+    assert!(
+        is_mount_point(&dir.join("disk")),
+        "a crash leaves the filesystem mounted"
+    );
+    lab.classroom.spawn();
+    assert!(!is_mount_point(&dir.join("disk")), "the sweep unmounted it");
+    assert_eq!(loop_devices_under(&dir), Vec::<String>::new());
+    assert!(!dir.exists(), "the sweep removed {}", dir.display());
+}
