@@ -465,13 +465,9 @@ async fn abuse_in_one_lab_leaves_another_lab_answering() {
         c.log()
     );
     let status = c.http("GET", "/api/session", Some(&a_token), None).json();
-    assert!(
-        status["frozen"]
-            .as_str()
-            .unwrap_or("")
-            .contains("disk quota"),
-        "{status}"
-    );
+    // The write was stopped at the budget; the lab itself goes on (`rm`
+    // frees the space again), it is not frozen.
+    assert!(status["frozen"].is_null(), "{status}");
     let health = c.http("GET", "/healthz", None, None);
     assert_eq!(health.status, 200);
 
