@@ -11,8 +11,8 @@
 //! Why a filesystem image and not project quotas: quotas need the data
 //! directory's filesystem to be mounted with `prjquota` (ext4/xfs), which an
 //! operator cannot always choose; a loop-mounted image works on any of them,
-//! costs ~80 ms at session start (`mkfs` without a journal and with lazy
-//! inode tables, then `mount`), and its removal is one unmount and one
+//! costs a few tens of milliseconds at session start (a formatted empty
+//! image is kept per size and copied hole by hole, then `mount`), and its removal is one unmount and one
 //! unlink. Where the data directory has project quotas, they would spare
 //! the loop device; that is a possible later change, behind this module.
 //!
@@ -64,23 +64,26 @@ fn run(cmd: &mut Command) -> io::Result<()> {
     )))
 }
 
-/// Makes and mounts the session's filesystem of `bytes` (at least 16 MiB)
-/// and returns its mount point. Blocking. On error nothing is left mounted
-/// (the caller's teardown removes the files).
-pub fn create(session_dir: &Path, bytes: u64) -> io::Result<PathBuf> {
-    let image = image_path(session_dir);
-    let root = mount_point(session_dir);
-    fs::create_dir_all(&root)?;
+/// Where the formatted, empty image of `bytes` is kept, copied for each
+/// session (formatting once, copying ~1 MiB of metadata after).
+fn template_path(session_dir: &Path, bytes: u64) -> Option<PathBuf> {
+    // `<data>/sessions/<id>` → `<data>/session-disk-<bytes>.img`.
+    let data = session_dir.parent()?.parent()?;
+    Some(data.join(format!("session-disk-{bytes}.img")))
+}
+
+/// Formats `image` (a sparse file of its final size) as ext4.
+fn format(image: &Path, bytes: u64) -> io::Result<()> {
     let file = fs::OpenOptions::new()
         .create_new(true)
         .write(true)
-        .open(&image)?;
+        .open(image)?;
     // Sparse: only what is written takes host disk.
-    file.set_len(bytes.max(MIN_BYTES))?;
+    file.set_len(bytes)?;
     drop(file);
     // No journal (a session's files do not outlive a crash: the sweep
-    // removes them) and lazy inode tables: mkfs writes ~1 MiB and is done in
-    // tens of milliseconds. No reserved blocks: the learner gets the budget.
+    // removes them) and lazy inode tables: mkfs writes ~1 MiB. No reserved
+    // blocks: the learner gets the budget.
     run(Command::new("mkfs.ext4")
         .args([
             "-q",
@@ -92,11 +95,77 @@ pub fn create(session_dir: &Path, bytes: u64) -> io::Result<PathBuf> {
             "-E",
             "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=0:0",
         ])
-        .arg(&image))?;
+        .arg(image))
+}
+
+/// Copies `from` to a new file `to`, keeping its holes (only the data
+/// ranges are read and written).
+fn copy_sparse(from: &Path, to: &Path) -> io::Result<()> {
+    use nix::unistd::{lseek, Whence};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let src = fs::File::open(from)?;
+    let len = src.metadata()?.len();
+    let dst = fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(to)?;
+    dst.set_len(len)?;
+    let mut pos = 0i64;
+    let mut buf = vec![0u8; 1 << 20];
+    while (pos as u64) < len {
+        let Ok(data) = lseek(src.as_raw_fd(), pos, Whence::SeekData) else {
+            break; // no data after pos (ENXIO)
+        };
+        let hole = lseek(src.as_raw_fd(), data, Whence::SeekHole).map_err(io::Error::from)?;
+        let mut at = data as u64;
+        while at < hole as u64 {
+            let n = ((hole as u64 - at) as usize).min(buf.len());
+            src.read_exact_at(&mut buf[..n], at)?;
+            dst.write_all_at(&buf[..n], at)?;
+            at += n as u64;
+        }
+        pos = hole;
+    }
+    Ok(())
+}
+
+/// Makes and mounts the session's filesystem of `bytes` (at least 16 MiB)
+/// and returns its mount point. Blocking. On error nothing is left mounted
+/// (the caller's teardown removes the files).
+pub fn create(session_dir: &Path, bytes: u64) -> io::Result<PathBuf> {
+    let bytes = bytes.max(MIN_BYTES);
+    let image = image_path(session_dir);
+    let root = mount_point(session_dir);
+    fs::create_dir_all(&root)?;
+    match template_path(session_dir, bytes) {
+        Some(template) => {
+            if !template.exists() {
+                // Made aside and renamed: a session starting beside this one
+                // never copies a half-formatted template.
+                let tmp = template.with_extension(format!("{}.tmp", super::new_id()));
+                let made = format(&tmp, bytes).and_then(|_| fs::rename(&tmp, &template));
+                if made.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                }
+                made?;
+            }
+            copy_sparse(&template, &image)?;
+        }
+        None => format(&image, bytes)?,
+    }
     // mount(8) finds a free loop device (loop-control) and sets it to detach
     // itself once the filesystem is unmounted (autoclear).
     run(Command::new("mount")
-        .args(["-t", "ext4", "-o", "loop,nosuid,nodev,noatime"])
+        // noinit_itable: the kernel does not zero the inode tables in the
+        // background (it knows which are unused), so the host file stays
+        // sparse.
+        .args([
+            "-t",
+            "ext4",
+            "-o",
+            "loop,nosuid,nodev,noatime,noinit_itable",
+        ])
         .arg(&image)
         .arg(&root))?;
     let made = (|| {
@@ -232,5 +301,54 @@ pub fn unlink_volumes(data_root: &Path, scope: &str) -> io::Result<()> {
     match fs::symlink_metadata(&link) {
         Ok(m) if m.file_type().is_symlink() => fs::remove_file(&link),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_filesystem_is_made_full_and_removed() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root (mount, loop devices)");
+            return;
+        }
+        let data = tempfile::tempdir_in("/var/tmp").unwrap();
+        let first = data.path().join("sessions/first");
+        let started = std::time::Instant::now();
+        create(&first, 32 << 20).unwrap();
+        eprintln!("made (formatting) and mounted in {:?}", started.elapsed());
+        assert!(data.path().join("session-disk-33554432.img").exists());
+        assert_eq!(remove(&first), Vec::<String>::new());
+        let second = data.path().join("sessions/second");
+        let dir = &second;
+        let started = std::time::Instant::now();
+        let root = create(dir, 32 << 20).unwrap();
+        eprintln!("made (copying) and mounted in {:?}", started.elapsed());
+        assert!(is_mounted(&root));
+        assert_eq!(loop_devices_of(&image_path(dir)).len(), 1);
+        let before = free(&root).unwrap();
+        assert!(before > 28 << 20 && before <= 32 << 20, "{before}");
+        // Writing past the size stops at it.
+        let big = vec![0u8; 1 << 20];
+        let mut f = fs::File::create(volumes_dir(&root).join("f")).unwrap();
+        let err = (0..64)
+            .try_for_each(|_| std::io::Write::write_all(&mut f, &big))
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::libc::ENOSPC), "{err}");
+        drop(f);
+        assert!(free(&root).unwrap() < 1 << 20);
+        let host = {
+            use std::os::unix::fs::MetadataExt;
+            fs::metadata(image_path(dir)).unwrap().blocks() * 512
+        };
+        assert!(host <= 33 << 20, "the host holds {host} bytes");
+        let started = std::time::Instant::now();
+        assert_eq!(remove(dir), Vec::<String>::new());
+        eprintln!("removed in {:?}", started.elapsed());
+        assert!(!is_mounted(&root));
+        assert!(!image_path(dir).exists());
+        assert_eq!(loop_devices_of(&image_path(dir)), Vec::<String>::new());
     }
 }
