@@ -296,3 +296,28 @@ fn a_crashed_servers_session_filesystems_are_swept_at_start() {
     assert_eq!(loop_devices_under(&dir), Vec::<String>::new());
     assert!(!dir.exists(), "the sweep removed {}", dir.display());
 }
+
+#[test]
+fn images_only_the_session_references_count_against_its_budget() {
+    let lab = small_lab();
+    // 100 MiB of the budget in a writable layer; committed, the same bytes
+    // again as a layer (its tar and unpacked tree) in the shared store.
+    lab.ok(&[
+        "run",
+        "--name",
+        "big",
+        "busybox",
+        "dd",
+        "if=/dev/urandom",
+        "of=/big",
+        "bs=1M",
+        "count=100",
+    ]);
+    lab.ok(&["commit", "big", "one"]);
+    let refused = lab.docker(&["commit", "big", "two"]);
+    assert_ne!(refused.code, 0, "a commit past the budget was stored");
+    assert!(refused.stderr.contains(REFUSAL), "{}", refused.stderr);
+    // Removing the image frees its share of the budget.
+    lab.ok(&["rmi", "one"]);
+    lab.ok(&["commit", "big", "two"]);
+}
