@@ -15,6 +15,10 @@ have file || need_apt+=(file)
 have gcc || need_apt+=(build-essential)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/aarch64-linux-gnu/libc.a ] || need_apt+=(libc6-dev)
 have ip || need_apt+=(iproute2)
+# Each session's disk budget is an ext4 image, loop-mounted (mount -o loop).
+have mkfs.ext4 || need_apt+=(e2fsprogs)
+have losetup || need_apt+=(util-linux)
+have mount || need_apt+=(mount)
 have tar || need_apt+=(tar)
 # The docker CLI that learners and the tests use (Debian's brings 20.10).
 have docker || need_apt+=(docker.io)
@@ -36,6 +40,11 @@ if [ ! -f "$here/web/node_modules/@xterm/xterm/lib/xterm.js" ] \
    || [ ! -f "$here/web/node_modules/playwright-core/package.json" ] \
    || [ "$here/web/package.json" -nt "$here/web/node_modules/.package-lock.json" ]; then
   (cd "$here/web" && npm install --no-audit --no-fund --loglevel=error)
+fi
+
+# Loop devices for the session filesystems: the module may need loading.
+if ! [ -e /dev/loop-control ]; then
+  modprobe loop 2>/dev/null || echo "setup: no /dev/loop-control: session disk budgets need loop devices" >&2
 fi
 
 if ! have cargo; then

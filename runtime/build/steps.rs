@@ -177,8 +177,7 @@ impl Builder<'_> {
     fn scratch_dir(&self) -> Result<TempLayer, Failure> {
         let dir = self
             .runtime
-            .data_dir()
-            .tmp_dir()
+            .scratch_dir(&self.options.scope)
             .join(format!("build-layer-{}", &new_id()[..16]));
         std::fs::create_dir_all(&dir)
             .map_err(|e| Failure::new(format!("create {}: {e}", dir.display())))?;

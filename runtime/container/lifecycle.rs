@@ -17,7 +17,6 @@ use super::attach::ControlRequest;
 use super::cgroup::{Cgroup, Hierarchy};
 use super::config::ContainerConfig;
 use super::launch;
-use super::logs::DEFAULT_MAX_SIZE;
 use super::manager::{io, Container, ContainerRecord, Runtime};
 use super::monitor::{exit_file, ExitRecord};
 use super::protocol::{BindSource, InitConfig};
@@ -121,13 +120,14 @@ impl Runtime {
             container
         };
         let dir = self.dir_of(&id);
-        let made = fs::create_dir_all(&dir.root)
+        let made = self
+            .make_container_root(scope, &dir.root)
             .map_err(|e| io(&dir.root, e))
             .and_then(|_| launch::prepare_dir(&dir, ids).map_err(Into::into))
             .and_then(|_| self.save(&record));
         if let Err(e) = made {
             self.map().remove(&id);
-            let _ = fs::remove_dir_all(&dir.root);
+            let _ = self.remove_container_root(&dir.root);
             return Err(e);
         }
         self.emit(&record, "create", &[]);
@@ -300,6 +300,8 @@ impl Runtime {
                 .and_then(|c| c.user().clone())
                 .filter(|u| !u.is_empty())
         });
+        // Checked at create; a record from before falls back to defaults.
+        let log_limits = super::logs::limits_of(&config.host_config).unwrap_or_default();
         let launched = launch::launch(
             &self.options.init_binary,
             InitConfig {
@@ -311,7 +313,8 @@ impl Runtime {
                 user,
                 seccomp: Some(self.seccomp.clone()),
                 open_stdin: config.open_stdin,
-                log_max_size: DEFAULT_MAX_SIZE,
+                log_max_size: log_limits.max_size,
+                log_max_files: log_limits.max_files,
                 early_attach: attach,
                 init: config.init,
                 network_hook,
@@ -608,7 +611,8 @@ impl Runtime {
         let dir = self.dir_of(&record.id);
         launch::unmount_rootfs(&dir);
         self.net.release(&record.id);
-        fs::remove_dir_all(&dir.root).map_err(|e| io(&dir.root, e))?;
+        self.remove_container_root(&dir.root)
+            .map_err(|e| io(&dir.root, e))?;
         self.map().remove(&record.id);
         {
             let _r = container.lock();

@@ -99,8 +99,14 @@ fn monitor(engine: &OwnedFd) -> Result<i32, Failure> {
     };
     let dir = ContainerDir::new(config.dir.clone());
     let listener = listen(&dir.root).map_err(|e| setup("control socket")(e.to_string()))?;
-    let log = LogWriter::open(&dir.root.join(LOG_NAME), config.log_max_size)
-        .map_err(|e| setup("log")(e.to_string()))?;
+    let log = LogWriter::open(
+        &dir.root.join(LOG_NAME),
+        super::logs::LogLimits {
+            max_size: config.log_max_size,
+            max_files: config.log_max_files,
+        },
+    )
+    .map_err(|e| setup("log")(e.to_string()))?;
     let tty = config
         .spec
         .process()

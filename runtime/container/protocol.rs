@@ -35,6 +35,8 @@ pub struct InitConfig {
     pub open_stdin: bool,
     /// Rotate the log past this many bytes.
     pub log_max_size: u64,
+    /// Keep this many log files (json-file's `max-file`).
+    pub log_max_files: u32,
     /// A client attached before start: its request; its socket follows in a
     /// [`ToInit::AttachStream`] message.
     pub early_attach: Option<super::attach::ControlRequest>,

@@ -7,7 +7,7 @@
 //! "Session: 1..N nodes sharing one cgroup subtree ... one uid range").
 //! Settings live in memory: `berth serve` sweeps sessions on restart.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::manager::{ContainerRecord, Runtime};
 use super::spec::{drop_capabilities, IdRange, SANDBOX_DROPPED};
@@ -31,6 +31,11 @@ pub struct ScopeSettings {
     /// `-v $PWD:/app` means the lab's `$PWD` and `-v /:/x` the lab's `/`,
     /// never the host's. `None`: host paths (`berth daemon`).
     pub bind_root: Option<PathBuf>,
+    /// The scope's own filesystem (a session's, see
+    /// [`crate::session::disk`]): its containers' directories, volumes and
+    /// scratch space are made there, so its size bounds what the scope
+    /// writes. `None`: the data directory.
+    pub disk_root: Option<PathBuf>,
 }
 
 impl Runtime {
@@ -88,6 +93,46 @@ impl Runtime {
     pub fn sandbox_process(&self, scope: &str, process: Option<&mut Process>) {
         if let Some(process) = process.filter(|_| self.is_learner_scope(scope)) {
             drop_capabilities(process, &SANDBOX_DROPPED);
+        }
+    }
+
+    /// Scratch space for `scope`'s transient files (build contexts and
+    /// layers, spooled request bodies): on the scope's own filesystem when it
+    /// has one, so they count against its budget; else `<data>/tmp`.
+    pub fn scratch_dir(&self, scope: &str) -> PathBuf {
+        match self.scope_settings(scope).and_then(|s| s.disk_root) {
+            Some(root) => crate::session::disk::scratch_dir(&root),
+            None => self.data.tmp_dir(),
+        }
+    }
+
+    /// Makes the directory of a new container of `scope` at `dir`
+    /// (`<data>/containers/<id>`): on the scope's own filesystem, with `dir`
+    /// a symlink to it, when the scope has one.
+    pub(crate) fn make_container_root(&self, scope: &str, dir: &Path) -> std::io::Result<()> {
+        let Some(root) = self.scope_settings(scope).and_then(|s| s.disk_root) else {
+            return std::fs::create_dir_all(dir);
+        };
+        let Some(id) = dir.file_name() else {
+            return Err(std::io::Error::other("container directory without a name"));
+        };
+        let real = crate::session::disk::containers_dir(&root).join(id);
+        std::fs::create_dir_all(&real)?;
+        std::os::unix::fs::symlink(&real, dir)
+    }
+
+    /// Removes a container's directory made by
+    /// [`Runtime::make_container_root`] (and what its symlink points to).
+    pub(crate) fn remove_container_root(&self, dir: &Path) -> std::io::Result<()> {
+        match std::fs::read_link(dir) {
+            Ok(real) => {
+                match std::fs::remove_dir_all(&real) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+                std::fs::remove_file(dir)
+            }
+            Err(_) => std::fs::remove_dir_all(dir),
         }
     }
 

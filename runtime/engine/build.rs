@@ -81,9 +81,9 @@ pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let dockerfile = ctx.query.get("dockerfile").unwrap_or("").to_string();
     let body = read_body(req.into_body(), MAX_CONTEXT).await?;
     let runtime = ctx.engine.runtime.clone();
+    // On the session's filesystem: a context counts against its budget.
     let dir = runtime
-        .data_dir()
-        .tmp_dir()
+        .scratch_dir(&ctx.scope.name)
         .join(format!("build-{}", &new_id()[..16]));
     // Unpack and parse first: their errors are the request's errors.
     let (context, file) = blocking(move || {

@@ -113,6 +113,7 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
             .map_err(|e| ApiError::bad_request(format!("invalid HostConfig: {e}")))?,
         None => HostConfig::default(),
     };
+    crate::container::logs::limits_of(&raw_host).map_err(ApiError::bad_request)?;
     let refuse = |what: &str| {
         Err(ApiError::new(
             hyper::StatusCode::FORBIDDEN,

@@ -20,6 +20,7 @@ pub mod exec;
 pub mod http;
 pub mod images;
 pub mod networks;
+pub mod quota;
 pub mod router;
 pub mod streams;
 pub mod swarm;

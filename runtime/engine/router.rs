@@ -138,6 +138,10 @@ async fn dispatch(
         query: Query::parse(req.uri().query()),
     };
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let Err(refused) = super::quota::check(&ctx, &method, &segs).await {
+        super::quota::discard(req.into_body()).await;
+        return Err(refused);
+    }
     use Method as M;
     match (&method, segs.as_slice()) {
         (&M::GET | &M::HEAD, ["_ping"]) => Ok(swarm::ping(&ctx, system::ping(&method))),

@@ -19,6 +19,7 @@ pub mod layer;
 mod lineage;
 pub mod reference;
 mod store;
+mod usage;
 
 use std::path::PathBuf;
 

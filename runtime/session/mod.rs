@@ -4,6 +4,9 @@
 //!
 //! - [`lab`]: the `lab` image (busybox + the host's docker CLI).
 //! - [`cgroup`]: the session's cgroup subtree (`berth/sessions/<id>`).
+//! - [`disk`]: the session's own filesystem (its disk budget, enforced by
+//!   the kernel); [`budget`]: what the session uses of it, shared content
+//!   included.
 //! - [`netns`]: the node's network namespace, pinned, with `lo` up.
 //! - [`node`]: making and removing one node.
 //! - [`sweep`]: what a previous run left behind, removed on start.
@@ -14,7 +17,9 @@
 //! node's docker CLI sees) and `<id>-<name>-lab` (the lab container alone,
 //! so `docker ps` in the lab does not show the lab itself).
 
+pub mod budget;
 pub mod cgroup;
+pub mod disk;
 pub mod lab;
 pub mod netns;
 pub mod network;
@@ -32,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::container::cgroup::Limits;
 use crate::engine::Engine;
 
+pub use budget::Budget;
 pub use node::Node;
 
 /// Errors making, using or removing a session.
@@ -53,6 +59,9 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
     move |source| SessionError::Io { context, source }
 }
 
+/// The scope that holds the classroom's own images (`busybox`, `lab`).
+pub const BASE_SCOPE: &str = "classroom-base";
+
 /// What every session may use, shared by all its nodes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SessionLimits {
@@ -62,7 +71,9 @@ pub struct SessionLimits {
     pub pids: i64,
     /// CPUs (CFS quota over a 100 ms period).
     pub cpus: f64,
-    /// Disk the session's writable layers may use, bytes (measured).
+    /// Disk the session may use, bytes: the size of its filesystem (writable
+    /// layers, volumes, logs, scratch) and the budget that the images and
+    /// registry pushes only it references count against too.
     pub disk_bytes: u64,
 }
 
@@ -172,6 +183,15 @@ impl Sessions {
             limits: self.limits,
         };
         let made = (|| -> Result<(), SessionError> {
+            disk::create(&dir, self.limits.disk_bytes)
+                .map_err(io_err("make the session's filesystem"))?;
+            // The bootstrapped images belong to the classroom (a scope of
+            // its own), so no session's budget counts them as its alone.
+            let images = self.engine.runtime.images();
+            images
+                .ensure_busybox(BASE_SCOPE)
+                .map_err(crate::Error::from)?;
+            images.ensure_lab(BASE_SCOPE).map_err(crate::Error::from)?;
             cgroup::create(
                 self.engine.runtime.cgroups(),
                 &self.cgroup_root(),
@@ -268,18 +288,16 @@ impl Sessions {
         Ok(())
     }
 
-    /// Writable-layer bytes of every container of the session (the disk
-    /// quota is checked against this).
+    /// The session's disk budget and what it uses (its filesystem, and the
+    /// images and registry content only it references).
+    pub fn disk_budget(&self, session: &Session) -> Option<Budget> {
+        let node = session.nodes.first()?;
+        self.engine.disk_budget(&node.scope)
+    }
+
+    /// Bytes the session uses of its disk budget (see [`Self::disk_budget`]).
     pub fn disk_usage(&self, session: &Session) -> u64 {
-        let runtime = &self.engine.runtime;
-        let scopes = read_record(&session.dir)
-            .map(|r| r.scopes)
-            .unwrap_or_default();
-        scopes
-            .iter()
-            .flat_map(|s| runtime.list(s))
-            .map(|c| dir_size(&runtime.dir_of(&c.id).upper()))
-            .sum()
+        self.disk_budget(session).map(|b| b.used).unwrap_or(0)
     }
 }
 

@@ -105,7 +105,14 @@ pub(super) fn create(
         cgroup_parent: cgroup::node_cgroup(&sessions.cgroup_root(), session, name),
         host_netns: Some(host_netns_path(&dir)),
         bind_root: None,
+        disk_root: Some(super::disk::mount_point(session_dir)),
     };
+    // The scopes' volumes live on the session's filesystem: the volume
+    // store's directory of each scope points there.
+    for s in [&scope, &lab_scope] {
+        super::disk::link_volumes(runtime.data_dir().root(), session_dir, s)
+            .map_err(io_err(format!("place the volumes of {s}")))?;
+    }
     runtime.set_scope(&scope, settings.clone());
     runtime.set_scope(&lab_scope, settings.clone());
     super::registry::admit(&sessions.engine, session, &scope);

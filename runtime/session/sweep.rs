@@ -39,6 +39,7 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
                     cgroup_parent: cgroup::node_cgroup(&root, &record.id, node),
                     host_netns: None,
                     bind_root: None,
+                    disk_root: None,
                 },
             );
         }
@@ -60,6 +61,9 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
         }
     }
     for scope in &record.scopes {
+        if let Err(e) = super::disk::unlink_volumes(runtime.data_dir().root(), scope) {
+            left.push(format!("volumes of {scope}: {e}"));
+        }
         runtime.forget_scope(scope);
         runtime.net().forget_scope(scope);
         super::registry::dismiss(engine, scope);
@@ -72,6 +76,13 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
         left.push(format!("cgroup {}", d.display()));
     }
     runtime.ids().release(&record.id);
+    // Everything the session wrote goes with its filesystem; the directory
+    // below is removed only once that is unmounted (never through it).
+    let disk_left = super::disk::remove(dir);
+    if !disk_left.is_empty() {
+        left.extend(disk_left);
+        return left;
+    }
     if let Err(e) = fs::remove_dir_all(dir) {
         if e.kind() != std::io::ErrorKind::NotFound {
             left.push(format!("directory {}: {e}", dir.display()));
@@ -113,6 +124,10 @@ pub fn sweep(engine: &Arc<Engine>) -> usize {
             &cgroup::session_cgroup(&cg_root, &id),
         );
         engine.runtime.ids().release(&id);
+    }
+    if count > 0 {
+        // Images only the swept sessions referenced (nothing else runs yet).
+        engine.runtime.images().collect_garbage();
     }
     count
 }

@@ -422,56 +422,13 @@ impl Classroom {
         });
     }
 
-    /// Measures each session's disk use; a session past its quota is frozen
-    /// and told so in its terminals ("reset lab" is the way out).
-    async fn check_disk(self: &Arc<Self>) {
-        let all: Vec<Arc<LiveSession>> = self.live().values().cloned().collect();
-        let quota = self.config.limits.disk_bytes;
-        for live in all {
-            if live
-                .frozen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_some()
-            {
-                continue;
-            }
-            let Some(lab) = live.lab() else { continue };
-            let sessions = self.sessions.clone();
-            let l = lab.clone();
-            let used = tokio::task::spawn_blocking(move || sessions.disk_usage(&l.session))
-                .await
-                .unwrap_or(0);
-            if used <= quota {
-                continue;
-            }
-            let why = format!(
-                "disk quota exceeded ({} MiB used of {} MiB): the lab is frozen; use \"Reset lab\" to start afresh",
-                used >> 20,
-                quota >> 20
-            );
-            let sessions = self.sessions.clone();
-            let l = lab.clone();
-            let froze =
-                tokio::task::spawn_blocking(move || sessions.set_frozen(&l.session, true)).await;
-            if !matches!(froze, Ok(Ok(()))) {
-                tracing::warn!(session = %live.id, "freezing a session over its disk quota failed");
-            }
-            tracing::info!(session = %live.id, used, quota, "disk quota exceeded: session frozen");
-            for t in lab.terminals.values() {
-                t.lock().unwrap_or_else(|p| p.into_inner()).notice(&why);
-            }
-            *live.frozen.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
-        }
-    }
-
-    /// Ends sessions past their idle timeout or lifetime, once a second;
-    /// checks disk quotas every second too.
+    /// Ends sessions past their idle timeout or lifetime, once a second.
+    /// (Disk quotas need no check here: a session's filesystem is its
+    /// budget, see `berth_runtime::session::disk`.)
     pub async fn reap_forever(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            self.check_disk().await;
             let expired: Vec<(Arc<LiveSession>, &'static str)> = self
                 .live()
                 .values()

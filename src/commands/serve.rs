@@ -56,7 +56,9 @@ pub struct ServeArgs {
     /// CPUs per session.
     #[arg(long, default_value_t = 1.0)]
     session_cpus: f64,
-    /// Disk per session (writable layers), MiB.
+    /// Disk per session, MiB: the size of each session's own filesystem
+    /// (writable layers, volumes, logs, build scratch) and the budget its
+    /// images and registry pushes count against too.
     #[arg(long, default_value_t = 2048)]
     session_disk_mb: u64,
     /// Where the classroom registry listens; every lab reaches it as
