@@ -41,7 +41,7 @@ pub use config::{ContainerConfig, MountConfig};
 pub use exec::{ExecConfig, ExecProcess};
 pub use lifecycle::WaitCondition;
 pub use manager::{Container, ContainerRecord, Runtime, RuntimeOptions};
-pub use scope::ScopeSettings;
+pub use scope::{DiskBudget, ScopeSettings};
 
 /// Errors launching or managing a container. Messages use Docker's words where
 /// Docker has them.

@@ -30,6 +30,16 @@ pub struct ScopeSettings {
     /// `-v $PWD:/app` means the lab's `$PWD` and `-v /:/x` the lab's `/`,
     /// never the host's. `None`: host paths (`berth daemon`).
     pub bind_root: Option<PathBuf>,
+    /// The disk the scope's session may use, bytes (`None`: no quota, as
+    /// for `berth daemon`). Request bodies are held to what is left of it.
+    pub disk_quota: Option<u64>,
+}
+
+/// A scope's disk budget: its quota and what is left of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskBudget {
+    pub quota: u64,
+    pub left: u64,
 }
 
 impl Runtime {
@@ -62,6 +72,15 @@ impl Runtime {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(scope);
+    }
+
+    /// The disk `scope` may still fill, if it has a quota: what uploads,
+    /// build contexts and what they unpack to are held to.
+    pub fn disk_budget(&self, scope: &str) -> Option<DiskBudget> {
+        let quota = self.scope_settings(scope)?.disk_quota?;
+        // What the session already stores is not subtracted yet: the
+        // session disk budget, once it counts everything, fills `left` in.
+        Some(DiskBudget { quota, left: quota })
     }
 
     /// The settings of `scope`, if it has any.

@@ -105,6 +105,7 @@ pub(super) fn create(
         cgroup_parent: cgroup::node_cgroup(&sessions.cgroup_root(), session, name),
         host_netns: Some(host_netns_path(&dir)),
         bind_root: None,
+        disk_quota: Some(sessions.limits.disk_bytes),
     };
     runtime.set_scope(&scope, settings.clone());
     runtime.set_scope(&lab_scope, settings.clone());

@@ -39,6 +39,7 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
                     cgroup_parent: cgroup::node_cgroup(&root, &record.id, node),
                     host_netns: None,
                     bind_root: None,
+                    disk_quota: None,
                 },
             );
         }
