@@ -44,6 +44,8 @@ fn header(name: &str, size: u64) -> tar::Header {
     h.set_path(name).unwrap();
     h.set_size(size);
     h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
     h.set_mtime(0);
     h.set_cksum();
     h
@@ -211,5 +213,106 @@ fn an_upload_past_the_session_disk_quota_is_refused() {
         run.stderr
     );
     assert!(peak < before + BOUND);
+    assert!(leftovers(&lab).is_empty(), "{:?}", leftovers(&lab));
+}
+
+/// Writes an image layer: a tar with a `big` file of `size` zero bytes.
+fn stream_layer(out: &mut dyn Write, size: u64) -> std::io::Result<()> {
+    out.write_all(header("big", size).as_bytes())?;
+    let mib = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(mib.len() as u64) as usize;
+        out.write_all(&mib[..n])?;
+        left -= n as u64;
+    }
+    out.write_all(&vec![0u8; (512 - (size % 512) as usize) % 512])?;
+    out.write_all(&[0u8; 1024])
+}
+
+/// The length of [`stream_layer`]'s output.
+fn layer_len(size: u64) -> u64 {
+    512 + size.div_ceil(512) * 512 + 1024
+}
+
+/// `sha256:<hex>` of what `write` produces, hashed by `sha256sum` as it streams.
+fn sha256_of(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> String {
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    let mut stdin = child.stdin.take().unwrap();
+    write(&mut stdin).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
+}
+
+/// Writes a `docker save` archive of one image tagged `big:latest` whose
+/// layer holds `size` zero bytes: the layer first, then config and manifest.
+fn stream_image(out: &mut dyn Write, size: u64, diff_id: &str) -> std::io::Result<()> {
+    let len = layer_len(size);
+    out.write_all(header("layer.tar", len).as_bytes())?;
+    stream_layer(out, size)?;
+    out.write_all(&vec![0u8; (512 - (len % 512) as usize) % 512])?;
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch,
+        "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!([{
+        "Config": "config.json",
+        "RepoTags": ["big:latest"],
+        "Layers": ["layer.tar"],
+    }]))
+    .unwrap();
+    for (name, data) in [("config.json", &config), ("manifest.json", &manifest)] {
+        out.write_all(header(name, data.len() as u64).as_bytes())?;
+        out.write_all(data)?;
+        out.write_all(&vec![0u8; (512 - data.len() % 512) % 512])?;
+    }
+    out.write_all(&[0u8; 1024])
+}
+
+#[test]
+fn a_one_gib_docker_load_costs_the_server_bounded_memory() {
+    const SIZE: u64 = 1 << 30;
+    let diff_id = sha256_of(|out| stream_layer(out, SIZE));
+    let lab = Lab::new();
+    let pid = lab.server_pid();
+    let id = diff_id.clone();
+    let (run, before, peak) = peak_growth(pid, || {
+        lab.docker_feed(&["load"], move |stdin| {
+            let _ = stream_image(stdin, SIZE, &id);
+        })
+    });
+    eprintln!(
+        "1 GiB docker load: server RSS {} MiB before, peak {} MiB",
+        before >> 20,
+        peak >> 20
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, run.stdout);
+    assert!(
+        run.stdout.contains("Loaded image: big:latest"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        peak < before + BOUND,
+        "a 1 GiB docker load took the server from {} MiB to {} MiB",
+        before >> 20,
+        peak >> 20
+    );
+    let size = lab.ok(&["image", "inspect", "-f", "{{.Size}}", "big"]);
+    let size: u64 = size.trim().parse().unwrap();
+    assert!(size >= SIZE, "the loaded image holds {size} bytes");
     assert!(leftovers(&lab).is_empty(), "{:?}", leftovers(&lab));
 }
