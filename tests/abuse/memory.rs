@@ -316,3 +316,62 @@ fn a_one_gib_docker_load_costs_the_server_bounded_memory() {
     assert!(size >= SIZE, "the loaded image holds {size} bytes");
     assert!(leftovers(&lab).is_empty(), "{:?}", leftovers(&lab));
 }
+
+#[test]
+fn a_one_gib_docker_cp_costs_the_server_bounded_memory() {
+    const SIZE: u64 = 1 << 30;
+    let lab = Lab::new();
+    lab.ok(&[
+        "create", "--name", "box", "busybox", "stat", "-c", "%s", "/tmp/big",
+    ]);
+    let pid = lab.server_pid();
+    let (run, before, peak) = peak_growth(pid, || {
+        // `docker cp - box:/tmp` takes a tar on stdin: one 1 GiB file.
+        lab.docker_feed(&["cp", "-", "box:/tmp"], |stdin| {
+            let _ = stream_layer(stdin, SIZE);
+        })
+    });
+    eprintln!(
+        "1 GiB docker cp: server RSS {} MiB before, peak {} MiB",
+        before >> 20,
+        peak >> 20
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, run.stdout);
+    assert!(
+        peak < before + BOUND,
+        "a 1 GiB docker cp took the server from {} MiB to {} MiB",
+        before >> 20,
+        peak >> 20
+    );
+    let size = lab.ok(&["start", "-a", "box"]);
+    assert_eq!(size.trim(), SIZE.to_string());
+    assert!(leftovers(&lab).is_empty(), "{:?}", leftovers(&lab));
+}
+
+#[test]
+fn a_gzip_bomb_docker_import_stops_at_the_session_disk_quota() {
+    let lab = Lab::with_args(&["--session-disk-mb", "256"]);
+    let pid = lab.server_pid();
+    let bomb = gzip_bomb(64);
+    let (run, before, peak) = peak_growth(pid, || {
+        lab.docker_feed(&["import", "-", "bomb"], move |stdin| {
+            let _ = stdin.write_all(&bomb);
+        })
+    });
+    eprintln!(
+        "4 GiB gzip bomb import: server RSS {} MiB before, peak {} MiB",
+        before >> 20,
+        peak >> 20
+    );
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "imported image exceeds the session disk quota of 256 MiB (docker system prune frees space)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(peak < before + BOUND);
+    assert!(leftovers(&lab).is_empty(), "{:?}", leftovers(&lab));
+    assert!(!lab.ok(&["images"]).contains("bomb"));
+}
