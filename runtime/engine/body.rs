@@ -150,6 +150,7 @@ pub async fn spool_body(
         };
         len += data.len() as u64;
         if len > limit.bytes {
+            drain(body).await;
             return Err(limit.body_too_large());
         }
         tokio::io::AsyncWriteExt::write_all(&mut file, &data)
@@ -161,6 +162,30 @@ pub async fn spool_body(
         .map_err(spool_error)?;
     let file = file.into_inner().into_std().await;
     Ok(Spooled { file, len })
+}
+
+/// How much of a refused body is read (and dropped) before the answer…
+const DRAIN_BYTES: u64 = 4 << 30;
+/// …and for how long at most.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads the rest of a refused body, up to a bound, dropping it: a client
+/// still writing when the answer comes and the connection closes sees a
+/// broken pipe instead of the answer (the docker CLI prints
+/// `write: broken pipe`). Memory: one frame at a time.
+async fn drain(mut body: hyper::body::Incoming) {
+    let mut read: u64 = 0;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                read += data.len() as u64;
+                if read > DRAIN_BYTES {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
 }
 
 /// A compression format by its magic bytes, as Docker detects them.

@@ -213,6 +213,28 @@ fn an_upload_past_the_session_disk_quota_is_refused() {
         run.stderr
     );
     assert!(peak < before + BOUND);
+    // A build context and a docker cp are held to the same quota.
+    let run = lab.docker_feed(&["build", "-"], |stdin| {
+        let _ = stream_context(stdin, 256 << 20);
+    });
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("request body too large: the session disk quota of 64 MiB would be exceeded"),
+        "{}",
+        run.stderr
+    );
+    lab.ok(&["create", "--name", "box", "busybox"]);
+    let run = lab.docker_feed(&["cp", "-", "box:/tmp"], |stdin| {
+        let _ = stream_layer(stdin, 256 << 20);
+    });
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("request body too large: the session disk quota of 64 MiB would be exceeded"),
+        "{}",
+        run.stderr
+    );
     assert!(leftovers(&lab).is_empty(), "{:?}", leftovers(&lab));
 }
 
