@@ -395,6 +395,30 @@ mod tests {
     }
 
     #[test]
+    fn limits_say_where_they_come_from() {
+        let session = BodyLimit {
+            bytes: 100 << 20,
+            quota: Some(2 << 30),
+        };
+        assert_eq!(
+            session.body_too_large().message,
+            "request body too large: the session disk quota of 2048 MiB would be exceeded (docker system prune frees space)"
+        );
+        let daemon = BodyLimit {
+            bytes: 2 << 30,
+            quota: None,
+        };
+        assert_eq!(
+            daemon.body_too_large().message,
+            "request body too large: more than 2048 MiB"
+        );
+        assert_eq!(
+            daemon.exceeded("build context").message,
+            "build context exceeds 2048 MiB"
+        );
+    }
+
+    #[test]
     fn unlinked_files_leave_no_name_behind() {
         let dir = tempfile::tempdir().unwrap();
         let mut f = unlinked_file(dir.path()).unwrap();
