@@ -1,11 +1,11 @@
 //! The build context: what the client sent as the body of `POST /build`,
 //! unpacked into a private directory with `.dockerignore` applied.
 //!
-//! The body is a tar (plain or gzip), or, for `docker build - < Dockerfile`
+//! The body is a tar (the engine inflates a gzip one), or, for `docker build - < Dockerfile`
 //! from clients that send stdin as is, the Dockerfile itself.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -38,42 +38,47 @@ fn io_failure(what: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
 }
 
 impl BuildContext {
-    /// Unpacks `body` into a new directory `dir` (which must not exist).
-    /// Returns the context and the Dockerfile's text (`dockerfile` is its
-    /// path in the context; empty means `Dockerfile`).
-    pub fn unpack(body: &[u8], dir: &Path, dockerfile: &str) -> Result<(Self, String), Failure> {
+    /// Unpacks `body`, a plain tar or a bare Dockerfile (the engine has
+    /// decompressed and measured it: see `engine::body`), into a new
+    /// directory `dir` (which must not exist). Returns the context and the
+    /// Dockerfile's text (`dockerfile` is its path in the context; empty
+    /// means `Dockerfile`).
+    pub fn unpack(
+        mut body: impl Read + Seek,
+        dir: &Path,
+        dockerfile: &str,
+    ) -> Result<(Self, String), Failure> {
         fs::create_dir_all(dir).map_err(io_failure("create build context"))?;
         let mut context = BuildContext {
             dir: dir.to_path_buf(),
             ignore: Ignore::default(),
         };
-        let gunzipped;
-        let bytes = if body.len() >= 2 && body[0] == 0x1f && body[1] == 0x8b {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(body)
-                .read_to_end(&mut out)
-                .map_err(io_failure("decompress build context"))?;
-            gunzipped = out;
-            &gunzipped[..]
-        } else {
-            body
-        };
-        if !is_tar(bytes) {
+        let mut head = Vec::with_capacity(512);
+        (&mut body)
+            .take(512)
+            .read_to_end(&mut head)
+            .and_then(|_| body.rewind())
+            .map_err(io_failure("read build context"))?;
+        if !is_tar(&head) {
             // A bare Dockerfile: the context holds nothing else.
-            let text = String::from_utf8_lossy(bytes).into_owned();
+            let mut bytes = Vec::new();
+            body.read_to_end(&mut bytes)
+                .map_err(io_failure("read build context"))?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             return Ok((context, text));
         }
         // `.dockerignore` first, so ignored files are never written.
-        context.ignore = read_member(bytes, ".dockerignore")
+        context.ignore = read_member(&mut body, ".dockerignore")
             .map(|t| parse_dockerignore(&t))
             .unwrap_or_default();
+        body.rewind().map_err(io_failure("read build context"))?;
         let name = if dockerfile.is_empty() {
             DEFAULT_DOCKERFILE
         } else {
             dockerfile
         };
         let name = clean(name.trim_start_matches('/'));
-        let mut archive = tar::Archive::new(bytes);
+        let mut archive = tar::Archive::new(body);
         archive.set_preserve_permissions(true);
         archive.set_preserve_mtime(true);
         archive.set_overwrite(true);
@@ -171,8 +176,8 @@ fn relative(path: &Path) -> String {
 }
 
 /// The text of one member of a tar, if present.
-fn read_member(bytes: &[u8], name: &str) -> Option<String> {
-    let mut archive = tar::Archive::new(bytes);
+fn read_member(body: impl Read, name: &str) -> Option<String> {
+    let mut archive = tar::Archive::new(body);
     for entry in archive.entries().ok()? {
         let mut entry = entry.ok()?;
         if relative(&entry.path().ok()?) == name {
@@ -248,7 +253,8 @@ mod tests {
             ("debug.log", "x"),
             ("secret/key", "k"),
         ]);
-        let (ctx, text) = BuildContext::unpack(&body, &tmp.path().join("c"), "").unwrap();
+        let (ctx, text) =
+            BuildContext::unpack(io::Cursor::new(body), &tmp.path().join("c"), "").unwrap();
         assert_eq!(text, "FROM scratch\n");
         assert!(ctx.dir().join("app.txt").exists());
         assert!(!ctx.dir().join("debug.log").exists());
@@ -260,23 +266,28 @@ mod tests {
     #[test]
     fn a_bare_dockerfile_body_is_the_dockerfile() {
         let tmp = tempfile::tempdir().unwrap();
-        let (_, text) =
-            BuildContext::unpack(b"FROM busybox\nRUN true\n", &tmp.path().join("c"), "").unwrap();
+        let (_, text) = BuildContext::unpack(
+            io::Cursor::new(b"FROM busybox\nRUN true\n"),
+            &tmp.path().join("c"),
+            "",
+        )
+        .unwrap();
         assert_eq!(text, "FROM busybox\nRUN true\n");
     }
 
     #[test]
-    fn gzip_contexts_unpack_and_missing_dockerfiles_are_named() {
-        use std::io::Write;
+    fn missing_dockerfiles_are_named() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&tar_of(&[("build/Dockerfile.dev", "FROM busybox\n")]))
-            .unwrap();
-        let body = gz.finish().unwrap();
-        let (_, text) =
-            BuildContext::unpack(&body, &tmp.path().join("c"), "build/Dockerfile.dev").unwrap();
+        let body = tar_of(&[("build/Dockerfile.dev", "FROM busybox\n")]);
+        let (_, text) = BuildContext::unpack(
+            io::Cursor::new(&body),
+            &tmp.path().join("c"),
+            "build/Dockerfile.dev",
+        )
+        .unwrap();
         assert_eq!(text, "FROM busybox\n");
-        let err = BuildContext::unpack(&body, &tmp.path().join("d"), "").unwrap_err();
+        let err =
+            BuildContext::unpack(io::Cursor::new(&body), &tmp.path().join("d"), "").unwrap_err();
         assert_eq!(
             err.message,
             "Cannot locate specified Dockerfile: Dockerfile"

@@ -244,7 +244,7 @@ impl Runtime {
         container: &Arc<Container>,
         path: &str,
         copy_uid_gid: bool,
-        input: &[u8],
+        mut input: impl std::io::Read,
     ) -> Result<()> {
         if container.snapshot().config.host_config["ReadonlyRootfs"] == serde_json::json!(true) {
             return Err(
@@ -259,7 +259,7 @@ impl Runtime {
             Stdio::piped(),
         )?;
         let mut stdin = child.stdin.take().expect("piped stdin");
-        let written = stdin.write_all(input);
+        let written = std::io::copy(&mut input, &mut stdin);
         drop(stdin);
         let out = child
             .wait_with_output()

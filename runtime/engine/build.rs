@@ -12,15 +12,22 @@ use hyper::body::Incoming;
 use hyper::Request;
 use serde_json::{json, Value};
 
+use super::body::{check_tar, decompressed, spool_body, BodyLimit};
 use super::containers::blocking;
-use super::http::{read_body, stream, ApiError, ApiResult, Sink};
+use super::http::{stream, ApiError, ApiResult, Sink};
 use super::router::Ctx;
 use crate::build::builder::{check_tags, parse};
+use crate::build::dockerignore::clean;
 use crate::build::{BuildContext, BuildOptions, Builder, Failure};
 use crate::container::names::new_id;
 
-/// The largest build context accepted.
-const MAX_CONTEXT: usize = 2 << 30;
+/// The largest build context accepted (`berth daemon`; a session's is what
+/// its disk budget has left), as sent and as unpacked.
+const MAX_CONTEXT: u64 = 2 << 30;
+/// The most files a build context may hold: each costs an inode.
+const MAX_CONTEXT_FILES: usize = 1 << 18;
+/// The largest Dockerfile (and `.dockerignore`): both are read into memory.
+const MAX_DOCKERFILE: u64 = 4 << 20;
 
 /// A JSON map query value (`buildargs`, `labels`); `null` values (an
 /// `--build-arg NAME` the client had no value for) are left out.
@@ -79,16 +86,17 @@ pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     };
     let quiet = ctx.query.flag("q");
     let dockerfile = ctx.query.get("dockerfile").unwrap_or("").to_string();
-    let body = read_body(req.into_body(), MAX_CONTEXT).await?;
     let runtime = ctx.engine.runtime.clone();
     // On the session's filesystem: a context counts against its budget.
-    let dir = runtime
-        .scratch_dir(&ctx.scope.name)
-        .join(format!("build-{}", &new_id()[..16]));
+    let tmp = runtime.scratch_dir(&ctx.scope.name);
+    let limit = BodyLimit::of(ctx, MAX_CONTEXT).await;
+    let body = spool_body(req.into_body(), &tmp, &limit).await?;
+    let dir = tmp.join(format!("build-{}", &new_id()[..16]));
     // Unpack and parse first: their errors are the request's errors.
     let (context, file) = blocking(move || {
+        let body = open_context(body, &tmp, &limit, &dockerfile)?;
         let (context, text) =
-            BuildContext::unpack(&body, &dir, &dockerfile).map_err(failure_error)?;
+            BuildContext::unpack(body, &dir, &dockerfile).map_err(failure_error)?;
         let file = parse(&text).map_err(failure_error)?;
         Ok((context, file))
     })
@@ -105,6 +113,46 @@ pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         run_build(&runtime, &options, &context, &file, quiet, &tx);
     });
     Ok(reply)
+}
+
+/// The spooled context, inflated and measured: what it unpacks to fits
+/// `limit` and the Dockerfile fits in memory. Blocking.
+fn open_context(
+    body: super::body::Spooled,
+    tmp: &std::path::Path,
+    limit: &BodyLimit,
+    dockerfile: &str,
+) -> Result<std::io::BufReader<std::fs::File>, ApiError> {
+    use std::io::{Read, Seek};
+    let plain = decompressed(body, tmp, limit, "build context")?;
+    let len = plain.len();
+    let io = |e: std::io::Error| ApiError::internal(format!("read build context: {e}"));
+    let mut file = plain.into_file().map_err(io)?;
+    let mut head = Vec::with_capacity(512);
+    (&mut file).take(512).read_to_end(&mut head).map_err(io)?;
+    file.rewind().map_err(io)?;
+    let tar = head.len() >= 262 && &head[257..262] == b"ustar";
+    if tar {
+        let name = clean(dockerfile.trim_start_matches('/'));
+        let small = |path: &str| {
+            let path = clean(path.trim_start_matches('/'));
+            path == name || path == "Dockerfile" || path == "dockerfile" || path == ".dockerignore"
+        };
+        check_tar(
+            &mut file,
+            limit,
+            "build context",
+            MAX_CONTEXT_FILES,
+            &small,
+            MAX_DOCKERFILE,
+        )?;
+    } else if len > MAX_DOCKERFILE {
+        return Err(ApiError::new(
+            hyper::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Dockerfile is larger than {} MiB", MAX_DOCKERFILE >> 20),
+        ));
+    }
+    Ok(std::io::BufReader::with_capacity(1 << 16, file))
 }
 
 /// Runs the build, writing its progress to `tx`.

@@ -476,17 +476,28 @@ pub async fn archive_get(ctx: &Ctx, id: &str) -> ApiResult {
     Ok(reply)
 }
 
+/// The largest `docker cp` upload (`berth daemon`; a session's is what its
+/// disk budget has left).
+const MAX_ARCHIVE_BODY: u64 = 4 << 30;
+
 /// `PUT /containers/{id}/archive?path=&copyUIDGID=`: a tar extracted into a
 /// directory of the container.
 pub async fn archive_put(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
     let c = find(ctx, id)?;
     let path = archive_path(ctx)?;
     let copy_uid_gid = matches!(ctx.query.get("copyUIDGID"), Some("1" | "true"));
-    let body = read_body(req.into_body(), 4 << 30).await?;
     let runtime = ctx.engine.runtime.clone();
+    // On the session's own filesystem, where there is one: an upload
+    // counts against its budget while it waits.
+    let tmp = runtime.scratch_dir(&ctx.scope.name);
+    let limit = super::body::BodyLimit::of(ctx, MAX_ARCHIVE_BODY).await;
+    let body = super::body::spool_body(req.into_body(), &tmp, &limit).await?;
     blocking(move || {
+        let file = body
+            .into_file()
+            .map_err(|e| ApiError::internal(format!("read request body: {e}")))?;
         runtime
-            .archive_put(&c, &path, copy_uid_gid, &body)
+            .archive_put(&c, &path, copy_uid_gid, file)
             .map_err(ApiError::from)
     })
     .await?;

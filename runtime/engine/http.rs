@@ -299,14 +299,21 @@ impl Filters {
     }
 }
 
-/// Reads a whole request body (chunked or not), at most `limit` bytes.
+/// Reads a whole request body (chunked or not) into memory, at most
+/// `limit` bytes: for small JSON bodies. Large ones (archives, build
+/// contexts) go to disk with [`super::body::spool_body`].
 pub async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, limit);
-    limited
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))
+    limited.collect().await.map(|c| c.to_bytes()).map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body too large: more than {} KiB", limit >> 10),
+            )
+        } else {
+            ApiError::bad_request(format!("reading request body: {e}"))
+        }
+    })
 }
 
 /// Parses a JSON request body (an empty body is `T::default()`).

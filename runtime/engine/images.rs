@@ -8,6 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
+use super::body::{decompressed, spool_body, BodyLimit};
 use super::containers::blocking;
 use super::http::{json, read_body, stream, ApiError, ApiResult, Sink};
 use super::router::Ctx;
@@ -247,15 +248,29 @@ pub fn save(ctx: &Ctx, name: Option<&str>) -> ApiResult {
     Ok(reply)
 }
 
+/// The largest `docker load`/`import` body (`berth daemon`; a session's is
+/// what its disk budget has left), as sent and once inflated.
+const MAX_IMAGE_BODY: u64 = 8 << 30;
+
+fn spooled_error(e: std::io::Error) -> ApiError {
+    ApiError::internal(format!("read request body: {e}"))
+}
+
 /// `POST /images/load`: a `docker save` or OCI layout tar in the body.
 pub async fn load(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
-    let body = read_body(req.into_body(), 8 << 30).await?;
     let runtime = ctx.engine.runtime.clone();
+    // On the session's own filesystem, where there is one: an upload
+    // counts against its budget while it waits.
+    let tmp = runtime.scratch_dir(&ctx.scope.name);
+    let limit = BodyLimit::of(ctx, MAX_IMAGE_BODY).await;
+    let body = spool_body(req.into_body(), &tmp, &limit).await?;
     let scope = ctx.scope.name.clone();
     let loaded = blocking(move || {
+        let body = decompressed(body, &tmp, &limit, "image archive")?;
+        let file = body.into_file().map_err(spooled_error)?;
         runtime
             .images()
-            .load(&scope, std::io::Cursor::new(body))
+            .load(&scope, std::io::BufReader::with_capacity(1 << 16, file))
             .map_err(ApiError::from)
     })
     .await?;
@@ -290,10 +305,16 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
             .map(String::from)
             .collect();
         let message = ctx.query.get("message").unwrap_or("").to_string();
-        let body = read_body(req.into_body(), 8 << 30).await?;
         let runtime = ctx.engine.runtime.clone();
+        // On the session's own filesystem, where there is one: an upload
+        // counts against its budget while it waits.
+        let tmp = runtime.scratch_dir(&ctx.scope.name);
+        let limit = BodyLimit::of(ctx, MAX_IMAGE_BODY).await;
+        let body = spool_body(req.into_body(), &tmp, &limit).await?;
         let scope = ctx.scope.name.clone();
         let id = blocking(move || {
+            let body = decompressed(body, &tmp, &limit, "imported image")?;
+            let file = body.into_file().map_err(spooled_error)?;
             let reference = if repo.is_empty() {
                 None
             } else if tag.is_empty() {
@@ -305,7 +326,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
                 .images()
                 .import(
                     &scope,
-                    std::io::Cursor::new(body),
+                    std::io::BufReader::with_capacity(1 << 16, file),
                     reference.as_deref(),
                     &changes,
                     &message,

@@ -2,6 +2,7 @@
 //! `docker` CLI as dockerd does.
 //!
 //! - [`http`]: bodies, Docker's error shape, query strings and filters.
+//! - [`body`]: large request bodies spooled to disk under the scope's budget.
 //! - [`router`]: every route in one table, versioned paths, `/_ping`.
 //! - [`system`], [`containers`], [`exec`], [`images`]: the handlers.
 //! - [`streams`]: hijacked connections (attach, exec) and log streams.
@@ -12,6 +13,7 @@
 //! A [`Scope`] is what one socket serves: its own names and references. The
 //! [`Engine`] is shared by all scopes of one process.
 
+pub mod body;
 pub mod build;
 pub mod containers;
 pub mod convert;

@@ -2,42 +2,18 @@
 //! which is also an OCI layout), plain OCI layout tars, and `docker import`
 //! of a rootfs tar.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
 
 use serde_json::{json, Value};
 
+use super::members::{Member, Members};
 use super::reference::Reference;
 use super::store::{parse_config, ImageStore};
 use super::ImageError;
 
 fn invalid(msg: impl Into<String>) -> ImageError {
     ImageError::Invalid(msg.into())
-}
-
-/// Reads every member of a tar into memory, by cleaned path.
-fn members(reader: impl Read) -> Result<HashMap<String, Vec<u8>>, ImageError> {
-    let mut out = HashMap::new();
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(ImageError::io("read archive"))? {
-        let mut entry = entry.map_err(ImageError::io("read archive"))?;
-        if entry.header().entry_type().is_dir() {
-            continue;
-        }
-        let path = entry
-            .path()
-            .map_err(ImageError::io("read archive"))?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
-        let mut data = Vec::new();
-        entry
-            .read_to_end(&mut data)
-            .map_err(ImageError::io("read archive"))?;
-        out.insert(path, data);
-    }
-    Ok(out)
 }
 
 fn blob_member(digest: &str) -> String {
@@ -47,7 +23,7 @@ fn blob_member(digest: &str) -> String {
 impl ImageStore {
     /// `docker load`: returns the loaded references (or IDs of untagged images).
     pub fn load(&self, scope: &str, reader: impl Read) -> Result<Vec<String>, ImageError> {
-        let files = members(reader)?;
+        let files = Members::read(reader, &self.tmp_path())?;
         let get = |p: &str| {
             files
                 .get(p)
@@ -55,7 +31,7 @@ impl ImageStore {
         };
         let mut loaded = Vec::new();
         if let Some(manifest) = files.get("manifest.json") {
-            let entries: Vec<Value> = serde_json::from_slice(manifest)
+            let entries: Vec<Value> = serde_json::from_slice(&manifest.bytes()?)
                 .map_err(|e| invalid(format!("manifest.json: {e}")))?;
             for entry in entries {
                 let config_path = entry["Config"]
@@ -76,7 +52,7 @@ impl ImageStore {
                     .unwrap_or_default();
                 let id = self.load_image(
                     scope,
-                    get(config_path)?,
+                    &get(config_path)?.bytes()?,
                     layers.iter().map(|l| get(l)).collect::<Result<_, _>>()?,
                     &tags,
                 )?;
@@ -93,20 +69,20 @@ impl ImageStore {
             return Ok(loaded);
         }
         // A plain OCI image layout.
-        let index: Value = serde_json::from_slice(get("index.json")?)
+        let index: Value = serde_json::from_slice(&get("index.json")?.bytes()?)
             .map_err(|e| invalid(format!("index.json: {e}")))?;
         for m in index["manifests"].as_array().cloned().unwrap_or_default() {
             let digest = m["digest"]
                 .as_str()
                 .ok_or_else(|| invalid("index.json: manifest without digest"))?;
-            let manifest: Value = serde_json::from_slice(get(&blob_member(digest))?)
+            let manifest: Value = serde_json::from_slice(&get(&blob_member(digest))?.bytes()?)
                 .map_err(|e| invalid(format!("manifest: {e}")))?;
             let manifest = if manifest.get("manifests").is_some() {
                 // A nested index: take the first (this platform's) manifest.
                 let inner = manifest["manifests"][0]["digest"]
                     .as_str()
                     .ok_or_else(|| invalid("empty index"))?;
-                serde_json::from_slice(get(&blob_member(inner))?)
+                serde_json::from_slice(&get(&blob_member(inner))?.bytes()?)
                     .map_err(|e| invalid(format!("manifest: {e}")))?
             } else {
                 manifest
@@ -114,7 +90,7 @@ impl ImageStore {
             let config = manifest["config"]["digest"]
                 .as_str()
                 .ok_or_else(|| invalid("manifest without config"))?;
-            let layers: Vec<&Vec<u8>> = manifest["layers"]
+            let layers: Vec<Member> = manifest["layers"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
@@ -129,7 +105,7 @@ impl ImageStore {
                 .into_iter()
                 .filter(|n| Reference::parse(n).is_ok() && (n.contains(':') || n.contains('/')))
                 .collect();
-            let id = self.load_image(scope, get(&blob_member(config))?, layers, &tags)?;
+            let id = self.load_image(scope, &get(&blob_member(config))?.bytes()?, layers, &tags)?;
             if tags.is_empty() {
                 loaded.push(id);
             } else {
@@ -148,7 +124,7 @@ impl ImageStore {
         &self,
         scope: &str,
         config: &[u8],
-        layers: Vec<&Vec<u8>>,
+        layers: Vec<Member>,
         tags: &[String],
     ) -> Result<String, ImageError> {
         let (parsed, _) = parse_config(config)?;
@@ -161,7 +137,7 @@ impl ImageStore {
             )));
         }
         for (data, want) in layers.iter().zip(diff_ids) {
-            let got = self.add_layer(&data[..])?;
+            let got = self.add_layer(data.reader())?;
             if &got != want {
                 return Err(invalid(format!(
                     "layer digest mismatch: config says {want}, content is {got}"

@@ -17,6 +17,7 @@ mod bootstrap;
 mod distribution;
 pub mod layer;
 mod lineage;
+mod members;
 pub mod reference;
 mod store;
 mod usage;

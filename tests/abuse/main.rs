@@ -7,6 +7,7 @@ mod common;
 
 mod daemon;
 mod disk;
+mod memory;
 mod web;
 
 pub use common::lab::{Canary, Lab};

@@ -98,6 +98,50 @@ impl Lab {
         run.stdout
     }
 
+    /// `docker <args>` with stdin written by `feed` as the CLI reads it
+    /// (uploads too large to hold in the test's memory).
+    pub fn docker_feed(
+        &self,
+        args: &[&str],
+        feed: impl FnOnce(&mut dyn std::io::Write) + Send + 'static,
+    ) -> Run {
+        let mut child = self
+            .cli()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run docker");
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || feed(&mut stdin));
+        let out = child.wait_with_output().expect("wait docker");
+        let _ = writer.join();
+        out.into()
+    }
+
+    /// The pid of the classroom's `berth serve` (found by its data directory).
+    pub fn server_pid(&self) -> u32 {
+        let data = self.classroom.data_dir();
+        let data = data.to_string_lossy();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if args.iter().any(|a| a == "serve") && args.iter().any(|a| *a == *data) {
+                return pid;
+            }
+        }
+        panic!("no berth serve process for {data}");
+    }
+
     fn cli(&self) -> Command {
         let mut cmd = Command::new("docker");
         cmd.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
