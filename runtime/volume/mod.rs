@@ -5,8 +5,10 @@
 //!
 //! - [`mounts`]: resolving a container's mounts into what the spec binds.
 //! - [`copy`]: copy-up of the image's content into a fresh volume.
+//! - [`intree`]: file operations resolved inside a learner's tree.
 
 pub mod copy;
+pub mod intree;
 pub mod mounts;
 
 use std::collections::BTreeMap;
