@@ -124,6 +124,22 @@ impl Tree {
             .map_err(path_err)
     }
 
+    /// Opens the regular file `rel` for reading, symlinks (the final one
+    /// too) followed inside this tree.
+    pub fn open_file_following(&self, rel: &Path) -> io::Result<File> {
+        let handle = self.root.resolve(rel).map_err(path_err)?;
+        let probe = File::from(OwnedFd::from(handle.try_clone().map_err(path_err)?));
+        if !probe.metadata()?.is_file() {
+            return Err(io::Error::other(format!(
+                "{} is not a regular file",
+                rel.display()
+            )));
+        }
+        handle
+            .reopen(OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC)
+            .map_err(path_err)
+    }
+
     /// The target of symlink `rel`.
     pub fn readlink(&self, rel: &Path) -> io::Result<PathBuf> {
         self.root.readlink(rel).map_err(path_err)
@@ -244,6 +260,16 @@ impl Tree {
         .map_err(io::Error::from)
     }
 
+    /// The value of xattr `name` of directory `rel`, read from its fd.
+    pub fn dir_xattr(&self, rel: &Path, name: &str) -> Option<Vec<u8>> {
+        use xattr::FileExt;
+        let handle = self.root.resolve_nofollow(rel).ok()?;
+        let dir = handle
+            .reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY | OpenFlags::O_CLOEXEC)
+            .ok()?;
+        dir.get_xattr(name).ok().flatten()
+    }
+
     /// Sets the mode and modification time of directory `rel`.
     pub fn set_dir_attrs(&self, rel: &Path, mode: u32, mtime: Option<i64>) -> io::Result<()> {
         let handle = self.root.resolve_nofollow(rel).map_err(path_err)?;
@@ -359,10 +385,24 @@ fn entry_path(dest: &Path, name: &Path) -> Option<PathBuf> {
 /// at most elsewhere in the tree), hard links must point inside `dest`, and
 /// device nodes are refused.
 pub fn extract_tar(tree: &Tree, dest: &Path, reader: impl Read, opts: Extract) -> io::Result<()> {
+    extract_tar_where(tree, dest, reader, opts, &mut |_| true)
+}
+
+/// [`extract_tar`] of the entries whose member name `keep` accepts.
+pub fn extract_tar_where(
+    tree: &Tree,
+    dest: &Path,
+    reader: impl Read,
+    opts: Extract,
+    keep: &mut dyn FnMut(&Path) -> bool,
+) -> io::Result<()> {
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let name = entry.path()?.into_owned();
+        if !keep(&name) {
+            continue;
+        }
         let rel = entry_path(dest, &name).ok_or_else(|| {
             io::Error::other(format!(
                 "{:?} is outside of {:?}",
