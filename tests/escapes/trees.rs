@@ -23,6 +23,8 @@ impl EvilTar {
         h.set_size(data.len() as u64);
         h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
         h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
         h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
         h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
         h.set_cksum();
@@ -415,5 +417,80 @@ fn copy_from_a_stage_or_the_context_through_a_symlink_never_reads_the_host() {
     );
     let run = lab.docker_stdin(&["build", "-"], &body);
     canary.assert_not_in(&all(&run));
+    canary.assert_untouched();
+}
+
+/// `sha256:<hex>` of `bytes` (by the host's `sha256sum`).
+fn sha256(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hex = String::from_utf8_lossy(&out.stdout);
+    format!("sha256:{}", hex.split_whitespace().next().unwrap())
+}
+
+/// A `docker save` archive of one image `tag` made of `layers` (lowest first).
+fn saved_image(tag: &str, layers: Vec<Vec<u8>>) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha256(l)).collect();
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    })
+    .to_string();
+    let names: Vec<String> = (0..layers.len())
+        .map(|i| format!("l{i}/layer.tar"))
+        .collect();
+    let manifest = serde_json::json!([{
+        "Config": "config.json",
+        "RepoTags": [tag],
+        "Layers": names,
+    }])
+    .to_string();
+    let mut out = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        out.append_data(&mut h, name, data).unwrap();
+    };
+    add("config.json", config.as_bytes());
+    add("manifest.json", manifest.as_bytes());
+    for (name, layer) in names.iter().zip(&layers) {
+        add(name, layer);
+    }
+    out.into_inner().unwrap()
+}
+
+#[test]
+fn copy_from_an_image_whose_lower_layer_links_out_never_reads_the_host() {
+    let lab = Lab::new();
+    let canary = Canary::new();
+    let dir = canary_dir(&canary);
+    // A lower layer's `d` leads to the canary; the upper layer makes `d` a
+    // directory (not opaque): the merged view shows the upper `d` alone.
+    let lower = EvilTar::new().symlink("d", &dir).bytes();
+    let upper = EvilTar::new()
+        .entry(tar::EntryType::Directory, "d/", "", b"")
+        .file("d/keep", "k")
+        .bytes();
+    let run = lab.docker_stdin(&["load"], &saved_image("evil:layers", vec![lower, upper]));
+    assert_eq!(run.code, 0, "{}", all(&run));
+    for dockerfile in [
+        "FROM busybox\nCOPY --from=evil:layers /d/secret /got\nRUN cat /got\n",
+        "FROM busybox\nCOPY --from=evil:layers /d/ /got/\nRUN cat /got/secret; ls /got\n",
+        "FROM busybox\nCOPY --from=evil:layers /d/* /got/\nRUN cat /got/secret; ls /got\n",
+    ] {
+        let body = context_tar(EvilTar::new().file("Dockerfile", dockerfile));
+        let run = lab.docker_stdin(&["build", "-"], &body);
+        canary.assert_not_in(&all(&run));
+    }
     canary.assert_untouched();
 }
