@@ -277,3 +277,112 @@ fn extraction_below_a_destination_keeps_dotdot_inside_it() {
     assert_eq!(fs::read_to_string(root.join("dest/b")).unwrap(), "B");
     assert!(!root.join("c").exists());
 }
+
+mod random_tars {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One crafted entry: a kind, a name and a link target drawn from pieces
+    /// that attack (`..`, absolute paths, the outside directory).
+    #[derive(Debug, Clone)]
+    struct Spec {
+        kind: u8,
+        name: Vec<u8>,
+        link: Vec<u8>,
+    }
+
+    /// Names and link targets that attack: through a link, above the root,
+    /// straight at the outside directory.
+    fn names() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "x",
+            "x/new",
+            "x/secret",
+            "../x",
+            "a/../../x",
+            "y/z",
+            "x/.",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    fn links(outside: &'static str) -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["", "/secret", "/..", "../../..", "/"]).prop_map(move |tail| {
+            if tail == "../../.." || tail == "/" {
+                tail.to_string()
+            } else {
+                format!("/{outside}{tail}")
+            }
+        })
+    }
+
+    fn spec(outside: &'static str) -> impl Strategy<Value = Spec> {
+        (0u8..5, names(), links(outside)).prop_map(|(kind, name, link)| Spec {
+            kind,
+            name: name.into_bytes(),
+            link: link.into_bytes(),
+        })
+    }
+
+    fn outside_dir() -> &'static (tempfile::TempDir, String) {
+        static DIR: std::sync::OnceLock<(tempfile::TempDir, String)> = std::sync::OnceLock::new();
+        DIR.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join("secret"), "s3cret").unwrap();
+            let text = dir
+                .path()
+                .to_string_lossy()
+                .trim_start_matches('/')
+                .to_string();
+            (dir, text)
+        })
+    }
+
+    fn tar_of(specs: &[Spec]) -> Vec<u8> {
+        tar_with(|b| {
+            for s in specs {
+                let kind = match s.kind {
+                    0 => tar::EntryType::Regular,
+                    1 => tar::EntryType::Directory,
+                    2 => tar::EntryType::Symlink,
+                    3 => tar::EntryType::Link,
+                    _ => tar::EntryType::Regular,
+                };
+                let name = String::from_utf8_lossy(&s.name[..s.name.len().min(99)]).into_owned();
+                let link = String::from_utf8_lossy(&s.link[..s.link.len().min(99)]).into_owned();
+                let link = if matches!(kind, tar::EntryType::Symlink | tar::EntryType::Link) {
+                    link
+                } else {
+                    String::new()
+                };
+                let data: &[u8] = if kind == tar::EntryType::Regular {
+                    b"evil"
+                } else {
+                    b""
+                };
+                raw_entry(b, kind, &name, &link, data);
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn nothing_lands_outside_the_tree(specs in prop::collection::vec(spec(&outside_dir().1), 1..12)) {
+            let (outside, _) = outside_dir();
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path().join("a/root");
+            fs::create_dir_all(&root).unwrap();
+            let tree = Tree::open(&root).unwrap();
+            let _ = extract_tar(&tree, Path::new("/"), &tar_of(&specs)[..], Extract::default());
+            let names: Vec<_> = fs::read_dir(outside.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            prop_assert_eq!(names, vec![OsString::from("secret")]);
+            prop_assert_eq!(fs::read_to_string(outside.path().join("secret")).unwrap(), "s3cret");
+            prop_assert_eq!(fs::metadata(outside.path().join("secret")).unwrap().nlink(), 1);
+            let beside: Vec<_> = fs::read_dir(tmp.path().join("a")).unwrap().map(|e| e.unwrap().file_name()).collect();
+            prop_assert_eq!(beside, vec![OsString::from("root")]);
+            let above: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            prop_assert_eq!(above, vec![OsString::from("a")]);
+        }
+    }
+}
