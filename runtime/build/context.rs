@@ -3,6 +3,12 @@
 //!
 //! The body is a tar (the engine inflates a gzip one), or, for `docker build - < Dockerfile`
 //! from clients that send stdin as is, the Dockerfile itself.
+//!
+//! The context is a learner's tree: it is unpacked in-root (a symlink from
+//! an earlier entry leads at most elsewhere in the context), and everything
+//! read from it afterwards (the Dockerfile, sources, their digests) is
+//! resolved inside it from a directory handle, so a `Dockerfile ->
+//! /proc/self/environ` names a file of the context, which is not there.
 
 use std::fs;
 use std::io::{self, Read, Seek};
@@ -12,14 +18,19 @@ use sha2::{Digest, Sha256};
 
 use super::dockerignore::{clean, glob_match, parse_dockerignore, Ignore};
 use super::failure::Failure;
+use super::rootfs::{Found, RootView};
+use crate::volume::intree::{extract_tar_where, Extract, Tree};
 
 /// Name Docker gives a bare Dockerfile body inside its context.
 const DEFAULT_DOCKERFILE: &str = "Dockerfile";
+/// Directory levels walked below the context's root.
+const MAX_DEPTH: usize = 256;
 
 /// An unpacked build context; its directory is removed on drop.
 #[derive(Debug)]
 pub struct BuildContext {
     dir: PathBuf,
+    tree: Tree,
     ignore: Ignore,
 }
 
@@ -37,6 +48,10 @@ fn io_failure(what: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
     move |e| Failure::new(format!("{what}: {e}"))
 }
 
+/// The most of a Dockerfile read into memory (Docker's own limit is far
+/// below what a context may hold).
+const MAX_DOCKERFILE: u64 = 4 << 20;
+
 impl BuildContext {
     /// Unpacks `body`, a plain tar or a bare Dockerfile (the engine has
     /// decompressed and measured it: see `engine::body`), into a new
@@ -51,6 +66,7 @@ impl BuildContext {
         fs::create_dir_all(dir).map_err(io_failure("create build context"))?;
         let mut context = BuildContext {
             dir: dir.to_path_buf(),
+            tree: Tree::open(dir).map_err(io_failure("open build context"))?,
             ignore: Ignore::default(),
         };
         let mut head = Vec::with_capacity(512);
@@ -72,49 +88,55 @@ impl BuildContext {
             .map(|t| parse_dockerignore(&t))
             .unwrap_or_default();
         body.rewind().map_err(io_failure("read build context"))?;
-        let name = if dockerfile.is_empty() {
+        let asked = if dockerfile.is_empty() {
             DEFAULT_DOCKERFILE
         } else {
             dockerfile
         };
-        let name = clean(name.trim_start_matches('/'));
-        let mut archive = tar::Archive::new(body);
-        archive.set_preserve_permissions(true);
-        archive.set_preserve_mtime(true);
-        archive.set_overwrite(true);
-        for entry in archive
-            .entries()
-            .map_err(io_failure("read build context"))?
-        {
-            let mut entry = entry.map_err(io_failure("read build context"))?;
-            let path = entry
-                .path()
-                .map_err(io_failure("read build context"))?
-                .into_owned();
-            let rel = relative(&path);
-            if rel.is_empty() {
-                continue;
-            }
-            // The Dockerfile and .dockerignore are always sent, as Docker does.
-            if rel != name && rel != ".dockerignore" && context.ignore.is_excluded(&rel) {
-                continue;
-            }
-            entry
-                .unpack_in(dir)
-                .map_err(io_failure("unpack build context"))?;
+        let name = clean(asked.trim_start_matches('/'));
+        if name == ".." || name.starts_with("../") {
+            return Err(Failure::new(format!(
+                "the Dockerfile ({asked}) must be within the build context"
+            )));
         }
-        let text = match fs::read(dir.join(&name)) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(_) if name == DEFAULT_DOCKERFILE => fs::read(dir.join("dockerfile"))
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .map_err(|_| Failure::new(format!("Cannot locate specified Dockerfile: {name}")))?,
-            Err(_) => {
+        let ignore = &context.ignore;
+        extract_tar_where(
+            &context.tree,
+            Path::new("/"),
+            &mut body,
+            Extract::default(),
+            &mut |path| {
+                let rel = relative(path);
+                // The Dockerfile and .dockerignore are always sent, as Docker does.
+                !rel.is_empty()
+                    && (rel == name || rel == ".dockerignore" || !ignore.is_excluded(&rel))
+            },
+        )
+        .map_err(io_failure("unpack build context"))?;
+        let text = match context.read_dockerfile(&name) {
+            Some(t) => t,
+            None if name == DEFAULT_DOCKERFILE => {
+                context.read_dockerfile("dockerfile").ok_or_else(|| {
+                    Failure::new(format!("Cannot locate specified Dockerfile: {asked}"))
+                })?
+            }
+            None => {
                 return Err(Failure::new(format!(
-                    "Cannot locate specified Dockerfile: {name}"
+                    "Cannot locate specified Dockerfile: {asked}"
                 )))
             }
         };
         Ok((context, text))
+    }
+
+    /// The Dockerfile `name`: a regular file of the context, symlinks on the
+    /// way followed inside the context only.
+    fn read_dockerfile(&self, name: &str) -> Option<String> {
+        let file = self.tree.open_file_following(Path::new(name)).ok()?;
+        // Read into memory: bounded, whatever the file is.
+        let mut bytes = Vec::new();
+        file.take(MAX_DOCKERFILE).read_to_end(&mut bytes).ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// The context's directory.
@@ -130,11 +152,11 @@ impl BuildContext {
             return vec![".".to_string()];
         }
         if !has_magic(&pattern) {
-            let exists = fs::symlink_metadata(self.dir.join(&pattern)).is_ok();
+            let exists = matches!(self.tree.lstat(Path::new(&pattern)), Ok(Some(_)));
             return if exists { vec![pattern] } else { Vec::new() };
         }
         let mut out = Vec::new();
-        walk(&self.dir, Path::new(""), &mut |rel| {
+        walk(&self.tree, Path::new(""), 0, &mut |rel| {
             if glob_match(&pattern, rel) {
                 out.push(rel.to_string());
             }
@@ -149,16 +171,23 @@ pub fn has_magic(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
 
-/// Calls `f` with every path below `root/rel`, relative to `root`.
-fn walk(root: &Path, rel: &Path, f: &mut dyn FnMut(&str)) {
-    let Ok(entries) = fs::read_dir(root.join(rel)) else {
+/// Calls `f` with every path below `rel` of `tree`, relative to its root.
+fn walk(tree: &Tree, rel: &Path, depth: usize, f: &mut dyn FnMut(&str)) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(names) = tree.list(if rel.as_os_str().is_empty() {
+        Path::new("/")
+    } else {
+        rel
+    }) else {
         return;
     };
-    for e in entries.flatten() {
-        let child = rel.join(e.file_name());
+    for name in names {
+        let child = rel.join(name);
         f(&child.to_string_lossy());
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            walk(root, &child, f);
+        if matches!(tree.lstat(&child), Ok(Some(m)) if m.is_dir()) {
+            walk(tree, &child, depth + 1, f);
         }
     }
 }
@@ -189,38 +218,51 @@ fn read_member(body: impl Read, name: &str) -> Option<String> {
     None
 }
 
-/// A digest of files (content, mode, ownership, link targets) below `path`,
-/// Docker's `file:`/`dir:` source description for history and the cache.
-pub fn content_digest(path: &Path) -> io::Result<String> {
+/// A digest of files (content, mode, ownership, link targets) below `found`
+/// of `view`, Docker's `file:`/`dir:` source description for history and
+/// the cache.
+pub fn content_digest(view: &RootView, found: &Found) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    hash_tree(path, Path::new(""), &mut hasher)?;
+    hash_tree(view, found, "", &mut hasher, 0)?;
     Ok(hex::encode(hasher.finalize()))
 }
 
-fn hash_tree(root: &Path, rel: &Path, hasher: &mut Sha256) -> io::Result<()> {
+fn hash_tree(
+    view: &RootView,
+    found: &Found,
+    rel: &str,
+    hasher: &mut Sha256,
+    depth: usize,
+) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let full = if rel.as_os_str().is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(rel)
-    };
-    let meta = fs::symlink_metadata(&full)?;
-    hasher.update(rel.as_os_str().as_encoded_bytes());
+    if depth > MAX_DEPTH {
+        return Err(io::Error::other("directories nested too deeply"));
+    }
+    let meta = &found.meta;
+    hasher.update(rel.as_bytes());
     hasher.update([0]);
     hasher.update(meta.mode().to_le_bytes());
     if meta.file_type().is_symlink() {
-        hasher.update(fs::read_link(&full)?.as_os_str().as_encoded_bytes());
+        hasher.update(view.readlink(found)?.as_os_str().as_encoded_bytes());
     } else if meta.is_file() {
         hasher.update(meta.len().to_le_bytes());
-        let mut file = fs::File::open(&full)?;
-        io::copy(&mut file, hasher)?;
+        io::copy(&mut view.open(found)?, hasher)?;
     } else if meta.is_dir() {
-        let mut names: Vec<_> = fs::read_dir(&full)?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        names.sort();
-        for name in names {
-            hash_tree(root, &rel.join(name), hasher)?;
+        for name in view.list(&found.path) {
+            let path = if found.path.is_empty() {
+                name.clone()
+            } else {
+                format!("{}/{name}", found.path)
+            };
+            let Some(child) = view.lookup(&path, false) else {
+                continue;
+            };
+            let child_rel = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            hash_tree(view, &child, &child_rel, hasher, depth + 1)?;
         }
     }
     hasher.update([0xff]);
@@ -292,5 +334,81 @@ mod tests {
             err.message,
             "Cannot locate specified Dockerfile: Dockerfile"
         );
+    }
+
+    fn tar_with_link(name: &str, target: &str, files: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, name, target).unwrap();
+        for (name, text) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, text.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_dockerfile_symlink_never_reads_outside_the_context() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret");
+        fs::write(&secret, "FROM s3cret\n").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        for target in [
+            "/proc/self/environ",
+            &secret.to_string_lossy(),
+            "../../../../../../etc/passwd",
+        ] {
+            let body = tar_with_link("Dockerfile", target, &[]);
+            let dir = tmp.path().join(format!("c{}", target.len()));
+            let err = BuildContext::unpack(&body, &dir, "").unwrap_err();
+            assert_eq!(
+                err.message,
+                "Cannot locate specified Dockerfile: Dockerfile"
+            );
+        }
+        // A link to a file of the context is followed, as Docker does.
+        let body = tar_with_link(
+            "Dockerfile",
+            "real/Dockerfile",
+            &[("real/Dockerfile", "FROM busybox\n")],
+        );
+        let (_, text) = BuildContext::unpack(&body, &tmp.path().join("ok"), "").unwrap();
+        assert_eq!(text, "FROM busybox\n");
+    }
+
+    #[test]
+    fn a_dockerfile_outside_the_context_is_refused_in_dockers_words() {
+        let tmp = tempfile::tempdir().unwrap();
+        let body = tar_of(&[("Dockerfile", "FROM scratch\n")]);
+        let err = BuildContext::unpack(&body, &tmp.path().join("c"), "../../x").unwrap_err();
+        assert_eq!(
+            err.message,
+            "the Dockerfile (../../x) must be within the build context"
+        );
+        let err = BuildContext::unpack(&body, &tmp.path().join("d"), "nope").unwrap_err();
+        assert_eq!(err.message, "Cannot locate specified Dockerfile: nope");
+    }
+
+    #[test]
+    fn context_symlinks_lead_nowhere_outside_it() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "s3cret").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let body = tar_with_link(
+            "link",
+            &outside.path().to_string_lossy(),
+            &[("Dockerfile", "FROM scratch\n")],
+        );
+        let (ctx, _) = BuildContext::unpack(&body, &tmp.path().join("c"), "").unwrap();
+        let view = RootView::new(vec![ctx.dir().to_path_buf()]);
+        assert!(view.lookup("link/secret", true).is_none());
+        assert!(ctx.matches("link/secret").is_empty());
+        assert!(ctx.matches("link/*").is_empty());
     }
 }

@@ -10,13 +10,14 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::context::has_magic;
 use super::dockerignore::glob_match;
 use super::failure::Failure;
 use super::rootfs::{components, Found, RootView};
+use crate::volume::intree::{extract_tar, set_mtime, Extract, Tree};
 
 /// Ownership and mode to give copied files.
 #[derive(Debug, Clone, Copy, Default)]
@@ -119,7 +120,7 @@ fn glob_view(view: &RootView, dir: &str, rest: &[String], out: &mut Vec<String>)
 
 impl CopyJob<'_> {
     /// Writes the copy into `layer` (an empty directory that becomes the
-    /// new layer).
+    /// new layer). Every write is resolved inside the layer's root.
     pub fn write(&self, layer: &Path) -> Result<(), Failure> {
         let into_dir = self.dest.ends_with('/');
         if self.sources.len() > 1 && !into_dir {
@@ -129,15 +130,18 @@ impl CopyJob<'_> {
             )));
         }
         let fail = |e: io::Error| Failure::new(format!("{} failed: {e}", self.keyword));
+        let layer = Tree::open(layer).map_err(fail)?;
+        // The destination's directories resolved in the image being built on
+        // (a `RUN ln -s / /x` makes `/x/etc` the image's `/etc`).
         let dest = self.image.real_path(&self.dest);
         let dest_is_dir = into_dir || self.image.is_dir(&dest);
         for src in &self.sources {
             if src.meta.is_dir() {
-                self.make_dir(layer, &dest).map_err(fail)?;
-                self.copy_children(src, layer, &dest).map_err(fail)?;
-            } else if self.unpack_archives && src.meta.is_file() && is_archive(&src.host) {
-                self.make_dir(layer, &dest).map_err(fail)?;
-                self.unpack(src, &layer.join(&dest)).map_err(fail)?;
+                self.make_dir(&layer, &dest).map_err(fail)?;
+                self.copy_children(src, &layer, &dest).map_err(fail)?;
+            } else if self.unpack_archives && src.meta.is_file() && self.is_archive(src) {
+                self.make_dir(&layer, &dest).map_err(fail)?;
+                self.unpack(src, &layer, &dest).map_err(fail)?;
             } else {
                 let target = if dest_is_dir {
                     let name = src.path.rsplit('/').next().unwrap_or(&src.path);
@@ -146,8 +150,8 @@ impl CopyJob<'_> {
                     dest.clone()
                 };
                 let parent = parent_of(&target);
-                self.make_dir(layer, &parent).map_err(fail)?;
-                self.copy_entry(src, layer, &target).map_err(fail)?;
+                self.make_dir(&layer, &parent).map_err(fail)?;
+                self.copy_entry(src, &layer, &target).map_err(fail)?;
             }
         }
         Ok(())
@@ -155,48 +159,37 @@ impl CopyJob<'_> {
 
     /// Makes directory `rel` (and its parents) in `layer`, for `WORKDIR`.
     pub fn make_dirs(&self, layer: &Path, rel: &str) -> Result<(), Failure> {
-        self.make_dir(layer, rel)
-            .map_err(|e| Failure::new(format!("{} failed: {e}", self.keyword)))
+        let fail = |e: io::Error| Failure::new(format!("{} failed: {e}", self.keyword));
+        let layer = Tree::open(layer).map_err(fail)?;
+        self.make_dir(&layer, rel).map_err(fail)
     }
 
     /// Makes `rel` and its parents in the layer: existing image directories
     /// keep their mode and owner; new ones are 0755 with the copy's owner.
-    fn make_dir(&self, layer: &Path, rel: &str) -> io::Result<()> {
+    fn make_dir(&self, layer: &Tree, rel: &str) -> io::Result<()> {
         let mut path = String::new();
         for part in components(rel) {
             path = join(&path, &part);
-            let host = layer.join(&path);
-            if fs::symlink_metadata(&host).is_ok() {
+            let at = Path::new(&path);
+            if layer.lstat(at)?.is_some_and(|m| m.is_dir()) {
                 continue;
             }
-            fs::create_dir(&host)?;
+            layer.mkdir(at, 0o700)?;
             match self.image.lookup(&path, true).filter(|f| f.meta.is_dir()) {
                 Some(existing) => {
-                    fs::set_permissions(
-                        &host,
-                        fs::Permissions::from_mode(existing.meta.mode() & 0o7777),
-                    )?;
-                    std::os::unix::fs::lchown(
-                        &host,
-                        Some(existing.meta.uid()),
-                        Some(existing.meta.gid()),
-                    )?;
-                    set_mtime(&host, existing.meta.mtime())?;
+                    layer.chown(at, existing.meta.uid(), existing.meta.gid())?;
+                    layer.set_dir_attrs(at, existing.meta.mode(), Some(existing.meta.mtime()))?;
                 }
                 None => {
-                    fs::set_permissions(&host, fs::Permissions::from_mode(0o755))?;
-                    std::os::unix::fs::lchown(
-                        &host,
-                        Some(self.attrs.owner.0),
-                        Some(self.attrs.owner.1),
-                    )?;
+                    layer.chown(at, self.attrs.owner.0, self.attrs.owner.1)?;
+                    layer.set_dir_attrs(at, 0o755, None)?;
                 }
             }
         }
         Ok(())
     }
 
-    fn copy_children(&self, dir: &Found, layer: &Path, dest: &str) -> io::Result<()> {
+    fn copy_children(&self, dir: &Found, layer: &Tree, dest: &str) -> io::Result<()> {
         for name in self.source.list(&dir.path) {
             let path = join(&dir.path, &name);
             let Some(child) = self.source.lookup(&path, false) else {
@@ -208,72 +201,62 @@ impl CopyJob<'_> {
     }
 
     /// Copies one entry (recursively for directories) to `target`.
-    fn copy_entry(&self, src: &Found, layer: &Path, target: &str) -> io::Result<()> {
-        let host = layer.join(target);
+    fn copy_entry(&self, src: &Found, layer: &Tree, target: &str) -> io::Result<()> {
+        let at = Path::new(target);
         let kind = src.meta.file_type();
+        let (uid, gid) = self.attrs.owner;
+        let mode = self.attrs.mode.unwrap_or(src.meta.mode() & 0o7777);
         if kind.is_dir() {
-            if !fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
-                let _ = fs::remove_file(&host);
-                fs::create_dir(&host)?;
-            }
+            layer.mkdir(at, 0o700)?;
             self.copy_children(src, layer, target)?;
+            layer.chown(at, uid, gid)?;
+            layer.set_dir_attrs(at, mode, Some(src.meta.mtime()))?;
         } else if kind.is_symlink() {
-            let _ = fs::remove_file(&host);
-            symlink(fs::read_link(&src.host)?, &host)?;
+            layer.symlink(at, &self.source.readlink(src)?)?;
+            layer.chown(at, uid, gid)?;
         } else if kind.is_file() {
-            let _ = fs::remove_file(&host);
-            fs::copy(&src.host, &host)?;
-        } else {
-            // Devices, fifos and sockets are not copied (Docker skips sockets;
-            // a build context cannot carry devices).
-            return Ok(());
+            let mut from = self.source.open(src)?;
+            let mut to = layer.create_file(at, 0o600)?;
+            io::copy(&mut from, &mut to)?;
+            std::os::unix::fs::fchown(&to, Some(uid), Some(gid))?;
+            to.set_permissions(fs::Permissions::from_mode(mode))?;
+            set_mtime(&to, src.meta.mtime())?;
         }
-        std::os::unix::fs::lchown(&host, Some(self.attrs.owner.0), Some(self.attrs.owner.1))?;
-        if !kind.is_symlink() {
-            let mode = self.attrs.mode.unwrap_or(src.meta.mode() & 0o7777);
-            fs::set_permissions(&host, fs::Permissions::from_mode(mode))?;
-        }
-        set_mtime(&host, src.meta.mtime())?;
+        // Devices, fifos and sockets are not copied (Docker skips sockets;
+        // a build context cannot carry devices).
         Ok(())
     }
 
-    fn unpack(&self, src: &Found, dest: &Path) -> io::Result<()> {
-        let reader = crate::image::layer::maybe_gunzip(fs::File::open(&src.host)?)?;
-        let mut archive = tar::Archive::new(reader);
-        archive.set_preserve_permissions(true);
-        archive.set_preserve_mtime(true);
-        archive.set_preserve_ownerships(true);
-        archive.set_overwrite(true);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            entry.unpack_in(dest)?;
-        }
-        Ok(())
+    /// `ADD` of a local archive: unpacked inside the new layer's root at
+    /// `dest`, ownership kept as in the archive.
+    fn unpack(&self, src: &Found, layer: &Tree, dest: &str) -> io::Result<()> {
+        let reader = crate::image::layer::maybe_gunzip(self.source.open(src)?)?;
+        extract_tar(
+            layer,
+            &Path::new("/").join(dest),
+            reader,
+            Extract { owners: true },
+        )
     }
-}
 
-/// Whether a file is a tar archive `ADD` unpacks (plain or gzip).
-fn is_archive(path: &Path) -> bool {
-    let Ok(file) = fs::File::open(path) else {
-        return false;
-    };
-    let mut head = Vec::with_capacity(512);
-    let mut reader: Box<dyn Read> = {
-        let mut magic = [0u8; 2];
-        let Ok(mut f) = fs::File::open(path) else {
+    /// Whether a source is a tar archive `ADD` unpacks (plain or gzip).
+    fn is_archive(&self, src: &Found) -> bool {
+        let (Ok(file), Ok(mut probe)) = (self.source.open(src), self.source.open(src)) else {
             return false;
         };
-        let gzip = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-        if gzip {
+        let mut magic = [0u8; 2];
+        let gzip = probe.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+        let mut reader: Box<dyn Read> = if gzip {
             Box::new(flate2::read::GzDecoder::new(file))
         } else {
             Box::new(file)
+        };
+        let mut head = Vec::with_capacity(512);
+        if reader.by_ref().take(512).read_to_end(&mut head).is_err() {
+            return false;
         }
-    };
-    if reader.by_ref().take(512).read_to_end(&mut head).is_err() {
-        return false;
+        head.len() >= 262 && &head[257..262] == b"ustar"
     }
-    head.len() >= 262 && &head[257..262] == b"ustar"
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -289,11 +272,6 @@ fn parent_of(path: &str) -> String {
         Some((parent, _)) => parent.to_string(),
         None => String::new(),
     }
-}
-
-fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
-    let t = nix::sys::time::TimeVal::new(secs, 0);
-    nix::sys::stat::lutimes(path, &t, &t).map_err(io::Error::from)
 }
 
 /// Resolves `--chown=user[:group]` against the image's /etc/passwd and
@@ -343,6 +321,7 @@ pub fn parse_chmod(text: &str) -> Result<u32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::symlink;
 
     fn job<'a>(
         src: &'a RootView,
@@ -416,5 +395,47 @@ mod tests {
             err.message,
             "COPY failed: file not found in build context or excluded by .dockerignore: stat nope: file does not exist"
         );
+    }
+
+    #[test]
+    fn add_of_a_tar_with_a_symlink_then_a_file_stays_in_the_layer() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "s3cret").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = tmp.path().join("ctx");
+        fs::create_dir_all(&ctx).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "x", "/").unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4);
+        h.set_mode(0o644);
+        h.set_cksum();
+        let through = format!("x{}/planted", outside.path().display());
+        b.append_data(&mut h, &through, &b"evil"[..]).unwrap();
+        fs::write(ctx.join("evil.tar"), b.into_inner().unwrap()).unwrap();
+        let img = tmp.path().join("img");
+        fs::create_dir_all(&img).unwrap();
+        symlink("/", img.join("hostroot")).unwrap();
+        let src = RootView::new(vec![ctx]);
+        let image = RootView::new(vec![img]);
+        let layer = tmp.path().join("layer");
+        fs::create_dir(&layer).unwrap();
+        let mut add = job(&src, &image, &["evil.tar"], "/hostroot/dest/");
+        add.keyword = "ADD";
+        add.unpack_archives = true;
+        add.write(&layer).unwrap();
+        let names: Vec<_> = fs::read_dir(outside.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "nothing planted outside");
+        // The destination resolved in the image (`/hostroot` is its `/`),
+        // the link from the tar in the layer's root.
+        let inside = layer.join(outside.path().strip_prefix("/").unwrap());
+        assert_eq!(fs::read_to_string(inside.join("planted")).unwrap(), "evil");
+        assert!(fs::symlink_metadata(layer.join("dest/x"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 }

@@ -227,7 +227,7 @@ impl Builder<'_> {
         let digests: Vec<String> = match &from_id {
             None => found
                 .iter()
-                .map(|f| content_digest(&f.host).unwrap_or_default())
+                .map(|f| content_digest(&source_view, f).unwrap_or_default())
                 .collect(),
             Some(id) => found.iter().map(|f| sha(&[id, &f.path])).collect(),
         };

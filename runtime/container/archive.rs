@@ -389,6 +389,14 @@ fn enter(place: &Place) -> std::result::Result<(), Failed> {
                     become_root().map_err(failed("user"))?;
                 }
             }
+            // A pid reused by a host process after the container exited
+            // would share our mount namespace: never work in the host's.
+            let ours = fs::metadata("/proc/self/ns/mnt").map(|m| m.ino()).ok();
+            if ours.is_some() && mnt.metadata().map(|m| m.ino()).ok() == ours {
+                return Err(failed("join mount namespace")(
+                    "the container's process is gone".into(),
+                ));
+            }
             setns(&mnt, CloneFlags::CLONE_NEWNS)
                 .map_err(|e| failed("join mount namespace")(e.to_string()))?;
             std::env::set_current_dir("/").map_err(|e| failed("chdir")(e.to_string()))
@@ -512,6 +520,43 @@ fn get(asked: &str, path: &Path) -> std::result::Result<(), Failed> {
     tar.into_inner().map_err(write)?.flush().map_err(write)
 }
 
+/// Refuses what `docker cp` must not make even inside the container: a
+/// device node (host root could make one that reads the host's disks when
+/// the container has no user namespace) and a name whose `..` climb above
+/// the extraction point (the tar crate would skip it silently).
+fn refuse_unsafe_entry<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    dest: &Path,
+) -> std::result::Result<(), Failed> {
+    let name = entry
+        .path()
+        .map_err(|e| failed("read archive")(e.to_string()))?
+        .into_owned();
+    let kind = entry.header().entry_type();
+    if matches!(kind, tar::EntryType::Char | tar::EntryType::Block) {
+        return Err(failed("extract")(format!(
+            "refusing to create device node {}",
+            name.display()
+        )));
+    }
+    let mut depth: usize = 0;
+    for c in name.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::ParentDir if depth == 0 => {
+                return Err(failed("extract")(format!(
+                    "{:?} is outside of {:?}",
+                    name.display().to_string(),
+                    dest.display().to_string()
+                )))
+            }
+            Component::ParentDir => depth -= 1,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Extracts the tar on stdin into the directory `path`.
 fn put(path: &Path, copy_uid_gid: bool) -> std::result::Result<(), Failed> {
     let meta = fs::metadata(path).map_err(|_| not_found(path))?;
@@ -532,6 +577,7 @@ fn put(path: &Path, copy_uid_gid: bool) -> std::result::Result<(), Failed> {
         .map_err(|e| failed("read archive")(e.to_string()))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| failed("read archive")(e.to_string()))?;
+        refuse_unsafe_entry(&entry, path)?;
         entry
             .unpack_in(path)
             .map_err(|e| failed("extract")(e.to_string()))?;

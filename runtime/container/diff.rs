@@ -1,5 +1,11 @@
 //! `docker diff`: what a container changed, read from its overlay writable
 //! layer against the image's layers.
+//!
+//! The writable layer belongs to a container that may be running and
+//! swapping directories for symlinks while we walk, and the layers below
+//! are a learner's too: the walk lists and stats through handles resolved
+//! inside each tree (a lower layer passes no symlink at all), so it never
+//! lists or probes a host directory.
 
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
@@ -8,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::manager::{Container, Runtime};
+use crate::volume::intree::Tree;
 use crate::Result;
 
 /// Docker's change kinds (`Kind` in the API).
@@ -31,36 +38,51 @@ fn is_whiteout(meta: &fs::Metadata) -> bool {
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
+/// Directory levels walked before giving up (each holds an fd).
+const MAX_DEPTH: usize = 256;
+
 /// The changes recorded in `upper` against the `lowers` (any order).
 pub fn changes(upper: &Path, lowers: &[PathBuf]) -> Vec<Change> {
     let mut out = Vec::new();
-    walk(upper, Path::new("/"), lowers, &mut out);
+    let Ok(upper) = Tree::open(upper) else {
+        return out;
+    };
+    let lowers: Vec<Tree> = lowers
+        .iter()
+        .filter_map(|l| Tree::open_no_symlinks(l).ok())
+        .collect();
+    walk(&upper, Path::new("/"), &lowers, &mut out, 0);
     out.sort_by(|a, b| a.path.cmp(&b.path));
     // /etc copied up only to hold the engine's mount points is no change.
     let etc_children = out.iter().any(|c| c.path.starts_with("/etc/"));
     let etc_mount_points = crate::image::layer::ENGINE_MOUNT_POINTS
         .iter()
-        .any(|p| upper.join(p).exists());
+        .any(|p| matches!(upper.lstat(Path::new(p)), Ok(Some(_))));
     if etc_mount_points && !etc_children {
         out.retain(|c| !(c.path == "/etc" && c.kind == ChangeKind::Modified));
     }
     out
 }
 
-fn walk(dir: &Path, inside: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) {
-    let Ok(entries) = fs::read_dir(dir) else {
+fn walk(upper: &Tree, inside: &Path, lowers: &[Tree], out: &mut Vec<Change>, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(names) = upper.list(inside) else {
         return;
     };
-    for entry in entries.flatten() {
-        let Ok(meta) = entry.metadata() else { continue };
-        let path = inside.join(entry.file_name());
+    for name in names {
+        let path = inside.join(&name);
+        let Ok(Some(meta)) = upper.lstat(&path) else {
+            continue;
+        };
         let relative = path.strip_prefix("/").unwrap_or(&path);
         if crate::image::layer::is_engine_mount_point(relative, &meta) {
             continue;
         }
         let in_lower = lowers
             .iter()
-            .any(|l| fs::symlink_metadata(l.join(relative)).is_ok());
+            .any(|l| matches!(l.lstat(relative), Ok(Some(_))));
         let kind = if is_whiteout(&meta) {
             ChangeKind::Deleted
         } else if in_lower {
@@ -73,7 +95,7 @@ fn walk(dir: &Path, inside: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) {
             kind,
         });
         if meta.is_dir() {
-            walk(&entry.path(), &path, lowers, out);
+            walk(upper, &path, lowers, out, depth + 1);
         }
     }
 }
@@ -122,6 +144,32 @@ mod tests {
                 ("/tmp".into(), ChangeKind::Added),
                 ("/tmp/new.txt".into(), ChangeKind::Added),
             ]
+        );
+    }
+
+    #[test]
+    fn links_in_the_writable_layer_or_below_are_never_walked() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir(outside.path().join("hostdir")).unwrap();
+        fs::write(outside.path().join("hostdir/hostfile"), "h").unwrap();
+        let lower = tempfile::tempdir().unwrap();
+        let upper = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), upper.path().join("x")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), lower.path().join("d")).unwrap();
+        fs::create_dir(upper.path().join("d")).unwrap();
+        fs::create_dir(upper.path().join("d/hostdir")).unwrap();
+        let got: Vec<(String, ChangeKind)> = changes(upper.path(), &[lower.path().to_path_buf()])
+            .into_iter()
+            .map(|c| (c.path, c.kind))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/d".into(), ChangeKind::Modified),
+                ("/d/hostdir".into(), ChangeKind::Added),
+                ("/x".into(), ChangeKind::Added),
+            ],
+            "no host name listed, and the lower link is not probed through"
         );
     }
 }

@@ -5,8 +5,10 @@
 //!
 //! - [`mounts`]: resolving a container's mounts into what the spec binds.
 //! - [`copy`]: copy-up of the image's content into a fresh volume.
+//! - [`intree`]: file operations resolved inside a learner's tree.
 
 pub mod copy;
+pub mod intree;
 pub mod mounts;
 
 use std::collections::BTreeMap;
@@ -215,24 +217,27 @@ impl Volumes {
         fs::remove_dir_all(&dir).map_err(io_err(format!("remove {}", dir.display())))
     }
 
-    /// Bytes used by a volume's files.
+    /// Bytes used by a volume's files, walked in-root (a container on the
+    /// volume may swap a directory for a symlink to `/` meanwhile).
     pub fn size(&self, v: &Volume) -> u64 {
-        fn walk(p: &Path) -> u64 {
-            let Ok(meta) = fs::symlink_metadata(p) else {
+        fn walk(tree: &intree::Tree, p: &Path, depth: usize) -> u64 {
+            let Ok(Some(meta)) = tree.lstat(p) else {
                 return 0;
             };
-            if meta.is_dir() {
-                fs::read_dir(p)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|e| walk(&e.path()))
+            if meta.is_dir() && depth < 256 {
+                tree.list(p)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|n| walk(tree, &p.join(n), depth + 1))
                     .sum()
             } else {
                 meta.len()
             }
         }
-        walk(&v.mountpoint)
+        match intree::Tree::open(&v.mountpoint) {
+            Ok(tree) => walk(&tree, Path::new("/"), 0),
+            Err(_) => 0,
+        }
     }
 }
 
