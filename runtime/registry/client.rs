@@ -6,7 +6,15 @@
 //! Errors keep Docker's words: a registry's OCI error is `manifest unknown:
 //! manifest unknown`, an unreachable registry is `Get "http://…/v2/": dial
 //! tcp …: connect: connection refused`.
+//!
+//! With an [`Egress`] policy (a classroom's sessions), every request —
+//! the registry's own, its token realm's, every redirect hop's, an upload
+//! `Location`'s — is checked before it is sent: each `scheme://host:port` gets
+//! its own HTTP client pinned to the addresses [`Egress::resolve`] checked
+//! (its resolver refuses every other name, proxies are off), and redirects
+//! are followed here, hop by hop, rather than by reqwest.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +29,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+
+use crate::net::egress::{Egress, EgressError};
 
 /// Manifest media types the client accepts, preferred first.
 pub const MANIFEST_TYPES: &[&str] = &[
@@ -47,6 +57,13 @@ pub enum ClientError {
         status: u16,
         code: String,
         message: String,
+    },
+    /// The egress policy refused the address (see [`Egress`]).
+    #[error("{method} \"{url}\": {source}")]
+    Refused {
+        method: String,
+        url: String,
+        source: EgressError,
     },
     /// Login failed.
     #[error("login attempt to {url} failed with status: {status}")]
@@ -115,6 +132,9 @@ pub struct Remote {
     pub token: Option<String>,
     /// Extra trusted CA certificates (PEM).
     pub ca_pem: Option<Vec<u8>>,
+    /// Where the client may connect: `None` is anywhere (`berth daemon`,
+    /// the classroom registry itself).
+    pub egress: Option<Arc<Egress>>,
 }
 
 /// A manifest fetched from a registry.
@@ -127,9 +147,38 @@ pub struct Manifest {
 
 /// A client for one repository, authenticated once for its actions.
 pub struct RepoClient {
-    http: reqwest::Client,
+    http: Http,
     remote: Remote,
     auth: Option<HeaderValue>,
+}
+
+/// The HTTP clients of one [`RepoClient`].
+struct Http {
+    /// Without a policy: one client, redirects followed by reqwest.
+    open: Option<reqwest::Client>,
+    /// With a policy: one client per `scheme://host:port`, pinned to the
+    /// addresses checked for it.
+    pinned: tokio::sync::Mutex<HashMap<String, reqwest::Client>>,
+    egress: Option<Arc<Egress>>,
+    ca_pem: Option<Vec<u8>>,
+}
+
+/// Redirects followed at most, as Go's client.
+const MAX_REDIRECTS: usize = 10;
+
+/// The resolver of a pinned client: every name was resolved and checked
+/// before the client was made, so any other lookup is refused.
+struct NoLookups;
+
+impl reqwest::dns::Resolve for NoLookups {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let name = name.as_str().to_string();
+        Box::pin(async move {
+            Err::<reqwest::dns::Addrs, _>(
+                format!("lookup {name}: not checked by the egress policy").into(),
+            )
+        })
+    }
 }
 
 fn sha256_of(bytes: &[u8]) -> String {
@@ -173,15 +222,35 @@ fn unreachable(method: &Method, url: &Url, e: &reqwest::Error) -> ClientError {
         }
     });
     ClientError::Unreachable {
-        method: method
-            .as_str()
-            .chars()
-            .next()
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-            + &method.as_str()[1..].to_lowercase(),
+        method: go_method(method),
         url: url.to_string(),
         reason,
+    }
+}
+
+/// `Get`, `Head`, `Put`: how Go's client names a method in its errors.
+fn go_method(method: &Method) -> String {
+    let m = method.as_str();
+    m.chars()
+        .next()
+        .map(|c| c.to_string())
+        .unwrap_or_default()
+        + &m[1..].to_lowercase()
+}
+
+/// An egress refusal (or failed lookup) of a request, in Go's shape.
+fn refused(method: &Method, url: &Url, e: EgressError) -> ClientError {
+    match e {
+        EgressError::NoSuchHost(_) => ClientError::Unreachable {
+            method: go_method(method),
+            url: url.to_string(),
+            reason: e.to_string(),
+        },
+        EgressError::Refused { .. } => ClientError::Refused {
+            method: go_method(method),
+            url: url.to_string(),
+            source: e,
+        },
     }
 }
 
@@ -251,22 +320,131 @@ fn challenge_params(text: &str) -> Vec<(String, String)> {
     out
 }
 
-impl RepoClient {
-    fn builder(remote: &Remote) -> Result<reqwest::Client, ClientError> {
+impl Http {
+    fn new(remote: &Remote) -> Result<Self, ClientError> {
+        let open = match &remote.egress {
+            Some(_) => None,
+            None => Some(
+                Self::builder(remote.ca_pem.as_deref())?
+                    .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+                    .build()
+                    .map_err(|e| ClientError::Invalid(format!("http client: {e}")))?,
+            ),
+        };
+        Ok(Self {
+            open,
+            pinned: Default::default(),
+            egress: remote.egress.clone(),
+            ca_pem: remote.ca_pem.clone(),
+        })
+    }
+
+    fn builder(ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder, ClientError> {
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(10));
-        if let Some(pem) = &remote.ca_pem {
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = ca_pem {
             for cert in reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| ClientError::Invalid(format!("registry CA: {e}")))?
             {
                 b = b.add_root_certificate(cert);
             }
         }
-        b.build()
-            .map_err(|e| ClientError::Invalid(format!("http client: {e}")))
+        Ok(b)
     }
+
+    /// The client for a request to `url`: under a policy, one that
+    /// connects only to the addresses checked for its host and port.
+    async fn client_for(&self, method: &Method, url: &Url) -> Result<reqwest::Client, ClientError> {
+        let Some(egress) = &self.egress else {
+            return Ok(self.open.clone().expect("an open client without a policy"));
+        };
+        let host = url.host_str().unwrap_or("");
+        let port = url.port_or_known_default().unwrap_or(0);
+        let key = format!("{}://{host}:{port}", url.scheme());
+        let mut pinned = self.pinned.lock().await;
+        if let Some(c) = pinned.get(&key) {
+            return Ok(c.clone());
+        }
+        let addrs = egress
+            .resolve(host, port)
+            .await
+            .map_err(|e| refused(method, url, e))?;
+        let mut b = Self::builder(self.ca_pem.as_deref())?
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(NoLookups));
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<std::net::IpAddr>().is_err() {
+            // The name connects to exactly the addresses checked.
+            b = b.resolve_to_addrs(bare, &addrs);
+        }
+        let client = b
+            .build()
+            .map_err(|e| ClientError::Invalid(format!("http client: {e}")))?;
+        pinned.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// Sends a request; under a policy, follows redirects itself so that
+    /// each hop is checked like the first.
+    async fn execute(
+        &self,
+        mut method: Method,
+        mut url: Url,
+        mut headers: HeaderMap,
+        mut body: Option<reqwest::Body>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, ClientError> {
+        for _ in 0..=MAX_REDIRECTS {
+            let client = self.client_for(&method, &url).await?;
+            let mut req = client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(t) = timeout {
+                req = req.timeout(t);
+            }
+            let sent_body = body.is_some();
+            if let Some(b) = body.take() {
+                req = req.body(b);
+            }
+            let resp = req.send().await.map_err(|e| unreachable(&method, &url, &e))?;
+            if self.egress.is_none() || !resp.status().is_redirection() || sent_body {
+                return Ok(resp);
+            }
+            let Some(next) = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+            else {
+                return Ok(resp);
+            };
+            let status = resp.status();
+            if (status == StatusCode::SEE_OTHER
+                || status == StatusCode::MOVED_PERMANENTLY
+                || status == StatusCode::FOUND)
+                && method != Method::HEAD
+            {
+                method = Method::GET;
+            }
+            if next.origin() != url.origin() {
+                // Credentials stay with the host they were meant for.
+                headers.remove(AUTHORIZATION);
+                headers.remove(reqwest::header::COOKIE);
+            }
+            url = next;
+        }
+        Err(ClientError::Unreachable {
+            method: go_method(&method),
+            url: url.to_string(),
+            reason: format!("stopped after {MAX_REDIRECTS} redirects"),
+        })
+    }
+}
+
+impl RepoClient {
 
     /// Connects and authenticates for `actions` (`pull` or `pull,push`).
     pub async fn connect(
@@ -274,7 +452,7 @@ impl RepoClient {
         creds: Option<&Credentials>,
         actions: &str,
     ) -> Result<Self, ClientError> {
-        let http = Self::builder(&remote)?;
+        let http = Http::new(&remote)?;
         let mut client = Self {
             http,
             auth: remote
@@ -302,7 +480,7 @@ impl RepoClient {
 
     /// Checks credentials against the registry (`docker login`).
     pub async fn login(remote: Remote, creds: &Credentials) -> Result<(), ClientError> {
-        let http = Self::builder(&remote)?;
+        let http = Http::new(&remote)?;
         // The classroom registry knows the scope by its token, whatever
         // the learner typed.
         let auth = remote
@@ -420,14 +598,19 @@ impl RepoClient {
     /// `GET /v2/`, bounded in time so an offline classroom fails fast
     /// (the connect timeout does not cover name resolution).
     async fn ping(&self, url: Url) -> Result<reqwest::Response, ClientError> {
-        let mut req = self.http.get(url.clone());
+        let mut headers = HeaderMap::new();
         if let Some(auth) = &self.auth {
-            req = req.header(AUTHORIZATION, auth.clone());
+            headers.insert(AUTHORIZATION, auth.clone());
         }
-        req.timeout(Duration::from_secs(15))
-            .send()
+        self.http
+            .execute(
+                Method::GET,
+                url,
+                headers,
+                None,
+                Some(Duration::from_secs(15)),
+            )
             .await
-            .map_err(|e| unreachable(&Method::GET, &url, &e))
     }
 
     fn url(&self, path: &str) -> Url {
@@ -459,14 +642,7 @@ impl RepoClient {
         if let Some(auth) = &self.auth {
             headers.entry(AUTHORIZATION).or_insert(auth.clone());
         }
-        let mut req = self
-            .http
-            .request(method.clone(), url.clone())
-            .headers(headers);
-        if let Some(b) = body {
-            req = req.body(b);
-        }
-        req.send().await.map_err(|e| unreachable(&method, &url, &e))
+        self.http.execute(method, url, headers, body, None).await
     }
 
     /// The manifest `reference` (a tag or digest) names.
