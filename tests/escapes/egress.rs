@@ -140,12 +140,21 @@ fn swarm_joins_go_only_to_the_sessions_own_managers() {
         "9999",
     ]);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while lab
-        .docker(&["exec", "catcher", "sh", "-c", "netstat -ltn | grep -q ':9999 '"])
-        .code
-        != 0
-    {
-        assert!(Instant::now() < deadline, "the learner's listener never listened");
+    let probe = [
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "netstat -ltn | grep -q ':9999 '",
+    ];
+    while lab.docker(&probe).code != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the learner's listener never listened"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let join = lab.docker(&["swarm", "join", "--token", token, "127.0.0.1:9999"]);
