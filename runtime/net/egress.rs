@@ -82,7 +82,7 @@ impl Egress {
     /// writes it: IPv6 in brackets).
     pub fn allows(&self, host: &str, port: u16) -> bool {
         let authority = authority(host, port).to_ascii_lowercase();
-        self.allowed.iter().any(|a| *a == authority)
+        self.allowed.contains(&authority)
     }
 
     /// Checks one address against the host's addresses `own`.
@@ -304,7 +304,9 @@ mod tests {
         assert!(e.resolve("[::1]", 1).await.is_err());
         let allowed = Egress::new(["localhost:5000".to_string()]);
         let addrs = allowed.resolve("localhost", 5000).await.unwrap();
-        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 5000));
+        assert!(addrs
+            .iter()
+            .all(|a| a.ip().is_loopback() && a.port() == 5000));
         assert_eq!(
             e.resolve("1.1.1.1", 443).await.unwrap(),
             vec![SocketAddr::new(ip("1.1.1.1"), 443)]

@@ -161,10 +161,7 @@ fn bridge_socket(backend: &Backend, ty: SockType) -> io::Result<OwnedFd> {
 /// bridge only (blocking, at most `timeout`).
 pub fn connect_on_bridge(backend: &Backend, timeout: Duration) -> io::Result<std::net::TcpStream> {
     let fd = bridge_socket(backend, SockType::Stream)?;
-    let tv = nix::sys::time::TimeVal::new(
-        timeout.as_secs() as _,
-        timeout.subsec_micros() as _,
-    );
+    let tv = nix::sys::time::TimeVal::new(timeout.as_secs() as _, timeout.subsec_micros() as _);
     sock::setsockopt(&fd, sockopt::SendTimeout, &tv)?;
     match sock::connect(fd.as_raw_fd(), &sock::SockaddrIn::from(backend.addr)) {
         Ok(()) => {}
@@ -242,7 +239,13 @@ pub fn start(host: &HostNamespace, binding: &PortBinding, backend: Backend) -> i
                 let _entered = rt.enter();
                 tokio::net::TcpListener::from_std(std_listener)?
             };
-            rt.spawn(serve_tcp(listener, host.clone(), backend, stopped, closed_tx));
+            rt.spawn(serve_tcp(
+                listener,
+                host.clone(),
+                backend,
+                stopped,
+                closed_tx,
+            ));
             port
         }
         Proto::Udp => {
@@ -273,7 +276,11 @@ pub fn start(host: &HostNamespace, binding: &PortBinding, backend: Backend) -> i
 
 /// Makes a socket for `backend` in `host` (a short-lived thread enters the
 /// namespace: namespaces are per thread, and the proxy's workers stay put).
-async fn backend_socket(host: &HostNamespace, backend: &Backend, ty: SockType) -> io::Result<OwnedFd> {
+async fn backend_socket(
+    host: &HostNamespace,
+    backend: &Backend,
+    ty: SockType,
+) -> io::Result<OwnedFd> {
     let (host, backend) = (host.clone(), backend.clone());
     tokio::task::spawn_blocking(move || host.run(|| bridge_socket(&backend, ty)))
         .await
@@ -320,8 +327,11 @@ async fn relay_tcp(mut client: tokio::net::TcpStream, host: &HostNamespace, back
         return;
     }
     let socket = tokio::net::TcpSocket::from_std_stream(socket);
-    let Ok(Ok(mut server)) =
-        tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(SocketAddr::V4(backend.addr))).await
+    let Ok(Ok(mut server)) = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        socket.connect(SocketAddr::V4(backend.addr)),
+    )
+    .await
     else {
         return;
     };
@@ -398,7 +408,10 @@ async fn serve_udp(
 }
 
 /// A UDP socket connected to `backend` through its bridge.
-async fn udp_flow(host: &HostNamespace, backend: &Backend) -> io::Result<Arc<tokio::net::UdpSocket>> {
+async fn udp_flow(
+    host: &HostNamespace,
+    backend: &Backend,
+) -> io::Result<Arc<tokio::net::UdpSocket>> {
     let fd = backend_socket(host, backend, SockType::Datagram).await?;
     let std_socket = std::net::UdpSocket::from(fd);
     std_socket.set_nonblocking(true)?;
@@ -540,7 +553,9 @@ mod tests {
         std::thread::spawn(move || {
             let mut buf = [0u8; 64];
             let (n, from) = backend.recv_from(&mut buf).unwrap();
-            backend.send_to(&buf[..n].to_ascii_uppercase(), from).unwrap();
+            backend
+                .send_to(&buf[..n].to_ascii_uppercase(), from)
+                .unwrap();
         });
         let binding = PortBinding {
             port: Port::parse("53/udp").unwrap(),

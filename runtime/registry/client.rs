@@ -231,11 +231,7 @@ fn unreachable(method: &Method, url: &Url, e: &reqwest::Error) -> ClientError {
 /// `Get`, `Head`, `Put`: how Go's client names a method in its errors.
 fn go_method(method: &Method) -> String {
     let m = method.as_str();
-    m.chars()
-        .next()
-        .map(|c| c.to_string())
-        .unwrap_or_default()
-        + &m[1..].to_lowercase()
+    m.chars().next().map(|c| c.to_string()).unwrap_or_default() + &m[1..].to_lowercase()
 }
 
 /// An egress refusal (or failed lookup) of a request, in Go's shape.
@@ -408,7 +404,10 @@ impl Http {
             if let Some(b) = body.take() {
                 req = req.body(b);
             }
-            let resp = req.send().await.map_err(|e| unreachable(&method, &url, &e))?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| unreachable(&method, &url, &e))?;
             if self.egress.is_none() || !resp.status().is_redirection() || sent_body {
                 return Ok(resp);
             }
@@ -445,7 +444,6 @@ impl Http {
 }
 
 impl RepoClient {
-
     /// Connects and authenticates for `actions` (`pull` or `pull,push`).
     pub async fn connect(
         remote: Remote,

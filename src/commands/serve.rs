@@ -107,9 +107,9 @@ async fn start_registry(
     settings.classroom = addr.to_string();
     // Sessions' pulls, pushes and logins never reach the host's own
     // services (the classroom registry is reached by its name only).
-    settings.egress = Some(Arc::new(
-        berth_runtime::net::egress::Egress::new(allowed.iter().cloned()),
-    ));
+    settings.egress = Some(Arc::new(berth_runtime::net::egress::Egress::new(
+        allowed.iter().cloned(),
+    )));
     engine.set_registry(settings);
     Ok(())
 }

@@ -47,10 +47,10 @@ fn assert_refused(run: &common::Run, what: &str, allow: &str) {
     assert_ne!(run.code, 0, "{what} succeeded: {}", run.stdout);
     assert!(
         run.stderr.contains("refused: ")
-            && run.stderr.contains("which a classroom session may not reach")
             && run
                 .stderr
-                .contains(&format!("--allow-registry {allow})")),
+                .contains("which a classroom session may not reach")
+            && run.stderr.contains(&format!("--allow-registry {allow})")),
         "{what}: {}",
         run.stderr
     );
@@ -88,9 +88,17 @@ fn pulls_pushes_and_logins_never_reach_the_hosts_loopback() {
 
     // So is the rest of the loopback network.
     let pull = lab.docker(&["pull", &format!("127.0.0.2:{}/x", host.port)]);
-    assert_refused(&pull, "pull from 127.0.0.2", &format!("127.0.0.2:{}", host.port));
+    assert_refused(
+        &pull,
+        "pull from 127.0.0.2",
+        &format!("127.0.0.2:{}", host.port),
+    );
 
-    assert_eq!(host.contacts(), 0, "the host's loopback listener was contacted");
+    assert_eq!(
+        host.contacts(),
+        0,
+        "the host's loopback listener was contacted"
+    );
 }
 
 #[test]
@@ -111,7 +119,8 @@ fn the_cloud_metadata_address_is_refused_before_any_connection() {
 fn swarm_joins_go_only_to_the_sessions_own_managers() {
     let host = HostListener::new();
     let lab = Lab::new();
-    let token = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
+    let token =
+        "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
     let join = lab.docker(&["swarm", "join", "--token", token, &host.addr()]);
     assert_ne!(join.code, 0, "{}", join.stdout);
     assert!(
@@ -122,7 +131,11 @@ fn swarm_joins_go_only_to_the_sessions_own_managers() {
         "{}",
         join.stderr
     );
-    assert_eq!(host.contacts(), 0, "the host's loopback listener was contacted");
+    assert_eq!(
+        host.contacts(),
+        0,
+        "the host's loopback listener was contacted"
+    );
 
     // A listener the learner runs in the node's own network (as a lab
     // process would) never hears the engine's join request either.
@@ -178,7 +191,10 @@ fn an_operator_allowed_registry_is_reached_and_the_classroom_registry_works() {
     let pull = lab.docker(&["pull", &format!("{addr}/x")]);
     assert_ne!(pull.code, 0, "nothing serves a registry there");
     assert!(!pull.stderr.contains("refused: "), "{}", pull.stderr);
-    assert!(host.contacts() > 0, "the allowed registry was never contacted");
+    assert!(
+        host.contacts() > 0,
+        "the allowed registry was never contacted"
+    );
 
     // Another port of the same host is not allowed by that flag.
     let other = HostListener::new();
@@ -192,6 +208,12 @@ fn an_operator_allowed_registry_is_reached_and_the_classroom_registry_works() {
     lab.ok(&["push", "registry.local:5000/egress:v1"]);
     lab.ok(&["rmi", "registry.local:5000/egress:v1"]);
     lab.ok(&["pull", "registry.local:5000/egress:v1"]);
-    let out = lab.ok(&["run", "--rm", "registry.local:5000/egress:v1", "echo", "round-trip"]);
+    let out = lab.ok(&[
+        "run",
+        "--rm",
+        "registry.local:5000/egress:v1",
+        "echo",
+        "round-trip",
+    ]);
     assert_eq!(out.trim(), "round-trip");
 }
