@@ -217,3 +217,75 @@ fn an_operator_allowed_registry_is_reached_and_the_classroom_registry_works() {
     ]);
     assert_eq!(out.trim(), "round-trip");
 }
+
+/// The records of a container and its bridge disagree (seen after a daemon
+/// was killed and its data directory partly removed): the published port
+/// must not carry the connection to wherever the host's routes send that
+/// address — here the host's own loopback, where a listener counts contacts.
+#[test]
+fn a_published_port_whose_records_disagree_with_the_bridge_fails_closed() {
+    use common::engine::Engine;
+    let host = HostListener::new();
+    let target = host.port.to_string();
+    let mut e = Engine::start();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("0:{target}"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let id = e
+        .ok(&["inspect", "-f", "{{.Id}}", "web"])
+        .trim()
+        .to_string();
+    let ip = e
+        .ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"])
+        .trim()
+        .to_string();
+    let published = e.ok(&["port", "web", &target]);
+    let host_port: u16 = published
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no published port: {published}"));
+
+    // The daemon dies; its record of the container now names an address
+    // that is not on the bridge (the host's loopback).
+    e.crash();
+    // (`<data>/live/<id>.json`: the network state of a running container)
+    let live = e.data_dir().join("live").join(format!("{id}.json"));
+    let text = std::fs::read_to_string(&live).unwrap();
+    let quoted = format!("\"{ip}\"");
+    assert!(text.contains(&quoted), "{text}");
+    std::fs::write(&live, text.replace(&quoted, "\"127.0.0.1\"")).unwrap();
+    e.start_again();
+
+    // The port is published again; a client's connection goes nowhere.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answered = false;
+    while Instant::now() < deadline {
+        if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", host_port)) {
+            use std::io::{Read, Write};
+            let _ = c.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut out = Vec::new();
+            let _ = c.read_to_end(&mut out);
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(answered, "the port was never published again\n{}", e.log());
+    assert_eq!(
+        host.contacts(),
+        0,
+        "the proxy connected past the bridge to the host's loopback"
+    );
+    e.ok(&["rm", "-f", "web"]);
+}
