@@ -936,6 +936,97 @@ mod tests {
         assert_eq!(p[2], ("scope".into(), "repository:a:pull,push".into()));
     }
 
+    /// A loopback HTTP server answering every request with `answer`;
+    /// counts the connections it gets.
+    async fn server(answer: String) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let contacts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = contacts.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = s.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (port, contacts)
+    }
+
+    fn remote(port: u16, egress: Option<Egress>) -> Remote {
+        Remote {
+            base: format!("http://127.0.0.1:{port}").parse().unwrap(),
+            repo: "x".into(),
+            token: None,
+            ca_pem: None,
+            egress: egress.map(Arc::new),
+        }
+    }
+
+    #[tokio::test]
+    async fn token_realms_and_redirects_are_checked_like_the_registry() {
+        let (target, contacts) =
+            server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".into()).await;
+        // A registry the operator allowed, whose realm is the host's loopback.
+        let (realm_reg, _) = server(format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{target}/token\",service=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ))
+        .await;
+        let allow = |port: u16| Some(Egress::new([format!("127.0.0.1:{port}")]));
+        let e = RepoClient::connect(remote(realm_reg, allow(realm_reg)), None, "pull")
+            .await
+            .err()
+            .expect("a refused realm");
+        assert!(matches!(e, ClientError::Refused { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("Get \"http://127.0.0.1:{target}/token?"))
+                && e.to_string()
+                    .contains("refused: 127.0.0.1 is an address of the Berth host"),
+            "{e}"
+        );
+        // A registry redirecting to the cloud's metadata service.
+        let (redirect_reg, _) = server(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://169.254.169.254/latest/meta-data/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                .into(),
+        )
+        .await;
+        let e = RepoClient::connect(remote(redirect_reg, allow(redirect_reg)), None, "pull")
+            .await
+            .err()
+            .expect("a refused redirect");
+        assert!(
+            e.to_string()
+                .contains("169.254.169.254 is a link-local address"),
+            "{e}"
+        );
+        // And a redirect back to the host's loopback.
+        let (loop_reg, _) = server(format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://localhost:{target}/v2/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ))
+        .await;
+        let e = RepoClient::connect(remote(loop_reg, allow(loop_reg)), None, "pull")
+            .await
+            .err()
+            .expect("a refused redirect");
+        assert!(matches!(e, ClientError::Refused { .. }), "{e}");
+        assert_eq!(contacts.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Without a policy (`berth daemon`) the realm is asked, as dockerd would.
+        let _ = RepoClient::connect(remote(realm_reg, None), None, "pull").await;
+        assert_eq!(contacts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn registry_auth_header_decodes() {
         let json = r#"{"username":"u","password":"p","serveraddress":"localhost:5000"}"#;
