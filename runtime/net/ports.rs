@@ -183,7 +183,7 @@ fn proxy_runtime() -> &'static tokio::runtime::Runtime {
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .max_blocking_threads(64)
+            .max_blocking_threads(16)
             .thread_name("berth-proxy")
             .enable_all()
             .build()
@@ -274,13 +274,17 @@ pub fn start(host: &HostNamespace, binding: &PortBinding, backend: Backend) -> i
     })
 }
 
-/// Makes a socket for `backend` in `host` (a short-lived thread enters the
-/// namespace: namespaces are per thread, and the proxy's workers stay put).
+/// Makes a socket for `backend` in `host`: here for the engine's own
+/// namespace (a few quick syscalls), else from a short-lived thread that
+/// enters the namespace (namespaces are per thread; the workers stay put).
 async fn backend_socket(
     host: &HostNamespace,
     backend: &Backend,
     ty: SockType,
 ) -> io::Result<OwnedFd> {
+    if host.path().is_none() {
+        return bridge_socket(backend, ty);
+    }
     let (host, backend) = (host.clone(), backend.clone());
     tokio::task::spawn_blocking(move || host.run(|| bridge_socket(&backend, ty)))
         .await
