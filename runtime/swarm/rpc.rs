@@ -196,7 +196,11 @@ impl Swarms {
                 Ok(reply)
             });
             let Ok(answer) = answer else { continue };
-            let reply: JoinReply = serde_json::from_str(&answer).unwrap_or_default();
+            // Anything but a manager's answer is no answer (it used to
+            // count as a welcome).
+            let Ok(reply) = serde_json::from_str::<JoinReply>(&answer) else {
+                continue;
+            };
             return match reply.error {
                 Some((kind, message)) => Err(decode(&kind, message)),
                 None => {
