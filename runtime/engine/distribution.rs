@@ -49,6 +49,9 @@ pub struct RegistrySettings {
     pub shared: Vec<String>,
     /// Each scope's namespace; a scope not listed uses its own name.
     pub scopes: HashMap<String, ScopeRegistry>,
+    /// Where connections for a scope may go (`berth serve`'s sessions);
+    /// `None` is anywhere, as dockerd (`berth daemon`).
+    pub egress: Option<Arc<crate::net::egress::Egress>>,
 }
 
 impl Default for RegistrySettings {
@@ -59,6 +62,7 @@ impl Default for RegistrySettings {
             certs_dir: PathBuf::from("/etc/berth/certs.d"),
             shared: Vec::new(),
             scopes: HashMap::new(),
+            egress: None,
         }
     }
 }
@@ -95,6 +99,9 @@ impl RegistrySettings {
                 repo,
                 token: mine.token,
                 ca_pem: None,
+                // The classroom registry is Berth's own (reached only by
+                // this name, with the scope's token).
+                egress: None,
             });
         }
         Ok(Remote {
@@ -105,6 +112,7 @@ impl RegistrySettings {
             repo: reference.path.clone(),
             token: None,
             ca_pem: std::fs::read(self.certs_dir.join(domain).join("ca.crt")).ok(),
+            egress: self.egress.clone(),
         })
     }
 
@@ -161,6 +169,7 @@ fn classroom_images(ctx: &Ctx) -> String {
 fn pull_error(ctx: &Ctx, reference: &Reference, e: ClientError) -> ApiError {
     let code = e.code();
     match (&e, code.as_deref()) {
+        (ClientError::Refused { .. }, _) => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
         (ClientError::Unreachable { .. }, _) => ApiError::internal(format!(
             "{e} (the registry is unreachable; images this classroom has: {})",
             classroom_images(ctx)
@@ -567,6 +576,9 @@ impl PullJob {
 
 /// Docker's words for a failed push.
 fn push_error(e: ClientError) -> ApiError {
+    if let ClientError::Refused { .. } = e {
+        return ApiError::new(StatusCode::FORBIDDEN, e.to_string());
+    }
     match e.code().as_deref() {
         Some("DENIED") | Some("UNAUTHORIZED") => {
             ApiError::new(StatusCode::FORBIDDEN, e.to_string())
@@ -784,6 +796,9 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         )),
         Err(e @ ClientError::LoginFailed { .. }) => {
             Err(ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))
+        }
+        Err(e @ ClientError::Refused { .. }) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, e.to_string()))
         }
         Err(e) => Err(ApiError::internal(e.to_string())),
     }

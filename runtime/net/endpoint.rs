@@ -385,7 +385,10 @@ impl Networks {
                         return Err(port_error(req, b, "port is already allocated"));
                     }
                 }
-                let backend = SocketAddrV4::new(first.ip, b.port.number);
+                let backend = ports::Backend {
+                    addr: SocketAddrV4::new(first.ip, b.port.number),
+                    bridge: first.bridge.clone(),
+                };
                 match ports::start(&settings.host, b, backend) {
                     Ok(p) => proxies.push(p),
                     Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
@@ -455,7 +458,10 @@ impl Networks {
                     host_ip: (!p.host_ip.is_unspecified()).then_some(p.host_ip),
                     host_port: p.host_port,
                 };
-                let backend = SocketAddrV4::new(first.ip, p.port.number);
+                let backend = ports::Backend {
+                    addr: SocketAddrV4::new(first.ip, p.port.number),
+                    bridge: first.bridge.clone(),
+                };
                 match ports::start(&settings.host, &binding, backend) {
                     Ok(proxy) => proxies.push(proxy),
                     Err(e) => {

@@ -7,6 +7,7 @@
 //! - [`ipam`]: subnets, Docker's default pools, collision checks.
 //! - [`ports`]: `-p` bindings and the userland proxy.
 //! - [`dns`]: the embedded DNS of user-defined networks.
+//! - [`egress`]: where the engine may connect on a learner's behalf.
 //! - [`endpoint`]: a container's side: files, veths, addresses, proxies.
 //!
 //! Isolation: each network is its own bridge, and forwarding is switched off
@@ -15,6 +16,7 @@
 //! says. The host's own settings are never changed.
 
 pub mod dns;
+pub mod egress;
 pub mod endpoint;
 pub mod ipam;
 pub mod netlink;

@@ -1,19 +1,36 @@
 //! Published ports: `-p` bindings as Docker's API carries them, and the
 //! userland proxy that listens in the scope's host namespace and relays each
 //! connection (or datagram) to the container's address.
+//!
+//! The proxy is asynchronous: every published port of every scope is a task
+//! on one small Tokio runtime of its own ([`proxy_runtime`]), and a relayed
+//! connection costs two sockets and a task, not threads.
+//!
+//! Connections to a container fail closed ([`Backend`]): they are made from
+//! the scope's host namespace with the socket bound to the container's
+//! bridge (`SO_BINDTODEVICE`), after checking that the bridge's network holds
+//! the address. Were the engine's records and the bridges to disagree (a
+//! container address no bridge has), the connection fails instead of
+//! leaving by the namespace's default route to whatever answers there.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread::JoinHandle;
+use std::ffi::OsString;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use nix::sys::socket::{self as sock, sockopt, AddressFamily, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::netns::HostNamespace;
+
+/// How long a connection to a container may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A UDP flow with no reply for this long ends.
+const UDP_IDLE: Duration = Duration::from_secs(60);
 
 /// A transport protocol of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -85,13 +102,103 @@ pub struct Published {
     pub host_port: u16,
 }
 
-/// A running proxy for one published port; stops (and frees the port) when
-/// dropped.
+/// Where a published port's connections go: a container's address, on its
+/// network's bridge in the scope's host namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub addr: SocketAddrV4,
+    /// The bridge interface the address must be on.
+    pub bridge: String,
+}
+
+/// Why a connection to a container was not made: the address is not on its
+/// bridge (the engine's records and the bridges disagree).
+fn not_on_bridge(backend: &Backend) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AddrNotAvailable,
+        format!(
+            "{} is not on bridge {}: the container's network records and its bridge disagree, and the connection is not routed elsewhere",
+            backend.addr.ip(),
+            backend.bridge
+        ),
+    )
+}
+
+/// Checks, in the calling thread's namespace, that `backend`'s address is
+/// on a network of its bridge (and is not the bridge's own address).
+fn check_on_bridge(backend: &Backend) -> io::Result<()> {
+    let ip = *backend.addr.ip();
+    let on_bridge = nix::ifaddrs::getifaddrs()
+        .map_err(io::Error::from)?
+        .filter(|a| a.interface_name == backend.bridge)
+        .filter_map(|a| {
+            let addr = a.address?.as_sockaddr_in()?.ip();
+            let mask = a.netmask?.as_sockaddr_in()?.ip();
+            Some((u32::from(addr), u32::from(mask)))
+        })
+        .any(|(addr, mask)| {
+            u32::from(ip) & mask == addr & mask && u32::from(ip) != addr && mask != 0
+        });
+    if on_bridge {
+        Ok(())
+    } else {
+        Err(not_on_bridge(backend))
+    }
+}
+
+/// A socket of `ty` in the calling thread's namespace that can only send
+/// through `backend`'s bridge (checked first).
+fn bridge_socket(backend: &Backend, ty: SockType) -> io::Result<OwnedFd> {
+    check_on_bridge(backend)?;
+    let fd = sock::socket(AddressFamily::Inet, ty, SockFlag::SOCK_CLOEXEC, None)?;
+    // Bound to the bridge, the kernel never picks another interface: an
+    // address off the bridge is taken as on-link there, and nobody answers.
+    sock::setsockopt(&fd, sockopt::BindToDevice, &OsString::from(&backend.bridge))?;
+    Ok(fd)
+}
+
+/// Connects to `backend` from the calling thread's namespace through its
+/// bridge only (blocking, at most `timeout`).
+pub fn connect_on_bridge(backend: &Backend, timeout: Duration) -> io::Result<std::net::TcpStream> {
+    let fd = bridge_socket(backend, SockType::Stream)?;
+    let tv = nix::sys::time::TimeVal::new(timeout.as_secs() as _, timeout.subsec_micros() as _);
+    sock::setsockopt(&fd, sockopt::SendTimeout, &tv)?;
+    match sock::connect(fd.as_raw_fd(), &sock::SockaddrIn::from(backend.addr)) {
+        Ok(()) => {}
+        // connect(2) ends with EINPROGRESS when the send timeout expires.
+        Err(nix::errno::Errno::EINPROGRESS) => {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let stream = std::net::TcpStream::from(fd);
+    stream.set_write_timeout(None)?;
+    Ok(stream)
+}
+
+/// The runtime every port proxy runs on (whoever starts a proxy, from
+/// whatever thread or runtime): two workers relay every connection.
+fn proxy_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(16)
+            .thread_name("berth-proxy")
+            .enable_all()
+            .build()
+            .expect("the port proxy runtime")
+    })
+}
+
+/// A running proxy for one published port; stops (and frees the port, and
+/// ends its connections) when dropped.
 pub struct Proxy {
     pub published: Published,
-    stop: Arc<AtomicBool>,
-    wake: Option<Box<dyn Fn() + Send>>,
-    thread: Option<JoinHandle<()>>,
+    /// Dropped to stop: every task of the proxy watches it.
+    stop: Option<watch::Sender<()>>,
+    /// Tells when the listening socket is closed.
+    closed: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -104,82 +211,57 @@ impl std::fmt::Debug for Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(wake) = self.wake.take() {
-            wake();
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        drop(self.stop.take());
+        // The port is free when this returns (a new proxy may take it).
+        if let Some(closed) = self.closed.take() {
+            let _ = closed.recv_timeout(Duration::from_secs(5));
         }
     }
 }
 
 /// Starts a proxy in `host`: listens on the binding's address and relays to
 /// `backend`. The listener exists (or the error is returned) when this returns.
-pub fn start(
-    host: &HostNamespace,
-    binding: &PortBinding,
-    backend: SocketAddrV4,
-) -> io::Result<Proxy> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
-    let ns = host.path().map(|p| p.to_path_buf());
+pub fn start(host: &HostNamespace, binding: &PortBinding, backend: Backend) -> io::Result<Proxy> {
     let addr = SocketAddrV4::new(binding.host_addr(), binding.host_port);
-    let proto = binding.port.proto;
-    let flag = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name(format!("proxy-{}", binding.port.key()))
-        .spawn(move || {
-            // The whole proxy (and the threads it spawns) lives in the
-            // scope's namespace: listener and backend connections alike.
-            if let Some(path) = ns {
-                let entered = std::fs::File::open(&path).and_then(|f| {
-                    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)
-                        .map_err(io::Error::from)
-                });
-                if let Err(e) = entered {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            }
-            match proto {
-                Proto::Tcp => match TcpListener::bind(addr) {
-                    Ok(l) => {
-                        let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
-                        let fd = l.as_raw_fd();
-                        let _ = tx.send(Ok((port, Wake::Tcp(fd))));
-                        serve_tcp(l, backend, flag);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                    }
-                },
-                Proto::Udp => match UdpSocket::bind(addr) {
-                    Ok(s) => {
-                        let port = s.local_addr().map(|a| a.port()).unwrap_or(0);
-                        let _ = tx.send(Ok((port, Wake::None)));
-                        serve_udp(s, backend, flag);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                    }
-                },
-            }
-        })?;
-    let (port, wake) = match rx.recv() {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            let _ = thread.join();
-            return Err(e);
+    let (stop, stopped) = watch::channel(());
+    let (closed_tx, closed) = std::sync::mpsc::channel();
+    let rt = proxy_runtime();
+    let port = match binding.port.proto {
+        Proto::Tcp => {
+            // Sockets belong to the namespace they are made in.
+            let std_listener = host.run(|| {
+                let l = std::net::TcpListener::bind(addr)?;
+                l.set_nonblocking(true)?;
+                Ok(l)
+            })?;
+            let port = std_listener.local_addr()?.port();
+            let listener = {
+                let _entered = rt.enter();
+                tokio::net::TcpListener::from_std(std_listener)?
+            };
+            rt.spawn(serve_tcp(
+                listener,
+                host.clone(),
+                backend,
+                stopped,
+                closed_tx,
+            ));
+            port
         }
-        Err(_) => return Err(io::Error::other("proxy thread ended")),
-    };
-    let wake: Option<Box<dyn Fn() + Send>> = match wake {
-        // shutdown(2) on a listening socket wakes a blocked accept(2).
-        Wake::Tcp(fd) => Some(Box::new(move || {
-            let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Read);
-        })),
-        Wake::None => None,
+        Proto::Udp => {
+            let std_socket = host.run(|| {
+                let s = std::net::UdpSocket::bind(addr)?;
+                s.set_nonblocking(true)?;
+                Ok(s)
+            })?;
+            let port = std_socket.local_addr()?.port();
+            let socket = {
+                let _entered = rt.enter();
+                tokio::net::UdpSocket::from_std(std_socket)?
+            };
+            rt.spawn(serve_udp(socket, host.clone(), backend, stopped, closed_tx));
+            port
+        }
     };
     Ok(Proxy {
         published: Published {
@@ -187,84 +269,99 @@ pub fn start(
             host_ip: binding.host_addr(),
             host_port: port,
         },
-        stop,
-        wake,
-        thread: Some(thread),
+        stop: Some(stop),
+        closed: Some(closed),
     })
 }
 
-enum Wake {
-    Tcp(std::os::fd::RawFd),
-    None,
+/// Makes a socket for `backend` in `host`: here for the engine's own
+/// namespace (a few quick syscalls), else from a short-lived thread that
+/// enters the namespace (namespaces are per thread; the workers stay put).
+async fn backend_socket(
+    host: &HostNamespace,
+    backend: &Backend,
+    ty: SockType,
+) -> io::Result<OwnedFd> {
+    if host.path().is_none() {
+        return bridge_socket(backend, ty);
+    }
+    let (host, backend) = (host.clone(), backend.clone());
+    tokio::task::spawn_blocking(move || host.run(|| bridge_socket(&backend, ty)))
+        .await
+        .map_err(io::Error::other)?
 }
 
-fn serve_tcp(listener: TcpListener, backend: SocketAddrV4, stop: Arc<AtomicBool>) {
+async fn serve_tcp(
+    listener: tokio::net::TcpListener,
+    host: HostNamespace,
+    backend: Backend,
+    mut stop: watch::Receiver<()>,
+    closed: std::sync::mpsc::Sender<()>,
+) {
     loop {
-        let client = listener.accept();
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok((client, _)) = client else {
-            std::thread::sleep(Duration::from_millis(10));
+        let accepted = tokio::select! {
+            _ = stop.changed() => break,
+            a = listener.accept() => a,
+        };
+        let Ok((client, _)) = accepted else {
+            // Out of descriptors and the like: try again shortly.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let _ = std::thread::Builder::new()
-            .name("proxy-conn".into())
-            .spawn(move || relay_tcp(client, backend));
+        let (host, backend, mut stop) = (host.clone(), backend.clone(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = relay_tcp(client, &host, &backend) => {}
+            }
+        });
     }
+    drop(listener);
+    let _ = closed.send(());
 }
 
 /// Relays one connection both ways; each direction's end is passed on as a
 /// half-close, as Docker's proxy does.
-fn relay_tcp(client: TcpStream, backend: SocketAddrV4) {
-    let Ok(server) = TcpStream::connect_timeout(&SocketAddr::V4(backend), Duration::from_secs(5))
+async fn relay_tcp(mut client: tokio::net::TcpStream, host: &HostNamespace, backend: &Backend) {
+    let Ok(fd) = backend_socket(host, backend, SockType::Stream).await else {
+        return;
+    };
+    let socket = std::net::TcpStream::from(fd);
+    if socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    let socket = tokio::net::TcpSocket::from_std_stream(socket);
+    let Ok(Ok(mut server)) = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        socket.connect(SocketAddr::V4(backend.addr)),
+    )
+    .await
     else {
         return;
     };
-    relay_streams(client, server);
-}
-
-/// Relays two connected streams both ways until both directions end (the
-/// routing mesh relays its connections the same way).
-pub(crate) fn relay_streams(client: TcpStream, server: TcpStream) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {
-        return;
-    };
-    let up = std::thread::Builder::new()
-        .name("proxy-up".into())
-        .spawn(move || pipe(client2, server2));
-    pipe(server, client);
-    if let Ok(t) = up {
-        let _ = t.join();
-    }
-}
-
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = to.shutdown(Shutdown::Write);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
 }
 
 /// UDP: one backend socket per client address; replies go back through the
 /// published socket. Idle flows end after a minute.
-fn serve_udp(socket: UdpSocket, backend: SocketAddrV4, stop: Arc<AtomicBool>) {
-    let _ = socket.set_read_timeout(Some(Duration::from_millis(250)));
+async fn serve_udp(
+    socket: tokio::net::UdpSocket,
+    host: HostNamespace,
+    backend: Backend,
+    mut stop: watch::Receiver<()>,
+    closed: std::sync::mpsc::Sender<()>,
+) {
     let socket = Arc::new(socket);
-    let flows: Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>> = Arc::default();
+    let flows: Arc<Mutex<HashMap<SocketAddr, Arc<tokio::net::UdpSocket>>>> = Arc::default();
     let mut buf = vec![0u8; 65536];
-    while !stop.load(Ordering::SeqCst) {
-        let Ok((n, client)) = socket.recv_from(&mut buf) else {
+    loop {
+        let received = tokio::select! {
+            _ = stop.changed() => break,
+            r = socket.recv_from(&mut buf) => r,
+        };
+        let Ok((n, client)) = received else {
             continue;
         };
         let flow = flows
@@ -275,49 +372,63 @@ fn serve_udp(socket: UdpSocket, backend: SocketAddrV4, stop: Arc<AtomicBool>) {
         let flow = match flow {
             Some(f) => f,
             None => {
-                let Ok(up) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) else {
+                let Ok(up) = udp_flow(&host, &backend).await else {
                     continue;
                 };
-                if up.connect(backend).is_err() {
-                    continue;
-                }
-                let _ = up.set_read_timeout(Some(Duration::from_millis(250)));
-                let up = Arc::new(up);
                 flows
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(client, up.clone());
-                let (reply_to, back, flows, stop) =
+                let (reply_to, back, flows, mut stop) =
                     (socket.clone(), up.clone(), flows.clone(), stop.clone());
-                let _ = std::thread::Builder::new()
-                    .name("proxy-udp".into())
-                    .spawn(move || {
-                        let mut buf = vec![0u8; 65536];
-                        let mut idle = 0;
-                        while !stop.load(Ordering::SeqCst) && idle < 240 {
-                            match back.recv(&mut buf) {
-                                Ok(n) => {
-                                    idle = 0;
-                                    let _ = reply_to.send_to(&buf[..n], client);
-                                }
-                                Err(_) => idle += 1,
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    loop {
+                        let got = tokio::select! {
+                            _ = stop.changed() => break,
+                            r = tokio::time::timeout(UDP_IDLE, back.recv(&mut buf)) => r,
+                        };
+                        match got {
+                            Ok(Ok(n)) => {
+                                let _ = reply_to.send_to(&buf[..n], client).await;
                             }
+                            // A refused datagram (ICMP) is not the end of a flow.
+                            Ok(Err(_)) => {}
+                            Err(_idle) => break,
                         }
-                        flows
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&client);
-                    });
+                    }
+                    flows
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&client);
+                });
                 up
             }
         };
-        let _ = flow.send(&buf[..n]);
+        let _ = flow.send(&buf[..n]).await;
     }
+    drop(socket);
+    let _ = closed.send(());
+}
+
+/// A UDP socket connected to `backend` through its bridge.
+async fn udp_flow(
+    host: &HostNamespace,
+    backend: &Backend,
+) -> io::Result<Arc<tokio::net::UdpSocket>> {
+    let fd = backend_socket(host, backend, SockType::Datagram).await?;
+    let std_socket = std::net::UdpSocket::from(fd);
+    std_socket.set_nonblocking(true)?;
+    let up = tokio::net::UdpSocket::from_std(std_socket)?;
+    up.connect(SocketAddr::V4(backend.addr)).await?;
+    Ok(Arc::new(up))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream, UdpSocket};
 
     #[test]
     fn ports_parse_like_docker() {
@@ -336,25 +447,41 @@ mod tests {
         assert_eq!(Port::parse("80/sctx").unwrap_err(), "invalid proto: sctx");
     }
 
-    #[test]
-    fn a_proxy_relays_tcp_and_frees_its_port() {
-        let backend = TcpListener::bind("127.0.0.1:0").unwrap();
-        let backend_addr = match backend.local_addr().unwrap() {
+    /// A backend on the loopback "bridge" (127.0.0.2 on `lo`: a network
+    /// address that is not the interface's own).
+    fn loopback_backend() -> (TcpListener, Backend) {
+        let backend = TcpListener::bind("127.0.0.2:0").unwrap();
+        let addr = match backend.local_addr().unwrap() {
             SocketAddr::V4(a) => a,
             _ => unreachable!(),
         };
+        (
+            backend,
+            Backend {
+                addr,
+                bridge: "lo".into(),
+            },
+        )
+    }
+
+    fn loopback_binding() -> PortBinding {
+        PortBinding {
+            port: Port::parse("80").unwrap(),
+            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_port: 0,
+        }
+    }
+
+    #[test]
+    fn a_proxy_relays_tcp_and_frees_its_port() {
+        let (backend, to) = loopback_backend();
         std::thread::spawn(move || {
             let (mut s, _) = backend.accept().unwrap();
             let mut buf = [0u8; 5];
             s.read_exact(&mut buf).unwrap();
             s.write_all(&buf.map(|b| b.to_ascii_uppercase())).unwrap();
         });
-        let binding = PortBinding {
-            port: Port::parse("80").unwrap(),
-            host_ip: Some(Ipv4Addr::LOCALHOST),
-            host_port: 0,
-        };
-        let proxy = start(&HostNamespace::Current, &binding, backend_addr).unwrap();
+        let proxy = start(&HostNamespace::Current, &loopback_binding(), to).unwrap();
         let port = proxy.published.host_port;
         let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
         c.write_all(b"hello").unwrap();
@@ -363,5 +490,93 @@ mod tests {
         assert_eq!(out, "HELLO");
         drop(proxy);
         TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
+    }
+
+    #[test]
+    fn half_closes_pass_through_for_many_connections_at_once() {
+        let (backend, to) = loopback_backend();
+        std::thread::spawn(move || {
+            for s in backend.incoming() {
+                let mut s = s.unwrap();
+                std::thread::spawn(move || {
+                    // Answers only after the client's end of input.
+                    let mut got = Vec::new();
+                    s.read_to_end(&mut got).unwrap();
+                    s.write_all(&got).unwrap();
+                });
+            }
+        });
+        let proxy = start(&HostNamespace::Current, &loopback_binding(), to).unwrap();
+        let port = proxy.published.host_port;
+        let clients: Vec<TcpStream> = (0..50)
+            .map(|i| {
+                let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                c.write_all(format!("conn-{i}").as_bytes()).unwrap();
+                c.shutdown(std::net::Shutdown::Write).unwrap();
+                c
+            })
+            .collect();
+        for (i, mut c) in clients.into_iter().enumerate() {
+            let mut out = String::new();
+            c.read_to_string(&mut out).unwrap();
+            assert_eq!(out, format!("conn-{i}"));
+        }
+    }
+
+    #[test]
+    fn an_address_off_its_bridge_is_never_connected() {
+        // Records that say 192.0.2.1 is on `lo`: no route is consulted.
+        let off = Backend {
+            addr: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 80),
+            bridge: "lo".into(),
+        };
+        let e = connect_on_bridge(&off, Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrNotAvailable);
+        assert!(e.to_string().contains("is not on bridge lo"), "{e}");
+        // Nor the bridge's own address (the namespace itself).
+        let own = Backend {
+            addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 80),
+            bridge: "lo".into(),
+        };
+        assert!(connect_on_bridge(&own, Duration::from_secs(1)).is_err());
+        // Through the proxy, the client's connection just ends.
+        let proxy = start(&HostNamespace::Current, &loopback_binding(), off).unwrap();
+        let mut c = TcpStream::connect(("127.0.0.1", proxy.published.host_port)).unwrap();
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_proxy_relays_udp() {
+        let backend = UdpSocket::bind("127.0.0.2:0").unwrap();
+        let addr = match backend.local_addr().unwrap() {
+            SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        };
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let (n, from) = backend.recv_from(&mut buf).unwrap();
+            backend
+                .send_to(&buf[..n].to_ascii_uppercase(), from)
+                .unwrap();
+        });
+        let binding = PortBinding {
+            port: Port::parse("53/udp").unwrap(),
+            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_port: 0,
+        };
+        let to = Backend {
+            addr,
+            bridge: "lo".into(),
+        };
+        let proxy = start(&HostNamespace::Current, &binding, to).unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.send_to(b"ping", ("127.0.0.1", proxy.published.host_port))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let n = c.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"PING");
     }
 }

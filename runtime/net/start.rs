@@ -3,6 +3,7 @@
 
 use std::net::{SocketAddrV4, TcpStream};
 use std::path::Path;
+use std::time::Duration;
 
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
@@ -206,12 +207,18 @@ impl Runtime {
         {
             return Err(not_published().into());
         }
-        let ip = endpoints.first().map(|e| e.ip).ok_or_else(not_published)?;
+        let first = endpoints.first().ok_or_else(not_published)?;
+        let backend = super::ports::Backend {
+            addr: SocketAddrV4::new(first.ip, container_port),
+            bridge: first.bridge.clone(),
+        };
         let settings = self.net.scope_settings(scope);
+        // Through the container's bridge only: fails closed if the records
+        // and the bridge disagree.
         let stream = settings
             .host
-            .run(|| TcpStream::connect(SocketAddrV4::new(ip, container_port)))
-            .map_err(super::io_err(format!("connect {ip}:{container_port}")))?;
+            .run(|| super::ports::connect_on_bridge(&backend, Duration::from_secs(5)))
+            .map_err(super::io_err(format!("connect {}", backend.addr)))?;
         Ok(stream)
     }
 }

@@ -6,7 +6,15 @@
 //! Errors keep Docker's words: a registry's OCI error is `manifest unknown:
 //! manifest unknown`, an unreachable registry is `Get "http://…/v2/": dial
 //! tcp …: connect: connection refused`.
+//!
+//! With an [`Egress`] policy (a classroom's sessions), every request —
+//! the registry's own, its token realm's, every redirect hop's, an upload
+//! `Location`'s — is checked before it is sent: each `scheme://host:port` gets
+//! its own HTTP client pinned to the addresses [`Egress::resolve`] checked
+//! (its resolver refuses every other name, proxies are off), and redirects
+//! are followed here, hop by hop, rather than by reqwest.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +29,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+
+use crate::net::egress::{Egress, EgressError};
 
 /// Manifest media types the client accepts, preferred first.
 pub const MANIFEST_TYPES: &[&str] = &[
@@ -47,6 +57,13 @@ pub enum ClientError {
         status: u16,
         code: String,
         message: String,
+    },
+    /// The egress policy refused the address (see [`Egress`]).
+    #[error("{method} \"{url}\": {source}")]
+    Refused {
+        method: String,
+        url: String,
+        source: EgressError,
     },
     /// Login failed.
     #[error("login attempt to {url} failed with status: {status}")]
@@ -115,6 +132,9 @@ pub struct Remote {
     pub token: Option<String>,
     /// Extra trusted CA certificates (PEM).
     pub ca_pem: Option<Vec<u8>>,
+    /// Where the client may connect: `None` is anywhere (`berth daemon`,
+    /// the classroom registry itself).
+    pub egress: Option<Arc<Egress>>,
 }
 
 /// A manifest fetched from a registry.
@@ -127,9 +147,38 @@ pub struct Manifest {
 
 /// A client for one repository, authenticated once for its actions.
 pub struct RepoClient {
-    http: reqwest::Client,
+    http: Http,
     remote: Remote,
     auth: Option<HeaderValue>,
+}
+
+/// The HTTP clients of one [`RepoClient`].
+struct Http {
+    /// Without a policy: one client, redirects followed by reqwest.
+    open: Option<reqwest::Client>,
+    /// With a policy: one client per `scheme://host:port`, pinned to the
+    /// addresses checked for it.
+    pinned: tokio::sync::Mutex<HashMap<String, reqwest::Client>>,
+    egress: Option<Arc<Egress>>,
+    ca_pem: Option<Vec<u8>>,
+}
+
+/// Redirects followed at most, as Go's client.
+const MAX_REDIRECTS: usize = 10;
+
+/// The resolver of a pinned client: every name was resolved and checked
+/// before the client was made, so any other lookup is refused.
+struct NoLookups;
+
+impl reqwest::dns::Resolve for NoLookups {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let name = name.as_str().to_string();
+        Box::pin(async move {
+            Err::<reqwest::dns::Addrs, _>(
+                format!("lookup {name}: not checked by the egress policy").into(),
+            )
+        })
+    }
 }
 
 fn sha256_of(bytes: &[u8]) -> String {
@@ -173,15 +222,31 @@ fn unreachable(method: &Method, url: &Url, e: &reqwest::Error) -> ClientError {
         }
     });
     ClientError::Unreachable {
-        method: method
-            .as_str()
-            .chars()
-            .next()
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-            + &method.as_str()[1..].to_lowercase(),
+        method: go_method(method),
         url: url.to_string(),
         reason,
+    }
+}
+
+/// `Get`, `Head`, `Put`: how Go's client names a method in its errors.
+fn go_method(method: &Method) -> String {
+    let m = method.as_str();
+    m.chars().next().map(|c| c.to_string()).unwrap_or_default() + &m[1..].to_lowercase()
+}
+
+/// An egress refusal (or failed lookup) of a request, in Go's shape.
+fn refused(method: &Method, url: &Url, e: EgressError) -> ClientError {
+    match e {
+        EgressError::NoSuchHost(_) => ClientError::Unreachable {
+            method: go_method(method),
+            url: url.to_string(),
+            reason: e.to_string(),
+        },
+        EgressError::Refused { .. } => ClientError::Refused {
+            method: go_method(method),
+            url: url.to_string(),
+            source: e,
+        },
     }
 }
 
@@ -251,30 +316,141 @@ fn challenge_params(text: &str) -> Vec<(String, String)> {
     out
 }
 
-impl RepoClient {
-    fn builder(remote: &Remote) -> Result<reqwest::Client, ClientError> {
+impl Http {
+    fn new(remote: &Remote) -> Result<Self, ClientError> {
+        let open = match &remote.egress {
+            Some(_) => None,
+            None => Some(
+                Self::builder(remote.ca_pem.as_deref())?
+                    .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+                    .build()
+                    .map_err(|e| ClientError::Invalid(format!("http client: {e}")))?,
+            ),
+        };
+        Ok(Self {
+            open,
+            pinned: Default::default(),
+            egress: remote.egress.clone(),
+            ca_pem: remote.ca_pem.clone(),
+        })
+    }
+
+    fn builder(ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder, ClientError> {
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(10));
-        if let Some(pem) = &remote.ca_pem {
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = ca_pem {
             for cert in reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| ClientError::Invalid(format!("registry CA: {e}")))?
             {
                 b = b.add_root_certificate(cert);
             }
         }
-        b.build()
-            .map_err(|e| ClientError::Invalid(format!("http client: {e}")))
+        Ok(b)
     }
 
+    /// The client for a request to `url`: under a policy, one that
+    /// connects only to the addresses checked for its host and port.
+    async fn client_for(&self, method: &Method, url: &Url) -> Result<reqwest::Client, ClientError> {
+        let Some(egress) = &self.egress else {
+            return Ok(self.open.clone().expect("an open client without a policy"));
+        };
+        let host = url.host_str().unwrap_or("");
+        let port = url.port_or_known_default().unwrap_or(0);
+        let key = format!("{}://{host}:{port}", url.scheme());
+        let mut pinned = self.pinned.lock().await;
+        if let Some(c) = pinned.get(&key) {
+            return Ok(c.clone());
+        }
+        let addrs = egress
+            .resolve(host, port)
+            .await
+            .map_err(|e| refused(method, url, e))?;
+        let mut b = Self::builder(self.ca_pem.as_deref())?
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(NoLookups));
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<std::net::IpAddr>().is_err() {
+            // The name connects to exactly the addresses checked.
+            b = b.resolve_to_addrs(bare, &addrs);
+        }
+        let client = b
+            .build()
+            .map_err(|e| ClientError::Invalid(format!("http client: {e}")))?;
+        pinned.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// Sends a request; under a policy, follows redirects itself so that
+    /// each hop is checked like the first.
+    async fn execute(
+        &self,
+        mut method: Method,
+        mut url: Url,
+        mut headers: HeaderMap,
+        mut body: Option<reqwest::Body>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, ClientError> {
+        for _ in 0..=MAX_REDIRECTS {
+            let client = self.client_for(&method, &url).await?;
+            let mut req = client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(t) = timeout {
+                req = req.timeout(t);
+            }
+            let sent_body = body.is_some();
+            if let Some(b) = body.take() {
+                req = req.body(b);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| unreachable(&method, &url, &e))?;
+            if self.egress.is_none() || !resp.status().is_redirection() || sent_body {
+                return Ok(resp);
+            }
+            let Some(next) = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+            else {
+                return Ok(resp);
+            };
+            let status = resp.status();
+            if (status == StatusCode::SEE_OTHER
+                || status == StatusCode::MOVED_PERMANENTLY
+                || status == StatusCode::FOUND)
+                && method != Method::HEAD
+            {
+                method = Method::GET;
+            }
+            if next.origin() != url.origin() {
+                // Credentials stay with the host they were meant for.
+                headers.remove(AUTHORIZATION);
+                headers.remove(reqwest::header::COOKIE);
+            }
+            url = next;
+        }
+        Err(ClientError::Unreachable {
+            method: go_method(&method),
+            url: url.to_string(),
+            reason: format!("stopped after {MAX_REDIRECTS} redirects"),
+        })
+    }
+}
+
+impl RepoClient {
     /// Connects and authenticates for `actions` (`pull` or `pull,push`).
     pub async fn connect(
         remote: Remote,
         creds: Option<&Credentials>,
         actions: &str,
     ) -> Result<Self, ClientError> {
-        let http = Self::builder(&remote)?;
+        let http = Http::new(&remote)?;
         let mut client = Self {
             http,
             auth: remote
@@ -302,7 +478,7 @@ impl RepoClient {
 
     /// Checks credentials against the registry (`docker login`).
     pub async fn login(remote: Remote, creds: &Credentials) -> Result<(), ClientError> {
-        let http = Self::builder(&remote)?;
+        let http = Http::new(&remote)?;
         // The classroom registry knows the scope by its token, whatever
         // the learner typed.
         let auth = remote
@@ -420,14 +596,19 @@ impl RepoClient {
     /// `GET /v2/`, bounded in time so an offline classroom fails fast
     /// (the connect timeout does not cover name resolution).
     async fn ping(&self, url: Url) -> Result<reqwest::Response, ClientError> {
-        let mut req = self.http.get(url.clone());
+        let mut headers = HeaderMap::new();
         if let Some(auth) = &self.auth {
-            req = req.header(AUTHORIZATION, auth.clone());
+            headers.insert(AUTHORIZATION, auth.clone());
         }
-        req.timeout(Duration::from_secs(15))
-            .send()
+        self.http
+            .execute(
+                Method::GET,
+                url,
+                headers,
+                None,
+                Some(Duration::from_secs(15)),
+            )
             .await
-            .map_err(|e| unreachable(&Method::GET, &url, &e))
     }
 
     fn url(&self, path: &str) -> Url {
@@ -459,14 +640,7 @@ impl RepoClient {
         if let Some(auth) = &self.auth {
             headers.entry(AUTHORIZATION).or_insert(auth.clone());
         }
-        let mut req = self
-            .http
-            .request(method.clone(), url.clone())
-            .headers(headers);
-        if let Some(b) = body {
-            req = req.body(b);
-        }
-        req.send().await.map_err(|e| unreachable(&method, &url, &e))
+        self.http.execute(method, url, headers, body, None).await
     }
 
     /// The manifest `reference` (a tag or digest) names.
@@ -760,6 +934,97 @@ mod tests {
         );
         assert_eq!(p[1], ("service".into(), "registry.docker.io".into()));
         assert_eq!(p[2], ("scope".into(), "repository:a:pull,push".into()));
+    }
+
+    /// A loopback HTTP server answering every request with `answer`;
+    /// counts the connections it gets.
+    async fn server(answer: String) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let contacts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = contacts.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = s.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (port, contacts)
+    }
+
+    fn remote(port: u16, egress: Option<Egress>) -> Remote {
+        Remote {
+            base: format!("http://127.0.0.1:{port}").parse().unwrap(),
+            repo: "x".into(),
+            token: None,
+            ca_pem: None,
+            egress: egress.map(Arc::new),
+        }
+    }
+
+    #[tokio::test]
+    async fn token_realms_and_redirects_are_checked_like_the_registry() {
+        let (target, contacts) =
+            server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".into()).await;
+        // A registry the operator allowed, whose realm is the host's loopback.
+        let (realm_reg, _) = server(format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{target}/token\",service=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ))
+        .await;
+        let allow = |port: u16| Some(Egress::new([format!("127.0.0.1:{port}")]));
+        let e = RepoClient::connect(remote(realm_reg, allow(realm_reg)), None, "pull")
+            .await
+            .err()
+            .expect("a refused realm");
+        assert!(matches!(e, ClientError::Refused { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("Get \"http://127.0.0.1:{target}/token?"))
+                && e.to_string()
+                    .contains("refused: 127.0.0.1 is an address of the Berth host"),
+            "{e}"
+        );
+        // A registry redirecting to the cloud's metadata service.
+        let (redirect_reg, _) = server(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://169.254.169.254/latest/meta-data/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                .into(),
+        )
+        .await;
+        let e = RepoClient::connect(remote(redirect_reg, allow(redirect_reg)), None, "pull")
+            .await
+            .err()
+            .expect("a refused redirect");
+        assert!(
+            e.to_string()
+                .contains("169.254.169.254 is a link-local address"),
+            "{e}"
+        );
+        // And a redirect back to the host's loopback.
+        let (loop_reg, _) = server(format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://localhost:{target}/v2/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ))
+        .await;
+        let e = RepoClient::connect(remote(loop_reg, allow(loop_reg)), None, "pull")
+            .await
+            .err()
+            .expect("a refused redirect");
+        assert!(matches!(e, ClientError::Refused { .. }), "{e}");
+        assert_eq!(contacts.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Without a policy (`berth daemon`) the realm is asked, as dockerd would.
+        let _ = RepoClient::connect(remote(realm_reg, None), None, "pull").await;
+        assert_eq!(contacts.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

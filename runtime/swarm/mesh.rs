@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -103,10 +103,12 @@ fn wanted_of(c: &Cluster, out: &mut Wanted) {
     }
 }
 
-/// Where a task answers: its address and the namespace it is reachable from.
+/// Where a task answers: its address, the bridge it is on and the
+/// namespace that bridge is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
     pub addr: SocketAddrV4,
+    pub bridge: String,
     pub ns: HostNamespace,
 }
 
@@ -186,14 +188,14 @@ impl Mesh {
             let backends: Vec<Backend> = tasks
                 .iter()
                 .filter_map(|(scope, cid)| {
-                    let ip = runtime
+                    let endpoint = runtime
                         .net()
                         .endpoints(cid)
                         .into_iter()
-                        .map(|e| e.ip)
-                        .find(|ip| *ip != Ipv4Addr::UNSPECIFIED)?;
+                        .find(|e| e.ip != Ipv4Addr::UNSPECIFIED)?;
                     Some(Backend {
-                        addr: SocketAddrV4::new(ip, key.target),
+                        addr: SocketAddrV4::new(endpoint.ip, key.target),
+                        bridge: endpoint.bridge,
                         ns: runtime.net().scope_settings(scope).host,
                     })
                 })
@@ -357,14 +359,52 @@ fn relay(client: TcpStream, here: &HostNamespace, order: Vec<Backend>) {
             }
             current = b.ns.clone();
         }
-        let Ok(server) =
-            TcpStream::connect_timeout(&SocketAddr::V4(b.addr), Duration::from_secs(2))
+        // Through the task's bridge only: fails closed if the records and
+        // the bridge disagree.
+        let target = crate::net::ports::Backend {
+            addr: b.addr,
+            bridge: b.bridge.clone(),
+        };
+        let Ok(server) = crate::net::ports::connect_on_bridge(&target, Duration::from_secs(2))
         else {
             continue;
         };
-        crate::net::ports::relay_streams(client, server);
+        relay_streams(client, server);
         return;
     }
+}
+
+/// Relays two connected streams both ways until both directions end; each
+/// direction's end is passed on as a half-close.
+fn relay_streams(client: TcpStream, server: TcpStream) {
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    let up = std::thread::Builder::new()
+        .name("mesh-up".into())
+        .spawn(move || pipe(client2, server2));
+    pipe(server, client);
+    if let Ok(t) = up {
+        let _ = t.join();
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    use std::io::{Read, Write};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
 }
 
 /// The networks a task joins (`service create --network`): the container's

@@ -362,7 +362,8 @@ pub struct Swarms {
     started: AtomicBool,
     /// The routing mesh of every cluster's published ports.
     pub mesh: mesh::Mesh,
-    /// Proves a join request comes from this process's engine (see [`rpc`]).
+    /// The key each session's join secret is derived from (see [`rpc`]);
+    /// never sent itself.
     secret: String,
     /// The join RPC listeners, by manager scope.
     listeners: Mutex<HashMap<String, tokio::task::AbortHandle>>,
@@ -427,6 +428,32 @@ impl Swarms {
         }
         drop(e);
         self.wake.notify_one();
+    }
+
+    /// Proves a join request comes from this engine, for the nodes of
+    /// `session` only: `sha256(key ‖ sha256(key ‖ session))`, so one
+    /// session's secret says nothing of another's, nor of the key.
+    pub(crate) fn session_secret(&self, session: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let inner = Sha256::new()
+            .chain_update(self.secret.as_bytes())
+            .chain_update(session.as_bytes())
+            .finalize();
+        hex::encode(
+            Sha256::new()
+                .chain_update(self.secret.as_bytes())
+                .chain_update(inner)
+                .finalize(),
+        )
+    }
+
+    /// Whether `scope`'s Engine API is served now (a live node).
+    pub(crate) fn is_served(&self, scope: &str) -> bool {
+        self.engines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .contains(scope)
     }
 
     /// Whether the node of `scope` is down: its engine was served and stopped.

@@ -7,9 +7,16 @@
 //! one JSON line; the manager checks the token and answers one JSON line.
 //!
 //! Both ends are scopes of the same engine process, so the request names the
-//! joining scope and carries the process's secret (a lab's own processes,
+//! joining scope and carries its session's secret (a lab's own processes,
 //! which can reach port 2377 too, cannot forge it); the listener admits only
-//! scopes of its own session.
+//! live scopes of its own session.
+//!
+//! The secret is the session's, not the process's, and the request goes only
+//! where the engine's own join listener of a manager of the same session
+//! listens: `docker swarm join --token … 127.0.0.1:9999` (a listener the
+//! learner runs in the lab) or an address off the session network is refused
+//! before anything is sent. Were a secret to leak anyway, it would admit only
+//! the session's own live nodes into the session's own swarms.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -142,8 +149,11 @@ impl Swarms {
         if self.lock().cluster_of(scope).is_some() {
             return Err(SwarmError::Unavailable(super::ALREADY_MEMBER.into()));
         }
+        let nodes = crate::session::network::session_dir_of(host_ns)
+            .map(crate::session::network::table)
+            .unwrap_or_default();
         let request = JoinRequest {
-            secret: self.secret.clone(),
+            secret: self.session_secret(session_of(scope)),
             scope: scope.to_string(),
             hostname: hostname.to_string(),
             addr: addr.to_string(),
@@ -151,6 +161,7 @@ impl Swarms {
         };
         let mut line = serde_json::to_vec(&request).unwrap_or_default();
         line.push(b'\n');
+        let mut outside = Vec::new();
         for r in remote {
             let (host, port) = match r.rsplit_once(':') {
                 Some((h, p)) => (h, p.parse().unwrap_or(PORT)),
@@ -159,6 +170,21 @@ impl Swarms {
             let Some(ip) = crate::session::network::resolve(host_ns, host) else {
                 continue;
             };
+            // Only the session's own nodes, and of them only where this
+            // engine's join listener of a manager listens.
+            let Some(node) = nodes.iter().find(|(_, a)| **a == ip).map(|(n, _)| n) else {
+                outside.push(r.clone());
+                continue;
+            };
+            let manager = format!("{}-{node}", session_of(scope));
+            let listening = self
+                .listeners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&manager);
+            if port != PORT || manager == scope || !listening {
+                continue;
+            }
             let target = SocketAddr::from((ip, port));
             let ns: PathBuf = host_ns.to_path_buf();
             let answer = crate::net::netns::in_namespace_file(&ns, || {
@@ -170,7 +196,11 @@ impl Swarms {
                 Ok(reply)
             });
             let Ok(answer) = answer else { continue };
-            let reply: JoinReply = serde_json::from_str(&answer).unwrap_or_default();
+            // Anything but a manager's answer is no answer (it used to
+            // count as a welcome).
+            let Ok(reply) = serde_json::from_str::<JoinReply>(&answer) else {
+                continue;
+            };
             return match reply.error {
                 Some((kind, message)) => Err(decode(&kind, message)),
                 None => {
@@ -178,6 +208,15 @@ impl Swarms {
                     Ok(())
                 }
             };
+        }
+        if !outside.is_empty() && outside.len() == remote.len() {
+            let names: Vec<&str> = nodes.keys().map(String::as_str).collect();
+            return Err(SwarmError::Invalid(format!(
+                "refused: {} {} not a node of this session, and a classroom node may join only the swarm managers among its own session's nodes ({})",
+                outside.join(", "),
+                if outside.len() == 1 { "is" } else { "are" },
+                names.join(", ")
+            )));
         }
         Err(join_timeout(remote))
     }
@@ -193,7 +232,9 @@ async fn serve_one(swarms: Arc<Swarms>, manager: String, stream: tokio::net::Tcp
     }
     let reply = match serde_json::from_str::<JoinRequest>(&line) {
         Ok(req)
-            if req.secret == swarms.secret && session_of(&req.scope) == session_of(&manager) =>
+            if session_of(&req.scope) == session_of(&manager)
+                && req.secret == swarms.session_secret(session_of(&manager))
+                && swarms.is_served(&req.scope) =>
         {
             match swarms.admit(&manager, &req.scope, &req.hostname, &req.addr, &req.token) {
                 Ok(()) => JoinReply::default(),

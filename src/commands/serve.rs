@@ -65,6 +65,11 @@ pub struct ServeArgs {
     /// `registry.local:5000`, each session in its own namespace.
     #[arg(long, default_value = "127.0.0.1:5000")]
     registry_listen: SocketAddr,
+    /// A registry (`host:port`) sessions may reach even though it is on
+    /// the host itself or link-local, which they may not otherwise;
+    /// repeatable.
+    #[arg(long = "allow-registry", value_name = "HOST:PORT")]
+    allow_registry: Vec<String>,
     /// Directory of the lessons (reloaded when a file changes).
     #[arg(long, default_value = "lessons")]
     lessons: PathBuf,
@@ -79,7 +84,11 @@ pub struct ServeArgs {
 
 /// The classroom registry: tokens only (each session's nodes are granted
 /// their namespace as they are made), served beside the web server.
-async fn start_registry(engine: &Arc<Engine>, listen: SocketAddr) -> anyhow::Result<()> {
+async fn start_registry(
+    engine: &Arc<Engine>,
+    listen: SocketAddr,
+    allowed: &[String],
+) -> anyhow::Result<()> {
     use berth_runtime::registry::{Access, Server};
     let root = engine.runtime.data_dir().root().join("registry");
     let server = Server::open(&root, Access::Tokens(Default::default()))
@@ -98,6 +107,11 @@ async fn start_registry(engine: &Arc<Engine>, listen: SocketAddr) -> anyhow::Res
     let _ = engine.classroom_registry.set(server);
     let mut settings = engine.registry_settings();
     settings.classroom = addr.to_string();
+    // Sessions' pulls, pushes and logins never reach the host's own
+    // services (the classroom registry is reached by its name only).
+    settings.egress = Some(Arc::new(berth_runtime::net::egress::Egress::new(
+        allowed.iter().cloned(),
+    )));
     engine.set_registry(settings);
     Ok(())
 }
@@ -131,7 +145,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         .build()?;
     let result = tokio.block_on(async move {
         let engine = Engine::new(runtime);
-        start_registry(&engine, args.registry_listen).await?;
+        start_registry(&engine, args.registry_listen, &args.allow_registry).await?;
         let swept = sweep::sweep(&engine);
         if swept > 0 {
             tracing::info!(sessions = swept, "removed sessions left by a previous run");
