@@ -87,11 +87,14 @@ pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let quiet = ctx.query.flag("q");
     let dockerfile = ctx.query.get("dockerfile").unwrap_or("").to_string();
     let runtime = ctx.engine.runtime.clone();
-    // On the session's filesystem: a context counts against its budget.
-    let tmp = runtime.scratch_dir(&ctx.scope.name);
+    // The upload waits in the shared tmp, held to what the budget has left;
+    // the unpacked context goes on the session's filesystem and counts.
+    let tmp = runtime.data_dir().tmp_dir();
     let limit = BodyLimit::of(ctx, MAX_CONTEXT).await;
     let body = spool_body(req.into_body(), &tmp, &limit).await?;
-    let dir = tmp.join(format!("build-{}", &new_id()[..16]));
+    let dir = runtime
+        .scratch_dir(&ctx.scope.name)
+        .join(format!("build-{}", &new_id()[..16]));
     // Unpack and parse first: their errors are the request's errors.
     let (context, file) = blocking(move || {
         let body = open_context(body, &tmp, &limit, &dockerfile)?;

@@ -487,9 +487,7 @@ pub async fn archive_put(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResu
     let path = archive_path(ctx)?;
     let copy_uid_gid = matches!(ctx.query.get("copyUIDGID"), Some("1" | "true"));
     let runtime = ctx.engine.runtime.clone();
-    // On the session's own filesystem, where there is one: an upload
-    // counts against its budget while it waits.
-    let tmp = runtime.scratch_dir(&ctx.scope.name);
+    let tmp = runtime.data_dir().tmp_dir();
     let limit = super::body::BodyLimit::of(ctx, MAX_ARCHIVE_BODY).await;
     let body = super::body::spool_body(req.into_body(), &tmp, &limit).await?;
     blocking(move || {

@@ -259,9 +259,7 @@ fn spooled_error(e: std::io::Error) -> ApiError {
 /// `POST /images/load`: a `docker save` or OCI layout tar in the body.
 pub async fn load(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let runtime = ctx.engine.runtime.clone();
-    // On the session's own filesystem, where there is one: an upload
-    // counts against its budget while it waits.
-    let tmp = runtime.scratch_dir(&ctx.scope.name);
+    let tmp = runtime.data_dir().tmp_dir();
     let limit = BodyLimit::of(ctx, MAX_IMAGE_BODY).await;
     let body = spool_body(req.into_body(), &tmp, &limit).await?;
     let scope = ctx.scope.name.clone();
@@ -306,9 +304,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
             .collect();
         let message = ctx.query.get("message").unwrap_or("").to_string();
         let runtime = ctx.engine.runtime.clone();
-        // On the session's own filesystem, where there is one: an upload
-        // counts against its budget while it waits.
-        let tmp = runtime.scratch_dir(&ctx.scope.name);
+        let tmp = runtime.data_dir().tmp_dir();
         let limit = BodyLimit::of(ctx, MAX_IMAGE_BODY).await;
         let body = spool_body(req.into_body(), &tmp, &limit).await?;
         let scope = ctx.scope.name.clone();

@@ -241,10 +241,27 @@ fn write_owned(path: &Path, text: &str, owner: Option<u32>) -> Result<(), NetErr
     Ok(())
 }
 
+/// The most of a scope's `/etc/hosts` or `/etc/resolv.conf` copied.
+const MAX_SCOPE_FILE: u64 = 64 << 10;
+
+/// A small file of the scope's filesystem root: for a classroom node that
+/// is the lab's tree, which the learner controls, so it is resolved in-root
+/// (a `/etc/resolv.conf -> /etc/shadow` link names the lab's own file),
+/// must be a regular file (a fifo would hang the engine) and is read to a
+/// bound.
+fn read_scope_file(fs_root: &Path, rel: &str) -> Option<String> {
+    use std::io::Read;
+    let tree = crate::volume::intree::Tree::open(fs_root).ok()?;
+    let file = tree.open_file_following(Path::new(rel)).ok()?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SCOPE_FILE).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// The resolv.conf of a container on the default bridge (or host/none):
 /// the scope's own nameservers, minus loopback ones, as Docker copies them.
 fn copied_resolv_conf(fs_root: &Path) -> String {
-    let text = fs::read_to_string(fs_root.join("etc/resolv.conf")).unwrap_or_default();
+    let text = read_scope_file(fs_root, "etc/resolv.conf").unwrap_or_default();
     let mut out = String::new();
     let mut servers = 0;
     for line in text.lines() {
@@ -291,11 +308,11 @@ impl Networks {
                 NamespaceChoice::Own { wire: false }
             }
             Mode::Host => {
-                let host_hosts = fs::read_to_string(settings.fs_root.join("etc/hosts"))
-                    .unwrap_or_else(|_| plain_hosts.clone());
+                let host_hosts = read_scope_file(&settings.fs_root, "etc/hosts")
+                    .unwrap_or_else(|| plain_hosts.clone());
                 write_owned(&hosts, &host_hosts, req.owner)?;
-                let resolv_text = fs::read_to_string(settings.fs_root.join("etc/resolv.conf"))
-                    .unwrap_or_default();
+                let resolv_text =
+                    read_scope_file(&settings.fs_root, "etc/resolv.conf").unwrap_or_default();
                 write_owned(&resolv, &resolv_text, req.owner)?;
                 match settings.host.path() {
                     Some(p) => NamespaceChoice::Join(p.to_path_buf()),
