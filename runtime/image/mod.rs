@@ -14,11 +14,13 @@
 
 mod archive;
 mod bootstrap;
+pub mod digest;
 mod distribution;
 pub mod layer;
 mod lineage;
 pub mod reference;
 mod store;
+mod unpack;
 
 use std::path::PathBuf;
 
