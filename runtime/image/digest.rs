@@ -25,9 +25,7 @@ pub fn is_valid(id: &str) -> bool {
 /// field: `diff_id`, `digest`, `image ID`, …) and why it was refused.
 pub(crate) fn checked<'a>(what: &str, id: &'a str) -> Result<&'a str, ImageError> {
     hex(id).ok_or_else(|| {
-        ImageError::Invalid(format!(
-            "invalid {what} {id:?}: not sha256 + 64 hex digits"
-        ))
+        ImageError::Invalid(format!("invalid {what} {id:?}: not sha256 + 64 hex digits"))
     })
 }
 

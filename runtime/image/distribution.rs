@@ -297,7 +297,11 @@ mod tests {
         fresh
             .add_pulled_layer(&download, &first.digest, &diff_id, "127.0.0.1:5000/r/x")
             .unwrap();
-        assert!(fresh.layer_dir(&diff_id).unwrap().join("hello.txt").exists());
+        assert!(fresh
+            .layer_dir(&diff_id)
+            .unwrap()
+            .join("hello.txt")
+            .exists());
         assert_eq!(
             fresh.cached_compressed(&diff_id).unwrap().digest,
             first.digest

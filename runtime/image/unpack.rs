@@ -166,7 +166,7 @@ impl Unpacker {
                 Err(_) => {
                     return Err(UnpackError::refused(
                         member,
-                        "its link target is not in the layer",
+                        "its link target is not a file in the layer",
                     ))
                 }
             };
@@ -217,13 +217,8 @@ impl Unpacker {
                 Mode::empty(),
             )
             .map_err(io_at(&path))?;
-            return rustix::fs::fsetxattr(
-                &fd,
-                OPAQUE_XATTR,
-                b"y",
-                rustix::fs::XattrFlags::empty(),
-            )
-            .map_err(io_at(&path));
+            return rustix::fs::fsetxattr(&fd, OPAQUE_XATTR, b"y", rustix::fs::XattrFlags::empty())
+                .map_err(io_at(&path));
         }
         if bytes.starts_with(b".wh..wh.") {
             // aufs bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`): not content.
@@ -248,16 +243,17 @@ impl Unpacker {
         let header = entry.header();
         let kind = header.entry_type();
         let meta = Meta {
-            uid: header.uid().map_err(UnpackError::Read)? as u32,
-            gid: header.gid().map_err(UnpackError::Read)? as u32,
+            // An unreadable owner (some tools leave the field blank) is root.
+            uid: header.uid().unwrap_or(0) as u32,
+            gid: header.gid().unwrap_or(0) as u32,
             mode: header.mode().map_err(UnpackError::Read)? & 0o7777,
             mtime: header.mtime().unwrap_or(0),
         };
         match kind {
             tar::EntryType::Directory => self.directory(entry, &path, &parent, &name, &meta),
-            tar::EntryType::Regular
-            | tar::EntryType::Continuous
-            | tar::EntryType::GNUSparse => self.file(entry, &path, &parent, &name, &meta),
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                self.file(entry, &path, &parent, &name, &meta)
+            }
             tar::EntryType::Symlink => {
                 let target = entry
                     .link_name()
@@ -301,13 +297,8 @@ impl Unpacker {
                     AtFlags::SYMLINK_NOFOLLOW,
                 )
                 .map_err(io_at(&path))?;
-                rustix::fs::chmodat(
-                    dir,
-                    &name,
-                    Mode::from_raw_mode(meta.mode),
-                    AtFlags::empty(),
-                )
-                .map_err(io_at(&path))
+                rustix::fs::chmodat(dir, &name, Mode::from_raw_mode(meta.mode), AtFlags::empty())
+                    .map_err(io_at(&path))
             }
             // Devices: see the module doc. Other types (PAX and GNU headers
             // the tar reader has already applied) carry no file.
@@ -325,7 +316,8 @@ impl Unpacker {
     ) -> Result<(), UnpackError> {
         let dir = self.dir(parent, path)?;
         let existing = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW);
-        let is_dir = matches!(&existing, Ok(s) if FileType::from_raw_mode(s.st_mode) == FileType::Directory);
+        let is_dir =
+            matches!(&existing, Ok(s) if FileType::from_raw_mode(s.st_mode) == FileType::Directory);
         if !is_dir {
             if existing.is_ok() {
                 self.remove(path, path)?;
@@ -380,10 +372,16 @@ impl Unpacker {
         target: &Path,
     ) -> Result<(), UnpackError> {
         let Some(target) = clean(target) else {
-            return Err(UnpackError::refused(path, "its link target leaves the layer"));
+            return Err(UnpackError::refused(
+                path,
+                "its link target leaves the layer",
+            ));
         };
         let (Some(target_name), target_parent) = (target.file_name(), target.parent()) else {
-            return Err(UnpackError::refused(path, "its link target is the layer's root"));
+            return Err(UnpackError::refused(
+                path,
+                "its link target is the layer's root",
+            ));
         };
         if target == path {
             return Err(UnpackError::refused(path, "it links to itself"));
@@ -402,12 +400,13 @@ impl Unpacker {
         }
         self.remove(path, path)?;
         // Both handles again: `remove` may have cleared the cache.
-        let tdir = self.existing_dir(&target_parent, path)?.try_clone().map_err(|e| {
-            UnpackError::Io {
+        let tdir = self
+            .existing_dir(&target_parent, path)?
+            .try_clone()
+            .map_err(|e| UnpackError::Io {
                 member: path.display().to_string(),
                 source: io::Error::other(e),
-            }
-        })?;
+            })?;
         let dir = self.dir(parent, path)?;
         // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
         rustix::fs::linkat(&tdir, &target_name, dir, name, AtFlags::empty()).map_err(|e| {
@@ -529,3 +528,7 @@ fn resolve_error(member: &Path, e: pathrs::error::Error) -> UnpackError {
         },
     }
 }
+
+#[cfg(test)]
+#[path = "unpack_tests.rs"]
+mod tests;
