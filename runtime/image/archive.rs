@@ -528,3 +528,7 @@ pub fn apply_change(config: &mut Value, change: &str) -> Result<(), ImageError> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "archive_tests.rs"]
+mod tests;

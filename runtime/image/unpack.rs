@@ -531,4 +531,4 @@ fn resolve_error(member: &Path, e: pathrs::error::Error) -> UnpackError {
 
 #[cfg(test)]
 #[path = "unpack_tests.rs"]
-mod tests;
+pub(crate) mod tests;
