@@ -336,4 +336,93 @@ mod tests {
         assert_eq!(unshift(0, 1 << 30), 65534);
         assert_eq!(unshift(5, 0), 5);
     }
+
+    /// Names and contents of a layer tar.
+    fn members(tar: &[u8]) -> Vec<(String, String)> {
+        tar::Archive::new(tar)
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                let mut data = String::new();
+                let _ = e.read_to_string(&mut data);
+                (name, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn commit_records_symlinks_and_never_walks_through_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("host");
+        fs::create_dir(&host).unwrap();
+        fs::write(host.join("secret"), "canary").unwrap();
+        let upper = dir.path().join("upper");
+        fs::create_dir_all(upper.join("d")).unwrap();
+        fs::write(upper.join("d/mine"), "mine").unwrap();
+        std::os::unix::fs::symlink(&host, upper.join("s")).unwrap();
+        let mut out = Vec::new();
+        tar_from_dir(&upper, &mut out, 0).unwrap();
+        let found = members(&out);
+        assert!(found.iter().any(|(n, _)| n == "s"), "{found:?}");
+        assert!(
+            !found.iter().any(|(_, d)| d.contains("canary")),
+            "{found:?}"
+        );
+    }
+
+    /// `docker commit --pause=false` while the container swaps a directory
+    /// of its writable layer for a symlink to a host directory, over and
+    /// over (renameat2 exchange): the walk never reads the host directory.
+    #[test]
+    fn a_directory_swapped_for_a_symlink_during_commit_is_not_followed() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("host");
+        fs::create_dir(&host).unwrap();
+        fs::write(host.join("secret"), "canary").unwrap();
+        let upper = dir.path().join("upper");
+        fs::create_dir_all(upper.join("d")).unwrap();
+        for i in 0..50 {
+            fs::write(upper.join(format!("d/f{i}")), "mine").unwrap();
+        }
+        std::os::unix::fs::symlink(&host, upper.join("flip")).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (stop, upper) = (stop.clone(), upper.clone());
+            std::thread::spawn(move || {
+                let fd =
+                    rustix::fs::open(&upper, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+                        .unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = rustix::fs::renameat_with(
+                        &fd,
+                        "d",
+                        &fd,
+                        "flip",
+                        rustix::fs::RenameFlags::EXCHANGE,
+                    );
+                }
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut runs = 0;
+        while std::time::Instant::now() < deadline {
+            let mut out = Vec::new();
+            tar_from_dir(&upper, &mut out, 0).unwrap();
+            let found = members(&out);
+            assert!(
+                !found
+                    .iter()
+                    .any(|(n, d)| d.contains("canary") || n.ends_with("secret")),
+                "the walk followed a swapped symlink: {found:?}"
+            );
+            runs += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert!(runs > 0);
+        assert_eq!(fs::read_to_string(host.join("secret")).unwrap(), "canary");
+    }
 }
