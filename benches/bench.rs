@@ -24,6 +24,9 @@
 //! `mesh`: requests/s and bulk transfer through the swarm routing mesh
 //! beside direct connections to a replica (`mesh_bench.rs`).
 //!
+//! `unpack`: `docker load` of a 50 MB image into the store beside the
+//! unpacking it replaced (`unpack_bench.rs`).
+//!
 //! `lessons`: a lesson's Check round trip, failing and passing (`lessons.rs`).
 //!
 //! `workshop`: 100 learners, their Presenter tabs and a progress board while
@@ -53,6 +56,7 @@ mod mesh_bench;
 mod net;
 mod registry;
 mod swarm_bench;
+mod unpack_bench;
 mod workshop;
 
 fn main() -> anyhow::Result<()> {
@@ -88,9 +92,12 @@ fn main() -> anyhow::Result<()> {
         ),
         Some("mesh") => mesh_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
+        Some("unpack") => {
+            unpack_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(9))
+        }
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|swarm|swarm3|lessons [RUNS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
+                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
             );
             std::process::exit(2)
         }
