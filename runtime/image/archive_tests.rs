@@ -72,7 +72,7 @@ fn a_diff_id_that_is_a_path_is_refused_before_anything_is_stored() {
     let layer = tar_of(&[file("hello", b"hi")]);
     let evil = format!("sha256:../../../../../../../..{}", host.display());
     let e = store
-        .load("s", &archive(&[layer], &[evil.clone()])[..])
+        .load("s", &archive(&[layer], std::slice::from_ref(&evil))[..])
         .unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -103,7 +103,10 @@ fn a_layer_is_unpacked_only_if_it_is_the_one_the_config_names() {
     assert_eq!(fs::read_dir(dir.path().join("layers")).unwrap().count(), 0);
     // Named rightly, the same layer loads and runs from its own directory.
     let ids = store
-        .load("s", &archive(&[honest.clone()], &[sha(&honest)])[..])
+        .load(
+            "s",
+            &archive(std::slice::from_ref(&honest), &[sha(&honest)])[..],
+        )
         .unwrap();
     assert_eq!(ids, vec!["evil:latest".to_string()]);
     let image = store.resolve("s", "evil").unwrap();
@@ -121,7 +124,10 @@ fn a_hostile_layer_with_the_right_digest_is_refused_by_the_unpacker() {
     let target = host.display().to_string();
     let layer = tar_of(&[symlink("x", &target), file("x/.wh.secret", b"")]);
     let e = store
-        .load("s", &archive(&[layer.clone()], &[sha(&layer)])[..])
+        .load(
+            "s",
+            &archive(std::slice::from_ref(&layer), &[sha(&layer)])[..],
+        )
         .unwrap_err();
     assert!(
         e.to_string()
