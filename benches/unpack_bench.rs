@@ -5,6 +5,12 @@
 //! each layer hashed into a blob, then unpacked with the tar crate's
 //! `unpack_in` (path strings under the layer directory). Runs interleave, each
 //! on a fresh directory, so the page cache treats both alike.
+//!
+//! Measured 2026-12-07 (release, 2 shared cores under load from parallel
+//! builds, so spreads are wide): medians 427 ms vs 470 ms reference over 15
+//! runs (ratio 0.91), 863 ms vs 978 ms over 25 runs (0.88). The safe path is
+//! not slower: `unpack_in` canonicalizes each member's parent by path, the
+//! in-root unpacker resolves each directory once and acts by fds.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
