@@ -31,6 +31,9 @@
 //! `abuse`: LEARNERS typing while one more session misbehaves in nine ways
 //! (`abuse.rs`).
 //!
+//! `unpack`: `docker load` of a 50 MB image into the store beside the
+//! unpacking it replaced (`unpack_bench.rs`).
+//!
 //! `lessons`: a lesson's Check round trip, failing and passing (`lessons.rs`).
 //!
 //! `workshop`: 100 learners, their Presenter tabs and a progress board while
@@ -62,6 +65,7 @@ mod net;
 mod registry;
 mod sandbox_bench;
 mod swarm_bench;
+mod unpack_bench;
 mod workshop;
 
 fn main() -> anyhow::Result<()> {
@@ -106,9 +110,12 @@ fn main() -> anyhow::Result<()> {
             args.get(2).map(PathBuf::from),
         ),
         Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
+        Some("unpack") => {
+            unpack_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(9))
+        }
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|swarm|swarm3|lessons [RUNS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
+                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
             );
             std::process::exit(2)
         }

@@ -2,18 +2,164 @@
 //! which is also an OCI layout), plain OCI layout tars, and `docker import`
 //! of a rootfs tar.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use super::members::{Member, Members};
+use super::digest;
+use super::layer::HashingWriter;
 use super::reference::Reference;
 use super::store::{parse_config, ImageStore};
 use super::ImageError;
 
 fn invalid(msg: impl Into<String>) -> ImageError {
     ImageError::Invalid(msg.into())
+}
+
+/// The most a manifest, index or config of an archive may hold in memory.
+const MAX_JSON: u64 = 16 << 20;
+/// The most members an archive may have (each is a temporary file).
+const MAX_MEMBERS: usize = 100_000;
+
+/// A member of a `docker load` archive, spooled to a temporary file while
+/// hashed (so a layer's digest is known before anything is unpacked, and no
+/// archive is held in memory).
+struct Member {
+    path: PathBuf,
+    digest: String,
+    size: u64,
+}
+
+/// Every file of an archive by cleaned name, in a temporary directory of the
+/// store that goes when this does. Names are only keys: no member name ever
+/// becomes a path.
+struct Members {
+    dir: PathBuf,
+    files: HashMap<String, Member>,
+    /// Symlink members (older `docker save` links a repeated layer's
+    /// `layer.tar` to the first): name → the name it points at.
+    links: HashMap<String, String>,
+}
+
+impl Drop for Members {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Members {
+    fn read(store: &ImageStore, reader: impl Read) -> Result<Self, ImageError> {
+        let dir = store.tmp_path();
+        fs::create_dir(&dir).map_err(ImageError::io("create load directory"))?;
+        let mut members = Members {
+            dir,
+            files: HashMap::new(),
+            links: HashMap::new(),
+        };
+        let mut archive = tar::Archive::new(reader);
+        for entry in archive.entries().map_err(ImageError::io("read archive"))? {
+            let mut entry = entry.map_err(ImageError::io("read archive"))?;
+            let name = entry
+                .path()
+                .map_err(ImageError::io("read archive"))?
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string();
+            if entry.header().entry_type().is_symlink() {
+                if let Ok(Some(target)) = entry.link_name() {
+                    let base = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                    let target = lexical_join(base, &target.to_string_lossy());
+                    members.links.insert(name, target);
+                }
+                continue;
+            }
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            if members.files.len() >= MAX_MEMBERS {
+                return Err(invalid(format!(
+                    "archive has more than {MAX_MEMBERS} members"
+                )));
+            }
+            let path = members.dir.join(members.files.len().to_string());
+            let file = fs::File::create(&path).map_err(ImageError::io("spool archive"))?;
+            let mut hashing = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
+            std::io::copy(&mut entry, &mut hashing)
+                .and_then(|_| hashing.flush())
+                .map_err(ImageError::io("read archive"))?;
+            let (digest, size) = hashing.finish();
+            members.files.insert(name, Member { path, digest, size });
+        }
+        Ok(members)
+    }
+
+    fn get(&self, name: &str) -> Result<&Member, ImageError> {
+        let mut key = name;
+        // A few hops at most: links among members are keys, never paths.
+        for _ in 0..8 {
+            match self.links.get(key) {
+                Some(target) => key = target,
+                None => break,
+            }
+        }
+        self.files
+            .get(key)
+            .ok_or_else(|| invalid(format!("archive lacks {name}")))
+    }
+
+    /// A small member's bytes (manifests, configs).
+    fn bytes(&self, name: &str) -> Result<Vec<u8>, ImageError> {
+        let member = self.get(name)?;
+        if member.size > MAX_JSON {
+            return Err(invalid(format!("{name} is too large")));
+        }
+        fs::read(&member.path).map_err(ImageError::io("read archive"))
+    }
+
+    /// The OCI layout blob `digest`: a well-formed digest whose content
+    /// matches it.
+    fn blob(&self, digest: &str) -> Result<&Member, ImageError> {
+        digest::checked("digest", digest)?;
+        let member = self.get(&blob_member(digest))?;
+        if member.digest != digest {
+            return Err(invalid(format!(
+                "blob {digest} does not match its digest (content is {})",
+                member.digest
+            )));
+        }
+        Ok(member)
+    }
+
+    fn blob_bytes(&self, digest: &str) -> Result<Vec<u8>, ImageError> {
+        self.blob(digest)?;
+        self.bytes(&blob_member(digest))
+    }
+}
+
+/// `target` taken relative to the member directory `base`, as a member name.
+fn lexical_join(base: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        base.split('/').filter(|p| !p.is_empty()).collect()
+    };
+    for p in target.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+fn json(bytes: &[u8], what: &str) -> Result<Value, ImageError> {
+    serde_json::from_slice(bytes).map_err(|e| invalid(format!("{what}: {e}")))
 }
 
 fn blob_member(digest: &str) -> String {
@@ -23,24 +169,23 @@ fn blob_member(digest: &str) -> String {
 impl ImageStore {
     /// `docker load`: returns the loaded references (or IDs of untagged images).
     pub fn load(&self, scope: &str, reader: impl Read) -> Result<Vec<String>, ImageError> {
-        let files = Members::read(reader, &self.tmp_path())?;
-        let get = |p: &str| {
-            files
-                .get(p)
-                .ok_or_else(|| invalid(format!("archive lacks {p}")))
-        };
+        let files = Members::read(self, reader)?;
         let mut loaded = Vec::new();
-        if let Some(manifest) = files.get("manifest.json") {
-            let entries: Vec<Value> = serde_json::from_slice(&manifest.bytes()?)
-                .map_err(|e| invalid(format!("manifest.json: {e}")))?;
+        if files.files.contains_key("manifest.json") {
+            let entries: Vec<Value> =
+                serde_json::from_value(json(&files.bytes("manifest.json")?, "manifest.json")?)
+                    .map_err(|e| invalid(format!("manifest.json: {e}")))?;
             for entry in entries {
                 let config_path = entry["Config"]
                     .as_str()
                     .ok_or_else(|| invalid("manifest.json: no Config"))?;
-                let layers: Vec<&str> = entry["Layers"]
+                let layers: Vec<&Member> = entry["Layers"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
+                    .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|l| files.get(l))
+                    .collect::<Result<_, _>>()?;
                 let tags: Vec<String> = entry["RepoTags"]
                     .as_array()
                     .map(|a| {
@@ -50,12 +195,7 @@ impl ImageStore {
                             .collect()
                     })
                     .unwrap_or_default();
-                let id = self.load_image(
-                    scope,
-                    &get(config_path)?.bytes()?,
-                    layers.iter().map(|l| get(l)).collect::<Result<_, _>>()?,
-                    &tags,
-                )?;
+                let id = self.load_image(scope, &files.bytes(config_path)?, layers, &tags)?;
                 if tags.is_empty() {
                     loaded.push(id);
                 } else {
@@ -69,33 +209,30 @@ impl ImageStore {
             return Ok(loaded);
         }
         // A plain OCI image layout.
-        let index: Value = serde_json::from_slice(&get("index.json")?.bytes()?)
-            .map_err(|e| invalid(format!("index.json: {e}")))?;
+        let index = json(&files.bytes("index.json")?, "index.json")?;
         for m in index["manifests"].as_array().cloned().unwrap_or_default() {
             let digest = m["digest"]
                 .as_str()
                 .ok_or_else(|| invalid("index.json: manifest without digest"))?;
-            let manifest: Value = serde_json::from_slice(&get(&blob_member(digest))?.bytes()?)
-                .map_err(|e| invalid(format!("manifest: {e}")))?;
+            let manifest = json(&files.blob_bytes(digest)?, "manifest")?;
             let manifest = if manifest.get("manifests").is_some() {
                 // A nested index: take the first (this platform's) manifest.
                 let inner = manifest["manifests"][0]["digest"]
                     .as_str()
                     .ok_or_else(|| invalid("empty index"))?;
-                serde_json::from_slice(&get(&blob_member(inner))?.bytes()?)
-                    .map_err(|e| invalid(format!("manifest: {e}")))?
+                json(&files.blob_bytes(inner)?, "manifest")?
             } else {
                 manifest
             };
             let config = manifest["config"]["digest"]
                 .as_str()
                 .ok_or_else(|| invalid("manifest without config"))?;
-            let layers: Vec<Member> = manifest["layers"]
+            let layers: Vec<&Member> = manifest["layers"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
                 .iter()
-                .map(|l| get(&blob_member(l["digest"].as_str().unwrap_or_default())))
+                .map(|l| files.blob(l["digest"].as_str().unwrap_or_default()))
                 .collect::<Result<_, _>>()?;
             let name = m["annotations"]["io.containerd.image.name"]
                 .as_str()
@@ -105,7 +242,7 @@ impl ImageStore {
                 .into_iter()
                 .filter(|n| Reference::parse(n).is_ok() && (n.contains(':') || n.contains('/')))
                 .collect();
-            let id = self.load_image(scope, &get(&blob_member(config))?.bytes()?, layers, &tags)?;
+            let id = self.load_image(scope, &files.blob_bytes(config)?, layers, &tags)?;
             if tags.is_empty() {
                 loaded.push(id);
             } else {
@@ -119,14 +256,15 @@ impl ImageStore {
     }
 
     /// Stores one image: layers first (each checked against the config's
-    /// diff IDs), then the config, then its tags.
+    /// diff IDs before it is unpacked), then the config, then its tags.
     fn load_image(
         &self,
         scope: &str,
         config: &[u8],
-        layers: Vec<Member>,
+        layers: Vec<&Member>,
         tags: &[String],
     ) -> Result<String, ImageError> {
+        // Checks every diff ID is well-formed before any is used.
         let (parsed, _) = parse_config(config)?;
         let diff_ids = parsed.rootfs().diff_ids();
         if diff_ids.len() != layers.len() {
@@ -136,13 +274,23 @@ impl ImageStore {
                 diff_ids.len()
             )));
         }
-        for (data, want) in layers.iter().zip(diff_ids) {
-            let got = self.add_layer(data.reader())?;
-            if &got != want {
-                return Err(invalid(format!(
-                    "layer digest mismatch: config says {want}, content is {got}"
-                )));
+        for (member, want) in layers.iter().zip(diff_ids) {
+            if self.has_blob(want) {
+                // Stored under its digest, so already what `want` names.
+            } else if &member.digest == want {
+                // An uncompressed layer whose hash was taken as it was read.
+                fs::rename(&member.path, self.blob_path(want)?)
+                    .map_err(ImageError::io("store layer"))?;
+            } else {
+                let file = fs::File::open(&member.path).map_err(ImageError::io("read archive"))?;
+                // Compressed, or not the layer the config names: decompressed
+                // and hashed again, and unpacked only if it is `want`.
+                self.add_layer_expecting(
+                    std::io::BufReader::with_capacity(1 << 20, file),
+                    Some(want),
+                )?;
             }
+            self.ensure_layer(want)?;
         }
         let id = self.put_blob(config)?;
         self.reference(scope, &id, tags)?;
@@ -163,7 +311,7 @@ impl ImageStore {
             if !written.insert(digest.to_string()) {
                 return Ok(());
             }
-            let path = self.blob_path(digest);
+            let path = self.blob_path(digest)?;
             let mut file =
                 fs::File::open(&path).map_err(ImageError::io(format!("blob {digest}")))?;
             builder
@@ -182,8 +330,7 @@ impl ImageStore {
             };
         for name in names {
             let id = self.resolve_id(scope, name)?;
-            let config_bytes =
-                fs::read(self.blob_path(&id)).map_err(ImageError::io("read config"))?;
+            let config_bytes = self.config_bytes(&id)?;
             let (config, _) = parse_config(&config_bytes)?;
             let tags: Vec<String> = match Reference::parse(name) {
                 Ok(r)
@@ -201,7 +348,7 @@ impl ImageStore {
                 layer_descs.push(json!({
                     "mediaType": "application/vnd.oci.image.layer.v1.tar",
                     "digest": d,
-                    "size": fs::metadata(self.blob_path(d)).map(|m| m.len()).unwrap_or(0),
+                    "size": fs::metadata(self.blob_path(d)?).map(|m| m.len()).unwrap_or(0),
                 }));
             }
             let oci_manifest = json!({
@@ -388,3 +535,7 @@ pub fn apply_change(config: &mut Value, change: &str) -> Result<(), ImageError> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "archive_tests.rs"]
+mod tests;

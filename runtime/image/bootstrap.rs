@@ -185,7 +185,7 @@ impl ImageStore {
         {
             return Ok(id);
         }
-        if !self.blob_path(&id).exists() {
+        if !self.has_blob(&id) {
             self.add_layer(&prepared.layer[..])?;
         }
         let already = self.with_scope(scope, |r| Ok(r.images.contains(&id)))?;

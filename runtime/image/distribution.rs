@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::digest;
 use super::layer::HashingWriter;
 use super::reference::Reference;
 use super::store::parse_config;
@@ -39,15 +40,16 @@ fn hex_of(digest: &str) -> &str {
 }
 
 impl ImageStore {
-    fn compressed_record(&self, diff_id: &str) -> PathBuf {
-        self.root_dir().join("compressed").join(hex_of(diff_id))
+    fn compressed_record(&self, diff_id: &str) -> Result<PathBuf, ImageError> {
+        let hex = digest::checked("diff_id", diff_id)?;
+        Ok(self.root_dir().join("compressed").join(hex))
     }
 
     /// The cached gzip blob of a layer, if there is one.
     pub fn cached_compressed(&self, diff_id: &str) -> Option<CompressedLayer> {
-        let bytes = fs::read(self.compressed_record(diff_id)).ok()?;
+        let bytes = fs::read(self.compressed_record(diff_id).ok()?).ok()?;
         let mut layer: CompressedLayer = serde_json::from_slice(&bytes).ok()?;
-        layer.path = self.blob_path(&layer.digest);
+        layer.path = self.blob_path(&layer.digest).ok()?;
         layer.path.exists().then_some(layer)
     }
 
@@ -56,7 +58,7 @@ impl ImageStore {
         diff_id: &str,
         layer: &CompressedLayer,
     ) -> Result<(), ImageError> {
-        let record = self.compressed_record(diff_id);
+        let record = self.compressed_record(diff_id)?;
         let dir = self.root_dir().join("compressed");
         fs::create_dir_all(&dir).map_err(ImageError::io("create compressed"))?;
         let tmp = self.tmp_path();
@@ -70,7 +72,7 @@ impl ImageStore {
         if let Some(c) = self.cached_compressed(diff_id) {
             return Ok(c);
         }
-        let source = fs::File::open(self.blob_path(diff_id))
+        let source = fs::File::open(self.blob_path(diff_id)?)
             .map_err(ImageError::io(format!("layer {diff_id} is missing")))?;
         let tmp = self.tmp_path();
         let out = fs::File::create(&tmp).map_err(ImageError::io("create compressed layer"))?;
@@ -89,7 +91,7 @@ impl ImageStore {
             }
         };
         let (digest, size) = hashing.finish();
-        let path = self.blob_path(&digest);
+        let path = self.blob_path(&digest)?;
         fs::rename(&tmp, &path).map_err(ImageError::io("store compressed layer"))?;
         let layer = CompressedLayer {
             digest,
@@ -117,9 +119,10 @@ impl ImageStore {
         Ok(())
     }
 
-    /// Whether a layer is in the store (unpacked or as a blob).
+    /// Whether a layer is in the store (unpacked or as a blob); never for a
+    /// malformed diff ID.
     pub fn has_layer(&self, diff_id: &str) -> bool {
-        self.layer_dir(diff_id).exists() || self.blob_path(diff_id).exists()
+        self.layer_dir(diff_id).is_ok_and(|d| d.exists()) || self.has_blob(diff_id)
     }
 
     /// A fresh path in the store's temporary directory (same filesystem).
@@ -137,6 +140,13 @@ impl ImageStore {
         diff_id: &str,
         source: &str,
     ) -> Result<(), ImageError> {
+        // Both IDs come from a registry the learner may run; they name paths.
+        let checked = digest::checked("digest", digest)
+            .and_then(|_| digest::checked("diff_id", diff_id).map(|_| ()));
+        if let Err(e) = checked {
+            let _ = fs::remove_file(download);
+            return Err(e);
+        }
         let file = fs::File::open(download).map_err(ImageError::io("open download"))?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let gzip = {
@@ -160,7 +170,7 @@ impl ImageStore {
         }
         if gzip {
             let size = fs::metadata(download).map(|m| m.len()).unwrap_or(0);
-            let path = self.blob_path(digest);
+            let path = self.blob_path(digest)?;
             fs::rename(download, &path).map_err(ImageError::io("store compressed layer"))?;
             self.remember_compressed(
                 diff_id,
@@ -219,7 +229,7 @@ impl ImageStore {
 
     /// An image's config blob as stored (its digest is the image ID).
     pub fn config_bytes(&self, id: &str) -> Result<Vec<u8>, ImageError> {
-        fs::read(self.blob_path(id)).map_err(|_| ImageError::NotFound(id.to_string()))
+        fs::read(self.blob_path(id)?).map_err(|_| ImageError::NotFound(id.to_string()))
     }
 
     /// The tags of repository `repo` (familiar) in `scope`: `(tag, image ID)`.
@@ -287,7 +297,11 @@ mod tests {
         fresh
             .add_pulled_layer(&download, &first.digest, &diff_id, "127.0.0.1:5000/r/x")
             .unwrap();
-        assert!(fresh.layer_dir(&diff_id).join("hello.txt").exists());
+        assert!(fresh
+            .layer_dir(&diff_id)
+            .unwrap()
+            .join("hello.txt")
+            .exists());
         assert_eq!(
             fresh.cached_compressed(&diff_id).unwrap().digest,
             first.digest

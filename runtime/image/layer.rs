@@ -2,36 +2,21 @@
 //! can use as a lower layer (whiteouts become overlay whiteouts), and an
 //! overlay upper directory turned back into a layer tar.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use xattr::FileExt;
 
 use sha2::{Digest, Sha256};
 
-/// Docker's whiteout prefix and opaque-directory marker.
-const WHITEOUT: &str = ".wh.";
-const OPAQUE: &str = ".wh..wh..opq";
-/// The xattr overlayfs reads to hide a lower directory's contents.
-const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
-
-/// Cleans a tar member path: no leading `/` or `./`, no `..`.
-fn clean(path: &Path) -> io::Result<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(p) => out.push(p),
-            Component::CurDir | Component::RootDir => {}
-            Component::ParentDir | Component::Prefix(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("layer member escapes the layer: {}", path.display()),
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
+pub use super::unpack::{unpack, UnpackError};
+use super::unpack::{OPAQUE, OPAQUE_XATTR, WHITEOUT};
 
 /// `reader`, decompressed when it starts with the gzip magic bytes.
 pub fn maybe_gunzip<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
@@ -44,54 +29,6 @@ pub fn maybe_gunzip<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>
     } else {
         Box::new(buffered)
     })
-}
-
-/// Unpacks a (plain or gzip) layer tar into `dest`, turning `.wh.` files into
-/// overlayfs whiteouts and `.wh..wh..opq` into the opaque xattr. Ownership,
-/// modes, times, xattrs, links are kept; nothing is written outside `dest`.
-pub fn unpack(reader: impl Read, dest: &Path) -> io::Result<()> {
-    let reader = maybe_gunzip(reader)?;
-    fs::create_dir_all(dest)?;
-    let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(true);
-    archive.set_preserve_mtime(true);
-    archive.set_unpack_xattrs(true);
-    archive.set_overwrite(true);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path = clean(&entry.path()?)?;
-        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-            continue;
-        };
-        let parent = path.parent().unwrap_or(Path::new(""));
-        if name == OPAQUE {
-            let dir = dest.join(parent);
-            fs::create_dir_all(&dir)?;
-            xattr_set(&dir, OPAQUE_XATTR, b"y")?;
-            continue;
-        }
-        if let Some(hidden) = name.strip_prefix(WHITEOUT) {
-            let target = dest.join(parent).join(hidden);
-            fs::create_dir_all(dest.join(parent))?;
-            let _ = fs::remove_dir_all(&target);
-            let _ = fs::remove_file(&target);
-            nix::sys::stat::mknod(
-                &target,
-                nix::sys::stat::SFlag::S_IFCHR,
-                nix::sys::stat::Mode::empty(),
-                0,
-            )?;
-            continue;
-        }
-        // unpack_in refuses paths that leave `dest` (also through symlinks).
-        entry.unpack_in(dest)?;
-    }
-    Ok(())
-}
-
-fn xattr_set(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
-    xattr::set(path, name, value)
 }
 
 fn is_whiteout(meta: &fs::Metadata) -> bool {
@@ -114,11 +51,22 @@ fn unshift(id: u32, base: u32) -> u32 {
 /// `.wh.` entries, opaque directories a `.wh..wh..opq` entry, and host ids of
 /// the range starting at `id_base` become container ids. Returns the layer's
 /// diff ID (`sha256:` of the tar) and its size.
+///
+/// `dir` is a tree its container may be changing while this runs (`docker
+/// commit --pause=false`, a build step's layer): it is walked by directory
+/// fds, each entry opened relative to its parent with `O_NOFOLLOW` and
+/// checked to be the inode that was listed, so a directory swapped for a
+/// symlink is never followed out of the tree.
 pub fn tar_from_dir(dir: &Path, out: impl Write, id_base: u32) -> io::Result<(String, u64)> {
     let hashing = HashingWriter::new(out);
     let mut builder = tar::Builder::new(hashing);
     builder.follow_symlinks(false);
-    add_dir(&mut builder, dir, Path::new(""), id_base)?;
+    let root = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    add_dir(&mut builder, &fs::File::from(root), Path::new(""), id_base)?;
     let hashing = builder.into_inner()?;
     Ok(hashing.finish())
 }
@@ -143,28 +91,71 @@ fn header_for(meta: &fs::Metadata, id_base: u32) -> tar::Header {
     h
 }
 
+/// Opens `name` in `dir` with `flags | O_NOFOLLOW`, if it is still the inode
+/// `meta` describes (the tree may change under a running container).
+fn reopen(
+    dir: &fs::File,
+    name: &OsStr,
+    flags: OFlags,
+    meta: &fs::Metadata,
+) -> io::Result<Option<fs::File>> {
+    let fd = match rustix::fs::openat(
+        dir,
+        name,
+        flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::NXIO) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let file = fs::File::from(fd);
+    let now = file.metadata()?;
+    Ok((now.dev() == meta.dev() && now.ino() == meta.ino()).then_some(file))
+}
+
+/// Exactly `size` bytes of `reader`: a file that shrank while it was read
+/// (a running container) is padded with zeros, one that grew is cut, so the
+/// tar stays well-formed.
+fn exactly(reader: impl Read, size: u64) -> impl Read {
+    reader.take(size).chain(io::repeat(0)).take(size)
+}
+
 fn add_dir<W: Write>(
     b: &mut tar::Builder<W>,
-    root: &Path,
+    dir: &fs::File,
     rel: &Path,
     id_base: u32,
 ) -> io::Result<()> {
-    let mut names: Vec<_> = fs::read_dir(root.join(rel))?
-        .filter_map(|e| e.ok().map(|e| e.file_name()))
-        .collect();
+    let mut names: Vec<OsString> = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(OsStr::from_bytes(name).to_owned());
+        }
+    }
     names.sort();
     for name in names {
         let rel_path = rel.join(&name);
-        let full = root.join(&rel_path);
-        let meta = fs::symlink_metadata(&full)?;
+        // The entry itself (O_PATH, never followed), whatever it is.
+        let node = match rustix::fs::openat(
+            dir,
+            &name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fs::File::from(fd),
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let meta = node.metadata()?;
         if is_engine_mount_point(&rel_path, &meta) {
             continue;
         }
         if is_whiteout(&meta) {
-            let mut wh = name.clone();
-            let mut marker = std::ffi::OsString::from(WHITEOUT);
-            marker.push(&wh);
-            wh = marker;
+            let mut wh = std::ffi::OsString::from(WHITEOUT);
+            wh.push(&name);
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(0);
@@ -175,26 +166,37 @@ fn add_dir<W: Write>(
         }
         let mut h = header_for(&meta, id_base);
         if meta.is_dir() {
+            let Some(sub) = reopen(dir, &name, OFlags::RDONLY | OFlags::DIRECTORY, &meta)? else {
+                continue;
+            };
             h.set_entry_type(tar::EntryType::Directory);
             h.set_size(0);
             b.append_data(&mut h, &rel_path, io::empty())?;
-            if xattr::get(&full, OPAQUE_XATTR).ok().flatten().as_deref() == Some(b"y") {
+            if sub.get_xattr(OPAQUE_XATTR).ok().flatten().as_deref() == Some(b"y") {
                 let mut o = tar::Header::new_gnu();
                 o.set_entry_type(tar::EntryType::Regular);
                 o.set_size(0);
                 o.set_mode(0o644);
                 b.append_data(&mut o, rel_path.join(OPAQUE), io::empty())?;
             }
-            add_dir(b, root, &rel_path, id_base)?;
+            add_dir(b, &sub, &rel_path, id_base)?;
         } else if meta.file_type().is_symlink() {
-            let target = fs::read_link(&full)?;
+            // readlinkat on the O_PATH fd of the link itself.
+            let target = match rustix::fs::readlinkat(&node, "", Vec::new()) {
+                Ok(t) => PathBuf::from(OsStr::from_bytes(t.as_bytes())),
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(e.into()),
+            };
             h.set_entry_type(tar::EntryType::Symlink);
             h.set_size(0);
             b.append_link(&mut h, &rel_path, target)?;
         } else if meta.is_file() {
+            let Some(file) = reopen(dir, &name, OFlags::RDONLY, &meta)? else {
+                continue;
+            };
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(meta.len());
-            b.append_data(&mut h, &rel_path, fs::File::open(&full)?)?;
+            b.append_data(&mut h, &rel_path, exactly(file, meta.len()))?;
         } else {
             // Devices, fifos and sockets (a container cannot make devices).
             b.append_data(&mut h, &rel_path, io::empty())?;
@@ -323,7 +325,7 @@ mod tests {
         b.append(&h, &b"x"[..]).unwrap();
         let tar = b.into_inner().unwrap();
         let err = unpack(&tar[..], &dir.path().join("layer")).unwrap_err();
-        assert!(err.to_string().contains("escapes"), "{err}");
+        assert!(err.to_string().contains("leaves the layer"), "{err}");
         assert!(!dir.path().join("escape").exists());
     }
 
@@ -333,5 +335,94 @@ mod tests {
         assert_eq!(unshift((1 << 30) + 33, 1 << 30), 33);
         assert_eq!(unshift(0, 1 << 30), 65534);
         assert_eq!(unshift(5, 0), 5);
+    }
+
+    /// Names and contents of a layer tar.
+    fn members(tar: &[u8]) -> Vec<(String, String)> {
+        tar::Archive::new(tar)
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                let mut data = String::new();
+                let _ = e.read_to_string(&mut data);
+                (name, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn commit_records_symlinks_and_never_walks_through_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("host");
+        fs::create_dir(&host).unwrap();
+        fs::write(host.join("secret"), "canary").unwrap();
+        let upper = dir.path().join("upper");
+        fs::create_dir_all(upper.join("d")).unwrap();
+        fs::write(upper.join("d/mine"), "mine").unwrap();
+        std::os::unix::fs::symlink(&host, upper.join("s")).unwrap();
+        let mut out = Vec::new();
+        tar_from_dir(&upper, &mut out, 0).unwrap();
+        let found = members(&out);
+        assert!(found.iter().any(|(n, _)| n == "s"), "{found:?}");
+        assert!(
+            !found.iter().any(|(_, d)| d.contains("canary")),
+            "{found:?}"
+        );
+    }
+
+    /// `docker commit --pause=false` while the container swaps a directory
+    /// of its writable layer for a symlink to a host directory, over and
+    /// over (renameat2 exchange): the walk never reads the host directory.
+    #[test]
+    fn a_directory_swapped_for_a_symlink_during_commit_is_not_followed() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("host");
+        fs::create_dir(&host).unwrap();
+        fs::write(host.join("secret"), "canary").unwrap();
+        let upper = dir.path().join("upper");
+        fs::create_dir_all(upper.join("d")).unwrap();
+        for i in 0..50 {
+            fs::write(upper.join(format!("d/f{i}")), "mine").unwrap();
+        }
+        std::os::unix::fs::symlink(&host, upper.join("flip")).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (stop, upper) = (stop.clone(), upper.clone());
+            std::thread::spawn(move || {
+                let fd =
+                    rustix::fs::open(&upper, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+                        .unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = rustix::fs::renameat_with(
+                        &fd,
+                        "d",
+                        &fd,
+                        "flip",
+                        rustix::fs::RenameFlags::EXCHANGE,
+                    );
+                }
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut runs = 0;
+        while std::time::Instant::now() < deadline {
+            let mut out = Vec::new();
+            tar_from_dir(&upper, &mut out, 0).unwrap();
+            let found = members(&out);
+            assert!(
+                !found
+                    .iter()
+                    .any(|(n, d)| d.contains("canary") || n.ends_with("secret")),
+                "the walk followed a swapped symlink: {found:?}"
+            );
+            runs += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert!(runs > 0);
+        assert_eq!(fs::read_to_string(host.join("secret")).unwrap(), "canary");
     }
 }

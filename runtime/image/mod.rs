@@ -9,17 +9,23 @@
 //! - `scopes/<scope>.json`: a scope's references (`busybox:latest` → image
 //!   ID) and the untagged images it owns.
 //!
+//! Every ID that names a path here (digest, diff ID, image ID) is checked as
+//! `sha256:` + 64 lowercase hex where it enters (`digest.rs`); layers are
+//! unpacked only once their digest matches, and only inside their own
+//! directory (`unpack.rs`), since archives and registries are a learner's.
+//!
 //! An image's ID is the digest of its config blob, as Docker computes it.
 //! Scopes share content but not names: a session sees only its own images.
 
 mod archive;
 mod bootstrap;
+pub mod digest;
 mod distribution;
 pub mod layer;
 mod lineage;
-mod members;
 pub mod reference;
 mod store;
+mod unpack;
 mod usage;
 
 use std::path::PathBuf;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::digest;
 use super::layer::{self, HashingWriter};
 use super::reference::Reference;
 use super::{Image, ImageError, ImageSummary};
@@ -45,6 +46,14 @@ fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
+/// The store's root is root-only: layers keep their setuid files and
+/// container-owned ids, which no other host user may reach.
+fn make_private(root: &Path) -> Result<(), ImageError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+        .map_err(ImageError::io(format!("make {} private", root.display())))
+}
+
 fn short(id: &str) -> &str {
     &hex_of(id)[..12.min(hex_of(id).len())]
 }
@@ -64,8 +73,10 @@ pub(crate) fn parse_config(
         obj.entry("rootfs")
             .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
     }
-    let config = serde_json::from_value(filled)
+    let config: oci_spec::image::ImageConfiguration = serde_json::from_value(filled)
         .map_err(|e| ImageError::Invalid(format!("image config: {e}")))?;
+    // Diff IDs name layer directories: every config is checked as it enters.
+    digest::check_diff_ids(config.rootfs().diff_ids())?;
     Ok((config, raw))
 }
 
@@ -78,6 +89,7 @@ impl ImageStore {
                 root.join(sub).display()
             )))?;
         }
+        make_private(root)?;
         Ok(Self {
             root: root.to_path_buf(),
             scopes: Mutex::new(HashMap::new()),
@@ -86,16 +98,26 @@ impl ImageStore {
         })
     }
 
-    pub(crate) fn blob_path(&self, digest: &str) -> PathBuf {
-        self.root.join("blobs/sha256").join(hex_of(digest))
+    /// Where the blob `digest` is; only a well-formed digest names a path.
+    pub(crate) fn blob_path(&self, digest: &str) -> Result<PathBuf, ImageError> {
+        let hex = digest::checked("digest", digest)?;
+        Ok(self.root.join("blobs/sha256").join(hex))
+    }
+
+    /// Whether the blob `digest` is stored (false for a malformed digest).
+    pub(crate) fn has_blob(&self, digest: &str) -> bool {
+        self.blob_path(digest).is_ok_and(|p| p.exists())
     }
 
     pub(crate) fn root_dir(&self) -> &Path {
         &self.root
     }
 
-    pub(crate) fn layer_dir(&self, diff_id: &str) -> PathBuf {
-        self.root.join("layers").join(hex_of(diff_id))
+    /// Where the layer `diff_id` is unpacked; only a well-formed diff ID
+    /// names a path.
+    pub(crate) fn layer_dir(&self, diff_id: &str) -> Result<PathBuf, ImageError> {
+        let hex = digest::checked("diff_id", diff_id)?;
+        Ok(self.root.join("layers").join(hex))
     }
 
     pub(crate) fn tmp_path(&self) -> PathBuf {
@@ -107,7 +129,7 @@ impl ImageStore {
     /// Stores bytes as a blob; returns its digest.
     pub(crate) fn put_blob(&self, bytes: &[u8]) -> Result<String, ImageError> {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
-        let path = self.blob_path(&digest);
+        let path = self.blob_path(&digest)?;
         if !path.exists() {
             let tmp = self.tmp_path();
             fs::write(&tmp, bytes)
@@ -141,13 +163,15 @@ impl ImageStore {
                 )));
             }
         }
-        fs::rename(&tmp, self.blob_path(&digest)).map_err(ImageError::io("store blob"))?;
+        fs::rename(&tmp, self.blob_path(&digest)?).map_err(ImageError::io("store blob"))?;
         Ok((digest, size))
     }
 
     /// The unpacked directory of a layer, unpacking its blob the first time.
+    /// Blobs are stored only under the digest of their content, so the blob
+    /// unpacked here is the layer `diff_id` names.
     pub(crate) fn ensure_layer(&self, diff_id: &str) -> Result<PathBuf, ImageError> {
-        let dir = self.layer_dir(diff_id);
+        let dir = self.layer_dir(diff_id)?;
         if dir.exists() {
             return Ok(dir);
         }
@@ -155,12 +179,18 @@ impl ImageStore {
         if dir.exists() {
             return Ok(dir);
         }
-        let blob = fs::File::open(self.blob_path(diff_id))
+        let blob = fs::File::open(self.blob_path(diff_id)?)
             .map_err(ImageError::io(format!("layer {diff_id} is missing")))?;
         let tmp = self.tmp_path();
-        if let Err(e) = layer::unpack(blob, &tmp) {
+        let reader = std::io::BufReader::with_capacity(1 << 20, blob);
+        if let Err(e) = layer::unpack(reader, &tmp) {
             let _ = fs::remove_dir_all(&tmp);
-            return Err(ImageError::io(format!("unpack layer {diff_id}"))(e));
+            return Err(match e {
+                layer::UnpackError::Refused { .. } => {
+                    ImageError::Invalid(format!("unpack layer {diff_id}: {e}"))
+                }
+                other => ImageError::io(format!("unpack layer {diff_id}"))(other.into()),
+            });
         }
         fs::rename(&tmp, &dir).map_err(ImageError::io("store layer"))?;
         Ok(dir)
@@ -168,6 +198,19 @@ impl ImageStore {
 
     /// Stores a layer tar (plain or gzip) and unpacks it; returns its diff ID.
     pub(crate) fn add_layer(&self, reader: impl Read) -> Result<String, ImageError> {
+        self.add_layer_expecting(reader, None)
+    }
+
+    /// Stores a layer tar (plain or gzip), checks its diff ID is `expected`
+    /// (when given) and only then unpacks it; returns its diff ID.
+    pub(crate) fn add_layer_expecting(
+        &self,
+        reader: impl Read,
+        expected: Option<&str>,
+    ) -> Result<String, ImageError> {
+        if let Some(want) = expected {
+            digest::checked("diff_id", want)?;
+        }
         let mut buffered = std::io::BufReader::new(reader);
         let gzip = {
             use std::io::BufRead;
@@ -175,9 +218,9 @@ impl ImageStore {
             head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b
         };
         let (diff_id, _) = if gzip {
-            self.put_blob_from(flate2::read::GzDecoder::new(buffered), None)?
+            self.put_blob_from(flate2::read::GzDecoder::new(buffered), expected)?
         } else {
-            self.put_blob_from(buffered, None)?
+            self.put_blob_from(buffered, expected)?
         };
         self.ensure_layer(&diff_id)?;
         Ok(diff_id)
@@ -200,7 +243,7 @@ impl ImageStore {
                 return Err(ImageError::io(format!("archive {}", dir.display()))(e));
             }
         };
-        fs::rename(&tmp, self.blob_path(&diff_id)).map_err(ImageError::io("store layer"))?;
+        fs::rename(&tmp, self.blob_path(&diff_id)?).map_err(ImageError::io("store layer"))?;
         self.ensure_layer(&diff_id)?;
         Ok((diff_id, size))
     }
@@ -299,7 +342,7 @@ impl ImageStore {
     /// An image by ID, with its layers unpacked.
     pub fn image(&self, id: &str) -> Result<Image, ImageError> {
         let bytes =
-            fs::read(self.blob_path(id)).map_err(|_| ImageError::NotFound(id.to_string()))?;
+            fs::read(self.blob_path(id)?).map_err(|_| ImageError::NotFound(id.to_string()))?;
         let (config, raw) = parse_config(&bytes)?;
         let layer_dirs = config
             .rootfs()
@@ -376,7 +419,8 @@ impl ImageStore {
     }
 
     fn blob_size(&self, digest: &str) -> u64 {
-        fs::metadata(self.blob_path(digest))
+        self.blob_path(digest)
+            .and_then(|p| fs::metadata(p).map_err(ImageError::io("stat blob")))
             .map(|m| m.len())
             .unwrap_or(0)
     }
@@ -404,7 +448,7 @@ impl ImageStore {
             if !all && !refs.is_tagged(id) && refs.has_children(id) {
                 continue;
             }
-            let Ok(bytes) = fs::read(self.blob_path(id)) else {
+            let Ok(bytes) = self.config_bytes(id) else {
                 continue;
             };
             let Ok((config, _)) = parse_config(&bytes) else {
@@ -442,8 +486,9 @@ impl ImageStore {
     /// `GET /images/{name}/json`.
     pub fn inspect(&self, scope: &str, name: &str) -> Result<Value, ImageError> {
         let id = self.resolve_id(scope, name)?;
-        let bytes =
-            fs::read(self.blob_path(&id)).map_err(|_| ImageError::NotFound(name.to_string()))?;
+        let bytes = self
+            .config_bytes(&id)
+            .map_err(|_| ImageError::NotFound(name.to_string()))?;
         let (config, raw) = parse_config(&bytes)?;
         let refs = self.with_scope(scope, |r| Ok(r.clone()))?;
         let tags: Vec<&String> = refs
@@ -487,7 +532,7 @@ impl ImageStore {
             "Os": raw.get("os").cloned().unwrap_or(json!("linux")),
             "Size": self.image_size(&config),
             "GraphDriver": {"Name": "overlay2", "Data": {
-                "LowerDir": layers.iter().rev().map(|d| self.layer_dir(d).display().to_string()).collect::<Vec<_>>().join(":"),
+                "LowerDir": layers.iter().rev().filter_map(|d| self.layer_dir(d).ok()).map(|d| d.display().to_string()).collect::<Vec<_>>().join(":"),
             }},
             "RootFS": {"Type": "layers", "Layers": layers},
             "Metadata": {"LastTagTime": refs.last_tag.get(&id).cloned().unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
@@ -497,8 +542,9 @@ impl ImageStore {
     /// `GET /images/{name}/history`: newest first.
     pub fn history(&self, scope: &str, name: &str) -> Result<Value, ImageError> {
         let id = self.resolve_id(scope, name)?;
-        let bytes =
-            fs::read(self.blob_path(&id)).map_err(|_| ImageError::NotFound(name.to_string()))?;
+        let bytes = self
+            .config_bytes(&id)
+            .map_err(|_| ImageError::NotFound(name.to_string()))?;
         let (config, raw) = parse_config(&bytes)?;
         let tags: Vec<String> = self.with_scope(scope, |r| {
             Ok(r.tags
@@ -553,8 +599,7 @@ impl ImageStore {
 
     /// The image's HEALTHCHECK, if it has one.
     pub fn healthcheck(&self, id: &str) -> Result<Option<HealthConfig>, ImageError> {
-        let bytes =
-            fs::read(self.blob_path(id)).map_err(|_| ImageError::NotFound(id.to_string()))?;
+        let bytes = self.config_bytes(id)?;
         let raw: Value =
             serde_json::from_slice(&bytes).map_err(|e| ImageError::Invalid(e.to_string()))?;
         Ok(raw
@@ -709,7 +754,7 @@ impl ImageStore {
         let mut live: HashSet<String> = HashSet::new();
         for id in &live_images {
             live.insert(hex_of(id).to_string());
-            if let Ok(bytes) = fs::read(self.blob_path(id)) {
+            if let Ok(bytes) = self.config_bytes(id) {
                 if let Ok((config, _)) = parse_config(&bytes) {
                     live.extend(
                         config

@@ -37,7 +37,10 @@ impl ImageStore {
         let mut out = HashSet::new();
         for id in images {
             out.insert(hex_of(id).to_string());
-            let Ok(bytes) = fs::read(self.blob_path(id)) else {
+            let Ok(bytes) = self
+                .blob_path(id)
+                .and_then(|p| fs::read(p).map_err(super::ImageError::io("read config")))
+            else {
                 continue;
             };
             if let Ok((config, _)) = parse_config(&bytes) {
@@ -73,12 +76,15 @@ impl ImageStore {
         let shared = self.blobs_of(&theirs);
         let mut total = 0;
         for blob in self.blobs_of(&mine).difference(&shared) {
-            let Ok(meta) = fs::metadata(self.blob_path(blob)) else {
+            let Ok(meta) = self
+                .blob_path(&format!("sha256:{blob}"))
+                .and_then(|p| fs::metadata(p).map_err(super::ImageError::io("stat blob")))
+            else {
                 continue;
             };
             total += meta.len();
             let diff_id = format!("sha256:{blob}");
-            if self.layer_dir(&diff_id).is_dir() {
+            if self.layer_dir(&diff_id).is_ok_and(|d| d.is_dir()) {
                 total += meta.len();
             }
             if let Some(c) = self.cached_compressed(&diff_id) {

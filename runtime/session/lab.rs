@@ -183,7 +183,7 @@ impl ImageStore {
     /// moment), so the first learner does not wait for it.
     pub fn prepare_lab(&self) -> Result<(), ImageError> {
         let prepared = prepare()?;
-        if !self.blob_path(&prepared.digest).exists() {
+        if !self.has_blob(&prepared.digest) {
             self.add_layer(&prepared.layer[..])?;
         }
         Ok(())
@@ -198,7 +198,7 @@ impl ImageStore {
         self.ensure_busybox(scope)?;
         let busybox = self.resolve(scope, "busybox:latest")?;
         let mut diff_ids: Vec<String> = busybox.config.rootfs().diff_ids().to_vec();
-        let diff_id = if self.blob_path(&prepared.digest).exists() {
+        let diff_id = if self.has_blob(&prepared.digest) {
             prepared.digest.clone()
         } else {
             self.add_layer(&prepared.layer[..])?
