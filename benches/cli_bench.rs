@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use super::build_bench::{measure, start_berth, start_dockerd};
 use super::{print_row, summarize};
 
-fn docker(socket: &Path, args: &[&str]) -> anyhow::Result<Duration> {
+/// `docker ARGS` on `socket`, timed; fails unless it exits 0.
+pub(crate) fn docker(socket: &Path, args: &[&str]) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let out = Command::new("docker")
         .env("DOCKER_HOST", format!("unix://{}", socket.display()))

@@ -11,30 +11,14 @@
 //! by run so both see the same machine, and the rows print side by side.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
 use super::build_bench::Daemon;
+use super::cli_bench::docker;
 use super::{berth_binary, print_row, summarize};
-
-fn docker(socket: &Path, args: &[&str]) -> anyhow::Result<Duration> {
-    let start = Instant::now();
-    let out = Command::new("docker")
-        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
-        .env("DOCKER_CONFIG", socket.with_file_name("cli-config"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()?;
-    let took = start.elapsed();
-    ensure!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(took)
-}
 
 /// Removes `reference` and whatever it alone kept (its layer goes too, so the
 /// next load or pull unpacks it again).

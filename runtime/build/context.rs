@@ -366,7 +366,7 @@ mod tests {
         ] {
             let body = tar_with_link("Dockerfile", target, &[]);
             let dir = tmp.path().join(format!("c{}", target.len()));
-            let err = BuildContext::unpack(&body, &dir, "").unwrap_err();
+            let err = BuildContext::unpack(std::io::Cursor::new(&body), &dir, "").unwrap_err();
             assert_eq!(
                 err.message,
                 "Cannot locate specified Dockerfile: Dockerfile"
@@ -378,7 +378,8 @@ mod tests {
             "real/Dockerfile",
             &[("real/Dockerfile", "FROM busybox\n")],
         );
-        let (_, text) = BuildContext::unpack(&body, &tmp.path().join("ok"), "").unwrap();
+        let (_, text) =
+            BuildContext::unpack(std::io::Cursor::new(&body), &tmp.path().join("ok"), "").unwrap();
         assert_eq!(text, "FROM busybox\n");
     }
 
@@ -386,12 +387,18 @@ mod tests {
     fn a_dockerfile_outside_the_context_is_refused_in_dockers_words() {
         let tmp = tempfile::tempdir().unwrap();
         let body = tar_of(&[("Dockerfile", "FROM scratch\n")]);
-        let err = BuildContext::unpack(&body, &tmp.path().join("c"), "../../x").unwrap_err();
+        let err = BuildContext::unpack(
+            std::io::Cursor::new(&body),
+            &tmp.path().join("c"),
+            "../../x",
+        )
+        .unwrap_err();
         assert_eq!(
             err.message,
             "the Dockerfile (../../x) must be within the build context"
         );
-        let err = BuildContext::unpack(&body, &tmp.path().join("d"), "nope").unwrap_err();
+        let err = BuildContext::unpack(std::io::Cursor::new(&body), &tmp.path().join("d"), "nope")
+            .unwrap_err();
         assert_eq!(err.message, "Cannot locate specified Dockerfile: nope");
     }
 
@@ -405,7 +412,8 @@ mod tests {
             &outside.path().to_string_lossy(),
             &[("Dockerfile", "FROM scratch\n")],
         );
-        let (ctx, _) = BuildContext::unpack(&body, &tmp.path().join("c"), "").unwrap();
+        let (ctx, _) =
+            BuildContext::unpack(std::io::Cursor::new(&body), &tmp.path().join("c"), "").unwrap();
         let view = RootView::new(vec![ctx.dir().to_path_buf()]);
         assert!(view.lookup("link/secret", true).is_none());
         assert!(ctx.matches("link/secret").is_empty());
