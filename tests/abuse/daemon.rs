@@ -1,1 +1,137 @@
-//! Abuse: daemon (filled in by its own change).
+//! Abuse: daemon-side resources. What one learner's containers, attaches and
+//! execs cost the host stays bounded, and is given back.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::Lab;
+
+/// User plus system CPU time of `pid` so far, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process is alive");
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_comm.split(' ').collect();
+    // Fields 14 and 15 of stat(5), counted after the command name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    after_comm.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// The host pid of the monitor (`berth __init`) of container `name`: the
+/// parent of its pid 1.
+fn monitor_of(lab: &Lab, name: &str) -> i32 {
+    let pid: i32 = lab
+        .ok(&["inspect", "-f", "{{.State.Pid}}", name])
+        .trim()
+        .parse()
+        .unwrap();
+    let monitor = parent_of(pid);
+    let cmdline = std::fs::read(format!("/proc/{monitor}/cmdline")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("__init"),
+        "parent of the container's pid 1 is not its monitor"
+    );
+    monitor
+}
+
+/// Panics when `pid` uses more than a sliver of CPU over two seconds: an idle
+/// monitor sleeps in poll(2); a spinning one burns about a core.
+fn assert_idle(pid: i32, what: &str) {
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used <= 10,
+        "{what}: the monitor used {used} ticks of CPU in 2 s while nothing happened"
+    );
+}
+
+/// `docker attach` to a container, then the client vanishes (a closed laptop
+/// lid, a killed terminal): the container's monitor must go back to sleep,
+/// not spin on the hung-up socket. With a terminal and without.
+#[test]
+fn a_hung_up_attach_leaves_the_monitor_idle() {
+    let lab = Lab::new();
+    let ticker = "while true; do echo tick; sleep 0.2; done";
+    lab.ok(&[
+        "run", "-d", "-t", "--name", "tty", "busybox", "sh", "-c", ticker,
+    ]);
+    lab.ok(&[
+        "run", "-d", "--name", "plain", "busybox", "sh", "-c", ticker,
+    ]);
+    for name in ["tty", "plain"] {
+        let monitor = monitor_of(&lab, name);
+        assert_idle(monitor, &format!("{name}: before any attach"));
+        for round in 0..2 {
+            let mut attach = Command::new("docker")
+                .env("DOCKER_HOST", format!("unix://{}", lab.socket.display()))
+                .env(
+                    "DOCKER_CONFIG",
+                    lab.classroom.data.path().join("docker-cli"),
+                )
+                .env_remove("DOCKER_CONTEXT")
+                .args(["attach", "--no-stdin", name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("docker attach");
+            // Attached once the container's output comes through.
+            let out = attach.stdout.take().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let _ = BufReader::new(out).read_line(&mut line);
+                let _ = tx.send(line);
+            });
+            let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+            attach.kill().unwrap();
+            let end = attach.wait_with_output().unwrap();
+            assert!(
+                line.contains("tick"),
+                "{name}, attach {round}: saw {line:?}, {}",
+                String::from_utf8_lossy(&end.stderr)
+            );
+            // The next tick finds the client gone, whichever side notices.
+            std::thread::sleep(Duration::from_millis(500));
+            assert_idle(
+                monitor,
+                &format!("{name}: after the attach client was killed"),
+            );
+        }
+        assert_eq!(
+            lab.ok(&["inspect", "-f", "{{.State.Running}}", name])
+                .trim(),
+            "true"
+        );
+    }
+}
+
+/// A container that closes its own output (`exec >&- 2>&-`) while it keeps
+/// running leaves hung-up pipes: the monitor must not spin on them.
+#[test]
+fn a_container_that_closes_its_output_leaves_the_monitor_idle() {
+    let lab = Lab::new();
+    lab.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "quiet",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; exec >&- 2>&-; sleep 1000",
+    ]);
+    let monitor = monitor_of(&lab, "quiet");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab.ok(&["logs", "quiet"]).contains("started") {
+        assert!(Instant::now() < deadline, "container never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_idle(monitor, "after the container closed its stdout and stderr");
+}
