@@ -17,6 +17,7 @@ pub mod containers;
 pub mod convert;
 pub mod distribution;
 pub mod exec;
+pub mod glob;
 pub mod http;
 pub mod images;
 pub mod networks;

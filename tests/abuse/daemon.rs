@@ -135,3 +135,44 @@ fn a_container_that_closes_its_output_leaves_the_monitor_idle() {
     }
     assert_idle(monitor, "after the container closed its stdout and stderr");
 }
+
+/// The filter: on a 60-character name, a pattern of thirteen `*a`
+/// and a `b` took a recursive matcher exponential time and pinned the
+/// server's workers. It answers, with Docker's result, and so does a bad
+/// pattern (Go's words).
+#[test]
+fn a_many_star_image_filter_answers() {
+    let lab = Lab::new();
+    let name = "a".repeat(60);
+    lab.ok(&["tag", "busybox", &name]);
+    let pattern = format!("reference={}b", "*a".repeat(13));
+    for _ in 0..3 {
+        let out = lab.ok(&[
+            "images",
+            "--format",
+            "{{.Repository}}",
+            "--filter",
+            &pattern,
+        ]);
+        assert_eq!(out.trim(), "", "nothing ends in b");
+    }
+    let out = lab.ok(&[
+        "images",
+        "--format",
+        "{{.Repository}}",
+        "--filter",
+        &format!("reference={}*", "*a".repeat(13)),
+    ]);
+    assert_eq!(out.trim(), name);
+    let bad = lab.docker(&["images", "--filter", "reference=web["]);
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("syntax error in pattern"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(
+        lab.classroom.http("GET", "/healthz", None, None).status,
+        200
+    );
+}
