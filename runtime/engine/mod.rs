@@ -21,6 +21,7 @@ pub mod glob;
 pub mod http;
 pub mod images;
 pub mod networks;
+pub mod paths;
 pub mod router;
 pub mod streams;
 pub mod swarm;

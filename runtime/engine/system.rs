@@ -153,7 +153,7 @@ pub fn info(ctx: &Ctx) -> ApiResult {
             "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": null},
             "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "MemTotal": mem_total,
-            "DockerRootDir": runtime.data_dir().root().display().to_string(),
+            "DockerRootDir": super::paths::root(runtime.data_dir().root()),
             "HttpProxy": "",
             "HttpsProxy": "",
             "NoProxy": "",

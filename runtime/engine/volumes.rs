@@ -20,7 +20,7 @@ fn volume_json(v: &Volume) -> Value {
         "CreatedAt": v.created,
         "Driver": v.driver,
         "Labels": v.labels,
-        "Mountpoint": v.mountpoint.display().to_string(),
+        "Mountpoint": super::paths::volume(&v.mountpoint, &v.name),
         "Name": v.name,
         "Options": v.options,
         "Scope": "local",

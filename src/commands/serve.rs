@@ -128,6 +128,8 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         .max_blocking_threads(1024)
         .build()?;
     let result = tokio.block_on(async move {
+        // Learners see Docker-like paths, never the host's data directory.
+        berth_runtime::engine::paths::hide_host_paths();
         let engine = Engine::new(runtime);
         start_registry(&engine, args.registry_listen).await?;
         let swept = sweep::sweep(&engine);
