@@ -119,13 +119,13 @@ fn answers_show_docker_paths_not_the_hosts() {
     lab.ok(&[
         "create",
         "--name",
-        "c",
+        "holder",
         "-v",
         "notes:/notes",
         "busybox",
         "true",
     ]);
-    let inspect = lab.ok(&["inspect", "c"]);
+    let inspect = lab.ok(&["inspect", "holder"]);
     assert!(
         !inspect.contains(&data),
         "container inspect shows the host's data directory: {inspect}"
