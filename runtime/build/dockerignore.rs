@@ -146,7 +146,7 @@ enum Token {
     One,
     /// `[...]`: one character but `/` in (or, negated, not in) the ranges.
     Class {
-        ranges: Vec<(char, char)>,
+        ranges: Ranges,
         negated: bool,
     },
     /// A malformed class: matches nothing.
@@ -250,10 +250,13 @@ fn tokens(pattern: &str) -> Vec<Token> {
     out
 }
 
+/// Inclusive character ranges of a class.
+type Ranges = Vec<(char, char)>;
+
 /// Reads a class body (after `[`): its ranges, whether it is negated, and
 /// how many pattern chars it used (including `]`); `None` if malformed (Go
 /// then reports a bad pattern: nothing matches).
-fn parse_class(p: &[char]) -> Option<(Vec<(char, char)>, bool, usize)> {
+fn parse_class(p: &[char]) -> Option<(Ranges, bool, usize)> {
     let mut i = 0;
     let negated = matches!(p.first(), Some('^') | Some('!'));
     if negated {
