@@ -31,6 +31,17 @@ pub async fn blocking<T: Send + 'static>(
 
 /// `POST /containers/create?name=`.
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
+    if let Some(limits) = ctx.engine.limits.get() {
+        if ctx.engine.runtime.list(&ctx.scope.name).len() >= limits.containers {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "session limit of {} containers reached: remove containers with docker rm or docker container prune",
+                    limits.containers
+                ),
+            ));
+        }
+    }
     let body = read_body(req.into_body(), 1 << 20).await?;
     let request: CreateRequest = parse_json(&body)?;
     let anonymous: Vec<String> = request

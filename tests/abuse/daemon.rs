@@ -176,3 +176,73 @@ fn a_many_star_image_filter_answers() {
         200
     );
 }
+
+/// A session holds at most `--max-containers-per-session` containers; the
+/// next `docker create` is refused in Docker's words and works again once
+/// one is removed.
+#[test]
+fn a_sessions_containers_are_capped() {
+    let lab = Lab::with_args(&["--max-containers-per-session", "3"]);
+    let mut made = 0;
+    let refused = loop {
+        let run = lab.docker(&["create", "busybox", "true"]);
+        if run.code != 0 {
+            break run;
+        }
+        made += 1;
+        assert!(made <= 3, "more containers than the limit");
+    };
+    assert!(
+        refused.stderr.contains(
+            "Error response from daemon: session limit of 3 containers reached: remove containers with docker rm or docker container prune"
+        ),
+        "{}",
+        refused.stderr
+    );
+    lab.ok(&["container", "prune", "-f"]);
+    lab.ok(&["create", "busybox", "true"]);
+}
+
+/// Requests one session has in its handlers at once are capped: two uploads
+/// that never finish hold both slots, the third request is refused with a
+/// clear message, and the session answers again once they are gone.
+#[test]
+fn a_sessions_concurrent_requests_are_capped() {
+    use std::io::Write as _;
+    let lab = Lab::with_args(&["--max-requests-per-session", "2"]);
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut s = std::os::unix::net::UnixStream::connect(&lab.socket).unwrap();
+        s.write_all(
+            b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        .unwrap();
+        stalled.push(s);
+    }
+    // The stalled uploads are in their handlers once a third is refused.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        let run = lab.docker(&["ps"]);
+        if run.code != 0 {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "never refused");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        refused
+            .stderr
+            .contains("session limit of 2 concurrent requests reached"),
+        "{}",
+        refused.stderr
+    );
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lab.docker(&["ps"]).code != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the session never answered again"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
