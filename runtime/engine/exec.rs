@@ -409,3 +409,44 @@ pub fn resize(ctx: &Ctx, id: &str) -> ApiResult {
     }
     Ok(json(StatusCode::OK, &json!({})))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn record(id: &str, container: &str, scope: &str, running: bool) -> Arc<ExecInstance> {
+        Arc::new(ExecInstance {
+            id: id.into(),
+            container_id: container.into(),
+            scope: scope.into(),
+            config: ExecConfig::default(),
+            attach_stdout: false,
+            attach_stderr: false,
+            state: Mutex::new(ExecState {
+                started: true,
+                running,
+                exit_code: (!running).then_some(0),
+                ..Default::default()
+            }),
+        })
+    }
+
+    #[test]
+    fn records_of_gone_containers_and_old_ended_ones_are_dropped() {
+        let mut execs = HashMap::new();
+        for i in 0..(KEEP_FINISHED + 50) {
+            let id = format!("ended{i}");
+            execs.insert(id.clone(), record(&id, "live", "s1", false));
+        }
+        execs.insert("running".into(), record("running", "live", "s1", true));
+        execs.insert("gone".into(), record("gone", "removed", "s1", true));
+        execs.insert("other".into(), record("other", "removed", "s2", false));
+        prune(&mut execs, "s1", |c| c == "live");
+        assert!(execs.contains_key("running"), "a running exec stays");
+        assert!(!execs.contains_key("gone"), "its container was removed");
+        assert!(execs.contains_key("other"), "another scope is not touched");
+        let ended = execs.keys().filter(|k| k.starts_with("ended")).count();
+        assert_eq!(ended, KEEP_FINISHED);
+    }
+}
