@@ -102,64 +102,172 @@ impl Ignore {
 }
 
 /// Matches a whole path against a pattern.
+///
+/// The pattern is read once into tokens and run as a set of positions over
+/// the path (as the regular expression dockerd builds from it would be), so
+/// the work is the pattern's length times the path's, never exponential in
+/// the stars a learner's `.dockerignore` holds.
 pub fn glob_match(pattern: &str, path: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = path.chars().collect();
-    match_at(&p, &s)
+    let tokens = tokens(pattern);
+    let end = tokens.len();
+    let mut now = vec![false; end + 1];
+    let mut next = vec![false; end + 1];
+    now[0] = true;
+    close(&tokens, &mut now);
+    for c in path.chars() {
+        next.iter_mut().for_each(|n| *n = false);
+        let mut any = false;
+        for (i, tok) in tokens.iter().enumerate() {
+            if !now[i] {
+                continue;
+            }
+            let (stay, one, two) = tok.step(c);
+            next[i] |= stay;
+            next[i + 1] |= one;
+            if two {
+                next[i + 2] = true;
+            }
+            any |= stay || one || two;
+        }
+        if !any {
+            return false;
+        }
+        close(&tokens, &mut next);
+        std::mem::swap(&mut now, &mut next);
+    }
+    now[end]
 }
 
-fn match_at(p: &[char], s: &[char]) -> bool {
-    let Some(&first) = p.first() else {
-        return s.is_empty();
-    };
-    match first {
-        '*' if p.get(1) == Some(&'*') => {
-            // Docker: `**` eats a following `/`; at the end it matches
-            // anything, otherwise zero or more leading directories.
-            let rest = &p[2..];
-            let rest = rest.strip_prefix(&['/']).unwrap_or(rest);
-            rest.is_empty()
-                || match_at(rest, s)
-                || (0..s.len()).any(|i| s[i] == '/' && match_at(rest, &s[i + 1..]))
+/// One element of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Char(char),
+    /// `?`: one character but `/`.
+    One,
+    /// `[...]`: one character but `/` in (or, negated, not in) the ranges.
+    Class {
+        ranges: Ranges,
+        negated: bool,
+    },
+    /// A malformed class: matches nothing.
+    Never,
+    /// `*`: any run without `/`.
+    Star,
+    /// `**` before more pattern: zero or more leading directories (`(.*/)?`),
+    /// as two positions: before any of it (which may be skipped) ...
+    Dirs,
+    /// ... and inside a run that must still end with `/`.
+    InDirs,
+    /// `**` at the end: anything.
+    All,
+}
+
+impl Token {
+    /// How far a position may skip ahead without reading a character.
+    fn skip(&self) -> usize {
+        match self {
+            Token::Star | Token::All => 1,
+            Token::Dirs => 2,
+            _ => 0,
         }
-        '*' => {
-            let rest = &p[1..];
-            for i in 0..=s.len() {
-                if match_at(rest, &s[i..]) {
-                    return true;
-                }
-                if i < s.len() && s[i] == '/' {
-                    break;
-                }
+    }
+
+    /// On character `c`: (stays at this position, moves one on, moves two on).
+    fn step(&self, c: char) -> (bool, bool, bool) {
+        match self {
+            Token::Char(x) => (false, *x == c, false),
+            Token::One => (false, c != '/', false),
+            Token::Class { ranges, negated } => {
+                let inside = ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi);
+                (false, c != '/' && inside != *negated, false)
             }
-            false
+            Token::Never => (false, false, false),
+            Token::Star => (c != '/', false, false),
+            Token::Dirs => (false, true, c == '/'),
+            Token::InDirs => (true, c == '/', false),
+            Token::All => (true, false, false),
         }
-        '?' => matches!(s.first(), Some(c) if *c != '/') && match_at(&p[1..], &s[1..]),
-        '[' => match (s.first(), class_match(&p[1..], s.first().copied())) {
-            (Some(c), Some((true, len))) if *c != '/' => match_at(&p[1 + len..], &s[1..]),
-            _ => false,
-        },
-        '\\' if p.len() > 1 => s.first() == Some(&p[1]) && match_at(&p[2..], &s[1..]),
-        c => s.first() == Some(&c) && match_at(&p[1..], &s[1..]),
     }
 }
 
-/// Matches `c` against a class body (after `[`). Returns whether it matched
-/// and how many pattern chars the class used (including `]`); `None` if the
-/// class is malformed (Go then reports a bad pattern: nothing matches).
-fn class_match(p: &[char], c: Option<char>) -> Option<(bool, usize)> {
-    let c = c?;
+/// Adds the positions reachable by skipping optional tokens.
+fn close(tokens: &[Token], set: &mut [bool]) {
+    for i in 0..tokens.len() {
+        let skip = tokens[i].skip();
+        if set[i] && skip > 0 {
+            set[i + skip] = true;
+        }
+    }
+}
+
+fn tokens(pattern: &str) -> Vec<Token> {
+    let p: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '*' if p.get(i + 1) == Some(&'*') => {
+                // Docker: `**` eats a following `/`; at the end it matches
+                // anything, otherwise zero or more leading directories.
+                i += 2;
+                if p.get(i) == Some(&'/') {
+                    i += 1;
+                }
+                if i == p.len() {
+                    out.push(Token::All);
+                } else {
+                    out.extend([Token::Dirs, Token::InDirs]);
+                }
+            }
+            '*' => {
+                out.push(Token::Star);
+                i += 1;
+            }
+            '?' => {
+                out.push(Token::One);
+                i += 1;
+            }
+            '[' => match parse_class(&p[i + 1..]) {
+                Some((ranges, negated, len)) => {
+                    out.push(Token::Class { ranges, negated });
+                    i += 1 + len;
+                }
+                None => {
+                    out.push(Token::Never);
+                    i = p.len();
+                }
+            },
+            '\\' if i + 1 < p.len() => {
+                out.push(Token::Char(p[i + 1]));
+                i += 2;
+            }
+            c => {
+                out.push(Token::Char(c));
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Inclusive character ranges of a class.
+type Ranges = Vec<(char, char)>;
+
+/// Reads a class body (after `[`): its ranges, whether it is negated, and
+/// how many pattern chars it used (including `]`); `None` if malformed (Go
+/// then reports a bad pattern: nothing matches).
+fn parse_class(p: &[char]) -> Option<(Ranges, bool, usize)> {
     let mut i = 0;
     let negated = matches!(p.first(), Some('^') | Some('!'));
     if negated {
         i += 1;
     }
-    let mut matched = false;
+    let mut ranges = Vec::new();
     let mut first = true;
     loop {
         let lo = *p.get(i)?;
         if lo == ']' && !first {
-            return Some((matched != negated, i + 1));
+            return Some((ranges, negated, i + 1));
         }
         first = false;
         let (lo, next) = if lo == '\\' {
@@ -180,9 +288,7 @@ fn class_match(p: &[char], c: Option<char>) -> Option<(bool, usize)> {
         } else {
             lo
         };
-        if lo <= c && c <= hi {
-            matched = true;
-        }
+        ranges.push((lo, hi));
     }
 }
 
@@ -252,5 +358,23 @@ mod tests {
         assert!(glob_match(r"a\*b", "a*b"));
         assert!(!glob_match(r"a\*b", "axb"));
         assert!(!glob_match("[a-", "a"), "malformed class matches nothing");
+    }
+
+    #[test]
+    fn many_stars_answer_at_once() {
+        // A learner's .dockerignore: a recursive matcher took exponential time.
+        let path = "a".repeat(60);
+        assert!(!glob_match(&format!("{}b", "*a".repeat(14)), &path));
+        assert!(glob_match(&format!("{}*", "*a".repeat(14)), &path));
+        let deep = "a/".repeat(40) + "b";
+        assert!(!glob_match(&format!("{}c", "**/a".repeat(20)), &deep));
+        assert!(glob_match(&format!("{}b", "**/a/".repeat(20)), &deep));
+        assert!(glob_match("**/**/**/b", &deep));
+        assert!(glob_match("a*/*b", "aaa/bbb"));
+        assert!(!glob_match("a*/*b", "aaa/bbb/"));
+        assert!(glob_match("?", "x"));
+        assert!(!glob_match("?", "/"));
+        assert!(!glob_match("", "x"));
+        assert!(glob_match("", ""));
     }
 }

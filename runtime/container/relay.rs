@@ -56,6 +56,8 @@ pub struct Relay {
     pending_stdin: VecDeque<u8>,
     close_stdin_after_flush: bool,
     open_sources: [bool; 2],
+    /// Pid 1 has exited (its pidfd stays readable from then on).
+    exited: bool,
 }
 
 impl Relay {
@@ -80,6 +82,7 @@ impl Relay {
             pending_stdin: VecDeque::new(),
             close_stdin_after_flush: false,
             open_sources,
+            exited: false,
         }
     }
 
@@ -144,6 +147,7 @@ impl Relay {
             };
             let ready = self.poll_once(timeout);
             if ready.pid_exited && exited_at.is_none() {
+                self.exited = true;
                 code = reap();
                 exited_at = Some(Instant::now());
             }
@@ -168,89 +172,105 @@ impl Relay {
         }
     }
 
+    /// One `poll(2)` round. Only fds with something to wait for are in the
+    /// set: `POLLHUP` and `POLLERR` are reported whether asked for or not, so
+    /// a closed output pipe, a container that closed its stdin, or a client
+    /// that hung up would otherwise wake every round and spin a core.
     fn poll_once(&mut self, timeout: PollTimeout) -> Ready {
         let mut fds: Vec<PollFd> = Vec::new();
-        fds.push(PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN));
+        let mut slots: Vec<Slot> = Vec::new();
+        if !self.exited {
+            // Readable for good once pid 1 is gone: waited on until then only.
+            fds.push(PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN));
+            slots.push(Slot::Pid);
+        }
         fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
-        let (src0, src1) = match &self.output {
-            Output::Pipes { stdout, stderr } => (stdout.as_fd(), Some(stderr.as_fd())),
-            Output::Terminal { master } => (master.as_fd(), None),
-        };
-        let none = PollFlags::empty();
-        fds.push(PollFd::new(
-            src0,
-            if self.open_sources[0] {
-                PollFlags::POLLIN
-            } else {
-                none
-            },
-        ));
-        if let Some(s) = src1 {
-            fds.push(PollFd::new(
-                s,
-                if self.open_sources[1] {
-                    PollFlags::POLLIN
-                } else {
-                    none
-                },
-            ));
+        slots.push(Slot::Listener);
+        match &self.output {
+            Output::Pipes { stdout, stderr } => {
+                for (idx, fd) in [stdout.as_fd(), stderr.as_fd()].into_iter().enumerate() {
+                    if self.open_sources[idx] {
+                        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                        slots.push(Slot::Source(idx));
+                    }
+                }
+            }
+            Output::Terminal { master } => {
+                if self.open_sources[0] {
+                    fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+                    slots.push(Slot::Source(0));
+                }
+            }
         }
-        let stdin_idx = fds.len();
         if let Some(stdin) = &self.stdin {
-            let want = if self.pending_stdin.is_empty() {
-                none
-            } else {
-                PollFlags::POLLOUT
-            };
-            fds.push(PollFd::new(stdin.as_fd(), want));
+            if !self.pending_stdin.is_empty() {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
+                slots.push(Slot::Stdin);
+            }
         }
-        let clients_idx = fds.len();
-        for c in &self.clients {
-            let mut f = none;
+        for (i, c) in self.clients.iter().enumerate() {
+            let mut f = PollFlags::empty();
             if c.stdin {
                 f |= PollFlags::POLLIN;
             }
             if !c.out.is_empty() {
                 f |= PollFlags::POLLOUT;
             }
+            // Always in the set, even with nothing asked: its hang-up is how
+            // a client that only watched output is noticed and let go.
             fds.push(PollFd::new(c.stream.as_fd(), f));
+            slots.push(Slot::Client(i));
         }
         match poll(&mut fds, timeout) {
             Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => return Ready::default(),
             Err(_) => return Ready::default(),
         }
-        let revents: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(none)).collect();
+        let revents: Vec<PollFlags> = fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
         drop(fds);
-        let two_sources = src1.is_some();
-        let has = |i: usize, f: PollFlags| revents.get(i).is_some_and(|r| r.intersects(f));
         let readable = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+        let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
         let mut ready = Ready::default();
-        if has(0, PollFlags::POLLIN) {
-            ready.pid_exited = true;
-        }
-        if has(1, PollFlags::POLLIN) {
-            self.accept();
-        }
-        if has(2, readable) {
-            self.read_source(0);
-        }
-        if two_sources && has(3, readable) {
-            self.read_source(1);
-        }
-        if self.stdin.is_some() && has(stdin_idx, PollFlags::POLLOUT | PollFlags::POLLERR) {
-            self.write_stdin();
-        }
         let mut drop_clients = Vec::new();
-        for (i, r) in revents[clients_idx..].iter().enumerate() {
-            if r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) && self.clients[i].stdin {
-                self.read_client(i);
+        for (slot, r) in slots.into_iter().zip(revents) {
+            if r.is_empty() {
+                continue;
             }
-            if r.contains(PollFlags::POLLOUT) && !self.flush_client(i) {
-                drop_clients.push(i);
-            }
-            if r.contains(PollFlags::POLLERR) {
-                drop_clients.push(i);
+            match slot {
+                Slot::Pid => ready.pid_exited = true,
+                Slot::Listener => self.accept(),
+                Slot::Source(idx) => {
+                    if r.intersects(readable) {
+                        self.read_source(idx);
+                    }
+                    if r.contains(PollFlags::POLLNVAL) {
+                        self.open_sources[idx] = false;
+                    }
+                }
+                Slot::Stdin => {
+                    if r.contains(PollFlags::POLLOUT) {
+                        self.write_stdin();
+                    }
+                    if r.intersects(gone) {
+                        // The container closed its end: nothing more to give it.
+                        self.pending_stdin.clear();
+                        self.stdin = None;
+                    }
+                }
+                Slot::Client(i) => {
+                    if r.intersects(readable) && self.clients[i].stdin {
+                        // Take what it sent before hanging up.
+                        self.read_client(i);
+                    }
+                    if r.contains(PollFlags::POLLOUT) && !self.flush_client(i) {
+                        drop_clients.push(i);
+                    }
+                    if r.intersects(gone) {
+                        drop_clients.push(i);
+                    }
+                }
             }
         }
         drop_clients.sort_unstable();
@@ -425,6 +445,16 @@ impl Relay {
             self.stdin = None;
         }
     }
+}
+
+/// What an entry of the poll set stands for.
+#[derive(Clone, Copy)]
+enum Slot {
+    Pid,
+    Listener,
+    Source(usize),
+    Stdin,
+    Client(usize),
 }
 
 #[derive(Default)]

@@ -24,13 +24,53 @@ pub fn find(ctx: &Ctx, id: &str) -> Result<Arc<Container>, ApiError> {
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    // A handful at a time: 100 concurrent `docker run`s would otherwise put
+    // hundreds of runnable threads (forks, mounts, netlink, disk) beside the
+    // async workers, which then get a sliver of the CPU each and every
+    // session's terminal and `/healthz` stall. Waiting here costs a parked
+    // task, not a thread.
+    let _permit = heavy_work()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?;
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
 }
 
+/// Like [`blocking`] for work that mostly sleeps (a stop waits up to its
+/// timeout for the container to exit): it takes no slot of the bounded
+/// work, so `docker stop -t 3600` cannot hold one for an hour.
+pub async fn waiting<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+}
+
+/// Blocking handler work allowed at once, process-wide: four per CPU.
+fn heavy_work() -> &'static tokio::sync::Semaphore {
+    static HEAVY: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    HEAVY.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new((cpus * 4).max(8))
+    })
+}
+
 /// `POST /containers/create?name=`.
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
+    if let Some(limits) = ctx.engine.limits.get() {
+        if ctx.engine.runtime.list(&ctx.scope.name).len() >= limits.containers {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "session limit of {} containers reached: remove containers with docker rm or docker container prune",
+                    limits.containers
+                ),
+            ));
+        }
+    }
     let body = read_body(req.into_body(), 1 << 20).await?;
     let request: CreateRequest = parse_json(&body)?;
     let anonymous: Vec<String> = request
@@ -228,7 +268,7 @@ pub async fn stop(ctx: &Ctx, id: &str) -> ApiResult {
     let c = find(ctx, id)?;
     let t = timeout(ctx)?;
     let runtime = ctx.engine.runtime.clone();
-    let stopped = blocking(move || runtime.stop(&c, t).map_err(ApiError::from)).await?;
+    let stopped = waiting(move || runtime.stop(&c, t).map_err(ApiError::from)).await?;
     Ok(if stopped {
         no_content()
     } else {
@@ -241,7 +281,7 @@ pub async fn restart(ctx: &Ctx, id: &str) -> ApiResult {
     let c = find(ctx, id)?;
     let t = timeout(ctx)?;
     let runtime = ctx.engine.runtime.clone();
-    blocking(move || runtime.restart(&c, t).map_err(ApiError::from)).await?;
+    waiting(move || runtime.restart(&c, t).map_err(ApiError::from)).await?;
     Ok(no_content())
 }
 

@@ -1,6 +1,7 @@
 //! Docker's JSON shapes of containers: the create request in, `docker ps`
 //! summaries and `docker inspect` documents out.
 
+use super::paths;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -394,7 +395,7 @@ fn mounts_json(runtime: &Runtime, r: &ContainerRecord) -> Vec<Value> {
             MountConfig::Volume { name, target, read_only, .. } => json!({
                 "Type": "volume",
                 "Name": name,
-                "Source": runtime.volumes().get(&r.scope, name).map(|v| v.mountpoint.display().to_string()).unwrap_or_default(),
+                "Source": runtime.volumes().get(&r.scope, name).map(|v| super::paths::volume(&v.mountpoint, name)).unwrap_or_default(),
                 "Destination": target,
                 "Driver": "local",
                 "Mode": if *read_only { "ro" } else { "z" },
@@ -533,10 +534,14 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
         "Args": r.args,
         "State": state,
         "Image": r.image_id,
-        "ResolvConfPath": dir.root.join("resolv.conf").display().to_string(),
-        "HostnamePath": dir.root.join("hostname").display().to_string(),
-        "HostsPath": dir.root.join("hosts").display().to_string(),
-        "LogPath": dir.root.join(crate::container::monitor::LOG_NAME).display().to_string(),
+        "ResolvConfPath": paths::container_file(&dir.root.join("resolv.conf"), &r.id, "resolv.conf"),
+        "HostnamePath": paths::container_file(&dir.root.join("hostname"), &r.id, "hostname"),
+        "HostsPath": paths::container_file(&dir.root.join("hosts"), &r.id, "hosts"),
+        "LogPath": paths::container_file(
+            &dir.root.join(crate::container::monitor::LOG_NAME),
+            &r.id,
+            &format!("{}-json.log", r.id),
+        ),
         "Name": format!("/{}", r.name),
         "RestartCount": r.restart_count,
         "Driver": "overlay2",
@@ -547,9 +552,9 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
         "ExecIDs": null,
         "HostConfig": host_config,
         "GraphDriver": {"Name": "overlay2", "Data": {
-            "UpperDir": dir.upper().display().to_string(),
-            "WorkDir": dir.work().display().to_string(),
-            "MergedDir": dir.rootfs().display().to_string(),
+            "UpperDir": paths::layer_dir(&dir.upper(), &r.id, "diff"),
+            "WorkDir": paths::layer_dir(&dir.work(), &r.id, "work"),
+            "MergedDir": paths::layer_dir(&dir.rootfs(), &r.id, "merged"),
         }},
         "Mounts": mounts_json(runtime, r),
         "Config": {

@@ -76,6 +76,41 @@ fn get(ctx: &Ctx, id: &str) -> Result<Arc<ExecInstance>, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
 }
 
+/// Finished exec records a scope keeps for `docker exec inspect`, at most.
+pub const KEEP_FINISHED: usize = 256;
+
+/// Drops the scope's exec records that can no longer matter, so a learner's
+/// `docker exec` loop does not grow the daemon's memory: those of containers
+/// that are gone (dockerd drops them with their container), and past
+/// [`KEEP_FINISHED`], those that ended or were never started (dockerd keeps
+/// those only for inspection; nothing else reads them).
+fn prune(
+    execs: &mut std::collections::HashMap<String, Arc<ExecInstance>>,
+    scope: &str,
+    container_exists: impl Fn(&str) -> bool,
+) {
+    let mut alive: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    execs.retain(|_, e| {
+        e.scope != scope
+            || *alive
+                .entry(e.container_id.clone())
+                .or_insert_with(|| container_exists(&e.container_id))
+    });
+    let finished: Vec<String> = execs
+        .values()
+        .filter(|e| e.scope == scope)
+        .filter(|e| {
+            let st = e.state.lock().unwrap_or_else(|p| p.into_inner());
+            !st.running && (st.exit_code.is_some() || !st.started)
+        })
+        .map(|e| e.id.clone())
+        .collect();
+    let over = finished.len().saturating_sub(KEEP_FINISHED);
+    for id in finished.into_iter().take(over) {
+        execs.remove(&id);
+    }
+}
+
 /// `POST /containers/{id}/exec`.
 pub async fn create(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
     let c = find(ctx, id)?;
@@ -120,11 +155,13 @@ pub async fn create(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
         attach_stderr: body.attach_stderr,
         state: Mutex::new(ExecState::default()),
     });
-    ctx.engine
-        .execs
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(instance.id.clone(), instance.clone());
+    {
+        let mut execs = ctx.engine.execs.lock().unwrap_or_else(|p| p.into_inner());
+        prune(&mut execs, &ctx.scope.name, |id| {
+            ctx.engine.runtime.get(&ctx.scope.name, id).is_ok()
+        });
+        execs.insert(instance.id.clone(), instance.clone());
+    }
     ctx.engine.runtime.emit(
         &r,
         &format!("exec_create: {}", instance.config.cmd.join(" ")),
@@ -371,4 +408,45 @@ pub fn resize(ctx: &Ctx, id: &str) -> ApiResult {
             .map_err(|e| ApiError::internal(format!("resize: {e}")))?;
     }
     Ok(json(StatusCode::OK, &json!({})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn record(id: &str, container: &str, scope: &str, running: bool) -> Arc<ExecInstance> {
+        Arc::new(ExecInstance {
+            id: id.into(),
+            container_id: container.into(),
+            scope: scope.into(),
+            config: ExecConfig::default(),
+            attach_stdout: false,
+            attach_stderr: false,
+            state: Mutex::new(ExecState {
+                started: true,
+                running,
+                exit_code: (!running).then_some(0),
+                ..Default::default()
+            }),
+        })
+    }
+
+    #[test]
+    fn records_of_gone_containers_and_old_ended_ones_are_dropped() {
+        let mut execs = HashMap::new();
+        for i in 0..(KEEP_FINISHED + 50) {
+            let id = format!("ended{i}");
+            execs.insert(id.clone(), record(&id, "live", "s1", false));
+        }
+        execs.insert("running".into(), record("running", "live", "s1", true));
+        execs.insert("gone".into(), record("gone", "removed", "s1", true));
+        execs.insert("other".into(), record("other", "removed", "s2", false));
+        prune(&mut execs, "s1", |c| c == "live");
+        assert!(execs.contains_key("running"), "a running exec stays");
+        assert!(!execs.contains_key("gone"), "its container was removed");
+        assert!(execs.contains_key("other"), "another scope is not touched");
+        let ended = execs.keys().filter(|k| k.starts_with("ended")).count();
+        assert_eq!(ended, KEEP_FINISHED);
+    }
 }

@@ -71,19 +71,16 @@ pub fn list(ctx: &Ctx) -> ApiResult {
     if !references.is_empty() {
         // Only the matching names of each image are listed, as dockerd does.
         for image in out.iter_mut() {
-            let kept: Vec<Value> = image["RepoTags"]
-                .as_array()
-                .map(|tags| {
-                    tags.iter()
-                        .filter(|t| {
-                            t.as_str().is_some_and(|tag| {
-                                references.iter().any(|r| reference_matches(r, tag))
-                            })
-                        })
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut kept = Vec::new();
+            for tag in image["RepoTags"].as_array().into_iter().flatten() {
+                let Some(name) = tag.as_str() else { continue };
+                for r in references {
+                    if reference_matches(r, name)? {
+                        kept.push(tag.clone());
+                        break;
+                    }
+                }
+            }
             image["RepoTags"] = Value::Array(kept);
         }
         out.retain(|i| i["RepoTags"].as_array().is_some_and(|t| !t.is_empty()));
@@ -102,20 +99,15 @@ pub fn list(ctx: &Ctx) -> ApiResult {
     Ok(json(StatusCode::OK, &Value::Array(out)))
 }
 
-/// Docker's `reference` filter: `name`, `name:tag`, with `*` globs.
-fn reference_matches(pattern: &str, tag: &str) -> bool {
+/// Docker's `reference` filter (`FamiliarMatch`): the pattern against
+/// `name:tag`, then against the name alone, with Go's `path.Match`.
+fn reference_matches(pattern: &str, tag: &str) -> Result<bool, ApiError> {
     let (repo, _) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
-    glob(pattern, tag) || glob(pattern, repo)
-}
-
-fn glob(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((head, rest)) => {
-            text.starts_with(head)
-                && (0..=text.len() - head.len()).any(|i| glob(rest, &text[head.len() + i..]))
-        }
-    }
+    let glob = |name| {
+        // dockerd answers 500 with the same words; 400 keeps a typo out of the error log.
+        super::glob::path_match(pattern, name).map_err(|e| ApiError::bad_request(e.to_string()))
+    };
+    Ok(glob(tag)? || glob(repo)?)
 }
 
 /// Routes `/images/{name}[/json|/history|/tag|/push|/get]` where the name
@@ -387,10 +379,22 @@ mod tests {
 
     #[test]
     fn reference_filters_match_like_docker() {
-        assert!(reference_matches("busybox", "busybox:latest"));
-        assert!(reference_matches("busybox:latest", "busybox:latest"));
-        assert!(!reference_matches("busy", "busybox:latest"));
-        assert!(reference_matches("busy*", "busybox:latest"));
-        assert!(reference_matches("*:v1", "web:v1"));
+        let m = |p: &str, t: &str| reference_matches(p, t).unwrap();
+        assert!(m("busybox", "busybox:latest"));
+        assert!(m("busybox:latest", "busybox:latest"));
+        assert!(!m("busy", "busybox:latest"));
+        assert!(m("busy*", "busybox:latest"));
+        assert!(m("*:v1", "web:v1"));
+        // `*` stays within one path component, as Go's path.Match.
+        assert!(!m("*", "learner/web:v1"));
+        assert!(m("*/*", "learner/web:v1"));
+        assert!(m("learner/w?b", "learner/web:v1"));
+        let tag = format!("{}:latest", "a".repeat(60));
+        assert!(!m(&format!("{}b", "*a".repeat(13)), &tag));
+        assert!(m(&format!("{}*", "*a".repeat(13)), &tag));
+        assert_eq!(
+            reference_matches("web[", "web:v1").unwrap_err().message,
+            "syntax error in pattern"
+        );
     }
 }

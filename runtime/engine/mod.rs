@@ -19,9 +19,11 @@ pub mod containers;
 pub mod convert;
 pub mod distribution;
 pub mod exec;
+pub mod glob;
 pub mod http;
 pub mod images;
 pub mod networks;
+pub mod paths;
 pub mod quota;
 pub mod router;
 pub mod streams;
@@ -60,6 +62,18 @@ pub struct Engine {
     pub classroom_registry: std::sync::OnceLock<crate::registry::Server>,
     /// Swarm clusters whose nodes are this engine's scopes.
     pub swarm: Arc<crate::swarm::Swarms>,
+    /// Per-scope limits (`berth serve` sets them; none for `berth daemon`).
+    pub limits: std::sync::OnceLock<ScopeLimits>,
+}
+
+/// What one scope (a learner's node) may hold or ask at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeLimits {
+    /// Containers, running or not.
+    pub containers: usize,
+    /// API requests being handled at once (streams count only while their
+    /// handler runs, not while they stream).
+    pub requests: usize,
 }
 
 impl Engine {
@@ -69,6 +83,7 @@ impl Engine {
             pending: Mutex::new(HashMap::new()),
             registry: RwLock::new(distribution::RegistrySettings::default()),
             classroom_registry: std::sync::OnceLock::new(),
+            limits: std::sync::OnceLock::new(),
             swarm: crate::swarm::Swarms::open(runtime.data_dir().root().join("swarm")),
             runtime,
         })
@@ -81,6 +96,10 @@ impl Engine {
             self.swarm.start(&self);
         }
         let _served = crate::swarm::Served::new(&self.swarm, &scope.name);
+        let requests = self.limits.get().map(|l| l.requests);
+        let permits = Arc::new(tokio::sync::Semaphore::new(
+            requests.unwrap_or(tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         loop {
             let (stream, _) = match listener.accept().await {
                 Ok(s) => s,
@@ -92,11 +111,25 @@ impl Engine {
             };
             let engine = self.clone();
             let scope = scope.clone();
+            let permits = permits.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let engine = engine.clone();
                     let scope = scope.clone();
+                    let permits = permits.clone();
                     async move {
+                        // One session's flood of requests waits its turn
+                        // instead of taking every worker of the daemon.
+                        let Ok(_permit) = permits.try_acquire_owned() else {
+                            return Ok(http::ApiError::new(
+                                hyper::StatusCode::TOO_MANY_REQUESTS,
+                                format!(
+                                    "session limit of {} concurrent requests reached: wait for some to finish",
+                                    requests.unwrap_or_default()
+                                ),
+                            )
+                            .reply());
+                        };
                         Ok::<_, std::convert::Infallible>(router::route(engine, scope, req).await)
                     }
                 });

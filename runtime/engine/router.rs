@@ -137,7 +137,7 @@ async fn dispatch(
         scope,
         query: Query::parse(req.uri().query()),
     };
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let segs = segments(&path);
     if let Err(refused) = super::quota::check(&ctx, &method, &segs).await {
         super::quota::discard(req.into_body()).await;
         return Err(refused);
@@ -210,8 +210,8 @@ async fn dispatch(
         (&M::POST, ["build"]) => build::build(&ctx, req).await,
 
         (&M::GET, ["distribution", .., "json"]) => {
-            let name = &path["/distribution/".len()..path.len() - "/json".len()];
-            distribution::inspect(&ctx, name, req.headers()).await
+            let name = inner(&segs, 1, 1);
+            distribution::inspect(&ctx, &name, req.headers()).await
         }
         (&M::GET, ["images", "json"]) => images::list(&ctx),
         (&M::POST, ["images", "create"]) => images::create(&ctx, req).await,
@@ -219,11 +219,27 @@ async fn dispatch(
         (&M::GET, ["images", "get"]) => images::save(&ctx, None),
         (&M::POST, ["images", "prune"]) => images::prune(&ctx),
         (_, ["images", ..]) if segs.len() >= 2 => {
-            let rest = &path["/images/".len()..];
-            images::by_name(&ctx, &method, rest, req).await
+            let rest = inner(&segs, 1, 0);
+            images::by_name(&ctx, &method, &rest, req).await
         }
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "page not found")),
     }
+}
+
+/// The path's segments, leading slashes dropped.
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_start_matches('/').split('/').collect()
+}
+
+/// The segments between the first `skip_front` and the last `skip_back`,
+/// joined again (an image name keeps its slashes); empty when there are none.
+/// Taken from the segments, not by slicing the path at fixed offsets, which
+/// panicked on `/distribution/json`.
+fn inner(segs: &[&str], skip_front: usize, skip_back: usize) -> String {
+    let end = segs.len().saturating_sub(skip_back);
+    segs.get(skip_front..end)
+        .map(|s| s.join("/"))
+        .unwrap_or_default()
 }
 
 /// `204 No Content`.
@@ -249,5 +265,36 @@ mod tests {
             e.message,
             "client version 1.52 is too new. Maximum supported API version is 1.50"
         );
+    }
+
+    #[test]
+    fn names_come_from_segments() {
+        assert_eq!(inner(&segments("/distribution/json"), 1, 1), "");
+        assert_eq!(
+            inner(&segments("/distribution/localhost:5000/a/b/json"), 1, 1),
+            "localhost:5000/a/b"
+        );
+        assert_eq!(inner(&segments("//images/x/y/json"), 1, 0), "x/y/json");
+        assert_eq!(inner(&segments("/"), 1, 1), "");
+    }
+
+    proptest::proptest! {
+        /// Whatever path a client sends, taking it apart does not panic.
+        #[test]
+        fn any_path_parses(path in "\\PC{0,64}", raw in proptest::collection::vec(0u8..=255, 0..64)) {
+            for path in [path, String::from_utf8_lossy(&raw).into_owned()] {
+                let (version, rest) = strip_version(&path);
+                if let Some(v) = version {
+                    let _ = version_ok(v);
+                }
+                let segs = segments(rest);
+                for front in 0..3 {
+                    for back in 0..3 {
+                        let _ = inner(&segs, front, back);
+                    }
+                }
+                let _ = Query::parse(Some(&path)).filters();
+            }
+        }
     }
 }

@@ -90,8 +90,9 @@ pub fn attach(ctx: &Ctx, c: Arc<Container>, mut req: Request<Incoming>) -> ApiRe
     let r = c.snapshot();
     let q = &ctx.query;
     let tty = r.config.tty;
+    let stdin = q.flag("stdin");
     let request = ControlRequest::Attach {
-        stdin: q.flag("stdin"),
+        stdin,
         stdout: q.flag("stdout"),
         stderr: q.flag("stderr"),
         close_stdin: !tty && r.config.stdin_once,
@@ -126,15 +127,17 @@ pub fn attach(ctx: &Ctx, c: Arc<Container>, mut req: Request<Incoming>) -> ApiRe
         let Ok(stream) = rx.await else {
             return;
         };
-        pump(io, stream, tty).await;
+        pump(io, stream, tty, stdin).await;
     });
     Ok(upgraded_reply(tty))
 }
 
 /// Copies between a hijacked client connection and a container's attach
-/// stream until the container's side ends. Client EOF: with a terminal it
-/// detaches; without, it closes the container's stdin and output goes on.
-pub async fn pump<C>(client: C, stream: std::os::unix::net::UnixStream, tty: bool)
+/// stream until the container's side ends. Client EOF: with a terminal and
+/// stdin attached it detaches; otherwise (as dockerd, which does not read a
+/// client that attached no stdin) output goes on — the CLI half-closes its
+/// side at once under `--no-stdin`.
+pub async fn pump<C>(client: C, stream: std::os::unix::net::UnixStream, tty: bool, stdin: bool)
 where
     C: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -154,7 +157,7 @@ where
         let _ = tokio::io::copy(&mut from_container, &mut to_client).await;
         let _ = to_client.shutdown().await;
     };
-    if tty {
+    if tty && stdin {
         // Either side ending ends the attach (client EOF is a detach).
         tokio::select! {
             _ = input => {}

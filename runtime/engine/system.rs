@@ -153,11 +153,7 @@ pub fn info(ctx: &Ctx) -> ApiResult {
             "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": null},
             "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "MemTotal": mem_total,
-            "DockerRootDir": if hides_host_paths(ctx) {
-                "/var/lib/docker".to_string()
-            } else {
-                runtime.data_dir().root().display().to_string()
-            },
+            "DockerRootDir": super::paths::root(runtime.data_dir().root()),
             "HttpProxy": "",
             "HttpsProxy": "",
             "NoProxy": "",
@@ -318,15 +314,4 @@ pub fn df(ctx: &Ctx) -> ApiResult {
             "BuildCache": [],
         }),
     ))
-}
-
-/// Whether answers to this scope must not show host paths: a classroom
-/// session's scope (its bind sources live in a lab, not on the host) sees
-/// Docker's own paths instead; `berth daemon`, the host's engine, sees the
-/// real ones as dockerd shows its data root.
-pub fn hides_host_paths(ctx: &Ctx) -> bool {
-    ctx.engine
-        .runtime
-        .scope_settings(&ctx.scope.name)
-        .is_some_and(|s| s.bind_root.is_some())
 }

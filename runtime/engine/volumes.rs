@@ -15,19 +15,12 @@ use crate::container::config::MountConfig;
 use crate::container::ContainerConfig;
 use crate::volume::Volume;
 
-fn volume_json(ctx: &Ctx, v: &Volume) -> Value {
-    // A learner's scope sees where Docker would keep the volume, not the
-    // host's data directory (which would map the host for an attacker).
-    let mountpoint = if super::system::hides_host_paths(ctx) {
-        format!("/var/lib/docker/volumes/{}/_data", v.name)
-    } else {
-        v.mountpoint.display().to_string()
-    };
+fn volume_json(v: &Volume) -> Value {
     json!({
         "CreatedAt": v.created,
         "Driver": v.driver,
         "Labels": v.labels,
-        "Mountpoint": mountpoint,
+        "Mountpoint": super::paths::volume(&v.mountpoint, &v.name),
         "Name": v.name,
         "Options": v.options,
         "Scope": "local",
@@ -118,7 +111,7 @@ pub fn list(ctx: &Ctx) -> ApiResult {
                 _ => true,
             },
         )
-        .map(|v| volume_json(ctx, v))
+        .map(volume_json)
         .collect();
     Ok(json(
         StatusCode::OK,
@@ -166,13 +159,13 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         )?)
     })
     .await?;
-    Ok(json(StatusCode::CREATED, &volume_json(ctx, &v)))
+    Ok(json(StatusCode::CREATED, &volume_json(&v)))
 }
 
 /// `GET /volumes/{name}`.
 pub fn inspect(ctx: &Ctx, name: &str) -> ApiResult {
     let v = ctx.engine.runtime.volumes().get(&ctx.scope.name, name)?;
-    Ok(json(StatusCode::OK, &volume_json(ctx, &v)))
+    Ok(json(StatusCode::OK, &volume_json(&v)))
 }
 
 /// `DELETE /volumes/{name}`: refused while a container uses it.

@@ -20,7 +20,6 @@ pub mod classroom;
 pub mod config;
 pub mod error;
 pub mod grading;
-pub mod guard;
 pub mod lessons;
 pub mod pages;
 pub mod preview;

@@ -86,11 +86,6 @@ pub fn router(classroom: Arc<Classroom>) -> Router {
         .route("/s/{session}/{port}/", any(forward_root))
         .route("/s/{session}/{port}/{*rest}", any(forward))
         .with_state(classroom)
-        // The preview's own WebSockets only from the preview's own pages.
-        .layer(axum::middleware::from_fn_with_state(
-            crate::guard::Guards::new(None),
-            crate::guard::guard,
-        ))
 }
 
 /// Serves the preview on `listener` until `shutdown` resolves.

@@ -40,11 +40,7 @@ pub fn app(classroom: Arc<Classroom>) -> Router {
         .route("/assets/{*file}", get(asset))
         .with_state(classroom.clone())
         .merge(crate::lessons::web::router(classroom.clone()))
-        .merge(crate::workshop::web::router(classroom.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            crate::guard::Guards::new(classroom.config.base_url.as_deref()),
-            crate::guard::guard,
-        ))
+        .merge(crate::workshop::web::router(classroom))
 }
 
 fn token_of(headers: &HeaderMap) -> Option<String> {
@@ -260,12 +256,40 @@ async fn resume(State(c): State<Arc<Classroom>>, Path(token): Path<String>) -> R
     }
 }
 
+/// Refuses a WebSocket opened by a page of another site (browsers send
+/// `Origin`; cookies alone would let any site open the instructor's sockets).
+pub fn same_origin(c: &Classroom, headers: &HeaderMap) -> Result<(), AppError> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
+    // Behind a proxy the Host may differ: the public URL counts too.
+    let public = c
+        .config
+        .base_url
+        .as_deref()
+        .is_some_and(|b| b.trim_end_matches('/').eq_ignore_ascii_case(origin));
+    if public || origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            format!("cross-site WebSocket refused (origin {origin})"),
+        ))
+    }
+}
+
 async fn terminal(
     State(c): State<Arc<Classroom>>,
     Path(node): Path<String>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    same_origin(&c, &headers)?;
     let live = session_of(&c, &headers)?;
     let lab = live
         .lab()

@@ -32,6 +32,12 @@ pub struct ServeArgs {
     /// Live sessions at most; past it learners see "the classroom is full".
     #[arg(long, default_value_t = 50)]
     max_sessions: usize,
+    /// Containers one session may hold (running or not).
+    #[arg(long, default_value_t = 200)]
+    max_containers_per_session: usize,
+    /// API requests one session's nodes may have handled at once.
+    #[arg(long, default_value_t = 32)]
+    max_requests_per_session: usize,
     /// Labs kept ready so a prompt appears at once.
     #[arg(long, default_value_t = 0)]
     prewarm: usize,
@@ -144,7 +150,13 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         .max_blocking_threads(1024)
         .build()?;
     let result = tokio.block_on(async move {
+        // Learners see Docker-like paths, never the host's data directory.
+        berth_runtime::engine::paths::hide_host_paths();
         let engine = Engine::new(runtime);
+        let _ = engine.limits.set(berth_runtime::engine::ScopeLimits {
+            containers: args.max_containers_per_session.max(1),
+            requests: args.max_requests_per_session.max(1),
+        });
         start_registry(&engine, args.registry_listen, &args.allow_registry).await?;
         let swept = sweep::sweep(&engine);
         if swept > 0 {

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::classroom::{Classroom, ClassroomError, LiveSession};
 use crate::error::AppError;
 use crate::lessons::Library;
+use crate::ratelimit::RateLimiter;
 use crate::store::workshops::{NewWorkshop, WorkshopRow};
 use crate::store::StoreError;
 use auth::{Instructor, Logins};
@@ -103,8 +104,17 @@ pub struct Workshops {
     pub classroom: Arc<Classroom>,
     pub library: Arc<Library>,
     pub logins: Logins,
+    /// Wrong join codes per client address (codes are guessable, 31⁶).
+    pub join_failures: RateLimiter,
+    /// Failed instructor logins per client address.
+    pub login_failures: RateLimiter,
     live: Mutex<HashMap<i64, Arc<WorkshopLive>>>,
 }
+
+/// Wrong join codes, and failed logins, a client may make per minute: enough
+/// for typos, far too few to guess. Only failures count, so a whole class
+/// joining from behind one NAT address is never throttled.
+pub const FAILURES_PER_MINUTE: u32 = 10;
 
 /// Unix seconds now.
 pub fn unix_now() -> i64 {
@@ -171,6 +181,8 @@ impl Workshops {
             classroom,
             library,
             logins: Logins::default(),
+            join_failures: RateLimiter::new(FAILURES_PER_MINUTE),
+            login_failures: RateLimiter::new(FAILURES_PER_MINUTE),
             live: Mutex::new(HashMap::new()),
         });
         // Shared namespaces survive a restart.

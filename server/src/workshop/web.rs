@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -16,6 +18,7 @@ use super::auth::{self, Instructor};
 use super::{board, pages, parse_time, rfc3339, unix_now, WorkshopError, WorkshopPlan, Workshops};
 use crate::classroom::{Classroom, LiveSession};
 use crate::error::AppError;
+use crate::routes::same_origin;
 use crate::store::workshops::WorkshopRow;
 use crate::terminal::socket::{self, Access};
 
@@ -94,33 +97,6 @@ fn learner(x: &Workshops, headers: &HeaderMap) -> Option<Arc<LiveSession>> {
         .by_token(&auth::cookie(headers, crate::routes::COOKIE)?)
 }
 
-/// Refuses a WebSocket opened by a page of another site (browsers send
-/// `Origin`; cookies alone would let any site open the instructor's sockets).
-fn same_origin(c: &Classroom, headers: &HeaderMap) -> Result<(), AppError> {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return Ok(());
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
-    // Behind a proxy the Host may differ: the public URL counts too.
-    let public = c
-        .config
-        .base_url
-        .as_deref()
-        .is_some_and(|b| b.trim_end_matches('/').eq_ignore_ascii_case(origin));
-    if public || origin_host.eq_ignore_ascii_case(host) {
-        Ok(())
-    } else {
-        Err(AppError::new(
-            StatusCode::FORBIDDEN,
-            format!("cross-site WebSocket refused (origin {origin})"),
-        ))
-    }
-}
-
 fn instructor_and_workshop(
     x: &Workshops,
     headers: &HeaderMap,
@@ -181,15 +157,38 @@ struct LoginRequest {
     admin_token: Option<String>,
 }
 
-async fn login(State(x): Shared, body: axum::body::Bytes) -> Result<Response, AppError> {
+/// 429 with `Retry-After`: too many failures from this address.
+fn throttled(what: &str, retry_after: u64) -> Response {
+    let mut r = AppError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many {what} from this address: try again in {retry_after} s"),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    r
+}
+
+async fn login(
+    State(x): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    if let Err(wait) = x.login_failures.check(addr.ip()) {
+        return Ok(throttled("failed logins", wait));
+    }
     let r: LoginRequest = parse_body(&body)?;
-    let (who, cookie) = x
+    let attempt = x
         .login(
             r.username.as_deref(),
             r.password.as_deref(),
             r.admin_token.as_deref(),
         )
-        .await?;
+        .await;
+    if matches!(attempt, Err(WorkshopError::BadLogin)) {
+        let _ = x.login_failures.take(addr.ip());
+    }
+    let (who, cookie) = attempt?;
     let mut resp = Json(json!({ "name": who.name, "admin": who.is_admin() })).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -548,11 +547,22 @@ struct JoinRequest {
 
 async fn join(
     State(x): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
+    if let Err(wait) = x.join_failures.check(addr.ip()) {
+        return Ok(throttled("wrong workshop codes", wait));
+    }
     let r: JoinRequest = parse_body(&body)?;
-    let (w, live) = x.join(&r.code, &r.name).await?;
+    let attempt = x.join(&r.code, &r.name).await;
+    if matches!(
+        attempt,
+        Err(WorkshopError::WrongCode(_) | WorkshopError::NoSuchWorkshop)
+    ) {
+        let _ = x.join_failures.take(addr.ip());
+    }
+    let (w, live) = attempt?;
     let mut resp = (
         StatusCode::CREATED,
         Json(json!({
