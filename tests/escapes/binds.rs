@@ -238,38 +238,3 @@ fn learner_containers_lack_net_raw_and_mknod_and_ping_sockets_still_work() {
     let bits = cap_bits(&lab_status, "CapBnd");
     assert_eq!(bits & (CAP_NET_RAW | CAP_MKNOD), 0, "{lab_status}");
 }
-
-/// The engine copies the lab's `/etc/resolv.conf` and `/etc/hosts` into
-/// containers on the default bridge, `--network none` and `--network host`:
-/// a lab whose `/etc` was swapped for one with links to the host's canary
-/// gets its own (missing) files, never the host's.
-#[test]
-fn the_labs_resolv_conf_and_hosts_are_read_in_the_lab() {
-    let lab = Lab::new();
-    let canary = Canary::new();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut term = rt.block_on(shell(&lab));
-    let secret = canary.file.display().to_string();
-    let setup = format!(
-        "mv /etc /etc.old && mkdir /etc && ln -s {secret} /etc/resolv.conf && ln -s {secret} /etc/hosts && ls -l /etc && echo planted"
-    );
-    let out = rt
-        .block_on(term.run(&setup, LONG))
-        .expect("plant the links");
-    assert!(out.contains("planted"), "{out}");
-    for network in ["none", "host", "bridge"] {
-        let run = lab.docker(&[
-            "run",
-            "--rm",
-            "--network",
-            network,
-            "busybox",
-            "cat",
-            "/etc/resolv.conf",
-            "/etc/hosts",
-        ]);
-        canary.assert_not_in(&run.stdout);
-        canary.assert_not_in(&run.stderr);
-    }
-    canary.assert_untouched();
-}
