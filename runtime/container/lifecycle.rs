@@ -324,7 +324,10 @@ impl Runtime {
             Some(&mut wire),
         );
         match launched {
-            Ok(l) => Ok((l.monitor, l.pid, l.attached)),
+            Ok(l) => {
+                self.place_monitor(&record.scope, l.monitor.id());
+                Ok((l.monitor, l.pid, l.attached))
+            }
             Err(e) => {
                 self.net.release(&record.id);
                 let _ = cgroup.destroy();

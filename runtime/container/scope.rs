@@ -155,6 +155,25 @@ impl Runtime {
     }
 
     /// The cgroup of a container, relative to the hierarchy root.
+    /// Moves a container's monitor (`berth __init`, which relays its stdio
+    /// and logs) into the `monitors` leaf of its scope's cgroup, so its
+    /// memory and pids count against the learner's session, not the host.
+    /// A sibling of the containers' groups: `docker pause` of a container
+    /// never freezes its monitor, and cgroup v2 allows processes only in
+    /// leaves. The daemon's own scopes leave monitors where the daemon is.
+    pub(crate) fn place_monitor(&self, scope: &str, pid: u32) {
+        let Some(settings) = self.scope_settings(scope) else {
+            return;
+        };
+        let path = format!("{}/monitors", settings.cgroup_parent);
+        let placed = super::cgroup::Cgroup::open(&self.cgroups, &path)
+            .or_else(|_| super::cgroup::Cgroup::create(&self.cgroups, &path, &Default::default()))
+            .and_then(|cg| cg.add_process(pid as i32));
+        if let Err(e) = placed {
+            tracing::warn!(scope, pid, error = %e, "monitor left outside the session's cgroup");
+        }
+    }
+
     pub fn cgroup_path(&self, record: &ContainerRecord) -> String {
         match self.scope_settings(&record.scope) {
             Some(s) => format!("{}/{}", s.cgroup_parent, record.id),

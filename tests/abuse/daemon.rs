@@ -246,3 +246,58 @@ fn a_sessions_concurrent_requests_are_capped() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Every cgroup `pid` is in, one line per hierarchy (`/proc/PID/cgroup`).
+fn cgroups_of(pid: i32) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.rsplit(':').next().unwrap_or("").to_string())
+        .filter(|p| !p.is_empty() && p != "/")
+        .collect()
+}
+
+/// A container's monitor lives in its session's cgroup (a `monitors` leaf
+/// beside the containers), so 300 `docker run -d` cost the learner's memory
+/// budget, not the host's; and the session's end takes it all away.
+#[test]
+fn a_containers_monitor_counts_against_its_session() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "300"]);
+    let monitor = monitor_of(&lab, "sleeper");
+    let groups = cgroups_of(monitor);
+    assert!(!groups.is_empty(), "monitor {monitor} has no cgroup");
+    for g in &groups {
+        assert!(
+            g.contains(&format!("/{}/", lab.session)) && g.ends_with("/monitors"),
+            "monitor {monitor} is in {g}, outside the session's cgroup"
+        );
+    }
+    // `docker pause` freezes the container, never its monitor.
+    lab.ok(&["pause", "sleeper"]);
+    let state = std::fs::read_to_string(format!("/proc/{monitor}/stat")).unwrap();
+    let after_comm = &state[state.rfind(')').unwrap() + 2..];
+    assert_ne!(&after_comm[..1], "D", "monitor frozen with its container");
+    lab.ok(&["unpause", "sleeper"]);
+    // The session ends: its monitors and cgroups go with it.
+    let r = lab
+        .classroom
+        .http("DELETE", "/api/session", Some(&lab.token), None);
+    assert!(r.status < 300, "end session: {} {}", r.status, r.body);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline
+        && (std::path::Path::new(&format!("/proc/{monitor}")).exists()
+            || !crate::common::classroom::session_cgroups(&lab.session).is_empty())
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !std::path::Path::new(&format!("/proc/{monitor}")).exists(),
+        "monitor {monitor} outlived its session"
+    );
+    assert_eq!(
+        crate::common::classroom::session_cgroups(&lab.session),
+        Vec::<std::path::PathBuf>::new(),
+        "the session's cgroups outlived it"
+    );
+}
