@@ -82,14 +82,16 @@ fn format(image: &Path, bytes: u64) -> io::Result<()> {
     file.set_len(bytes)?;
     drop(file);
     // No journal (a session's files do not outlive a crash: the sweep
-    // removes them) and lazy inode tables: mkfs writes ~1 MiB. No reserved
-    // blocks: the learner gets the budget.
+    // removes them) and lazy inode tables: mkfs writes ~1 MiB. 1% reserved
+    // for host root: the learner's processes (mapped uids) cannot use it, so
+    // when they have filled their part the engine and each container's
+    // monitor can still write exit statuses and state.
     run(Command::new("mkfs.ext4")
         .args([
             "-q",
             "-F",
             "-m",
-            "0",
+            "1",
             "-O",
             "^has_journal",
             "-E",

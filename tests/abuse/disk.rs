@@ -75,11 +75,20 @@ fn filling_a_volume_stops_at_the_budget_and_keeps_what_was_stored() {
         "-c",
         "echo kept > /vol/before && dd if=/dev/zero of=/vol/f bs=1M count=2000",
     ]);
-    assert_ne!(
-        fill.code, 0,
-        "a 2000 MiB write into a 256 MiB budget failed"
+    // dd's own failure, with its exit code: the container's monitor (host
+    // root, which may use the filesystem's reserve) still records how the
+    // container ended when the learner's part is full.
+    assert_eq!(
+        fill.code, 1,
+        "a 2000 MiB write into a 256 MiB budget fails as dd: {}",
+        fill.stderr
     );
     assert!(fill.stderr.contains(ENOSPC), "{}", fill.stderr);
+    assert!(
+        !fill.stderr.contains("Error waiting for container"),
+        "{}",
+        fill.stderr
+    );
     let on_host = host_bytes(&lab);
     assert!(
         on_host <= (BUDGET_MB + 8) << 20,
