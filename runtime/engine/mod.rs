@@ -120,17 +120,30 @@ impl Engine {
                     async move {
                         // One session's flood of requests waits its turn
                         // instead of taking every worker of the daemon.
-                        let Ok(_permit) = permits.try_acquire_owned() else {
-                            return Ok(http::ApiError::new(
-                                hyper::StatusCode::TOO_MANY_REQUESTS,
-                                format!(
-                                    "session limit of {} concurrent requests reached: wait for some to finish",
-                                    requests.unwrap_or_default()
-                                ),
-                            )
-                            .reply());
+                        // Waits and follows that last as long as a
+                        // container does (`docker run` holds a wait and an
+                        // attach for its whole life) hold no permit: only
+                        // work in flight counts.
+                        let permit = if long_poll(req.uri()) {
+                            None
+                        } else {
+                            match permits.try_acquire_owned() {
+                                Ok(p) => Some(p),
+                                Err(_) => {
+                                    return Ok(http::ApiError::new(
+                                        hyper::StatusCode::TOO_MANY_REQUESTS,
+                                        format!(
+                                            "session limit of {} concurrent requests reached: wait for some to finish",
+                                            requests.unwrap_or_default()
+                                        ),
+                                    )
+                                    .reply())
+                                }
+                            }
                         };
-                        Ok::<_, std::convert::Infallible>(router::route(engine, scope, req).await)
+                        let reply = router::route(engine, scope, req).await;
+                        drop(permit);
+                        Ok::<_, std::convert::Infallible>(reply)
                     }
                 });
                 let conn = http1::Builder::new()
@@ -142,6 +155,26 @@ impl Engine {
             });
         }
     }
+}
+
+/// Requests that last as long as a container, a follow or a stream does
+/// (not work the daemon is doing): exempt from the per-session request cap.
+fn long_poll(uri: &hyper::Uri) -> bool {
+    let path = uri.path();
+    let query = uri.query().unwrap_or("");
+    let flag = |name: &str| {
+        query
+            .split('&')
+            .any(|kv| kv == format!("{name}=1") || kv == format!("{name}=true"))
+    };
+    path.ends_with("/wait")
+        || path.ends_with("/attach")
+        || path.ends_with("/events")
+        || (path.ends_with("/logs") && flag("follow"))
+        || (path.ends_with("/stats")
+            && !query.contains("stream=0")
+            && !query.contains("stream=false"))
+        || (path.contains("/exec/") && path.ends_with("/start"))
 }
 
 /// Binds a Unix socket at `path` (replacing a stale one), readable by root only
