@@ -112,32 +112,14 @@ impl Tree {
     /// Opens the regular file `rel` for reading (a final symlink is refused).
     pub fn open_file(&self, rel: &Path) -> io::Result<File> {
         let handle = self.root.resolve_nofollow(rel).map_err(path_err)?;
-        let probe = File::from(OwnedFd::from(handle.try_clone().map_err(path_err)?));
-        if !probe.metadata()?.is_file() {
-            return Err(io::Error::other(format!(
-                "{} is not a regular file",
-                rel.display()
-            )));
-        }
-        handle
-            .reopen(OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC)
-            .map_err(path_err)
+        open_regular(handle, rel)
     }
 
     /// Opens the regular file `rel` for reading, symlinks (the final one
     /// too) followed inside this tree.
     pub fn open_file_following(&self, rel: &Path) -> io::Result<File> {
         let handle = self.root.resolve(rel).map_err(path_err)?;
-        let probe = File::from(OwnedFd::from(handle.try_clone().map_err(path_err)?));
-        if !probe.metadata()?.is_file() {
-            return Err(io::Error::other(format!(
-                "{} is not a regular file",
-                rel.display()
-            )));
-        }
-        handle
-            .reopen(OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC)
-            .map_err(path_err)
+        open_regular(handle, rel)
     }
 
     /// The target of symlink `rel`.
@@ -490,3 +472,18 @@ pub fn extract_tar_where(
 #[cfg(test)]
 #[path = "intree_tests.rs"]
 mod tests;
+
+/// Reopens the resolved `handle` of `rel` for reading if it is a regular
+/// file (a fifo or device would block, or reach outside the tree).
+fn open_regular(handle: pathrs::Handle, rel: &Path) -> io::Result<File> {
+    let probe = File::from(OwnedFd::from(handle.try_clone().map_err(path_err)?));
+    if !probe.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            rel.display()
+        )));
+    }
+    handle
+        .reopen(OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC)
+        .map_err(path_err)
+}
