@@ -101,7 +101,9 @@ async fn typist(mut ws: Ws, samples: Arc<Mutex<Samples>>, stop: Arc<AtomicBool>)
 
 /// `docker ARGS` on `socket`, cut off after `limit`: (exit code, stdout, stderr).
 fn docker(socket: &Path, limit: Duration, args: &[&str]) -> (i32, String, String) {
+    // KILL: `docker run` proxies TERM to its container and keeps waiting.
     let out = Command::new("timeout")
+        .args(["-s", "KILL"])
         .arg(format!("{}", limit.as_secs().max(1)))
         .arg("docker")
         .args(args)
@@ -119,12 +121,13 @@ fn docker(socket: &Path, limit: Duration, args: &[&str]) -> (i32, String, String
     }
 }
 
-/// The last non-empty line of `text`, shortened.
+/// The last non-empty line of `text` that is not the CLI's usage hint,
+/// shortened.
 fn last_line(text: &str) -> String {
     let line = text
         .lines()
         .rev()
-        .find(|l| !l.trim().is_empty())
+        .find(|l| !l.trim().is_empty() && !l.starts_with("Run 'docker"))
         .unwrap_or("");
     line.chars().take(150).collect()
 }
@@ -195,6 +198,11 @@ fn clean(socket: &Path) {
         args.extend(chunk);
         docker(socket, Duration::from_secs(120), &args);
     }
+    let (_, left, _) = docker(socket, Duration::from_secs(60), &["ps", "-aq"]);
+    let left = left.split_whitespace().count();
+    if left > 0 {
+        eprintln!("abuse: {left} containers left after clean-up");
+    }
     docker(socket, Duration::from_secs(60), &["volume", "prune", "-af"]);
     docker(socket, Duration::from_secs(60), &["image", "prune", "-f"]);
     docker(
@@ -206,10 +214,25 @@ fn clean(socket: &Path) {
 
 type Abuse = Box<dyn Fn(&Path, &AbuserTerm, Duration) -> String + Send + Sync>;
 
-/// The abuser's terminal, driven from a blocking scenario.
+/// The abuser's browser terminal, opened afresh by a blocking scenario: a
+/// terminal left unread through earlier scenarios misses the server's pings
+/// and is closed, as a browser tab that stopped reading would be.
 struct AbuserTerm {
     rt: tokio::runtime::Handle,
-    ws: tokio::sync::Mutex<Option<Ws>>,
+    addr: String,
+    token: String,
+}
+
+impl AbuserTerm {
+    async fn open(&self) -> anyhow::Result<Ws> {
+        let mut ws = terminal(&self.addr, &self.token).await?;
+        let mut received = 0;
+        until(&mut ws, &mut received, |b| {
+            String::from_utf8_lossy(b).contains("# ")
+        })
+        .await?;
+        Ok(ws)
+    }
 }
 
 fn scenarios(bomb: PathBuf) -> Vec<(&'static str, Abuse)> {
@@ -261,10 +284,11 @@ fn scenarios(bomb: PathBuf) -> Vec<(&'static str, Abuse)> {
             "yes flooding its terminal",
             Box::new(|_: &Path, t: &AbuserTerm, limit: Duration| {
                 t.rt.block_on(async {
-                    let mut guard = t.ws.lock().await;
-                    let Some(ws) = guard.as_mut() else {
-                        return "no terminal".to_string();
+                    let mut ws = match t.open().await {
+                        Ok(ws) => ws,
+                        Err(e) => return format!("no terminal: {e}"),
                     };
+                    let ws = &mut ws;
                     let input = serde_json::json!({"type": "input", "data": "yes\r"}).to_string();
                     let _ = ws.send(Message::Text(input.into())).await;
                     let mut received = 0u64;
@@ -308,25 +332,27 @@ fn scenarios(bomb: PathBuf) -> Vec<(&'static str, Abuse)> {
                 let long = "a".repeat(60);
                 docker(s, Duration::from_secs(30), &["tag", "busybox", &long]);
                 let pattern = format!("reference={}b", "*a".repeat(13));
+                // Three at once, again and again for the whole window.
                 let started = Instant::now();
-                let told = std::thread::scope(|sc| {
-                    let handles: Vec<_> = (0..3)
-                        .map(|_| {
-                            let pattern = pattern.clone();
-                            sc.spawn(move || {
-                                docker(s, limit, &["images", "--filter", &pattern, "-q"])
+                let (mut rounds, mut codes) = (0, Vec::new());
+                while started.elapsed() < limit {
+                    codes = std::thread::scope(|sc| {
+                        let handles: Vec<_> = (0..3)
+                            .map(|_| {
+                                let pattern = pattern.clone();
+                                sc.spawn(move || {
+                                    docker(s, limit, &["images", "--filter", &pattern, "-q"])
+                                })
                             })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().map(|(c, _, _)| c).unwrap_or(-1))
-                        .collect::<Vec<_>>()
-                });
-                format!(
-                    "exit codes {told:?} after {:.1} s",
-                    started.elapsed().as_secs_f64()
-                )
+                            .collect();
+                        handles
+                            .into_iter()
+                            .map(|h| h.join().map(|(c, _, _)| c).unwrap_or(-1))
+                            .collect::<Vec<_>>()
+                    });
+                    rounds += 1;
+                }
+                format!("{rounds} rounds of 3, last exit codes {codes:?}")
             }),
         ),
         (
@@ -435,13 +461,12 @@ pub fn run(berth: &Path, learners: usize, seconds: u64) -> anyhow::Result<()> {
             .context("session id")?
             .to_string();
         let socket = data.join("sessions").join(&id).join("node1").join("docker.sock");
-        let mut ws = terminal(&server.addr, &token).await?;
-        let mut received = 0;
-        until(&mut ws, &mut received, |b| String::from_utf8_lossy(b).contains("# ")).await?;
         let term = Arc::new(AbuserTerm {
             rt: tokio::runtime::Handle::current(),
-            ws: tokio::sync::Mutex::new(Some(ws)),
+            addr: server.addr.clone(),
+            token,
         });
+        drop(term.open().await?);
 
         // Health and host sampling.
         let (s2, stop2, addr) = (samples.clone(), stop.clone(), server.addr.clone());

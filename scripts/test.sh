@@ -35,6 +35,18 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
 fi
+# docker-py from PyPI, the most used Docker SDK, as a client in the fidelity
+# tests: a virtualenv of its own, so the host's Python is left alone.
+pyenv=/var/cache/berth-test/py
+if [ ! -x "$pyenv/bin/python" ] || ! "$pyenv/bin/python" -c "import docker" 2>/dev/null; then
+  python3 -m venv "$pyenv" 2>/dev/null || {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null; }
+    python3 -m venv "$pyenv"
+  }
+  "$pyenv/bin/pip" install -q --disable-pip-version-check "docker==7.1.0"
+fi
+export BERTH_PYTHON="$pyenv/bin/python"
 # Tests that need an installed tool fail (instead of skipping) without it.
 export BERTH_FULL_SUITE=1
 cargo fmt --all -- --check

@@ -11,6 +11,7 @@ use super::convert::{self, CreateRequest};
 use super::http::{empty, json, parse_json, read_body, stream, ApiError, ApiResult};
 use super::router::{no_content, Ctx};
 use super::streams;
+use super::Engine;
 use crate::container::lifecycle::parse_signal;
 use crate::container::state::Status;
 use crate::container::{Container, WaitCondition};
@@ -238,22 +239,36 @@ pub async fn start(ctx: &Ctx, id: &str) -> ApiResult {
         return Ok(empty(StatusCode::NOT_MODIFIED));
     }
     if let Err(e) = streams::start_with_pending_attach(&ctx.engine, c.clone()).await {
-        // Like dockerd: a `--rm` container that cannot start is removed, so
-        // a client waiting for its removal returns.
-        if c.snapshot().config.auto_remove {
-            let runtime = ctx.engine.runtime.clone();
-            let _ = blocking(move || {
-                let record = c.snapshot();
-                if runtime.remove(&c, true).is_ok() {
-                    runtime.remove_anonymous_volumes(&record);
-                }
-                Ok(())
-            })
-            .await;
-        }
+        remove_unstarted(&ctx.engine, c).await;
         return Err(e);
     }
     Ok(no_content())
+}
+
+/// Like dockerd: a `--rm` container that cannot start is removed, so a
+/// client waiting for its removal returns (`docker run --rm` whose start
+/// fails waits for exactly that, forever otherwise).
+async fn remove_unstarted(engine: &Arc<Engine>, c: Arc<Container>) {
+    if !c.snapshot().config.auto_remove || c.snapshot().state.running() {
+        return;
+    }
+    let runtime = engine.runtime.clone();
+    let _ = waiting(move || {
+        let record = c.snapshot();
+        if runtime.remove(&c, true).is_ok() {
+            runtime.remove_anonymous_volumes(&record);
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// A `POST /containers/{id}/start` refused before its handler ran (the
+/// session's request cap): the same clean-up as a failed start.
+pub async fn refused_start(engine: &Arc<Engine>, scope: &str, id: &str) {
+    if let Ok(c) = engine.runtime.get(scope, id) {
+        remove_unstarted(engine, c).await;
+    }
 }
 
 fn timeout(ctx: &Ctx) -> Result<Option<i64>, ApiError> {

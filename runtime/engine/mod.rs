@@ -124,12 +124,18 @@ impl Engine {
                         // container does (`docker run` holds a wait and an
                         // attach for its whole life) hold no permit: only
                         // work in flight counts.
+                        // A burst waits its turn for a while (a parked
+                        // task, not a thread) before it is refused.
                         let permit = if long_poll(req.uri()) {
                             None
                         } else {
-                            match permits.try_acquire_owned() {
-                                Ok(p) => Some(p),
-                                Err(_) => {
+                            match tokio::time::timeout(PERMIT_QUEUE, permits.acquire_owned()).await
+                            {
+                                Ok(Ok(p)) => Some(p),
+                                _ => {
+                                    if let Some(id) = start_of(req.method(), req.uri()) {
+                                        containers::refused_start(&engine, &scope.name, id).await;
+                                    }
                                     return Ok(http::ApiError::new(
                                         hyper::StatusCode::TOO_MANY_REQUESTS,
                                         format!(
@@ -137,7 +143,7 @@ impl Engine {
                                             requests.unwrap_or_default()
                                         ),
                                     )
-                                    .reply())
+                                    .reply());
                                 }
                             }
                         };
@@ -154,6 +160,26 @@ impl Engine {
                 }
             });
         }
+    }
+}
+
+/// How long a request waits for one of its session's request permits
+/// before it is refused.
+const PERMIT_QUEUE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The container a `POST /containers/{id}/start` starts.
+fn start_of<'a>(method: &hyper::Method, uri: &'a hyper::Uri) -> Option<&'a str> {
+    if method != hyper::Method::POST {
+        return None;
+    }
+    let path = uri.path().strip_prefix('/')?;
+    let path = match path.strip_prefix('v') {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => rest.split_once('/')?.1,
+        _ => path,
+    };
+    match path.split('/').collect::<Vec<_>>().as_slice() {
+        ["containers", id, "start"] if !id.is_empty() => Some(id),
+        _ => None,
     }
 }
 
@@ -190,4 +216,30 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
         std::fs::create_dir_all(parent)?;
     }
     UnixListener::bind(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_is_known_with_or_without_a_version() {
+        let post = hyper::Method::POST;
+        let uri = |s: &str| s.parse::<hyper::Uri>().unwrap();
+        let u = uri("/v1.47/containers/abc/start");
+        assert_eq!(start_of(&post, &u), Some("abc"));
+        let u = uri("/containers/web/start?detachKeys=x");
+        assert_eq!(start_of(&post, &u), Some("web"));
+        for other in [
+            "/v1.47/containers/abc/stop",
+            "/volumes/start",
+            "/containers//start",
+        ] {
+            assert_eq!(start_of(&post, &uri(other)), None, "{other}");
+        }
+        assert_eq!(
+            start_of(&hyper::Method::GET, &uri("/containers/abc/start")),
+            None
+        );
+    }
 }

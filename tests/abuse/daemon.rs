@@ -247,6 +247,63 @@ fn a_sessions_concurrent_requests_are_capped() {
     }
 }
 
+/// A `docker run --rm` whose start is refused by the request cap must not
+/// leave its CLI waiting forever: the CLI then waits for the container's
+/// removal (as dockerd removes a `--rm` container that failed to start), so
+/// a refused start removes it too. (200 concurrent `docker run --rm` in one
+/// session had wedged a hundred CLIs this way.)
+#[test]
+fn a_refused_start_of_a_rm_container_removes_it() {
+    use std::io::{Read as _, Write as _};
+    let lab = Lab::with_args(&["--max-requests-per-session", "2"]);
+    let id = lab
+        .ok(&["create", "--rm", "busybox", "true"])
+        .trim()
+        .to_string();
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut s = std::os::unix::net::UnixStream::connect(&lab.socket).unwrap();
+        s.write_all(
+            b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        .unwrap();
+        stalled.push(s);
+    }
+    // Both slots are held once a plain request is refused.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while lab.docker(&["ps"]).code == 0 {
+        assert!(Instant::now() < deadline, "never refused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut s = std::os::unix::net::UnixStream::connect(&lab.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(
+        format!("POST /v1.47/containers/{id}/start HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let run = lab.docker(&["ps", "-aq", "--no-trunc"]);
+        if run.code == 0 {
+            assert!(
+                !run.stdout.contains(&id),
+                "the refused --rm container is still there"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session never answered again"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Every cgroup `pid` is in, one line per hierarchy (`/proc/PID/cgroup`).
 fn cgroups_of(pid: i32) -> Vec<String> {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))

@@ -170,6 +170,12 @@ impl Engine {
         child.wait_with_output().unwrap().into()
     }
 
+    /// Runs a Python `script` with docker-py (`import docker`) as the
+    /// client of this engine (`docker.from_env()` finds it).
+    pub fn python(&self, script: &str) -> Run {
+        python_against(&self.socket, script)
+    }
+
     /// A raw HTTP/1.1 request on the socket; returns (status line, body).
     pub fn http(&self, request: &str) -> (String, String) {
         use std::io::Read;
@@ -269,4 +275,33 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
+}
+
+/// The Python that has docker-py: `$BERTH_PYTHON` (scripts/test.sh makes a
+/// virtualenv with it), else the host's `python3`.
+pub fn python_with_docker_py() -> PathBuf {
+    std::env::var_os("BERTH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// Runs a Python `script` whose `docker.from_env()` talks to `socket`.
+pub fn python_against(socket: &Path, script: &str) -> Run {
+    let mut child = Command::new(python_with_docker_py())
+        .arg("-")
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap().into()
 }
