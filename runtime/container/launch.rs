@@ -102,12 +102,13 @@ pub fn launch(
     let mut cmd = Command::new(init_binary);
     // Seen as pid 1's command line under `--init`: no host path shows inside.
     std::os::unix::process::CommandExt::arg0(&mut cmd, "berth");
+    // The channel is the monitor's stdin: no `pre_exec`, so this is a
+    // posix_spawn, not a fork of the daemon (see `sys::take_stdin_channel`).
     cmd.arg("__init")
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(monitor_sock))
         .stdout(Stdio::null())
         .stderr(monitor_log)
         .env_clear();
-    sys::pass_fds(&mut cmd, vec![monitor_sock]);
     let monitor = cmd
         .spawn()
         .map_err(io_err(format!("start {}", init_binary.display())))?;

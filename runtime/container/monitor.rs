@@ -49,7 +49,7 @@ pub fn exit_file(dir: &Path) -> std::path::PathBuf {
 
 /// Entry point of `berth __init`. Never returns.
 pub fn main() -> ! {
-    let engine = match sys::adopt_fd(3) {
+    let engine = match sys::take_stdin_channel() {
         Ok(fd) => fd,
         Err(e) => {
             eprintln!("berth __init is started by the engine, not by hand ({e})");

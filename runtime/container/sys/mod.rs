@@ -242,6 +242,38 @@ pub fn pass_fds(cmd: &mut Command, fds: Vec<OwnedFd>) {
     }
 }
 
+/// Takes the channel this process's parent passed as its standard input
+/// (a socket), and puts `/dev/null` in its place. A parent passing its one
+/// channel as stdin needs no `pre_exec`, so std spawns the child with
+/// `posix_spawn` (a vfork that shares the parent's memory) instead of a
+/// fork, which would copy the page tables of a large, busy daemon and hold
+/// its memory map's lock meanwhile, stalling every one of its threads.
+pub fn take_stdin_channel() -> io::Result<OwnedFd> {
+    // SAFETY: fstat writes into a zeroed stat buffer we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd 0 and a valid buffer.
+    if unsafe { libc::fstat(0, &mut st) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "standard input is not the engine's channel",
+        ));
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on an open fd returns a fresh fd or -1.
+    let fd = check(unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) } as libc::c_long)?;
+    // SAFETY: fresh fd from the kernel, owned by nobody else.
+    let channel = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    // SAFETY: dup2 of an open fd onto 0 replaces the channel's old number.
+    check(unsafe { libc::dup2(null.as_raw_fd(), 0) } as libc::c_long)?;
+    Ok(channel)
+}
+
 /// Takes ownership of an fd number this process inherited (3, 4, … as placed
 /// by [`pass_fds`], or received over a socket).
 pub fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
