@@ -54,9 +54,12 @@ fn missing_images(
     wanted
         .into_iter()
         .filter(|(_, image)| {
-            let familiar = berth_runtime::image::reference::Reference::parse(image)
-                .map(|r| r.familiar())
-                .unwrap_or_else(|_| image.clone());
+            // A malformed reference is the lesson's problem, reported as such.
+            let Ok(familiar) =
+                berth_runtime::image::reference::Reference::parse(image).map(|r| r.familiar())
+            else {
+                return false;
+            };
             !packed.contains(&familiar)
                 && store.as_ref().is_none_or(|s| {
                     !s.missing(
