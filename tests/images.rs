@@ -157,6 +157,65 @@ fn a_pack_loads_into_a_fresh_classroom_and_runs_with_no_registry() {
     );
 }
 
+/// `berth image load` on a stopped classroom's data directory: the images
+/// are the host's and the classroom's, a session made after the restart
+/// runs them, and loading the same pack again is skipped by digest.
+#[test]
+fn berth_image_load_gives_a_restarted_classroom_the_pack_and_skips_it_the_second_time() {
+    let work = tmp("berth-load-");
+    let source = work.path().join("source");
+    let rootfs = course_rootfs(work.path(), "loaded by the operator");
+    berth_ok(
+        &source,
+        &[
+            "image",
+            "import",
+            rootfs.to_str().unwrap(),
+            "course/load:2",
+            "-c",
+            r#"CMD ["/bin/busybox", "cat", "/message.txt"]"#,
+        ],
+    );
+    let pack = work.path().join("course.tar");
+    berth_ok(
+        &source,
+        &[
+            "image",
+            "pack",
+            "-o",
+            pack.to_str().unwrap(),
+            "course/load:2",
+        ],
+    );
+
+    let mut c = Classroom::start(&["--preview-listen", "off"]);
+    c.stop();
+    let data = c.data_dir();
+    let first = berth_ok(&data, &["image", "load", pack.to_str().unwrap()]);
+    assert_eq!(first, "Loaded image: course/load:2\n");
+    let again = berth_ok(&data, &["image", "load", "-i", pack.to_str().unwrap()]);
+    assert_eq!(again, "Loaded image: course/load:2 (already present)\n");
+    let listed = berth_ok(&data, &["image", "ls"]);
+    assert!(listed.contains("course/load"), "{listed}");
+
+    c.spawn();
+    let (_, status) = c.new_session();
+    let socket = data
+        .join("sessions")
+        .join(status["id"].as_str().unwrap())
+        .join("node1/docker.sock");
+    let run: common::Run = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("DOCKER_CONFIG", work.path().join("docker-cli"))
+        .env_remove("DOCKER_CONTEXT")
+        .args(["run", "--rm", "course/load:2"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, c.log());
+    assert_eq!(run.stdout, "loaded by the operator");
+}
+
 fn walk_files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
