@@ -103,7 +103,46 @@ fn a_pack_loads_into_a_fresh_classroom_and_runs_with_no_registry() {
     assert!(bad.stderr.contains("nope"), "{}", bad.stderr);
     assert!(!packs.join("bad.tar").exists() && !packs.join("bad.tar.partial").exists());
 
+    // A pack whose layer was altered after packing: refused by digest,
+    // reported, and the classroom starts with the other packs.
+    let rootfs = course_rootfs(work.path(), "never seen");
+    berth_ok(
+        &source,
+        &[
+            "image",
+            "import",
+            rootfs.to_str().unwrap(),
+            "course/broken:1",
+        ],
+    );
+    let broken = packs.join("broken.tar");
+    berth_ok(
+        &source,
+        &[
+            "image",
+            "pack",
+            "-o",
+            broken.to_str().unwrap(),
+            "course/broken:1",
+        ],
+    );
+    let mut bytes = std::fs::read(&broken).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"\x7fELF")
+        .expect("the layer holds busybox");
+    bytes[at + 4096] ^= 0xff;
+    std::fs::write(&broken, bytes).unwrap();
+
     let mut lab = Lab::with_args(&["--images", packs.to_str().unwrap()]);
+    let log = lab.classroom.log();
+    assert!(
+        log.contains(&format!("images: {}:", broken.display())) && log.contains("(skipped)"),
+        "serve.log: {log}"
+    );
+    let run = lab.docker(&["run", "--rm", "course/broken:1"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(!run.stdout.contains("never seen"));
     let log = lab.classroom.log();
     assert!(
         log.contains("images: loaded course/hello:1"),
