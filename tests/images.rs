@@ -358,6 +358,67 @@ fn a_missing_lesson_image_is_named_by_lesson_check_and_on_the_page() {
     assert!(!fine.body.contains("missing-images"), "{}", fine.body);
 }
 
+/// `berth lesson check` on a machine with no classroom yet names every
+/// image as missing, creates no data directory, and counts an image found
+/// in a pack of `--images DIR` as present (serve loads it at start).
+#[test]
+fn lesson_check_counts_packs_as_present_and_creates_no_store() {
+    let work = tmp("berth-check-");
+    let lessons = work.path().join("lessons");
+    let dir = lessons.join("01-two-images");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("lesson.md"),
+        "+++\ntitle = \"two\"\nimages = [\"course/packed:1\", \"course/nowhere:1\"]\n+++\n\ntext\n",
+    )
+    .unwrap();
+    let source = work.path().join("source");
+    let rootfs = course_rootfs(work.path(), "packed");
+    berth_ok(
+        &source,
+        &[
+            "image",
+            "import",
+            rootfs.to_str().unwrap(),
+            "course/packed:1",
+        ],
+    );
+    let packs = work.path().join("packs");
+    std::fs::create_dir(&packs).unwrap();
+    let pack = packs.join("p.tar");
+    berth_ok(
+        &source,
+        &[
+            "image",
+            "pack",
+            "-o",
+            pack.to_str().unwrap(),
+            "course/packed:1",
+        ],
+    );
+    let nowhere = work.path().join("no-classroom");
+    let out = berth_ok(
+        &nowhere,
+        &[
+            "lesson",
+            "check",
+            lessons.to_str().unwrap(),
+            "--images",
+            packs.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("01-two-images: image course/nowhere:1 is missing from the store"),
+        "{out}"
+    );
+    assert!(!out.contains("course/packed:1"), "in a pack: {out}");
+    assert!(
+        out.contains("1 lesson(s), 0 exercise(s), 0 check(s): all valid"),
+        "{out}"
+    );
+    assert!(!nowhere.exists(), "a check made {}", nowhere.display());
+}
+
 /// The Debian images scripts/base-images.sh caches (scripts/setup.sh runs
 /// it); under scripts/test.sh they must be there.
 fn base_images() -> Option<PathBuf> {
