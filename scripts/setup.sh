@@ -47,6 +47,11 @@ if ! [ -e /dev/loop-control ]; then
   modprobe loop 2>/dev/null || echo "setup: no /dev/loop-control: session disk budgets need loop devices" >&2
 fi
 
+# Real base images (debian:bookworm-slim, berth/gcc:12-bookworm) built from
+# the host's own Debian packages, cached under /var/cache/berth/images (a
+# second run only checks them); `berth serve` loads them at start.
+"$here/scripts/base-images.sh"
+
 if ! have cargo; then
   echo "setup: cargo is missing; install Rust with rustup (https://rustup.rs)" >&2
   exit 1

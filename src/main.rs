@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
         Command::Daemon(args) => commands::daemon::run(&cli.data_dir, args),
         Command::Image(cmd) => commands::image::run(&cli.data_dir, cmd),
         Command::Registry(args) => commands::registry::run(&cli.data_dir, args),
-        Command::Lesson(cmd) => std::process::exit(commands::lesson::run(cmd)),
+        Command::Lesson(cmd) => std::process::exit(commands::lesson::run(&cli.data_dir, cmd)),
         Command::Run(args) => {
             let code = commands::run::run(&cli.data_dir, *args)?;
             std::process::exit(code)

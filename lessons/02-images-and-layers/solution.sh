@@ -10,3 +10,8 @@ docker commit --change 'CMD ["cat", "/hello.txt"]' painter painted:v2
 docker run --rm painted:v2
 docker tag painted:v2 painted:latest
 docker images painted
+docker rm -f release packages >/dev/null 2>&1 || true
+docker run --name release debian:bookworm-slim cat /etc/os-release
+docker run --name packages debian:bookworm-slim dpkg -l
+docker run --rm debian:bookworm-slim sh -c 'dpkg -l | grep -c ^ii'
+docker image inspect berth/gcc:12-bookworm --format '{{json .RootFS.Layers}}'

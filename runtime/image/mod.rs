@@ -23,6 +23,7 @@ pub mod digest;
 mod distribution;
 pub mod layer;
 mod lineage;
+mod pack;
 pub mod reference;
 mod store;
 mod unpack;
@@ -32,6 +33,7 @@ use std::path::PathBuf;
 
 pub use archive::apply_change;
 pub use bootstrap::host_arch;
+pub use pack::{pack_files, pack_names, PackLoad, DEFAULT_PACK_DIR};
 
 /// Parses an image config blob (filling fields some images leave out);
 /// returns it typed and as stored.

@@ -118,6 +118,11 @@ pub(super) fn create(
     super::registry::admit(&sessions.engine, session, &scope);
     let images = runtime.images();
     images.ensure_busybox(&scope).map_err(crate::Error::from)?;
+    // The classroom's shared images (offline packs loaded at start) are the
+    // node's too, by reference: content is the classroom's, names the node's.
+    images
+        .share_tags(super::BASE_SCOPE, &scope, &[super::lab::LAB_IMAGE])
+        .map_err(crate::Error::from)?;
     images.ensure_lab(&lab_scope).map_err(crate::Error::from)?;
 
     // The scope's Engine API, reachable by the lab's root (the session's

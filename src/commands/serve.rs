@@ -86,6 +86,54 @@ pub struct ServeArgs {
     /// workshop); a random one is made and printed when not given.
     #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Directory of image packs (`docker save` tars, e.g. from `berth image
+    /// pack`) loaded into the classroom's shared images at start, every
+    /// session then has them; repeatable. Default: /var/cache/berth/images
+    /// (the Debian base images scripts/setup.sh builds) when the data
+    /// directory is the default one; "none" loads nothing.
+    #[arg(long = "images", value_name = "DIR")]
+    images: Vec<PathBuf>,
+}
+
+/// Loads every pack of the `--images` directories into the classroom's
+/// shared scope; a pack that fails is reported and skipped, so one broken
+/// file does not keep the class from starting.
+fn load_packs(engine: &Engine, data_dir: &Path, dirs: &[PathBuf]) {
+    let dirs: Vec<PathBuf> = if dirs.is_empty() {
+        if data_dir == Path::new(berth_runtime::datadir::DEFAULT_DATA_DIR) {
+            vec![PathBuf::from(berth_runtime::image::DEFAULT_PACK_DIR)]
+        } else {
+            Vec::new()
+        }
+    } else {
+        dirs.iter()
+            .filter(|d| d.as_os_str() != "none")
+            .cloned()
+            .collect()
+    };
+    let images = engine.runtime.images();
+    for dir in dirs {
+        let files = match berth_runtime::image::pack_files(&dir) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("images: {}: {e}", dir.display());
+                continue;
+            }
+        };
+        for file in files {
+            let started = std::time::Instant::now();
+            match images.load_pack(berth_runtime::session::BASE_SCOPE, &file) {
+                Ok(load) => eprintln!(
+                    "images: {} {} from {} ({:.1} s)",
+                    if load.present { "present:" } else { "loaded" },
+                    load.names.join(", "),
+                    file.display(),
+                    started.elapsed().as_secs_f64()
+                ),
+                Err(e) => eprintln!("images: {}: {e} (skipped)", file.display()),
+            }
+        }
+    }
 }
 
 /// The classroom registry: tokens only (each session's nodes are granted
@@ -167,6 +215,12 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
             .images()
             .prepare_lab()
             .context("prepare the lab image")?;
+        {
+            let engine = engine.clone();
+            let dirs = args.images.clone();
+            let data_dir = data_dir.to_path_buf();
+            tokio::task::spawn_blocking(move || load_packs(&engine, &data_dir, &dirs)).await?;
+        }
         let store = Store::open(&db).with_context(|| format!("open {}", db.display()))?;
         store.end_all_open("server restarted")?;
         let limits = SessionLimits {

@@ -116,7 +116,10 @@ pub async fn prove_lesson(slug: &str) -> Proof {
     }
 
     let lessons = lessons_dir().display().to_string();
-    let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+    let mut args = vec!["--lessons", lessons.as_str(), "--preview-listen", "off"];
+    let images = images_args(&dir);
+    args.extend(images.iter().map(String::as_str));
+    let c = Classroom::start(&args);
     let (token, _) = c.new_session();
 
     // 1. Open the lesson: its files and setup go into the lab.
@@ -273,4 +276,23 @@ pub async fn type_file(t: &mut Term, path: &str, text: &str) {
         back, want,
         "{path} did not arrive intact through the terminal"
     );
+}
+
+/// `berth serve` flags loading the base images scripts/base-images.sh
+/// caches, for a lesson whose front matter lists `images` (none otherwise:
+/// loading them costs each classroom a few seconds and its disk).
+pub fn images_args(lesson_dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(lesson_dir.join("lesson.md")).unwrap_or_default();
+    let front = text.split("+++").nth(1).unwrap_or_default();
+    if !front.lines().any(|l| l.trim_start().starts_with("images")) {
+        return Vec::new();
+    }
+    let packs = Path::new("/var/cache/berth/images");
+    assert!(
+        packs.is_dir(),
+        "{} lists images: run scripts/base-images.sh (scripts/setup.sh does) to build them into {}",
+        lesson_dir.display(),
+        packs.display()
+    );
+    vec!["--images".into(), packs.display().to_string()]
 }

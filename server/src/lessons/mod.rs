@@ -52,6 +52,11 @@ pub struct FrontMatter {
     /// `setup`, node by node in order of their names.
     #[serde(default)]
     pub setup_nodes: std::collections::BTreeMap<String, Vec<String>>,
+    /// Images the lesson uses beyond busybox (`["debian:bookworm-slim"]`):
+    /// `berth lesson check` names those the classroom lacks, and the page
+    /// says so instead of the learner meeting a failed pull.
+    #[serde(default)]
+    pub images: Vec<String>,
 }
 
 impl FrontMatter {
@@ -241,6 +246,11 @@ pub fn parse_lesson(dir: &Path, problems: &mut Vec<Problem>) -> Option<Lesson> {
                     meta.nodes
                 ),
             );
+        }
+    }
+    for image in &meta.images {
+        if let Err(e) = berth_runtime::image::reference::Reference::parse(image) {
+            problem(2, format!("images: {image:?}: {e}"));
         }
     }
     for f in &meta.files {

@@ -43,6 +43,8 @@ pub struct LessonPage {
     pub body: String,
     pub prev: Option<Neighbour>,
     pub next: Option<Neighbour>,
+    /// Images the lesson needs that the classroom does not have.
+    pub missing_images: Vec<String>,
 }
 
 /// The 404 of `/lessons/{slug}`.

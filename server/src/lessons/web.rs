@@ -155,6 +155,13 @@ async fn lesson_page(
             title: l.meta.title,
         })
     };
+    let missing_images = x
+        .classroom
+        .sessions
+        .engine
+        .runtime
+        .images()
+        .missing(berth_runtime::session::BASE_SCOPE, &lesson.meta.images);
     Html(pages::render(&LessonPage {
         slug: lesson.slug.clone(),
         title: lesson.meta.title.clone(),
@@ -163,6 +170,7 @@ async fn lesson_page(
         body,
         prev: neighbour(prev),
         next: neighbour(next),
+        missing_images,
     }))
     .into_response()
 }
