@@ -84,7 +84,9 @@ fn registry_key(server: &str) -> String {
         .next()
         .unwrap_or("");
     match host {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io".into(),
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            "docker.io".into()
+        }
         other => other.to_string(),
     }
 }
@@ -591,7 +593,10 @@ async fn prepare_pull(
         reference.domain.as_str(),
         CLASSROOM_REGISTRY | "registry.local"
     );
-    resolve_pull(engine, &settings, scope, direct, reference, creds, classroom).await
+    resolve_pull(
+        engine, &settings, scope, direct, reference, creds, classroom,
+    )
+    .await
 }
 
 /// A manifest of `key` by digest: the one kept, or fetched (and verified)
@@ -691,6 +696,7 @@ async fn resolve_pull(
         } else {
             cache.tag(&who, &key, &wanted)
         };
+        let fresh = known.is_some();
         let digest = match known {
             Some(d) => Some(d),
             None => client.head_manifest(&wanted).await?,
@@ -698,7 +704,10 @@ async fn resolve_pull(
         match digest {
             Some(d) => {
                 let m = cached_manifest(&cache, &client, &key, &d).await?;
-                cache.set_tag(&who, &key, &wanted, &m.digest);
+                // Only an upstream answer starts the time to live again.
+                if !fresh {
+                    cache.set_tag(&who, &key, &wanted, &m.digest);
+                }
                 m
             }
             None => {
@@ -835,7 +844,11 @@ impl PullJob {
         guard.report(Stage::Extracting(got));
         send(tx, progress(&id, "Extracting", got, got)).await;
         let engine = self.store_owner.clone();
-        let (d, diff, source) = (digest.to_string(), diff_id.to_string(), self.client.source());
+        let (d, diff, source) = (
+            digest.to_string(),
+            diff_id.to_string(),
+            self.client.source(),
+        );
         tokio::task::spawn_blocking(move || {
             engine
                 .runtime
@@ -865,7 +878,11 @@ impl PullJob {
                 Stage::Downloading(n) => report(n),
                 Stage::Extracting(_) | Stage::Done if !extracting => {
                     extracting = true;
-                    let got = if let Stage::Extracting(g) = stage { g } else { size };
+                    let got = if let Stage::Extracting(g) = stage {
+                        g
+                    } else {
+                        size
+                    };
                     report(got);
                     send(tx, status(&id, "Verifying Checksum")).await;
                     send(tx, status(&id, "Download complete")).await;

@@ -188,7 +188,10 @@ impl PullCache {
 
     /// A manifest or config of `repo` by digest, if kept.
     pub fn doc(&self, repo: &str, digest: &str) -> Option<Arc<Vec<u8>>> {
-        lock(&self.docs).bytes.get(&format!("{repo}@{digest}")).cloned()
+        lock(&self.docs)
+            .bytes
+            .get(&format!("{repo}@{digest}"))
+            .cloned()
     }
 
     /// Keeps a verified manifest or config (oldest ones go past the budget).
@@ -221,10 +224,7 @@ impl PullCache {
         if locks.len() >= 1024 {
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
-        locks
-            .entry(format!("{repo}@{digest}"))
-            .or_default()
-            .clone()
+        locks.entry(format!("{repo}@{digest}")).or_default().clone()
     }
 
     /// Whether this Berth downloaded and verified blob `digest` from `repo`.

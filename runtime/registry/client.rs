@@ -203,8 +203,11 @@ async fn bounded(resp: reqwest::Response, what: &str) -> Result<Vec<u8>, ClientE
 
 /// `sha256:` and 64 lowercase hex digits.
 pub fn is_sha256(d: &str) -> bool {
-    d.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 fn sha256_of(bytes: &[u8]) -> String {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use berth_runtime::container::{Runtime, RuntimeOptions};
 use berth_runtime::engine::distribution::{OperatorAuth, RegistrySettings, ScopeRegistry};
-use berth_runtime::registry::cache::PullCache;
 use berth_runtime::engine::{self, Engine, Scope};
+use berth_runtime::registry::cache::PullCache;
 use berth_runtime::DataDir;
 
 /// Arguments of `berth daemon`.
@@ -39,7 +39,12 @@ pub struct UpstreamArgs {
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     insecure_registries: Vec<String>,
     /// Extra registry CAs: DIR/<host[:port]>/ca.crt, as Docker's certs.d.
-    #[arg(long = "certs-d", alias = "registry-certs", value_name = "DIR", default_value = "/etc/docker/certs.d")]
+    #[arg(
+        long = "certs-d",
+        alias = "registry-certs",
+        value_name = "DIR",
+        default_value = "/etc/docker/certs.d"
+    )]
     registry_certs: PathBuf,
     /// A Docker Hub mirror asked before Docker Hub (repeatable).
     #[arg(long = "registry-mirror", value_name = "URL")]
@@ -50,14 +55,20 @@ pub struct UpstreamArgs {
     registry_auth: Option<PathBuf>,
     /// Seconds a tag's manifest digest is reused before the upstream is
     /// asked again (0: every pull asks).
-    #[arg(long = "registry-cache-ttl", value_name = "SECONDS", default_value_t = 60)]
+    #[arg(
+        long = "registry-cache-ttl",
+        value_name = "SECONDS",
+        default_value_t = 60
+    )]
     registry_cache_ttl: u64,
 }
 
 impl UpstreamArgs {
     /// Sets these on an engine's registry settings.
     pub fn apply(&self, settings: &mut RegistrySettings) -> anyhow::Result<()> {
-        settings.insecure.extend(self.insecure_registries.iter().cloned());
+        settings
+            .insecure
+            .extend(self.insecure_registries.iter().cloned());
         settings.certs_dir = self.registry_certs.clone();
         for m in &self.registry_mirrors {
             settings
@@ -69,7 +80,10 @@ impl UpstreamArgs {
                 .with_context(|| format!("read --registry-auth {}", file.display()))?;
             settings.auth = OperatorAuth::from_config(&text)
                 .map_err(|e| anyhow::anyhow!("--registry-auth {}: {e}", file.display()))?;
-            tracing::info!(registries = settings.auth.len(), "upstream credentials loaded");
+            tracing::info!(
+                registries = settings.auth.len(),
+                "upstream credentials loaded"
+            );
         }
         settings.cache = std::sync::Arc::new(PullCache::new(std::time::Duration::from_secs(
             self.registry_cache_ttl,

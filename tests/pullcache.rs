@@ -1,0 +1,408 @@
+//! The classroom's pull-through cache against a registry Berth did not
+//! write: Debian's `docker-registry` over TLS (its CA trusted through a
+//! `certs.d` directory) with htpasswd basic auth, the class pulling with the
+//! operator's credentials (`--registry-auth`). Judged by the upstream's own
+//! access log: how often each blob and manifest was fetched.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::engine::{eventually, Engine};
+use common::lab::Lab;
+use common::Run;
+
+/// bcrypt (cost 4, cheap for the registry to check) of `secret`.
+const HTPASSWD: &str = "learner:$2b$04$DhV68dBIKtYV3k6dQyO49OFYitu/u6J1mrXvwGtMeMfJRBaUPk4gm\n";
+
+fn registry_binary() -> Option<PathBuf> {
+    let unpacked = Path::new("/var/cache/berth-test/docker-registry/usr/bin/docker-registry");
+    if unpacked.exists() {
+        return Some(unpacked.into());
+    }
+    Command::new("sh")
+        .args(["-c", "command -v docker-registry"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+}
+
+fn openssl(dir: &Path, args: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl {args}"))
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "openssl {args}");
+}
+
+/// Debian's `docker-registry` on 127.0.0.2 over TLS with htpasswd auth;
+/// its access log goes to `access.log`.
+struct Upstream {
+    dir: tempfile::TempDir,
+    child: Child,
+    addr: String,
+}
+
+impl Upstream {
+    fn start(binary: &Path) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-upstream-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let d = dir.path();
+        openssl(d, "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=berth-test-ca");
+        openssl(
+            d,
+            "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.2",
+        );
+        std::fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.2\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(d, "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile ext.cnf");
+        std::fs::write(d.join("htpasswd"), HTPASSWD).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.2:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.2:{port}");
+        std::fs::write(
+            d.join("config.yml"),
+            format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  tls:\n    certificate: {dir}/server.crt\n    key: {dir}/server.key\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {dir}/htpasswd\n",
+                dir = d.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("access.log"))
+            .unwrap();
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        assert!(eventually(Duration::from_secs(20), || {
+            TcpStream::connect(&addr).is_ok()
+        }));
+        let certs = d.join("certs.d").join(&addr);
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::copy(d.join("ca.crt"), certs.join("ca.crt")).unwrap();
+        Self { dir, child, addr }
+    }
+
+    fn certs_d(&self) -> String {
+        self.dir.path().join("certs.d").display().to_string()
+    }
+
+    /// A Docker config.json with the class's account on this registry.
+    fn auth_file(&self) -> String {
+        let path = self.dir.path().join("operator-config.json");
+        // base64("learner:secret")
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"auths":{{"{}":{{"auth":"bGVhcm5lcjpzZWNyZXQ="}}}}}}"#,
+                self.addr
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    }
+
+    fn log_len(&self) -> usize {
+        std::fs::read(self.dir.path().join("access.log"))
+            .map(|b| b.len())
+            .unwrap_or(0)
+    }
+
+    /// `GET` paths in the access log after byte `from`, with their counts.
+    fn gets_since(&self, from: usize) -> HashMap<String, usize> {
+        let text = std::fs::read(self.dir.path().join("access.log")).unwrap();
+        let text = String::from_utf8_lossy(&text[from.min(text.len())..]).into_owned();
+        let mut out = HashMap::new();
+        for line in text.lines() {
+            let Some(rest) = line.split("\"GET ").nth(1) else {
+                continue;
+            };
+            let path = rest.split(' ').next().unwrap_or("").to_string();
+            *out.entry(path).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// The file holding blob `digest` in the registry's storage.
+    fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An image of busybox plus a layer holding `/data.txt` = `text`, pushed
+/// by a separate engine (the "internet"); returns its manifest digest and size.
+fn push_image(e: &Engine, name: &str, text: &str) -> (String, usize) {
+    let c = format!("mk-{}", name.replace(['/', ':', '.'], "-"));
+    e.ok(&[
+        "run",
+        "--name",
+        &c,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("echo {text} > /data.txt"),
+    ]);
+    e.ok(&["commit", &c, name]);
+    e.ok(&["rm", &c]);
+    let out = e.ok(&["push", name]);
+    let line = out
+        .lines()
+        .find(|l| l.contains(": digest: sha256:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let mut words = line.split_whitespace();
+    let digest = words.nth(2).unwrap().to_string();
+    let size = words.nth(1).unwrap().parse().unwrap();
+    (digest, size)
+}
+
+/// `docker` against another session's socket of the same classroom.
+fn docker_at(lab: &Lab, socket: &Path, args: &[&str]) -> Run {
+    Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env(
+            "DOCKER_CONFIG",
+            lab.classroom.data.path().join("docker-cli"),
+        )
+        .env_remove("DOCKER_CONTEXT")
+        .stdin(Stdio::null())
+        .args(args)
+        .output()
+        .expect("run docker")
+        .into()
+}
+
+fn session_socket(lab: &Lab) -> PathBuf {
+    let (_, status) = lab.classroom.new_session();
+    let id = status["id"].as_str().unwrap();
+    let socket = lab
+        .classroom
+        .data_dir()
+        .join("sessions")
+        .join(id)
+        .join("node1")
+        .join("docker.sock");
+    assert!(
+        eventually(Duration::from_secs(60), || socket.exists()
+            && docker_at(lab, &socket, &["version"]).code == 0),
+        "session {id} never answered"
+    );
+    socket
+}
+
+#[test]
+fn a_classroom_pulls_each_blob_once_sees_tag_changes_after_the_ttl_and_refuses_corrupt_blobs() {
+    let Some(binary) = registry_binary() else {
+        assert!(
+            std::env::var_os("BERTH_FULL_SUITE").is_none(),
+            "scripts/test.sh unpacks it"
+        );
+        eprintln!("skipped: docker-registry is not installed");
+        return;
+    };
+    let up = Upstream::start(&binary);
+    let addr = up.addr.clone();
+    let certs = up.certs_d();
+
+    // The "internet": another engine pushes a two-layer image for this
+    // host's platform and one for another, and an index of both.
+    let pusher = Engine::start_with(&["--certs-d", &certs]);
+    pusher.ok(&["login", "-u", "learner", "-p", "secret", &addr]);
+    let web = format!("{addr}/lesson/web");
+    let (amd, amd_size) = push_image(&pusher, &format!("{web}:host"), "for-this-host");
+    let (other, other_size) = push_image(&pusher, &format!("{web}:other"), "for-another");
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    let foreign = if arch == "amd64" { "s390x" } else { "amd64" };
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{other}","size":{other_size},"platform":{{"architecture":"{foreign}","os":"linux"}}}},{{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{amd}","size":{amd_size},"platform":{{"architecture":"{arch}","os":"linux"}}}}]}}"#
+    );
+    let put = Command::new("curl")
+        .args(["-sf", "--cacert"])
+        .arg(up.dir.path().join("ca.crt"))
+        .args(["-u", "learner:secret", "-X", "PUT", "-H"])
+        .arg("Content-Type: application/vnd.oci.image.index.v1+json")
+        .args(["--data-binary", &index])
+        .arg(format!("https://{addr}/v2/lesson/web/manifests/multi"))
+        .output()
+        .unwrap();
+    assert!(put.status.success(), "{put:?}");
+
+    // The classroom: the operator's account for the upstream, a short TTL.
+    let auth = up.auth_file();
+    let ttl = 6u64;
+    let ttl_text = ttl.to_string();
+    let lab = Lab::with_args(&[
+        "--allow-registry",
+        &addr,
+        "--certs-d",
+        &certs,
+        "--registry-auth",
+        &auth,
+        "--registry-cache-ttl",
+        &ttl_text,
+    ]);
+    let mut sockets = vec![lab.socket.clone()];
+    for _ in 0..4 {
+        sockets.push(session_socket(&lab));
+    }
+
+    // Twenty pulls of the index's tag at once, four in each of five sessions.
+    let multi = format!("{web}:multi");
+    let before = up.log_len();
+    let started = Instant::now();
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let socket = sockets[i % sockets.len()].clone();
+                let (lab, multi) = (&lab, &multi);
+                s.spawn(move || docker_at(lab, &socket, &["pull", multi]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &runs {
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("Digest: sha256:"), "{}", r.stdout);
+        assert!(r.stdout.contains("Status: "), "{}", r.stdout);
+    }
+    let gets = up.gets_since(before);
+    let blobs: Vec<(&String, &usize)> =
+        gets.iter().filter(|(p, _)| p.contains("/blobs/")).collect();
+    // busybox's layer, the data layer, the config: each fetched once.
+    assert_eq!(blobs.len(), 3, "{gets:?}");
+    for (path, n) in &blobs {
+        assert_eq!(**n, 1, "{path} fetched {n} times: {gets:?}");
+    }
+    for (path, n) in gets.iter().filter(|(p, _)| p.contains("/manifests/")) {
+        assert!(*n <= 1, "{path} fetched {n} times: {gets:?}");
+    }
+    // The host's platform was picked from the index.
+    let out = docker_at(
+        &lab,
+        &sockets[3],
+        &["run", "--rm", &multi, "cat", "/data.txt"],
+    );
+    assert_eq!(
+        out.stdout.trim(),
+        "for-this-host",
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+
+    // A tag changed upstream: seen once the TTL has passed.
+    let (_, _) = push_image(&pusher, &multi, "changed-upstream");
+    let again = docker_at(&lab, &sockets[1], &["pull", &multi]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    if started.elapsed() < Duration::from_secs(ttl - 1) {
+        // Still within the TTL: the class keeps what it resolved.
+        assert!(
+            again.stdout.contains("Image is up to date"),
+            "{}",
+            again.stdout
+        );
+    }
+    let mut last = String::new();
+    let seen = eventually(Duration::from_secs(ttl * 3), || {
+        let pull = docker_at(&lab, &sockets[1], &["pull", &multi]);
+        let run = docker_at(
+            &lab,
+            &sockets[1],
+            &["run", "--rm", &multi, "cat", "/data.txt"],
+        );
+        last = format!("{}{}{}{}", pull.stdout, pull.stderr, run.stdout, run.stderr);
+        pull.code == 0 && run.stdout.trim() == "changed-upstream"
+    });
+    assert!(seen, "the changed tag was never seen: {last}");
+
+    // A corrupted blob upstream: refused with Docker's digest error, and not
+    // kept (the pull after the repair fetches it again and works).
+    let (bad, _) = push_image(&pusher, &format!("{web}:bad"), "corrupt-me");
+    let manifest = Command::new("curl")
+        .args(["-sf", "--cacert"])
+        .arg(up.dir.path().join("ca.crt"))
+        .args(["-u", "learner:secret", "-H"])
+        .arg("Accept: application/vnd.docker.distribution.manifest.v2+json")
+        .arg(format!("https://{addr}/v2/lesson/web/manifests/{bad}"))
+        .output()
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    let layer = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = up.blob_file(&layer);
+    let good = std::fs::read(&file).unwrap();
+    let mut broken = good.clone();
+    let mid = broken.len() / 2;
+    broken[mid] ^= 0xff;
+    std::fs::write(&file, &broken).unwrap();
+    let bad_ref = format!("{web}:bad");
+    let before = up.log_len();
+    let refused = docker_at(&lab, &sockets[2], &["pull", &bad_ref]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains(&format!(
+            "filesystem layer verification failed for digest {layer}"
+        )),
+        "{}",
+        refused.stderr
+    );
+    std::fs::write(&file, &good).unwrap();
+    let repaired = docker_at(&lab, &sockets[0], &["pull", &bad_ref]);
+    assert_eq!(repaired.code, 0, "{}{}", repaired.stdout, repaired.stderr);
+    let out = docker_at(
+        &lab,
+        &sockets[0],
+        &["run", "--rm", &bad_ref, "cat", "/data.txt"],
+    );
+    assert_eq!(out.stdout.trim(), "corrupt-me");
+    let layer_path = format!("/v2/lesson/web/blobs/{layer}");
+    assert_eq!(
+        up.gets_since(before).get(&layer_path),
+        Some(&2),
+        "the corrupt blob was kept"
+    );
+    let _ = std::io::stderr().flush();
+}
