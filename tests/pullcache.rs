@@ -54,12 +54,46 @@ struct Upstream {
 }
 
 impl Upstream {
+    /// With htpasswd basic auth.
     fn start(binary: &Path) -> Self {
+        Self::start_with(binary, |d| {
+            std::fs::write(d.join("htpasswd"), HTPASSWD).unwrap();
+            format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}/htpasswd\n",
+                d.display()
+            )
+        })
+    }
+
+    /// With a bearer-token realm this test serves (Basic in, a JWT out).
+    fn start_with_tokens(binary: &Path) -> Self {
+        Self::start_with(binary, |d| {
+            openssl(d, "req -x509 -newkey rsa:2048 -nodes -keyout token.key -out token.crt -days 1 -subj /CN=berth-test-tokens");
+            let tokens = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let realm = format!("http://{}/token", tokens.local_addr().unwrap());
+            let dir = d.to_path_buf();
+            std::thread::spawn(move || serve_tokens(dir, tokens));
+            format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: berth-test\n    issuer: berth-test-issuer\n    rootcertbundle: {}/token.crt\n",
+                d.display()
+            )
+        })
+    }
+
+    /// The realm's `host:port`, once started with tokens.
+    fn realm(&self) -> Option<String> {
+        let config = std::fs::read_to_string(self.dir.path().join("config.yml")).ok()?;
+        let line = config.lines().find(|l| l.contains("realm: http://"))?;
+        Some(line.split("http://").nth(1)?.split('/').next()?.to_string())
+    }
+
+    fn start_with(binary: &Path, auth: impl FnOnce(&Path) -> String) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("berth-upstream-")
             .tempdir_in("/var/tmp")
             .unwrap();
         let d = dir.path();
+        let auth = auth(d);
         openssl(d, "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=berth-test-ca");
         openssl(
             d,
@@ -71,7 +105,6 @@ impl Upstream {
         )
         .unwrap();
         openssl(d, "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile ext.cnf");
-        std::fs::write(d.join("htpasswd"), HTPASSWD).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.2:0")
             .unwrap()
             .local_addr()
@@ -81,7 +114,7 @@ impl Upstream {
         std::fs::write(
             d.join("config.yml"),
             format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  tls:\n    certificate: {dir}/server.crt\n    key: {dir}/server.key\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {dir}/htpasswd\n",
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  tls:\n    certificate: {dir}/server.crt\n    key: {dir}/server.key\n{auth}",
                 dir = d.display()
             ),
         )
@@ -195,12 +228,19 @@ fn push_image(e: &Engine, name: &str, text: &str) -> (String, usize) {
 
 /// `docker` against another session's socket of the same classroom.
 fn docker_at(lab: &Lab, socket: &Path, args: &[&str]) -> Run {
+    // Each session's CLI has its own config (its own `docker login`).
+    let config = lab.classroom.data.path().join("docker-cli").join(
+        socket
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap(),
+    );
     Command::new("docker")
         .env("DOCKER_HOST", format!("unix://{}", socket.display()))
-        .env(
-            "DOCKER_CONFIG",
-            lab.classroom.data.path().join("docker-cli"),
-        )
+        .env("DOCKER_CONFIG", config)
         .env_remove("DOCKER_CONTEXT")
         .stdin(Stdio::null())
         .args(args)
@@ -405,4 +445,195 @@ fn a_classroom_pulls_each_blob_once_sees_tag_changes_after_the_ttl_and_refuses_c
         "the corrupt blob was kept"
     );
     let _ = std::io::stderr().flush();
+}
+
+/// Base64 (standard alphabet with padding, or URL-safe without).
+fn base64(bytes: &[u8], url: bool) -> String {
+    let alphabet: &[u8] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if !url {
+            out.push_str(&"=".repeat(3 - chunk.len()));
+        }
+    }
+    out
+}
+
+/// A token realm as Docker Hub's: `learner:secret` as Basic gets a signed
+/// JWT for the scope asked; anyone else gets 401.
+fn serve_tokens(dir: PathBuf, listener: std::net::TcpListener) {
+    use std::io::{BufRead, BufReader};
+    let cert = std::fs::read_to_string(dir.join("token.crt")).unwrap();
+    let der: String = cert.lines().filter(|l| !l.starts_with("-----")).collect();
+    let good = format!("Basic {}", base64(b"learner:secret", false));
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push(line.trim_end().to_string());
+        }
+        let path = head
+            .first()
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap_or("")
+            .to_string();
+        if !head
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&format!("authorization: {good}")))
+        {
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            continue;
+        }
+        let scope = path
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("scope="))
+            .map(|s| {
+                s.replace("%3A", ":")
+                    .replace("%2F", "/")
+                    .replace("%2C", ",")
+            })
+            .unwrap_or_default();
+        let access = match scope.splitn(3, ':').collect::<Vec<_>>().as_slice() {
+            ["repository", name, actions] => format!(
+                r#"[{{"type":"repository","name":"{name}","actions":[{}]}}]"#,
+                actions
+                    .split(',')
+                    .map(|a| format!("\"{a}\""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            _ => "[]".to_string(),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = format!(r#"{{"typ":"JWT","alg":"RS256","x5c":["{der}"]}}"#);
+        let claims = format!(
+            r#"{{"iss":"berth-test-issuer","sub":"learner","aud":"berth-test","exp":{},"nbf":{},"iat":{},"jti":"{now}-{}","access":{access}}}"#,
+            now + 600,
+            now - 60,
+            now - 60,
+            std::process::id()
+        );
+        let signing = format!(
+            "{}.{}",
+            base64(header.as_bytes(), true),
+            base64(claims.as_bytes(), true)
+        );
+        let sig = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(dir.join("token.key"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(signing.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap()
+            .stdout;
+        let jwt = format!("{signing}.{}", base64(&sig, true));
+        let body = format!(r#"{{"token":"{jwt}","access_token":"{jwt}","expires_in":600}}"#);
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+}
+
+#[test]
+fn a_learners_private_pull_is_shared_only_with_sessions_the_registry_lets_pull_it() {
+    let Some(binary) = registry_binary() else {
+        assert!(
+            std::env::var_os("BERTH_FULL_SUITE").is_none(),
+            "scripts/test.sh unpacks it"
+        );
+        eprintln!("skipped: docker-registry is not installed");
+        return;
+    };
+    let up = Upstream::start_with_tokens(&binary);
+    let addr = up.addr.clone();
+    let certs = up.certs_d();
+    let realm = up.realm().unwrap();
+    let pusher = Engine::start_with(&["--certs-d", &certs]);
+    pusher.ok(&["login", "-u", "learner", "-p", "secret", &addr]);
+    let private = format!("{addr}/private/app:v1");
+    let (digest, _) = push_image(&pusher, &private, "only-for-the-account");
+
+    // No operator account: each learner pulls as themselves.
+    let lab = Lab::with_args(&[
+        "--allow-registry",
+        &addr,
+        "--allow-registry",
+        &realm,
+        "--certs-d",
+        &certs,
+    ]);
+    let a = lab.socket.clone();
+    let b = session_socket(&lab);
+    let login = docker_at(&lab, &a, &["login", "-u", "learner", "-p", "secret", &addr]);
+    assert!(
+        login.stdout.contains("Login Succeeded"),
+        "{}{}",
+        login.stdout,
+        login.stderr
+    );
+    let before = up.log_len();
+    let pull = docker_at(&lab, &a, &["pull", &private]);
+    assert_eq!(pull.code, 0, "{}{}", pull.stdout, pull.stderr);
+    assert!(pull.stdout.contains("Pull complete"), "{}", pull.stdout);
+
+    // Another session that has not logged in gets nothing from the cache:
+    // not by tag, not by digest, not the layers.
+    let by_digest = format!("{addr}/private/app@{digest}");
+    for r in [&private, &by_digest] {
+        let denied = docker_at(&lab, &b, &["pull", r]);
+        assert_eq!(denied.code, 1, "{r}: {}", denied.stdout);
+        assert!(
+            denied
+                .stderr
+                .contains(&format!("pull access denied for {addr}/private/app")),
+            "{}",
+            denied.stderr
+        );
+    }
+    let run = docker_at(&lab, &b, &["run", "--rm", &private, "cat", "/data.txt"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(!run.stdout.contains("only-for-the-account"));
+
+    // Once it logs in with the account, the upstream vouches for it and the
+    // blobs come from the cache: none is fetched twice.
+    let login = docker_at(&lab, &b, &["login", "-u", "learner", "-p", "secret", &addr]);
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let pull = docker_at(&lab, &b, &["pull", &private]);
+    assert_eq!(pull.code, 0, "{}{}", pull.stdout, pull.stderr);
+    let out = docker_at(&lab, &b, &["run", "--rm", &private, "cat", "/data.txt"]);
+    assert_eq!(out.stdout.trim(), "only-for-the-account");
+    let gets = up.gets_since(before);
+    let blobs: Vec<_> = gets.iter().filter(|(p, _)| p.contains("/blobs/")).collect();
+    assert_eq!(blobs.len(), 3, "{gets:?}");
+    assert!(blobs.iter().all(|(_, n)| **n == 1), "{gets:?}");
 }
