@@ -637,3 +637,160 @@ fn a_learners_private_pull_is_shared_only_with_sessions_the_registry_lets_pull_i
     assert_eq!(blobs.len(), 3, "{gets:?}");
     assert!(blobs.iter().all(|(_, n)| **n == 1), "{gets:?}");
 }
+
+/// Uploads `bytes` as a blob of `repo` on an open registry; its digest.
+fn upload_blob(registry: &str, repo: &str, bytes: &[u8]) -> String {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let sum = Command::new("sha256sum").arg(file.path()).output().unwrap();
+    let digest = format!("sha256:{}", &String::from_utf8_lossy(&sum.stdout)[..64]);
+    let post = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "-X", "POST"])
+        .arg(format!("http://{registry}/v2/{repo}/blobs/uploads/"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&post.stdout).into_owned();
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("{head}"));
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let put = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", file.path().display()))
+        .arg(format!("{location}{sep}digest={digest}"))
+        .output()
+        .unwrap();
+    assert!(put.status.success(), "{put:?}");
+    digest
+}
+
+#[test]
+fn a_learners_registry_naming_anothers_layer_gets_only_what_it_serves() {
+    let Some(binary) = registry_binary() else {
+        assert!(
+            std::env::var_os("BERTH_FULL_SUITE").is_none(),
+            "scripts/test.sh unpacks it"
+        );
+        eprintln!("skipped: docker-registry is not installed");
+        return;
+    };
+    // The victim's private image, pulled into the classroom by session A
+    // with the operator's account.
+    let up = Upstream::start(&binary);
+    let addr = up.addr.clone();
+    let certs = up.certs_d();
+    let pusher = Engine::start_with(&["--certs-d", &certs]);
+    pusher.ok(&["login", "-u", "learner", "-p", "secret", &addr]);
+    let private = format!("{addr}/private/app:v1");
+    push_image(&pusher, &private, "the-victims-secret");
+    let layers = pusher.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .RootFS.Layers}}",
+        &private,
+    ]);
+    let layers: Vec<String> = serde_json::from_str(layers.trim()).unwrap();
+    let secret_layer = layers.last().unwrap().clone();
+
+    // The attacker's own open registry (plain HTTP on loopback).
+    let evil_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let evil = format!("127.0.0.1:{evil_port}");
+    let evil_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        evil_dir.path().join("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {evil}\n",
+            evil_dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut evil_child = Command::new(&binary)
+        .arg("serve")
+        .arg(evil_dir.path().join("config.yml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(20), || {
+        TcpStream::connect(&evil).is_ok()
+    }));
+
+    let auth = up.auth_file();
+    let lab = Lab::with_args(&[
+        "--allow-registry",
+        &addr,
+        "--allow-registry",
+        &evil,
+        "--certs-d",
+        &certs,
+        "--registry-auth",
+        &auth,
+    ]);
+    let attacker = session_socket(&lab);
+    let pulled = docker_at(&lab, &lab.socket, &["pull", &private]);
+    assert_eq!(pulled.code, 0, "{}{}", pulled.stdout, pulled.stderr);
+
+    // An image whose config claims the victim's layer (its diff ID), with a
+    // harmless blob of the attacker's own standing for it.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "mine.txt", &b"mine"[..]).unwrap();
+    let blob = tar.into_inner().unwrap();
+    let layer = upload_blob(&evil, "evil/app", &blob);
+    let config = format!(
+        r#"{{"architecture":"{}","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{secret_layer}"]}}}}"#,
+        match std::env::consts::ARCH {
+            "aarch64" => "arm64",
+            _ => "amd64",
+        }
+    );
+    let config_digest = upload_blob(&evil, "evil/app", config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{config_digest}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar","size":{},"digest":"{layer}"}}]}}"#,
+        config.len(),
+        blob.len()
+    );
+    let put = Command::new("curl")
+        .args(["-sf", "-X", "PUT", "-H"])
+        .arg("Content-Type: application/vnd.docker.distribution.manifest.v2+json")
+        .args(["--data-binary", &manifest])
+        .arg(format!("http://{evil}/v2/evil/app/manifests/v1"))
+        .output()
+        .unwrap();
+    assert!(put.status.success(), "{put:?}");
+
+    let steal = format!("{evil}/evil/app:v1");
+    let pull = docker_at(&lab, &attacker, &["pull", &steal]);
+    assert!(!pull.stdout.contains("Already exists"), "{}", pull.stdout);
+    assert_ne!(pull.code, 0, "{}", pull.stdout);
+    assert!(
+        pull.stderr.contains("filesystem layer verification failed"),
+        "{}",
+        pull.stderr
+    );
+    let listed = docker_at(&lab, &attacker, &["image", "ls", "-q", &steal]);
+    assert_eq!(listed.stdout.trim(), "", "the stolen image exists");
+    let _ = evil_child.kill();
+    let _ = evil_child.wait();
+}
