@@ -345,7 +345,28 @@ fn a_classroom_pulls_each_blob_once_sees_tag_changes_after_the_ttl_and_refuses_c
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
         assert!(r.stdout.contains("Digest: sha256:"), "{}", r.stdout);
         assert!(r.stdout.contains("Status: "), "{}", r.stdout);
+        // Every layer is accounted for in every learner's output, whether
+        // this pull downloaded it or waited on another's download.
+        for line in r
+            .stdout
+            .lines()
+            .filter(|l| l.ends_with(": Pulling fs layer"))
+        {
+            let id = line.split(':').next().unwrap();
+            assert!(
+                r.stdout.contains(&format!("{id}: Download complete"))
+                    && r.stdout.contains(&format!("{id}: Pull complete")),
+                "{}",
+                r.stdout
+            );
+        }
     }
+    // Most pulls found the layers on their way (downloading or done).
+    let followed = runs
+        .iter()
+        .filter(|r| !r.stdout.contains("Pulling fs layer") || r.stdout.contains("Waiting"))
+        .count();
+    assert!(followed >= 1, "no pull shared another's download");
     let gets = up.gets_since(before);
     let blobs: Vec<(&String, &usize)> =
         gets.iter().filter(|(p, _)| p.contains("/blobs/")).collect();
@@ -793,4 +814,85 @@ fn a_learners_registry_naming_anothers_layer_gets_only_what_it_serves() {
     assert_eq!(listed.stdout.trim(), "", "the stolen image exists");
     let _ = evil_child.kill();
     let _ = evil_child.wait();
+}
+
+#[test]
+fn docker_hub_pulls_ask_the_registry_mirror_first() {
+    let Some(binary) = registry_binary() else {
+        assert!(
+            std::env::var_os("BERTH_FULL_SUITE").is_none(),
+            "scripts/test.sh unpacks it"
+        );
+        eprintln!("skipped: docker-registry is not installed");
+        return;
+    };
+    // An open mirror on loopback holding `library/hello:v1`.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mirror = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {mirror}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(&binary)
+        .arg("serve")
+        .arg(dir.path().join("config.yml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(20), || {
+        TcpStream::connect(&mirror).is_ok()
+    }));
+    let pusher = Engine::start();
+    push_image(
+        &pusher,
+        &format!("{mirror}/library/hello:v1"),
+        "from-the-mirror",
+    );
+
+    let e = Engine::start_with(&["--registry-mirror", &format!("http://{mirror}")]);
+    let pull = e.docker(&["pull", "hello:v1"]);
+    assert_eq!(pull.code, 0, "{}{}", pull.stdout, pull.stderr);
+    assert!(
+        pull.stdout
+            .contains("Status: Downloaded newer image for hello:v1"),
+        "{}",
+        pull.stdout
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "hello:v1", "cat", "/data.txt"])
+            .trim(),
+        "from-the-mirror"
+    );
+    // A mirror that is not a URL is refused at start.
+    let data = tempfile::Builder::new()
+        .prefix("berth-mirror-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["daemon", "--registry-mirror", "not a url", "--socket"])
+        .arg(data.path().join("s.sock"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--registry-mirror not a url"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
