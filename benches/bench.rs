@@ -14,6 +14,10 @@
 //! `registry`: push and pull of a 50 MB image, Berth's registry beside
 //! Debian's `docker-registry` (see `registry.rs`).
 //!
+//! `pull`: 20 concurrent pulls of a 50 MB image through one engine's
+//! pull-through cache beside 20 engines pulling for themselves: wall time
+//! and upstream bytes (`pull_bench.rs`).
+//!
 //! `swarm`: service converge and rolling-update times on Berth's one-node
 //! swarm beside dockerd's (see `swarm_bench.rs`).
 //!
@@ -62,6 +66,7 @@ mod classroom;
 mod lessons;
 mod mesh_bench;
 mod net;
+mod pull_bench;
 mod registry;
 mod sandbox_bench;
 mod swarm_bench;
@@ -83,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             &berth_binary()?,
             args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(10),
         ),
+        Some("pull") => pull_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20)),
         Some("registry") => registry::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         Some("lessons") => lessons::run(
             &berth_binary()?,
@@ -115,7 +121,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
+                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
             );
             std::process::exit(2)
         }

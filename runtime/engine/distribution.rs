@@ -22,7 +22,8 @@ use super::http::{json, read_body, stream, ApiError, ApiResult, Sink};
 use super::router::Ctx;
 use super::Engine;
 use crate::image::{ImageStore, Reference};
-use crate::registry::client::{ClientError, Credentials, Remote, RepoClient, Upload};
+use crate::registry::cache::{identity, Flight, PullCache, Stage};
+use crate::registry::client::{ClientError, Credentials, Manifest, Remote, RepoClient, Upload};
 
 /// The name every scope reaches the classroom registry by.
 pub const CLASSROOM_REGISTRY: &str = "registry.local:5000";
@@ -52,6 +53,111 @@ pub struct RegistrySettings {
     /// Where connections for a scope may go (`berth serve`'s sessions);
     /// `None` is anywhere, as dockerd (`berth daemon`).
     pub egress: Option<Arc<crate::net::egress::Egress>>,
+    /// Docker Hub mirrors asked first (`--registry-mirror`), as dockerd.
+    pub mirrors: Vec<String>,
+    /// The operator's credentials for upstreams (`--registry-auth`), used
+    /// for pulls a learner makes without their own.
+    pub auth: OperatorAuth,
+    /// What every session's pulls share.
+    pub cache: Arc<PullCache>,
+}
+
+/// Credentials per registry from a Docker `config.json`; never printed.
+#[derive(Clone, Default)]
+pub struct OperatorAuth(Arc<HashMap<String, Credentials>>);
+
+impl std::fmt::Debug for OperatorAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut hosts: Vec<&String> = self.0.keys().collect();
+        hosts.sort();
+        f.debug_tuple("OperatorAuth").field(&hosts).finish()
+    }
+}
+
+/// `docker.io` for Docker Hub's names, `host[:port]` otherwise.
+fn registry_key(server: &str) -> String {
+    let host = server
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or("");
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            "docker.io".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+impl OperatorAuth {
+    /// Reads the `auths` of a Docker `config.json` (`auth` is base64 of
+    /// `user:password`, or `username`/`password`, or `identitytoken`).
+    pub fn from_config(text: &str) -> Result<Self, String> {
+        use base64::Engine as _;
+        #[derive(serde::Deserialize)]
+        struct Config {
+            #[serde(default)]
+            auths: HashMap<String, Entry>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(default)]
+            auth: String,
+            #[serde(default)]
+            username: String,
+            #[serde(default)]
+            password: String,
+            #[serde(default)]
+            identitytoken: String,
+        }
+        // The file's own words never reach an error: it holds secrets.
+        let config: Config = serde_json::from_str(text)
+            .map_err(|e| format!("not a Docker config.json (line {})", e.line()))?;
+        let mut out = HashMap::new();
+        for (server, e) in config.auths {
+            let (mut username, mut password) = (e.username, e.password);
+            if !e.auth.is_empty() {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(e.auth.trim())
+                    .map_err(|_| format!("the auth of {server} is not base64"))?;
+                let raw = String::from_utf8(raw)
+                    .map_err(|_| format!("the auth of {server} is not text"))?;
+                let (u, p) = raw
+                    .split_once(':')
+                    .ok_or_else(|| format!("the auth of {server} is not user:password"))?;
+                username = u.to_string();
+                password = p.to_string();
+            }
+            out.insert(
+                registry_key(&server),
+                Credentials {
+                    username,
+                    password,
+                    identity_token: e.identitytoken,
+                    server_address: server.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+        Ok(Self(Arc::new(out)))
+    }
+
+    /// The credentials for `host[:port]`, if the operator gave any.
+    pub fn get(&self, host: &str) -> Option<&Credentials> {
+        self.0.get(&registry_key(host))
+    }
+
+    /// How many registries it has credentials for.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it has none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl Default for RegistrySettings {
@@ -63,6 +169,9 @@ impl Default for RegistrySettings {
             shared: Vec::new(),
             scopes: HashMap::new(),
             egress: None,
+            mirrors: Vec::new(),
+            auth: OperatorAuth::default(),
+            cache: Arc::new(PullCache::default()),
         }
     }
 }
@@ -114,6 +223,38 @@ impl RegistrySettings {
             ca_pem: std::fs::read(self.certs_dir.join(domain).join("ca.crt")).ok(),
             egress: self.egress.clone(),
         })
+    }
+
+    /// Adds a Docker Hub mirror (`http://` or `https://` and a host).
+    pub fn add_mirror(&mut self, url: &str) -> Result<(), String> {
+        let parsed: reqwest::Url = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err("want http:// or https:// and a host".into());
+        }
+        self.mirrors.push(url.trim_end_matches('/').to_string());
+        Ok(())
+    }
+
+    /// The mirrors a Docker Hub `reference` is asked at first, in order.
+    fn mirror_remotes(&self, reference: &Reference) -> Vec<Remote> {
+        if !matches!(reference.domain.as_str(), "docker.io" | "index.docker.io") {
+            return Vec::new();
+        }
+        self.mirrors
+            .iter()
+            .filter_map(|m| {
+                let base: reqwest::Url = m.parse().ok()?;
+                let host = registry_key(m);
+                Some(Remote {
+                    base,
+                    repo: reference.path.clone(),
+                    token: None,
+                    ca_pem: std::fs::read(self.certs_dir.join(&host).join("ca.crt")).ok(),
+                    // The operator named it: it may be on their network.
+                    egress: None,
+                })
+            })
+            .collect()
     }
 
     fn base_url(&self, domain: &str) -> String {
@@ -425,27 +566,176 @@ impl From<ClientError> for PullError {
 }
 
 /// Reads `reference`'s manifest and config: what a pull then downloads.
+/// Docker Hub's references are asked at the mirrors first, then at Docker
+/// Hub when none answers.
 async fn prepare_pull(
     engine: &Arc<Engine>,
     scope: &str,
     reference: &Reference,
     creds: Option<&Credentials>,
 ) -> Result<PullJob, PullError> {
-    let remote = engine.registry_settings().remote(scope, reference)?;
+    let settings = engine.registry_settings();
+    let direct = settings.remote(scope, reference)?;
+    for mirror in settings.mirror_remotes(reference) {
+        let base = mirror.base.to_string();
+        match resolve_pull(engine, &settings, scope, mirror, reference, creds, false).await {
+            Ok(job) => return Ok(job),
+            Err(e) => {
+                let why = match e {
+                    PullError::Api(e) => e.message,
+                    PullError::Client(e) => e.to_string(),
+                };
+                tracing::warn!(mirror = %base, error = %why, "registry mirror failed; asking the registry");
+            }
+        }
+    }
+    let classroom = matches!(
+        reference.domain.as_str(),
+        CLASSROOM_REGISTRY | "registry.local"
+    );
+    resolve_pull(
+        engine, &settings, scope, direct, reference, creds, classroom,
+    )
+    .await
+}
+
+/// A manifest of `key` by digest: the one kept, or fetched (and verified)
+/// once however many pulls ask at the same time.
+async fn cached_manifest(
+    cache: &PullCache,
+    client: &RepoClient,
+    key: &str,
+    digest: &str,
+) -> Result<Manifest, ClientError> {
+    let lock = cache.doc_lock(key, digest);
+    let _held = lock.lock().await;
+    if let Some(bytes) = cache.doc(key, digest) {
+        return Ok(manifest_of(bytes.to_vec(), digest));
+    }
+    let m = client.manifest(digest).await?;
+    cache.set_doc(key, &m.digest, m.bytes.clone());
+    Ok(m)
+}
+
+/// A kept manifest with its media type read from its JSON.
+fn manifest_of(bytes: Vec<u8>, digest: &str) -> Manifest {
+    let media_type = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType").and_then(Value::as_str).map(String::from))
+        .unwrap_or_default();
+    Manifest {
+        bytes,
+        media_type,
+        digest: digest.to_string(),
+    }
+}
+
+async fn resolve_pull(
+    engine: &Arc<Engine>,
+    settings: &RegistrySettings,
+    scope: &str,
+    remote: Remote,
+    reference: &Reference,
+    creds: Option<&Credentials>,
+    classroom: bool,
+) -> Result<PullJob, PullError> {
+    let cache = settings.cache.clone();
+    let host = remote.base.host_str().unwrap_or("").to_string();
+    let host = match remote.base.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    };
+    // Who the upstream is asked as: the learner's own login, else the
+    // operator's account for that registry, else nobody.
+    let operator = if classroom {
+        None
+    } else {
+        settings
+            .auth
+            .get(&host)
+            .or_else(|| settings.auth.get(&reference.domain))
+    };
+    let who = match (creds, operator, &remote.token) {
+        (_, _, Some(token)) => identity("token", token),
+        (Some(c), _, _) => identity(
+            "login",
+            &format!(
+                "{}\n{}\n{}\n{}\n{}",
+                host, c.username, c.password, c.identity_token, c.registry_token
+            ),
+        ),
+        (None, Some(_), _) => identity("operator", ""),
+        (None, None, _) => identity("anonymous", ""),
+    };
+    let creds = creds.or(operator);
     let client = RepoClient::connect(remote, creds, "pull").await?;
+    let key = client.source();
     let wanted = reference
         .digest
         .clone()
         .or(reference.tag.clone())
         .unwrap_or_else(|| "latest".into());
-    let top = client.manifest(&wanted).await?;
+    let top = if reference.digest.is_some() {
+        // The repository must let this pull see the digest: a `HEAD`
+        // proves it when the manifest is kept.
+        if cache.doc(&key, &wanted).is_some()
+            && client.head_manifest(&wanted).await?.as_deref() == Some(wanted.as_str())
+        {
+            cached_manifest(&cache, &client, &key, &wanted).await?
+        } else {
+            let m = client.manifest(&wanted).await?;
+            cache.set_doc(&key, &m.digest, m.bytes.clone());
+            m
+        }
+    } else {
+        // A tag resolved under the same identity within the time to live
+        // is not asked again (never the classroom registry's: it is here,
+        // and its tags change as learners push).
+        let known = if classroom {
+            None
+        } else {
+            cache.tag(&who, &key, &wanted)
+        };
+        let fresh = known.is_some();
+        let digest = match known {
+            Some(d) => Some(d),
+            None => client.head_manifest(&wanted).await?,
+        };
+        match digest {
+            Some(d) => {
+                let m = cached_manifest(&cache, &client, &key, &d).await?;
+                // Only an upstream answer starts the time to live again.
+                if !fresh {
+                    cache.set_tag(&who, &key, &wanted, &m.digest);
+                }
+                m
+            }
+            None => {
+                let m = client.manifest(&wanted).await?;
+                cache.set_doc(&key, &m.digest, m.bytes.clone());
+                cache.set_tag(&who, &key, &wanted, &m.digest);
+                m
+            }
+        }
+    };
     let manifest = match pick_platform(&top.bytes) {
-        Some(Ok(child)) => client.manifest(&child).await?,
+        Some(Ok(child)) => cached_manifest(&cache, &client, &key, &child).await?,
         Some(Err(e)) => return Err(ApiError::not_found(e).into()),
         None => top.clone(),
     };
     let parsed = parse_manifest(&manifest.bytes).map_err(ApiError::internal)?;
-    let config = client.blob_bytes(&parsed.config).await?;
+    let config = {
+        let lock = cache.doc_lock(&key, &parsed.config);
+        let _held = lock.lock().await;
+        match cache.doc(&key, &parsed.config) {
+            Some(c) => c.to_vec(),
+            None => {
+                let c = client.blob_bytes(&parsed.config).await?;
+                cache.set_doc(&key, &parsed.config, c.clone());
+                c
+            }
+        }
+    };
     let (image_config, _) = crate::image::parse_config_bytes(&config).map_err(ApiError::from)?;
     let diff_ids: Vec<String> = image_config.rootfs().diff_ids().to_vec();
     if diff_ids.len() != parsed.layers.len() {
@@ -463,6 +753,8 @@ async fn prepare_pull(
     names.push(format!("{}@{}", reference.familiar_repo(), top.digest));
     Ok(PullJob {
         client,
+        cache,
+        key,
         store_owner: engine.clone(),
         scope: scope.to_string(),
         path: reference.path.clone(),
@@ -492,6 +784,9 @@ pub async fn pull_quietly(engine: &Arc<Engine>, scope: &str, image: &str) -> Res
 
 struct PullJob {
     client: RepoClient,
+    cache: Arc<PullCache>,
+    /// `host:port/repo`: what the cache knows the repository by.
+    key: String,
     store_owner: Arc<Engine>,
     scope: String,
     path: String,
@@ -509,6 +804,106 @@ impl PullJob {
         self.store_owner.runtime.images()
     }
 
+    /// Whether a layer is here for this pull: stored, and downloaded from
+    /// this very repository (which let this pull read its manifest).
+    fn have(&self, digest: &str, diff_id: &str) -> bool {
+        self.cache.fetched(&self.key, digest) && self.store().has_layer(diff_id)
+    }
+
+    /// Downloads, verifies and unpacks one layer, telling followers how far
+    /// it got.
+    async fn download(
+        &self,
+        tx: &Sink,
+        digest: &str,
+        size: u64,
+        diff_id: &str,
+        guard: &crate::registry::cache::FlightGuard,
+    ) -> Result<(), String> {
+        let id = short(digest);
+        if self.have(digest, diff_id) {
+            // Another pull finished it between our look and this flight.
+            send(tx, status(&id, "Download complete")).await;
+            return Ok(());
+        }
+        let dest = self.store().download_path();
+        let report = throttled(tx.clone(), id.clone(), "Downloading", size);
+        let shared = |n: u64| {
+            report(n);
+            guard.report(Stage::Downloading(n));
+        };
+        let got = match self.client.download(digest, &dest, &shared).await {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = std::fs::remove_file(&dest);
+                return Err(e.to_string());
+            }
+        };
+        send(tx, status(&id, "Verifying Checksum")).await;
+        send(tx, status(&id, "Download complete")).await;
+        guard.report(Stage::Extracting(got));
+        send(tx, progress(&id, "Extracting", got, got)).await;
+        let engine = self.store_owner.clone();
+        let (d, diff, source) = (
+            digest.to_string(),
+            diff_id.to_string(),
+            self.client.source(),
+        );
+        tokio::task::spawn_blocking(move || {
+            engine
+                .runtime
+                .images()
+                .add_pulled_layer(&dest, &d, &diff, &source)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+    }
+
+    /// Shows another pull's download of a layer as if it were this one's.
+    async fn follow(
+        &self,
+        tx: &Sink,
+        digest: &str,
+        size: u64,
+        mut rx: tokio::sync::watch::Receiver<Stage>,
+    ) -> Result<(), String> {
+        let id = short(digest);
+        let report = throttled(tx.clone(), id.clone(), "Downloading", size);
+        let mut extracting = false;
+        loop {
+            let stage = rx.borrow_and_update().clone();
+            match stage {
+                Stage::Downloading(0) => send(tx, status(&id, "Waiting")).await,
+                Stage::Downloading(n) => report(n),
+                Stage::Extracting(_) | Stage::Done if !extracting => {
+                    extracting = true;
+                    let got = if let Stage::Extracting(g) = stage {
+                        g
+                    } else {
+                        size
+                    };
+                    report(got);
+                    send(tx, status(&id, "Verifying Checksum")).await;
+                    send(tx, status(&id, "Download complete")).await;
+                    send(tx, progress(&id, "Extracting", got, got)).await;
+                    if stage == Stage::Done {
+                        return Ok(());
+                    }
+                }
+                Stage::Extracting(_) => {}
+                Stage::Done => return Ok(()),
+                Stage::Failed(e) => return Err(e),
+            }
+            // A leader gone leaves its last word, read on the next turn.
+            if rx.changed().await.is_err()
+                && !matches!(*rx.borrow(), Stage::Done | Stage::Failed(_))
+            {
+                return Err("download abandoned".into());
+            }
+        }
+    }
+
     async fn run(self, tx: &Sink) -> Result<(), String> {
         send(
             tx,
@@ -517,7 +912,7 @@ impl PullJob {
         .await;
         let mut missing = Vec::new();
         for ((digest, size), diff_id) in &self.layers {
-            if self.store().has_layer(diff_id) {
+            if self.have(digest, diff_id) {
                 send(tx, status(&short(digest), "Already exists")).await;
             } else if !missing
                 .iter()
@@ -528,36 +923,18 @@ impl PullJob {
             }
         }
         for (digest, size, diff_id) in missing {
-            let id = short(&digest);
-            let dest = self.store().download_path();
-            let report = throttled(tx.clone(), id.clone(), "Downloading", size);
-            let got = self
-                .client
-                .download(&digest, &dest, &*report)
-                .await
-                .map_err(|e| e.to_string());
-            let got = match got {
-                Ok(g) => g,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&dest);
-                    return Err(e);
+            match self.cache.flight(&self.key, &digest) {
+                Flight::Lead(guard) => {
+                    let done = self.download(tx, &digest, size, &diff_id, &guard).await;
+                    guard.report(match &done {
+                        Ok(()) => Stage::Done,
+                        Err(e) => Stage::Failed(e.clone()),
+                    });
+                    done?;
                 }
-            };
-            send(tx, status(&id, "Verifying Checksum")).await;
-            send(tx, status(&id, "Download complete")).await;
-            send(tx, progress(&id, "Extracting", got, got)).await;
-            let engine = self.store_owner.clone();
-            let (d, diff, source) = (digest.clone(), diff_id.clone(), self.client.source());
-            tokio::task::spawn_blocking(move || {
-                engine
-                    .runtime
-                    .images()
-                    .add_pulled_layer(&dest, &d, &diff, &source)
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-            send(tx, status(&id, "Pull complete")).await;
+                Flight::Follow(rx) => self.follow(tx, &digest, size, rx).await?,
+            }
+            send(tx, status(&short(&digest), "Pull complete")).await;
         }
         let (_, up_to_date) = self
             .store()
@@ -665,6 +1042,7 @@ impl PushJob {
 
     async fn push_one(&self, tx: &Sink, tag: &str, id: &str) -> Result<(), String> {
         let store = self.engine.runtime.images();
+        let cache = self.engine.registry_settings().cache;
         let config = store.config_bytes(id).map_err(|e| e.to_string())?;
         let (image_config, _) =
             crate::image::parse_config_bytes(&config).map_err(|e| e.to_string())?;
@@ -719,6 +1097,8 @@ impl PushJob {
             store
                 .add_layer_source(diff_id, &here)
                 .map_err(|e| e.to_string())?;
+            // The repository holds the blob now: a pull of it may use ours.
+            cache.mark_fetched(&here, &layer.digest);
             layers.push(layer);
         }
         layers.reverse();
@@ -749,6 +1129,8 @@ impl PushJob {
             .put_manifest(tag, bytes, DOCKER_MANIFEST)
             .await
             .map_err(|e| e.to_string())?;
+        // A tag pushed through Berth is seen by the next pull at once.
+        cache.forget_tags(&self.client.source());
         store
             .add_repo_digest(&self.scope, &format!("{}@{digest}", self.repo), id)
             .map_err(|e| e.to_string())?;

@@ -181,6 +181,35 @@ impl reqwest::dns::Resolve for NoLookups {
     }
 }
 
+/// Manifests and configs read at most: a registry the learner runs could
+/// send JSON without end.
+const DOC_LIMIT: usize = 8 << 20;
+
+/// A response body of at most [`DOC_LIMIT`] bytes.
+async fn bounded(resp: reqwest::Response, what: &str) -> Result<Vec<u8>, ClientError> {
+    let mut out = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ClientError::Invalid(format!("reading {what}: {e}")))?;
+        if out.len() + chunk.len() > DOC_LIMIT {
+            return Err(ClientError::Invalid(format!(
+                "{what} is larger than {DOC_LIMIT} bytes"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// `sha256:` and 64 lowercase hex digits.
+pub fn is_sha256(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 fn sha256_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
@@ -666,11 +695,7 @@ impl RepoClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Invalid(format!("reading manifest: {e}")))?
-            .to_vec();
+        let bytes = bounded(resp, "manifest").await?;
         let digest = sha256_of(&bytes);
         if reference.starts_with("sha256:") && digest != reference {
             return Err(ClientError::Invalid(format!(
@@ -696,6 +721,33 @@ impl RepoClient {
         })
     }
 
+    /// The digest `reference` names, from a `HEAD` (which Docker Hub does
+    /// not count against its pull limits); `None` when the registry does not
+    /// say (then a `GET` answers, with the registry's error if there is one).
+    pub async fn head_manifest(&self, reference: &str) -> Result<Option<String>, ClientError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_str(&MANIFEST_TYPES.join(", ")).expect("ascii"),
+        );
+        let resp = self
+            .send(
+                Method::HEAD,
+                self.repo_url(&format!("manifests/{reference}")),
+                headers,
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Ok(None);
+        }
+        Ok(resp
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            .filter(|d| is_sha256(d))
+            .map(String::from))
+    }
+
     /// `GET blobs/<digest>`, with the registry's error when it is not there.
     async fn get_blob(&self, digest: &str) -> Result<reqwest::Response, ClientError> {
         let resp = self
@@ -714,16 +766,13 @@ impl RepoClient {
     /// A small blob (a config), verified against its digest.
     pub async fn blob_bytes(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
         let resp = self.get_blob(digest).await?;
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Invalid(format!("reading blob {digest}: {e}")))?;
+        let bytes = bounded(resp, &format!("blob {digest}")).await?;
         if sha256_of(&bytes) != digest {
             return Err(ClientError::Invalid(format!(
                 "filesystem layer verification failed for digest {digest}"
             )));
         }
-        Ok(bytes.to_vec())
+        Ok(bytes)
     }
 
     /// Downloads a blob into `dest`, checking its digest; `progress` gets

@@ -19,6 +19,7 @@
 //! how a workshop shares images later. `berth registry` alone is open.
 
 pub mod api;
+pub mod cache;
 pub mod client;
 pub mod storage;
 

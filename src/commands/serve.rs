@@ -76,6 +76,8 @@ pub struct ServeArgs {
     /// repeatable.
     #[arg(long = "allow-registry", value_name = "HOST:PORT")]
     allow_registry: Vec<String>,
+    #[command(flatten)]
+    upstreams: super::daemon::UpstreamArgs,
     /// Directory of the lessons (reloaded when a file changes).
     #[arg(long, default_value = "lessons")]
     lessons: PathBuf,
@@ -206,6 +208,9 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
             requests: args.max_requests_per_session.max(1),
         });
         start_registry(&engine, args.registry_listen, &args.allow_registry).await?;
+        let mut settings = engine.registry_settings();
+        args.upstreams.apply(&mut settings)?;
+        engine.set_registry(settings);
         let swept = sweep::sweep(&engine);
         if swept > 0 {
             tracing::info!(sessions = swept, "removed sessions left by a previous run");
