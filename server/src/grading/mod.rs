@@ -95,6 +95,12 @@ pub struct Check {
     pub history: Option<String>,
     /// Another name of the very same image (same image ID).
     pub same_as: Option<String>,
+    /// The user the image's containers run as (`Config.User`, `USER`);
+    /// `root` matches an image that sets none.
+    pub user: Option<String>,
+    /// Text neither `docker history --no-trunc` nor the image's config
+    /// (`docker image inspect`) shows: a secret that must not be baked in.
+    pub hides: Option<String>,
 
     // Volumes.
     /// A file (path inside the volume).
@@ -269,6 +275,8 @@ impl Check {
                 self.image.is_some(),
                 "images",
             ),
+            ("user", self.user.is_some(), self.image.is_some(), "images"),
+            ("hides", self.hides.is_some(), self.image.is_some(), "images"),
             (
                 "tag",
                 self.tag.is_some(),
@@ -362,6 +370,9 @@ impl Check {
             if f.split('/').any(|p| p == "..") {
                 return Err(format!("file {f:?} leaves the volume"));
             }
+        }
+        if self.hides.as_ref().is_some_and(|h| h.trim().is_empty()) {
+            return Err("hides is empty: name the secret text".into());
         }
         if let Some(e) = &self.env {
             if !e.contains('=') {
@@ -469,6 +480,12 @@ impl Check {
         }
         if let Some(o) = &self.same_as {
             parts.push(format!("is the same image as {o}"));
+        }
+        if let Some(u) = &self.user {
+            parts.push(format!("runs as user {u}"));
+        }
+        if let Some(h) = &self.hides {
+            parts.push(format!("shows {h:?} in neither docker history nor inspect"));
         }
         if let Some(f) = &self.file {
             parts.push(format!("holds file {f}"));
@@ -739,5 +756,18 @@ mod tests {
         assert_eq!(c.describe(), "image app:latest is the same image as app:v2");
         let c = check("id = \"s\"\ncontainer = \"web\"\nsame_as = \"app:v2\"\n");
         assert_eq!(c.validate(), Err("same_as applies to images only".into()));
+        let c = check("id = \"u\"\nimage = \"app\"\nuser = \"app\"\nhides = \"hunter2\"\n");
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            c.describe(),
+            "image app runs as user app, shows \"hunter2\" in neither docker history nor inspect"
+        );
+        let c = check("id = \"u\"\ncontainer = \"web\"\nuser = \"app\"\n");
+        assert_eq!(c.validate(), Err("user applies to images only".into()));
+        let c = check("id = \"u\"\nimage = \"app\"\nhides = \" \"\n");
+        assert_eq!(
+            c.validate(),
+            Err("hides is empty: name the secret text".into())
+        );
     }
 }
