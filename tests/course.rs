@@ -55,3 +55,25 @@ async fn lesson_04_is_proven_by_its_solution() {
         .await;
     assert_eq!(owners.trim(), "0:0 /data\n0:0 /data/x", "{owners:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_09_healthchecks_is_proven_by_its_solution() {
+    let proof = prove_lesson("09-healthchecks").await;
+    // What the lesson tells the learner they will see.
+    assert!(
+        proof.transcript.contains("pulse: Up") && proof.transcript.contains("(healthy)"),
+        "{}",
+        proof.transcript
+    );
+    assert!(
+        proof.transcript.contains("sickly: Up") && proof.transcript.contains("(unhealthy)"),
+        "{}",
+        proof.transcript
+    );
+    assert!(
+        proof.transcript.contains("\"FailingStreak\""),
+        "{}",
+        proof.transcript
+    );
+    println!("{}", proof.transcript);
+}

@@ -126,7 +126,7 @@ fn the_swarm_lesson_is_screenshot_at_laptop_and_projector_sizes() {
         .arg(root.join("tests/browser/course_shots.mjs"))
         .arg(format!("http://{}/", c.addr))
         .arg(&shots)
-        .arg("09-swarm")
+        .arg("13-swarm")
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
