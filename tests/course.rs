@@ -75,5 +75,4 @@ async fn lesson_09_healthchecks_is_proven_by_its_solution() {
         "{}",
         proof.transcript
     );
-    println!("{}", proof.transcript);
 }
