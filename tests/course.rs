@@ -76,3 +76,16 @@ async fn lesson_09_healthchecks_is_proven_by_its_solution() {
         proof.transcript
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_11_best_practices_is_proven_by_its_solution() {
+    let proof = prove_lesson("11-best-practices").await;
+    let t = &proof.transcript;
+    // What the lesson shows: the careless image holds the secret file and
+    // the log; an ENV password is printed by docker history; the app runs
+    // as app and reads the mounted secret.
+    assert!(t.contains("secret.env") && t.contains("debug.log"), "{t}");
+    assert!(t.contains("ENV DB_PASSWORD=hunter2"), "{t}");
+    assert!(t.contains("uid=1000(app)"), "{t}");
+    assert!(t.contains("Using cache"), "{t}");
+}
