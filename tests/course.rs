@@ -9,7 +9,12 @@ use common::course::prove_lesson;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lesson_01_is_proven_by_its_solution() {
-    prove_lesson("01-vms-vs-containers").await;
+    let proof = prove_lesson("01-vms-vs-containers").await;
+    let t = &proof.transcript;
+    // What "under the hood" tells the learner they will see.
+    assert!(t.contains("OOMKilled=true exit=137"), "{t}");
+    assert!(t.contains("mount refused"), "{t}");
+    assert!(t.contains("can't set date: Operation not permitted"), "{t}");
 }
 
 /// A proof that fails after the lesson is proven, the lab terminal still

@@ -68,6 +68,9 @@ pub struct Check {
     pub mount: Option<String>,
     /// `healthy`, `unhealthy`, `starting`.
     pub health: Option<String>,
+    /// Whether the kernel killed it for passing its memory limit
+    /// (`State.OOMKilled`).
+    pub oom_killed: Option<bool>,
     /// Restart policy name: `no`, `always`, `unless-stopped`, `on-failure`.
     pub restart: Option<String>,
     /// A command run inside the container; `contains` is looked for in
@@ -234,6 +237,12 @@ impl Check {
             ("env", self.env.is_some(), is_container, "containers"),
             ("mount", self.mount.is_some(), is_container, "containers"),
             ("health", self.health.is_some(), is_container, "containers"),
+            (
+                "oom_killed",
+                self.oom_killed.is_some(),
+                is_container,
+                "containers",
+            ),
             (
                 "restart",
                 self.restart.is_some(),
@@ -450,6 +459,11 @@ impl Check {
         }
         if let Some(h) = &self.health {
             parts.push(format!("is {h}"));
+        }
+        match self.oom_killed {
+            Some(true) => parts.push("was killed for passing its memory limit".into()),
+            Some(false) => parts.push("was not killed for memory".into()),
+            None => {}
         }
         if let Some(r) = &self.restart {
             parts.push(format!("restarts {r}"));
@@ -762,6 +776,14 @@ mod tests {
             c.describe(),
             "image app runs as user app, shows \"hunter2\" in neither docker history nor inspect"
         );
+        let c = check("id = \"o\"\ncontainer = \"hog\"\nstate = \"exited\"\noom_killed = true\n");
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            c.describe(),
+            "container hog is exited, was killed for passing its memory limit"
+        );
+        let c = check("id = \"o\"\nimage = \"hog\"\noom_killed = true\n");
+        assert_eq!(c.validate(), Err("oom_killed applies to containers only".into()));
         let c = check("id = \"u\"\ncontainer = \"web\"\nuser = \"app\"\n");
         assert_eq!(c.validate(), Err("user applies to images only".into()));
         let c = check("id = \"u\"\nimage = \"app\"\nhides = \" \"\n");
