@@ -285,7 +285,12 @@ impl Check {
                 "images",
             ),
             ("user", self.user.is_some(), self.image.is_some(), "images"),
-            ("hides", self.hides.is_some(), self.image.is_some(), "images"),
+            (
+                "hides",
+                self.hides.is_some(),
+                self.image.is_some(),
+                "images",
+            ),
             (
                 "tag",
                 self.tag.is_some(),
@@ -783,7 +788,10 @@ mod tests {
             "container hog is exited, was killed for passing its memory limit"
         );
         let c = check("id = \"o\"\nimage = \"hog\"\noom_killed = true\n");
-        assert_eq!(c.validate(), Err("oom_killed applies to containers only".into()));
+        assert_eq!(
+            c.validate(),
+            Err("oom_killed applies to containers only".into())
+        );
         let c = check("id = \"u\"\ncontainer = \"web\"\nuser = \"app\"\n");
         assert_eq!(c.validate(), Err("user applies to images only".into()));
         let c = check("id = \"u\"\nimage = \"app\"\nhides = \" \"\n");

@@ -161,10 +161,7 @@ pub fn revealing(inspect: &Value, history: &Value, secret: &str) -> Vec<String> 
         // docker history lists the newest step first.
         let n = steps.len();
         for (i, h) in steps.iter().enumerate() {
-            if h["CreatedBy"]
-                .as_str()
-                .is_some_and(|s| s.contains(secret))
-            {
+            if h["CreatedBy"].as_str().is_some_and(|s| s.contains(secret)) {
                 out.push(format!(
                     "docker history step {} ({})",
                     n - i,
@@ -296,7 +293,8 @@ mod tests {
             ]
         );
         let clean = json!({"Config": {"Env": ["PATH=/bin"], "User": "app"}});
-        let clean_history = json!([{"CreatedBy": "RUN --mount=type=secret,id=db cat /run/secrets/db"}]);
+        let clean_history =
+            json!([{"CreatedBy": "RUN --mount=type=secret,id=db cat /run/secrets/db"}]);
         assert!(revealing(&clean, &clean_history, "hunter2").is_empty());
     }
 }

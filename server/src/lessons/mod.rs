@@ -315,9 +315,15 @@ pub fn parse_lesson(dir: &Path, problems: &mut Vec<Problem>) -> Option<Lesson> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
         let folder = dir.parent().map(|p| p.join(SHARED).join(name));
         if !simple {
-            problem(2, format!("shared: {name:?} must be a folder name of {SHARED}/"));
+            problem(
+                2,
+                format!("shared: {name:?} must be a folder name of {SHARED}/"),
+            );
         } else if !folder.as_ref().is_some_and(|f| f.is_dir()) {
-            problem(2, format!("shared: no folder {SHARED}/{name} beside the lessons"));
+            problem(
+                2,
+                format!("shared: no folder {SHARED}/{name} beside the lessons"),
+            );
         }
     }
     for p in pictures::pictures(&body) {
@@ -435,7 +441,10 @@ pub fn load_dir(root: &Path) -> (Vec<Lesson>, Vec<Problem>) {
             .map(|e| e.path())
             .filter(|p| p.is_dir())
             // `_shared/` and other `_` folders hold files, not lessons.
-            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('_')))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('_'))
+            })
             .collect(),
         Err(e) => {
             problems.push(Problem {

@@ -63,9 +63,9 @@ pub fn is_picture_name(name: &str) -> bool {
         && name.ends_with(".svg")
         && name.len() > 4
         && !name.starts_with('.')
-        && name.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
-        })
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Why `svg` is not a safe picture, or `Ok` when it is one.
@@ -179,16 +179,37 @@ mod tests {
             ("<svg><script>alert(1)</script></svg>", "<script>"),
             ("<svg><SCRIPT>alert(1)</SCRIPT></svg>", "<script>"),
             ("<svg onload=\"alert(1)\"></svg>", "event handler (onload=)"),
-            ("<svg><rect\nonclick = 'x'/></svg>", "event handler (onclick=)"),
+            (
+                "<svg><rect\nonclick = 'x'/></svg>",
+                "event handler (onclick=)",
+            ),
             ("<svg><rect/onmouseover=x /></svg>", "event handler"),
-            ("<svg><image href=\"https://evil.example/x.png\"/></svg>", "refers outside"),
-            ("<svg><use xlink:href='http://x/y#z'/></svg>", "refers outside"),
-            ("<svg><a href=javascript:alert(1)>x</a></svg>", "javascript:"),
+            (
+                "<svg><image href=\"https://evil.example/x.png\"/></svg>",
+                "refers outside",
+            ),
+            (
+                "<svg><use xlink:href='http://x/y#z'/></svg>",
+                "refers outside",
+            ),
+            (
+                "<svg><a href=javascript:alert(1)>x</a></svg>",
+                "javascript:",
+            ),
             ("<svg><rect fill=\"url(https://x/y)\"/></svg>", "url()"),
-            ("<svg><style>@import 'http://x/y.css';</style></svg>", "imports"),
-            ("<svg><foreignObject><div/></foreignObject></svg>", "foreignObject"),
+            (
+                "<svg><style>@import 'http://x/y.css';</style></svg>",
+                "imports",
+            ),
+            (
+                "<svg><foreignObject><div/></foreignObject></svg>",
+                "foreignObject",
+            ),
             ("<!DOCTYPE svg [<!ENTITY a \"b\">]><svg/>", "DOCTYPE"),
-            ("<svg><set attributeName=\"href\" to=\"#x\"/></svg>", "<set>"),
+            (
+                "<svg><set attributeName=\"href\" to=\"#x\"/></svg>",
+                "<set>",
+            ),
             ("<html><body>hi</body></html>", "not an SVG"),
         ];
         for (svg, why) in bad {
