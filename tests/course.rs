@@ -121,12 +121,8 @@ fn pictures_are_served_as_sandboxed_images_and_nothing_else() {
     std::fs::write(lesson.join("unshown.svg"), "<svg></svg>").unwrap();
     std::fs::write(lesson.join("notes.txt"), "private").unwrap();
     let lessons = dir.path().display().to_string();
-    let c = common::classroom::Classroom::start(&[
-        "--lessons",
-        &lessons,
-        "--preview-listen",
-        "off",
-    ]);
+    let c =
+        common::classroom::Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
 
     let page = c.http("GET", "/lessons/01-pics", None, None);
     assert_eq!(page.status, 200, "{}", page.body);
