@@ -80,6 +80,11 @@ async fn lesson_09_healthchecks_is_proven_by_its_solution() {
         "{}",
         proof.transcript
     );
+    assert!(
+        proof.transcript.contains("rollback_completed"),
+        "{}",
+        proof.transcript
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
