@@ -9,7 +9,12 @@ use common::course::prove_lesson;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lesson_01_is_proven_by_its_solution() {
-    prove_lesson("01-vms-vs-containers").await;
+    let proof = prove_lesson("01-vms-vs-containers").await;
+    let t = &proof.transcript;
+    // What "under the hood" tells the learner they will see.
+    assert!(t.contains("OOMKilled=true exit=137"), "{t}");
+    assert!(t.contains("mount refused"), "{t}");
+    assert!(t.contains("can't set date: Operation not permitted"), "{t}");
 }
 
 /// A proof that fails after the lesson is proven, the lab terminal still
@@ -54,4 +59,110 @@ async fn lesson_04_is_proven_by_its_solution() {
         )
         .await;
     assert_eq!(owners.trim(), "0:0 /data\n0:0 /data/x", "{owners:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_09_healthchecks_is_proven_by_its_solution() {
+    let proof = prove_lesson("09-healthchecks").await;
+    // What the lesson tells the learner they will see.
+    assert!(
+        proof.transcript.contains("pulse: Up") && proof.transcript.contains("(healthy)"),
+        "{}",
+        proof.transcript
+    );
+    assert!(
+        proof.transcript.contains("sickly: Up") && proof.transcript.contains("(unhealthy)"),
+        "{}",
+        proof.transcript
+    );
+    assert!(
+        proof.transcript.contains("\"FailingStreak\""),
+        "{}",
+        proof.transcript
+    );
+    assert!(
+        proof.transcript.contains("rollback_completed"),
+        "{}",
+        proof.transcript
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_11_best_practices_is_proven_by_its_solution() {
+    let proof = prove_lesson("11-best-practices").await;
+    let t = &proof.transcript;
+    // What the lesson shows: the careless image holds the secret file and
+    // the log; an ENV password is printed by docker history; the app runs
+    // as app and reads the mounted secret.
+    assert!(t.contains("secret.env") && t.contains("debug.log"), "{t}");
+    assert!(t.contains("ENV DB_PASSWORD=hunter2"), "{t}");
+    assert!(t.contains("uid=1000(app)"), "{t}");
+    assert!(t.contains("Using cache"), "{t}");
+}
+
+/// A lesson's pictures are served as sandboxed images, and only they: not
+/// the lesson's other files, not a path out of the folder, not an SVG the
+/// lesson does not show, not one that carries a script.
+#[test]
+fn pictures_are_served_as_sandboxed_images_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let lesson = dir.path().join("01-pics");
+    std::fs::create_dir_all(&lesson).unwrap();
+    std::fs::write(
+        lesson.join("lesson.md"),
+        "+++\ntitle = \"Pics\"\n+++\n\n![A safe drawing](safe.svg)\n\n![A rigged drawing](rigged.svg)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        lesson.join("safe.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 1 1\"><rect width=\"1\" height=\"1\"/></svg>",
+    )
+    .unwrap();
+    std::fs::write(
+        lesson.join("rigged.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>fetch('/api/progress')</script></svg>",
+    )
+    .unwrap();
+    std::fs::write(lesson.join("unshown.svg"), "<svg></svg>").unwrap();
+    std::fs::write(lesson.join("notes.txt"), "private").unwrap();
+    let lessons = dir.path().display().to_string();
+    let c =
+        common::classroom::Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
+
+    let page = c.http("GET", "/lessons/01-pics", None, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(
+            "<img class=\"picture\" src=\"/lessons/01-pics/safe.svg\" alt=\"A safe drawing\""
+        ),
+        "{}",
+        page.body
+    );
+
+    let svg = c.http("GET", "/lessons/01-pics/safe.svg", None, None);
+    assert_eq!(svg.status, 200, "{}", svg.body);
+    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+    assert_eq!(svg.header("x-content-type-options"), Some("nosniff"));
+    let csp = svg.header("content-security-policy").unwrap_or("");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("sandbox"),
+        "{csp}"
+    );
+    assert!(svg.body.starts_with("<svg"), "{}", svg.body);
+
+    for refused in [
+        "/lessons/01-pics/rigged.svg",
+        "/lessons/01-pics/unshown.svg",
+        "/lessons/01-pics/notes.txt",
+        "/lessons/01-pics/lesson.md",
+        "/lessons/01-pics/..%2F..%2Fetc%2Fpasswd",
+        "/lessons/01-pics/%2E%2E",
+        "/lessons/no-such/safe.svg",
+    ] {
+        let r = c.http("GET", refused, None, None);
+        assert_eq!(r.status, 404, "{refused}: {}", r.body);
+        assert!(!r.body.contains("script"), "{refused}: {}", r.body);
+        assert!(!r.body.contains("private"), "{refused}: {}", r.body);
+        assert!(!r.body.contains("root:"), "{refused}: {}", r.body);
+    }
 }

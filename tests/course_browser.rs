@@ -126,7 +126,7 @@ fn the_swarm_lesson_is_screenshot_at_laptop_and_projector_sizes() {
         .arg(root.join("tests/browser/course_shots.mjs"))
         .arg(format!("http://{}/", c.addr))
         .arg(&shots)
-        .arg("09-swarm")
+        .arg("13-swarm")
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -137,6 +137,40 @@ fn the_swarm_lesson_is_screenshot_at_laptop_and_projector_sizes() {
         c.log()
     );
     assert!(stdout.contains("ok: 6 lesson screenshots"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("wider than the column"))
+            .all(|l| l.contains(": 0 block(s)")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn lessons_9_and_11_are_screenshot_at_laptop_and_projector_sizes() {
+    if !browser_available() {
+        return;
+    }
+    let c = classroom();
+    let slugs = ["09-healthchecks", "11-best-practices"];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = artifacts();
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/browser/course_shots.mjs"))
+        .arg(format!("http://{}/", c.addr))
+        .arg(&shots)
+        .args(slugs)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        c.log()
+    );
+    assert!(stdout.contains("ok: 12 lesson screenshots"), "{stdout}");
     assert!(
         stdout
             .lines()

@@ -1,4 +1,4 @@
-//! The proof of lesson 09-swarm, a three-node lesson. As
+//! The proof of lesson 13-swarm, a three-node lesson. As
 //! `common::course::prove_lesson` does for one node: a fresh session opens
 //! the lesson (which grows it to node1..node3 and runs the setup on each),
 //! every exercise fails, the solution runs in the labs' terminals with the
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::classroom::{Classroom, Term};
 use common::course::{lessons_dir, type_file, wait_for_setup};
 
-const SLUG: &str = "09-swarm";
+const SLUG: &str = "13-swarm";
 const STEP: Duration = Duration::from_secs(120);
 const PART: Duration = Duration::from_secs(600);
 
@@ -60,7 +60,7 @@ fn failing(verdict: &serde_json::Value, passed: bool) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lesson_09_swarm_is_proven_by_its_solution_on_three_nodes() {
+async fn lesson_13_swarm_is_proven_by_its_solution_on_three_nodes() {
     let dir = lessons_dir().join(SLUG);
     let solution = std::fs::read_to_string(dir.join("solution.sh")).unwrap();
     assert!(!solution.contains('\t'), "tabs in solution.sh");

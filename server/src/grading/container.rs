@@ -72,6 +72,23 @@ pub fn check(runtime: &Arc<Runtime>, scope: &str, c: &Check) -> Outcome {
             return fail(format!("state {want}"), format!("state {status}"));
         }
     }
+    if let Some(want) = c.oom_killed {
+        let oom = inspect["State"]["OOMKilled"].as_bool().unwrap_or(false);
+        if oom != want {
+            return fail(
+                if want {
+                    "killed by the kernel for passing its memory limit (OOMKilled)"
+                } else {
+                    "not killed for memory (OOMKilled false)"
+                },
+                format!(
+                    "state {status}, OOMKilled {oom}, exit code {}",
+                    inspect["State"]["ExitCode"]
+                ),
+            );
+        }
+        found.push(format!("OOMKilled {oom}"));
+    }
     if let Some(want) = &c.uses_image {
         if !image_matches(&record.config.image, want) {
             return fail(

@@ -68,6 +68,9 @@ pub struct Check {
     pub mount: Option<String>,
     /// `healthy`, `unhealthy`, `starting`.
     pub health: Option<String>,
+    /// Whether the kernel killed it for passing its memory limit
+    /// (`State.OOMKilled`).
+    pub oom_killed: Option<bool>,
     /// Restart policy name: `no`, `always`, `unless-stopped`, `on-failure`.
     pub restart: Option<String>,
     /// A command run inside the container; `contains` is looked for in
@@ -95,6 +98,12 @@ pub struct Check {
     pub history: Option<String>,
     /// Another name of the very same image (same image ID).
     pub same_as: Option<String>,
+    /// The user the image's containers run as (`Config.User`, `USER`);
+    /// `root` matches an image that sets none.
+    pub user: Option<String>,
+    /// Text neither `docker history --no-trunc` nor the image's config
+    /// (`docker image inspect`) shows: a secret that must not be baked in.
+    pub hides: Option<String>,
 
     // Volumes.
     /// A file (path inside the volume).
@@ -229,6 +238,12 @@ impl Check {
             ("mount", self.mount.is_some(), is_container, "containers"),
             ("health", self.health.is_some(), is_container, "containers"),
             (
+                "oom_killed",
+                self.oom_killed.is_some(),
+                is_container,
+                "containers",
+            ),
+            (
                 "restart",
                 self.restart.is_some(),
                 is_container,
@@ -266,6 +281,13 @@ impl Check {
             (
                 "same_as",
                 self.same_as.is_some(),
+                self.image.is_some(),
+                "images",
+            ),
+            ("user", self.user.is_some(), self.image.is_some(), "images"),
+            (
+                "hides",
+                self.hides.is_some(),
                 self.image.is_some(),
                 "images",
             ),
@@ -363,6 +385,9 @@ impl Check {
                 return Err(format!("file {f:?} leaves the volume"));
             }
         }
+        if self.hides.as_ref().is_some_and(|h| h.trim().is_empty()) {
+            return Err("hides is empty: name the secret text".into());
+        }
         if let Some(e) = &self.env {
             if !e.contains('=') {
                 return Err(format!("env {e:?} is not KEY=VALUE"));
@@ -440,6 +465,11 @@ impl Check {
         if let Some(h) = &self.health {
             parts.push(format!("is {h}"));
         }
+        match self.oom_killed {
+            Some(true) => parts.push("was killed for passing its memory limit".into()),
+            Some(false) => parts.push("was not killed for memory".into()),
+            None => {}
+        }
         if let Some(r) = &self.restart {
             parts.push(format!("restarts {r}"));
         }
@@ -469,6 +499,12 @@ impl Check {
         }
         if let Some(o) = &self.same_as {
             parts.push(format!("is the same image as {o}"));
+        }
+        if let Some(u) = &self.user {
+            parts.push(format!("runs as user {u}"));
+        }
+        if let Some(h) = &self.hides {
+            parts.push(format!("shows {h:?} in neither docker history nor inspect"));
         }
         if let Some(f) = &self.file {
             parts.push(format!("holds file {f}"));
@@ -739,5 +775,29 @@ mod tests {
         assert_eq!(c.describe(), "image app:latest is the same image as app:v2");
         let c = check("id = \"s\"\ncontainer = \"web\"\nsame_as = \"app:v2\"\n");
         assert_eq!(c.validate(), Err("same_as applies to images only".into()));
+        let c = check("id = \"u\"\nimage = \"app\"\nuser = \"app\"\nhides = \"hunter2\"\n");
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            c.describe(),
+            "image app runs as user app, shows \"hunter2\" in neither docker history nor inspect"
+        );
+        let c = check("id = \"o\"\ncontainer = \"hog\"\nstate = \"exited\"\noom_killed = true\n");
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            c.describe(),
+            "container hog is exited, was killed for passing its memory limit"
+        );
+        let c = check("id = \"o\"\nimage = \"hog\"\noom_killed = true\n");
+        assert_eq!(
+            c.validate(),
+            Err("oom_killed applies to containers only".into())
+        );
+        let c = check("id = \"u\"\ncontainer = \"web\"\nuser = \"app\"\n");
+        assert_eq!(c.validate(), Err("user applies to images only".into()));
+        let c = check("id = \"u\"\nimage = \"app\"\nhides = \" \"\n");
+        assert_eq!(
+            c.validate(),
+            Err("hides is empty: name the secret text".into())
+        );
     }
 }

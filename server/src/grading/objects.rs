@@ -97,6 +97,24 @@ pub fn image_check(runtime: &Arc<Runtime>, scope: &str, name: &str, c: &Check) -
         }
         found.push(format!("a step with {want:?}"));
     }
+    if let Some(want) = &c.user {
+        let user = user_of(&inspect);
+        if &user != want {
+            return fail(format!("USER {want}"), format!("USER {user}"));
+        }
+        found.push(format!("USER {user}"));
+    }
+    if let Some(secret) = &c.hides {
+        let history = runtime.images().history(scope, name).unwrap_or(Value::Null);
+        let shown = revealing(&inspect, &history, secret);
+        if !shown.is_empty() {
+            return fail(
+                format!("{secret:?} nowhere in the image"),
+                format!("{secret:?} in {}", shown.join(", ")),
+            );
+        }
+        found.push(format!("{secret:?} in neither history nor config"));
+    }
     if let Some(other) = &c.same_as {
         let id = |n: &str| runtime.images().resolve_id(scope, n).ok();
         match (id(name), id(other)) {
@@ -123,6 +141,43 @@ pub fn image_check(runtime: &Arc<Runtime>, scope: &str, name: &str, c: &Check) -
         }
     }
     Ok(found.join(", "))
+}
+
+/// The user an image's containers run as: its `Config.User`, `root` when
+/// it sets none (as Docker runs them).
+pub fn user_of(inspect: &Value) -> String {
+    inspect["Config"]["User"]
+        .as_str()
+        .filter(|u| !u.is_empty())
+        .unwrap_or("root")
+        .to_string()
+}
+
+/// Where an image shows `secret` to anyone who has it: steps of
+/// `docker history` (by number, oldest first) and fields of its config.
+pub fn revealing(inspect: &Value, history: &Value, secret: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(steps) = history.as_array() {
+        // docker history lists the newest step first.
+        let n = steps.len();
+        for (i, h) in steps.iter().enumerate() {
+            if h["CreatedBy"].as_str().is_some_and(|s| s.contains(secret)) {
+                out.push(format!(
+                    "docker history step {} ({})",
+                    n - i,
+                    short(h["CreatedBy"].as_str().unwrap_or(""))
+                ));
+            }
+        }
+    }
+    if let Some(config) = inspect["Config"].as_object() {
+        for (key, value) in config {
+            if value.to_string().contains(secret) {
+                out.push(format!("the image's config ({key})"));
+            }
+        }
+    }
+    out
 }
 
 pub fn volume_check(runtime: &Arc<Runtime>, scope: &str, name: &str, c: &Check) -> Outcome {
@@ -204,4 +259,42 @@ pub fn network_check(runtime: &Arc<Runtime>, scope: &str, name: &str, c: &Check)
         found.push(format!("members {}", members.join(", ")));
     }
     Ok(found.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_image_without_user_runs_as_root() {
+        assert_eq!(user_of(&json!({"Config": {"User": ""}})), "root");
+        assert_eq!(user_of(&json!({"Config": {}})), "root");
+        assert_eq!(user_of(&json!({"Config": {"User": "app"}})), "app");
+    }
+
+    #[test]
+    fn a_secret_in_env_shows_in_history_and_config_a_mounted_one_nowhere() {
+        let inspect = json!({"Config": {
+            "Env": ["PATH=/bin", "DB_PASSWORD=hunter2"],
+            "Cmd": ["sh"],
+            "User": "app"
+        }});
+        let history = json!([
+            {"CreatedBy": "CMD [\"sh\"]"},
+            {"CreatedBy": "ENV DB_PASSWORD=hunter2"},
+            {"CreatedBy": "/bin/sh -c #(nop) ADD file:abc in / "}
+        ]);
+        assert_eq!(
+            revealing(&inspect, &history, "hunter2"),
+            [
+                "docker history step 2 (ENV DB_PASSWORD=hunter2)",
+                "the image's config (Env)"
+            ]
+        );
+        let clean = json!({"Config": {"Env": ["PATH=/bin"], "User": "app"}});
+        let clean_history =
+            json!([{"CreatedBy": "RUN --mount=type=secret,id=db cat /run/secrets/db"}]);
+        assert!(revealing(&clean, &clean_history, "hunter2").is_empty());
+    }
 }

@@ -7,6 +7,7 @@
 //! commands are fenced blocks whose info string has the word `run`.
 //!
 //! - this file: the format, loading, reloading and validation.
+//! - [`pictures`]: SVG pictures in lessons, their checks and headers.
 //! - [`render`]: markdown to HTML in named stages (anchors, runnable
 //!   blocks, exercise boxes).
 //! - [`pages`]: the askama templates of the pages (server/templates/).
@@ -15,6 +16,7 @@
 //! - [`web`]: the routes: catalogue, lesson page, checks, progress, ports.
 
 pub mod pages;
+pub mod pictures;
 pub mod render;
 pub mod setup;
 pub mod web;
@@ -45,6 +47,11 @@ pub struct FrontMatter {
     /// Files of the lesson directory copied into every node's /root.
     #[serde(default)]
     pub files: Vec<String>,
+    /// A folder of `_shared/` (beside the lessons) whose files are all
+    /// copied into every node's /root before the lesson's own `files`
+    /// (so a lesson's file of the same path wins).
+    #[serde(default)]
+    pub shared: Option<String>,
     /// Shell commands run in node1's lab to reach the starting point.
     #[serde(default)]
     pub setup: Vec<String>,
@@ -82,7 +89,7 @@ impl FrontMatter {
 
     /// Whether opening the lesson changes the lab (files or setup).
     pub fn prepares(&self) -> bool {
-        !self.files.is_empty() || !self.setup_plan().is_empty()
+        !self.files.is_empty() || self.shared.is_some() || !self.setup_plan().is_empty()
     }
 }
 
@@ -141,6 +148,53 @@ impl Lesson {
     pub fn exercise(&self, id: &str) -> Option<&Exercise> {
         self.exercises.iter().find(|e| e.id == id)
     }
+
+    /// The files copied into each node's /root: `(source on the host, path
+    /// under /root)`, the shared folder's first, then the lesson's own.
+    pub fn copies(&self) -> Vec<(PathBuf, String)> {
+        let mut out = Vec::new();
+        if let Some(dir) = self.shared_dir() {
+            for rel in files_under(&dir) {
+                out.push((dir.join(&rel), rel));
+            }
+        }
+        for f in &self.meta.files {
+            out.push((self.dir.join(f), f.clone()));
+        }
+        out
+    }
+
+    /// `lessons/_shared/NAME` of the front matter's `shared`.
+    pub fn shared_dir(&self) -> Option<PathBuf> {
+        let name = self.meta.shared.as_deref()?;
+        Some(self.dir.parent()?.join(SHARED).join(name))
+    }
+}
+
+/// The folder beside the lessons holding files lessons share.
+pub const SHARED: &str = "_shared";
+
+/// Regular files under `dir`, as sorted `/`-separated relative paths
+/// (symlinks are not followed: a shared folder holds plain files).
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, prefix)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let rel = format!("{prefix}{name}");
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push((e.path(), format!("{rel}/"))),
+                Ok(t) if t.is_file() => out.push(rel),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A mistake in a lesson, with where it is.
@@ -263,6 +317,59 @@ pub fn parse_lesson(dir: &Path, problems: &mut Vec<Problem>) -> Option<Lesson> {
             );
         }
     }
+    if let Some(name) = &meta.shared {
+        let simple = !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        let folder = dir.parent().map(|p| p.join(SHARED).join(name));
+        if !simple {
+            problem(
+                2,
+                format!("shared: {name:?} must be a folder name of {SHARED}/"),
+            );
+        } else if !folder.as_ref().is_some_and(|f| f.is_dir()) {
+            problem(
+                2,
+                format!("shared: no folder {SHARED}/{name} beside the lessons"),
+            );
+        }
+    }
+    for p in pictures::pictures(&body) {
+        let line = body_line + p.line;
+        if !pictures::is_picture_name(&p.dest) {
+            problem(
+                line,
+                format!(
+                    "picture {:?}: a picture is an .svg file in the lesson folder, named in lowercase (layers.svg)",
+                    p.dest
+                ),
+            );
+            continue;
+        }
+        if p.alt.trim().is_empty() {
+            problem(
+                line,
+                format!(
+                    "picture {:?} has no alt text: say what it shows, ![what it shows]({})",
+                    p.dest, p.dest
+                ),
+            );
+        }
+        match std::fs::read(dir.join(&p.dest)) {
+            Err(_) => problem(
+                line,
+                format!("picture {:?} does not exist in {}", p.dest, dir.display()),
+            ),
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                if let Err(why) = pictures::check_svg(&text) {
+                    problem(line, format!("picture {:?} {why}", p.dest));
+                }
+            }
+        }
+    }
     let mut exercises = Vec::new();
     let mut seen = BTreeSet::new();
     for block in render::fenced_blocks(&body) {
@@ -343,6 +450,11 @@ pub fn load_dir(root: &Path) -> (Vec<Lesson>, Vec<Problem>) {
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| p.is_dir())
+            // `_shared/` and other `_` folders hold files, not lessons.
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('_'))
+            })
             .collect(),
         Err(e) => {
             problems.push(Problem {
@@ -495,5 +607,81 @@ mod tests {
         let html = render::to_html(&lessons[0]);
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+
+    #[test]
+    fn lesson_check_reports_a_missing_picture_a_missing_alt_and_an_unsafe_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("01-pics");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("ok.svg"), "<svg viewBox=\"0 0 1 1\"></svg>").unwrap();
+        std::fs::write(d.join("bad.svg"), "<svg onload=\"x()\"></svg>").unwrap();
+        std::fs::write(
+            d.join("lesson.md"),
+            "+++\ntitle = \"P\"\n+++\n\n![Two stacks](ok.svg)\n\n![](ok.svg)\n\n![Gone](gone.svg)\n\n![Bad](bad.svg)\n\n![Far](https://e.example/x.svg)\n",
+        )
+        .unwrap();
+        let (lessons, problems) = load_dir(dir.path());
+        let messages: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let file = d.join("lesson.md").display().to_string();
+        assert_eq!(
+            messages,
+            [
+                format!("{file}:7: picture \"ok.svg\" has no alt text: say what it shows, ![what it shows](ok.svg)"),
+                format!("{file}:9: picture \"gone.svg\" does not exist in {}", d.display()),
+                format!("{file}:11: picture \"bad.svg\" has an event handler (onload=)"),
+                format!("{file}:13: picture \"https://e.example/x.svg\": a picture is an .svg file in the lesson folder, named in lowercase (layers.svg)"),
+            ]
+        );
+        let html = render::to_html(&lessons[0]);
+        assert!(
+            html.contains("<img class=\"picture\" src=\"/lessons/01-pics/ok.svg\" alt=\"Two stacks\" loading=\"lazy\">"),
+            "{html}"
+        );
+        assert!(!html.contains("e.example"), "{html}");
+    }
+
+    #[test]
+    fn a_lesson_uses_a_shared_folder_and_its_own_files_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("_shared/app/www");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::write(shared.join("index.html"), "shared").unwrap();
+        std::fs::write(dir.path().join("_shared/app/Dockerfile"), "FROM x").unwrap();
+        let d = dir.path().join("01-uses");
+        std::fs::create_dir_all(d.join("www")).unwrap();
+        std::fs::write(d.join("www/index.html"), "own").unwrap();
+        std::fs::write(
+            d.join("lesson.md"),
+            "+++\ntitle = \"U\"\nshared = \"app\"\nfiles = [\"www/index.html\"]\n+++\n\nhi\n",
+        )
+        .unwrap();
+        let d2 = dir.path().join("02-typo");
+        std::fs::create_dir_all(&d2).unwrap();
+        std::fs::write(
+            d2.join("lesson.md"),
+            "+++\ntitle = \"T\"\nshared = \"nope\"\n+++\n\nhi\n",
+        )
+        .unwrap();
+        let (lessons, problems) = load_dir(dir.path());
+        // `_shared` is not a lesson; the typo is reported.
+        assert_eq!(lessons.len(), 2);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0]
+            .message
+            .contains("shared: no folder _shared/nope beside the lessons"));
+        let copies: Vec<(String, String)> = lessons[0]
+            .copies()
+            .into_iter()
+            .map(|(src, to)| (std::fs::read_to_string(src).unwrap(), to))
+            .collect();
+        assert_eq!(
+            copies,
+            [
+                ("FROM x".to_string(), "Dockerfile".to_string()),
+                ("shared".to_string(), "www/index.html".to_string()),
+                ("own".to_string(), "www/index.html".to_string()),
+            ]
+        );
     }
 }

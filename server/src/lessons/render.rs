@@ -110,12 +110,34 @@ fn exercise_html(ex: &Exercise) -> String {
     h
 }
 
+/// A picture of the lesson folder as an `<img>` served by the lesson route;
+/// anything else (an outside URL, a path) is shown as its alt text only,
+/// so a lesson page never loads from elsewhere.
+fn picture_html(slug: &str, dest: &str, title: &str, alt: &str) -> String {
+    if !super::pictures::is_picture_name(dest) {
+        return format!("<span class=\"picture-missing\">{}</span>", esc(alt));
+    }
+    let title = if title.is_empty() {
+        String::new()
+    } else {
+        format!(" title=\"{}\"", esc(title))
+    };
+    format!(
+        "<img class=\"picture\" src=\"/lessons/{}/{}\" alt=\"{}\"{title} loading=\"lazy\">",
+        esc(slug),
+        esc(dest),
+        esc(alt)
+    )
+}
+
 /// The lesson's body as HTML.
 pub fn to_html(lesson: &Lesson) -> String {
     let mut events: Vec<Event> = Vec::new();
     let mut exercises = lesson.exercises.iter();
     let mut in_code: Option<(String, bool, Option<String>, String)> = None;
     let mut heading: Option<(HeadingLevel, String, Vec<Event>)> = None;
+    // An image being read: its destination, title and alt text so far.
+    let mut image: Option<(String, String, String)> = None;
     let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
     for event in Parser::new_ext(&lesson.body, opts) {
         if let Some((_, _, _, text)) = in_code.as_mut() {
@@ -149,6 +171,28 @@ pub fn to_html(lesson: &Lesson) -> String {
                 }
                 _ => continue,
             }
+        }
+        if let Some((_, _, alt)) = image.as_mut() {
+            match event {
+                Event::Text(t) | Event::Code(t) => alt.push_str(&t),
+                Event::End(TagEnd::Image) => {
+                    let (dest, title, alt) = image.take().unwrap_or_default();
+                    let html = picture_html(&lesson.slug, &dest, &title, &alt);
+                    match heading.as_mut() {
+                        Some((_, _, inner)) => inner.push(Event::Html(CowStr::from(html))),
+                        None => events.push(Event::Html(CowStr::from(html))),
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if let Event::Start(Tag::Image {
+            dest_url, title, ..
+        }) = event
+        {
+            image = Some((dest_url.to_string(), title.to_string(), String::new()));
+            continue;
         }
         if let Some((_, text, inner)) = heading.as_mut() {
             match event {

@@ -52,10 +52,11 @@ fn exec(
     Ok((p.wait(), String::from_utf8_lossy(&out).into_owned()))
 }
 
-/// Copies the lesson's files into one node's /root.
+/// Copies the lesson's files (its shared folder's, then its own) into
+/// one node's /root.
 pub fn copy_files(runtime: &Runtime, lab: &Arc<Container>, lesson: &Lesson) -> Result<(), String> {
-    for f in &lesson.meta.files {
-        let bytes = std::fs::read(lesson.dir.join(f)).map_err(|e| format!("read {f}: {e}"))?;
+    for (source, f) in lesson.copies() {
+        let bytes = std::fs::read(&source).map_err(|e| format!("read {f}: {e}"))?;
         let target = format!("/root/{f}");
         let (code, out) = exec(
             runtime,

@@ -43,6 +43,7 @@ pub fn router(classroom: Arc<Classroom>) -> Router {
     Router::new()
         .route("/", get(catalogue))
         .route("/lessons/{slug}", get(lesson_page))
+        .route("/lessons/{slug}/{file}", get(picture))
         .route("/api/lessons", get(lesson_list))
         .route("/api/lessons/{slug}/check", post(check))
         .route("/api/progress", get(progress))
@@ -173,6 +174,58 @@ async fn lesson_page(
         missing_images,
     }))
     .into_response()
+}
+
+/// A picture of a lesson (`/lessons/{slug}/layers.svg`): only an `.svg`
+/// the lesson's markdown shows, checked again as it is served, as an image
+/// that may not run anything (see [`super::pictures`]).
+async fn picture(State(x): State<Ctx>, Path((slug, file)): Path<(String, String)>) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "no such picture").into_response();
+    let Some((lesson, _, _)) = x.library.find(&slug) else {
+        return not_found();
+    };
+    let shown = super::pictures::pictures(&lesson.body)
+        .iter()
+        .any(|p| p.dest == file);
+    if !shown || !super::pictures::is_picture_name(&file) {
+        return not_found();
+    }
+    let path = lesson.dir.join(&file);
+    let text = tokio::task::spawn_blocking(move || -> Option<String> {
+        use std::io::Read;
+        // Never a symlink out of the lesson folder, never more than the cap.
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let mut s = String::new();
+        std::fs::File::open(&path)
+            .ok()?
+            .take(super::pictures::MAX_PICTURE_BYTES + 1)
+            .read_to_string(&mut s)
+            .ok()?;
+        Some(s)
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(text) = text else {
+        return not_found();
+    };
+    if let Err(why) = super::pictures::check_svg(&text) {
+        tracing::warn!(lesson = %slug, picture = %file, %why, "picture refused");
+        return not_found();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, super::pictures::CONTENT_TYPE),
+            (header::CONTENT_SECURITY_POLICY, super::pictures::CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        text,
+    )
+        .into_response()
 }
 
 async fn lesson_list(State(x): State<Ctx>, headers: HeaderMap) -> Json<serde_json::Value> {
