@@ -100,6 +100,37 @@ async fn lesson_11_best_practices_is_proven_by_its_solution() {
     assert!(t.contains("Using cache"), "{t}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_12_multi_stage_is_proven_by_its_solution() {
+    let mut proof = prove_lesson("12-multi-stage").await;
+    let t = &proof.transcript;
+    // Both images print the fact; the slim one is one layer, made by
+    // COPY --from, and far smaller than the one-stage image.
+    assert!(t.contains("Blobfish Facts: the blobfish lives"), "{t}");
+    assert!(t.contains("COPY --from=build"), "{t}");
+    let sizes = proof
+        .run("docker image inspect -f '{{.Size}}' hello:fat hello:slim")
+        .await;
+    let sizes: Vec<u64> = sizes
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(sizes.len(), 2, "{sizes:?}");
+    assert!(
+        sizes[0] > 200_000_000,
+        "the one-stage image holds gcc: {sizes:?}"
+    );
+    assert!(
+        sizes[1] < 1_000_000,
+        "the final stage holds one static program: {sizes:?}"
+    );
+    // The slim image has no shell: the lesson says so.
+    let no_shell = proof
+        .run("docker run --rm hello:slim sh; echo exit=$?")
+        .await;
+    assert!(no_shell.contains("exit=127"), "{no_shell}");
+}
+
 /// A lesson's pictures are served as sandboxed images, and only they: not
 /// the lesson's other files, not a path out of the folder, not an SVG the
 /// lesson does not show, not one that carries a script.
