@@ -88,6 +88,32 @@ async fn lesson_09_healthchecks_is_proven_by_its_solution() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_10_compose_is_proven_by_its_solution() {
+    let mut proof = prove_lesson("10-compose").await;
+    let t = proof.transcript.clone();
+    // The real Compose plugin in the lab made the project's containers.
+    let version = proof.run("docker compose version").await;
+    assert!(version.contains("Docker Compose version v2."), "{version}");
+    assert!(
+        t.contains("facts-web-1") && t.contains("facts-worker-2"),
+        "{t}"
+    );
+    // The page the web service serves is a fact the worker picked.
+    let page = proof
+        .run("cd ~/facts && docker compose exec web wget -q -O - http://localhost/")
+        .await;
+    assert!(page.to_lowercase().contains("blobfish"), "{page}");
+    // The lesson's last step takes everything down, volume included.
+    let down = proof
+        .run("cd ~/facts && docker compose down -v >/dev/null 2>&1; docker ps -aq --filter label=com.docker.compose.project=facts | wc -l; docker volume ls -q | grep -c facts_site")
+        .await;
+    assert!(
+        down.contains("0\n0") || down.trim_end().ends_with('0'),
+        "{down:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lesson_11_best_practices_is_proven_by_its_solution() {
     let proof = prove_lesson("11-best-practices").await;
     let t = &proof.transcript;
