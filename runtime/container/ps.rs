@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(headers("-ef"), headers(""));
         assert_eq!(headers("-o pid,comm"), ["PID", "COMMAND"]);
         assert_eq!(headers("-opid,args"), ["PID", "COMMAND"]);
-        assert_eq!(headers("-o pid=P -o user"), ["P", "USER"]);
+        assert_eq!(headers("-o pid -o user=U"), ["PID", "U"]);
         assert_eq!(headers("aux")[0], "USER");
         assert_eq!(headers("aux").len(), 11);
     }
