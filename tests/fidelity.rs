@@ -248,3 +248,34 @@ fn daemon_refuses_a_remap_user_without_ranges() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no user \"nosuchuser\""), "{err}");
 }
+
+#[test]
+fn port_lists_and_serves_ipv6_beside_ipv4() {
+    use std::io::{Read, Write};
+    let e = Engine::start();
+    e.ok(&[
+        "run", "-d", "--name", "web", "-p", "38181:80", "busybox", "httpd", "-f", "-p", "80", "-h",
+        "/etc",
+    ]);
+    assert_eq!(
+        e.ok(&["port", "web"]),
+        "80/tcp -> 0.0.0.0:38181\n80/tcp -> [::]:38181\n"
+    );
+    // The [::] line is a real listener: HTTP over IPv6 loopback answers.
+    let answered = common::engine::eventually(std::time::Duration::from_secs(10), || {
+        let Ok(mut s) = std::net::TcpStream::connect("[::1]:38181") else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+        let _ = s.write_all(b"GET /passwd HTTP/1.0\r\n\r\n");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.starts_with("HTTP/1.") && out.contains(" 200 ")
+    });
+    assert!(answered, "no answer on [::1]:38181");
+    e.ok(&["rm", "-f", "web"]);
+    assert!(
+        std::net::TcpStream::connect("[::1]:38181").is_err(),
+        "the IPv6 listener went with the container"
+    );
+}
