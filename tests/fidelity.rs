@@ -279,3 +279,11 @@ fn port_lists_and_serves_ipv6_beside_ipv4() {
         "the IPv6 listener went with the container"
     );
 }
+
+#[test]
+fn inspect_info_version_and_df_have_the_fields_sdks_read() {
+    let e = Engine::start();
+    let run = e.python(include_str!("fixtures/api_fields.py"));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout.trim(), "all present");
+}
