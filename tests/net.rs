@@ -51,11 +51,15 @@ fn a_published_httpd_answers_on_the_host_and_ports_are_listed() {
             .is_some_and(|b| b.starts_with("hello from"))),
         "no answer on the published port"
     );
-    assert_eq!(e.ok(&["port", "web"]), "80/tcp -> 0.0.0.0:38081\n");
-    assert_eq!(e.ok(&["port", "web", "80"]), "0.0.0.0:38081\n");
+    // IPv4 and IPv6, as dockerd 28 publishes on a dual-stack host.
+    assert_eq!(
+        e.ok(&["port", "web"]),
+        "80/tcp -> 0.0.0.0:38081\n80/tcp -> [::]:38081\n"
+    );
+    assert_eq!(e.ok(&["port", "web", "80"]), "0.0.0.0:38081\n[::]:38081\n");
     assert_eq!(
         e.ok(&["ps", "--format", "{{.Names}} {{.Ports}}"]),
-        "web 0.0.0.0:38081->80/tcp\n"
+        "web 0.0.0.0:38081->80/tcp, [::]:38081->80/tcp\n"
     );
     let ports = e.ok(&[
         "inspect",
@@ -65,7 +69,7 @@ fn a_published_httpd_answers_on_the_host_and_ports_are_listed() {
     ]);
     assert_eq!(
         ports.trim(),
-        r#"{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"38081"}]}"#
+        r#"{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"38081"},{"HostIp":"::","HostPort":"38081"}]}"#
     );
     let ip = e.ok(&[
         "inspect",
@@ -648,7 +652,7 @@ fn published_ports_and_names_come_back_after_a_daemon_restart() {
             .lines()
             .find(|l| l.starts_with("web"))
             .unwrap_or(""),
-        "web 0.0.0.0:38093->80/tcp"
+        "web 0.0.0.0:38093->80/tcp, [::]:38093->80/tcp"
     );
     assert!(
         eventually(Duration::from_secs(10), || http_get(38093)

@@ -169,13 +169,13 @@ impl<'a> Builder<'a> {
 
     fn build_stages(&mut self) -> Result<Built, Failure> {
         let last = self.last_stage()?;
-        let label_step = self.label_instruction();
+        let label_steps = self.label_instructions();
         let total: usize = self.file.global_args.len()
             + self.file.stages[..=last]
                 .iter()
                 .map(|s| 1 + s.instructions.len())
                 .sum::<usize>()
-            + usize::from(label_step.is_some());
+            + label_steps.len();
         let mut step = 0;
         // Global ARGs are steps of their own that make no image (Docker).
         for arg in &self.file.global_args {
@@ -198,9 +198,7 @@ impl<'a> Builder<'a> {
             state = self.onbuild_triggers(index, state, &mut scope)?;
             let mut instructions: Vec<&Instruction> = stage.instructions.iter().collect();
             if index == last {
-                if let Some(label) = &label_step {
-                    instructions.push(label);
-                }
+                instructions.extend(label_steps.iter());
             }
             for instruction in instructions {
                 self.check_cancelled()?;
@@ -219,39 +217,23 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// `--label`s as the LABEL instruction Docker appends to the last stage.
-    fn label_instruction(&self) -> Option<Instruction> {
-        if self.options.labels.is_empty() {
-            return None;
-        }
-        let pairs: Vec<KeyValue> = self
-            .options
+    /// `--label`s as the LABEL instructions Docker appends to the last
+    /// stage: one step per label, sorted by key, echoed as `LABEL key=value`
+    /// (the classic builder's `NewLabelCommand`; Compose's build shows it).
+    fn label_instructions(&self) -> Vec<Instruction> {
+        self.options
             .labels
             .iter()
-            .map(|(k, v)| KeyValue {
-                key: k.clone(),
-                value: v.clone(),
+            .map(|(k, v)| Instruction {
+                line: 0,
+                original: format!("LABEL {k}={v}"),
+                // Values are literal: quote them so expansion leaves them alone.
+                command: Command::Label(vec![KeyValue {
+                    key: k.clone(),
+                    value: format!("'{}'", v.replace('\'', "'\\''")),
+                }]),
             })
-            .collect();
-        let original = pairs
-            .iter()
-            .map(|kv| format!("{:?}={:?}", kv.key, kv.value))
-            .collect::<Vec<_>>()
-            .join(" ");
-        Some(Instruction {
-            line: 0,
-            original: format!("LABEL {original}"),
-            // Values are literal: quote them so expansion leaves them alone.
-            command: Command::Label(
-                pairs
-                    .into_iter()
-                    .map(|kv| KeyValue {
-                        key: kv.key,
-                        value: format!("'{}'", kv.value.replace('\'', "'\\''")),
-                    })
-                    .collect(),
-            ),
-        })
+            .collect()
     }
 
     fn warn_unused_args(&mut self) {

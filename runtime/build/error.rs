@@ -4,7 +4,7 @@
 ///
 /// Most errors belong to one instruction and carry its first line (1-based),
 /// displayed the way Docker's classic builder displays them:
-/// `Dockerfile parse error line 3: unknown instruction: FORM`.
+/// `dockerfile parse error on line 3: unknown instruction: FORM`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
     /// The file held only directives, comments and blank lines.
@@ -14,13 +14,13 @@ pub enum BuildError {
     #[error("dockerfile contains no stages to build")]
     NoStages,
     /// An instruction (other than `ARG`) came before the first `FROM`.
-    #[error("Dockerfile parse error line {line}: no build stage in current context")]
+    #[error("dockerfile parse error on line {line}: no build stage in current context")]
     NoBuildStage {
         /// Line of the offending instruction.
         line: usize,
     },
     /// The instruction at `line` is malformed; `message` is Docker's wording.
-    #[error("Dockerfile parse error line {line}: {message}")]
+    #[error("dockerfile parse error on line {line}: {message}")]
     Parse {
         /// First line of the instruction (or the directive) that failed.
         line: usize,
@@ -29,7 +29,7 @@ pub enum BuildError {
     },
     /// Variable substitution failed in the instruction at `line`
     /// (`${VAR?message}`, an unterminated quote or `${`).
-    #[error("Dockerfile parse error line {line}: {message}")]
+    #[error("dockerfile parse error on line {line}: {message}")]
     Expand {
         /// First line of the instruction being expanded.
         line: usize,

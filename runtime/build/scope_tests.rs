@@ -102,7 +102,7 @@ fn from_expands_with_globals_and_rejects_blank_image() {
     let err = globals.expand_from(from, 2, '\\').unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Dockerfile parse error line 2: base name (${IMG}) should not be blank"
+        "dockerfile parse error on line 2: base name (${IMG}) should not be blank"
     );
     let globals =
         GlobalArgs::resolve(&file.global_args, &args(&[("IMG", "busybox")]), '\\').unwrap();
@@ -128,7 +128,7 @@ fn copy_from_resolves_earlier_stages_and_images() {
         CopyFrom::Image("nginx:1".into())
     );
     let err = file.resolve_copy_from(1, "test", 2).unwrap_err();
-    assert_eq!(err.to_string(), "Dockerfile parse error line 2: invalid from flag value test: refers to current or future build stage");
+    assert_eq!(err.to_string(), "dockerfile parse error on line 2: invalid from flag value test: refers to current or future build stage");
     assert!(file.resolve_copy_from(0, "0", 1).is_err());
     assert_eq!(file.stage_named("TEST").map(|s| s.index), Some(1));
 }

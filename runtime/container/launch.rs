@@ -150,9 +150,10 @@ pub fn launch(
     }
     match reply {
         Some(FromInit::Started { pid }) => Ok(guard.disarm(pid, attached)),
-        Some(FromInit::Failed { message, exit_code }) => {
-            Err(ContainerError::Start { message, exit_code })
-        }
+        Some(FromInit::Failed { message, exit_code }) => Err(ContainerError::Start {
+            message: as_runc_says(message, exit_code),
+            exit_code,
+        }),
         other => Err(ContainerError::Start {
             message: format!("container monitor ended early ({other:?})"),
             exit_code: super::monitor::SETUP_FAILED,
@@ -247,5 +248,19 @@ impl Drop for MonitorGuard {
             let _ = monitor.wait();
             unmount_rootfs(&self.dir);
         }
+    }
+}
+
+/// A program that could not be run (126, 127) is reported in the words
+/// Docker 28 relays from containerd and runc, which clients and learners
+/// match on (`docker run --rm busybox nosuchcommand`); other setup
+/// failures keep Berth's own wording.
+fn as_runc_says(message: String, exit_code: i32) -> String {
+    if matches!(exit_code, 126 | 127) && message.starts_with("exec: ") {
+        format!(
+            "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: {message}: unknown"
+        )
+    } else {
+        message
     }
 }

@@ -28,6 +28,9 @@ pub struct RuntimeOptions {
     pub init_binary: PathBuf,
     /// Map container root to an unprivileged host uid range (on by default).
     pub user_namespaces: bool,
+    /// One range for every scope (`berth daemon --userns-remap`, from
+    /// /etc/subuid) instead of a range per scope allocated by Berth.
+    pub fixed_ids: Option<super::spec::IdRange>,
 }
 
 impl Default for RuntimeOptions {
@@ -35,6 +38,7 @@ impl Default for RuntimeOptions {
         Self {
             init_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth")),
             user_namespaces: true,
+            fixed_ids: None,
         }
     }
 }

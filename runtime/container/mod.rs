@@ -28,6 +28,7 @@ pub mod manager;
 pub mod monitor;
 pub mod names;
 pub mod protocol;
+pub mod ps;
 pub mod relay;
 pub mod scope;
 pub mod seccomp;

@@ -150,6 +150,9 @@ impl Runtime {
 
     /// The uid range the containers of `scope` map to.
     pub fn id_range(&self, scope: &str) -> Result<IdRange> {
+        if let Some(fixed) = self.options.fixed_ids {
+            return Ok(fixed);
+        }
         let key = self.scope_settings(scope).map(|s| s.id_key);
         Ok(self.ids.range(key.as_deref().unwrap_or(scope))?)
     }

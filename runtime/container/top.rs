@@ -101,79 +101,29 @@ impl Runtime {
         )
     }
 
-    /// The processes of a running container as `docker top` shows them.
-    pub fn top(&self, container: &Arc<Container>) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    /// The processes of a running container as `docker top` shows them
+    /// with `ps_args` (`-ef` when empty).
+    pub fn top(
+        &self,
+        container: &Arc<Container>,
+        ps_args: &str,
+    ) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+        let columns = super::ps::parse_args(ps_args)?;
         let cgroup = self.cgroup_of(container)?;
         let mut pids = cgroup.procs().map_err(ContainerError::from)?;
         pids.sort_unstable();
-        let titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
-            .map(String::from)
-            .to_vec();
-        let ticks = clock_ticks();
-        let boot = fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|s| {
-                s.lines().find_map(|l| {
-                    l.strip_prefix("btime ")
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                })
+        let titles = columns.iter().map(|c| c.header.clone()).collect();
+        let memory_kib = host_memory() / 1024;
+        let rows = pids
+            .into_iter()
+            .filter_map(|pid| super::ps::read(pid as u32))
+            .map(|p| {
+                columns
+                    .iter()
+                    .map(|c| super::ps::cell(c, &p, memory_kib))
+                    .collect()
             })
-            .unwrap_or(0);
-        let mut rows = Vec::new();
-        for pid in pids {
-            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            let Some(close) = stat.rfind(')') else {
-                continue;
-            };
-            let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-            let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            let ppid = field(1);
-            let tty_nr = field(4);
-            let cpu_secs = (field(11) + field(12)) / ticks;
-            let start = boot + field(19) / ticks;
-            let uid = fs::read_to_string(format!("/proc/{pid}/status"))
-                .ok()
-                .and_then(|s| {
-                    s.lines().find_map(|l| {
-                        l.strip_prefix("Uid:")
-                            .and_then(|v| v.split_whitespace().next().map(String::from))
-                    })
-                })
-                .unwrap_or_default();
-            let cmd = fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .trim_end_matches('\0')
-                        .replace('\0', " ")
-                })
-                .unwrap_or_default();
-            let stime = humantime::format_rfc3339_seconds(
-                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(start),
-            )
-            .to_string();
-            let tty = if tty_nr == 0 {
-                "?".to_string()
-            } else {
-                format!("pts/{}", (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00))
-            };
-            rows.push(vec![
-                if uid == "0" { "root".into() } else { uid },
-                pid.to_string(),
-                ppid.to_string(),
-                "0".into(),
-                stime[11..16].to_string(),
-                tty,
-                format!(
-                    "{:02}:{:02}:{:02}",
-                    cpu_secs / 3600,
-                    cpu_secs / 60 % 60,
-                    cpu_secs % 60
-                ),
-                cmd,
-            ]);
-        }
+            .collect();
         Ok((titles, rows))
     }
 

@@ -348,7 +348,14 @@ pub fn wait(ctx: &Ctx, id: &str) -> ApiResult {
         // The condition is taken now, before anything else can happen.
         let waiter = tokio::task::spawn_blocking(move || {
             let code = runtime.wait(&c, condition);
-            let error = c.snapshot().state.error;
+            // A removed container answers without its error, as dockerd's
+            // SetRemoved clears it: `docker run --rm` whose start failed
+            // prints the start error only, not "Error waiting for container".
+            let error = if condition == WaitCondition::Removed {
+                String::new()
+            } else {
+                c.snapshot().state.error
+            };
             (code, error)
         });
         tokio::select! {
@@ -460,7 +467,8 @@ pub async fn prune(ctx: &Ctx) -> ApiResult {
 /// `GET /containers/{id}/top?ps_args=`.
 pub fn top(ctx: &Ctx, id: &str) -> ApiResult {
     let c = find(ctx, id)?;
-    let (titles, rows) = ctx.engine.runtime.top(&c)?;
+    let ps_args = ctx.query.get("ps_args").unwrap_or("").to_string();
+    let (titles, rows) = ctx.engine.runtime.top(&c, &ps_args)?;
     Ok(json(
         StatusCode::OK,
         &json!({"Titles": titles, "Processes": rows}),

@@ -457,6 +457,99 @@ pub fn writable_size(runtime: &Runtime, id: &str) -> u64 {
     walk(&runtime.dir_of(id).upper())
 }
 
+/// What dockerd 28 shows in `HostConfig` for what a request left out:
+/// SDKs index these without checking (docker-py's `containers.run` reads
+/// `HostConfig.LogConfig.Type`).
+fn fill_host_config_defaults(host: &mut Value) {
+    let Some(map) = host.as_object_mut() else {
+        return;
+    };
+    let defaults = json!({
+        "Binds": null,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "PortBindings": {},
+        "VolumeDriver": "",
+        "VolumesFrom": null,
+        "ConsoleSize": [0, 0],
+        "CapAdd": null,
+        "CapDrop": null,
+        "CgroupnsMode": "private",
+        "Dns": [],
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": null,
+        "GroupAdd": null,
+        "IpcMode": "private",
+        "Cgroup": "",
+        "Links": null,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "Privileged": false,
+        "PublishAllPorts": false,
+        "ReadonlyRootfs": false,
+        "SecurityOpt": null,
+        "UTSMode": "",
+        "UsernsMode": "",
+        "ShmSize": 67108864,
+        "Runtime": "runc",
+        "Isolation": "",
+        "CpuShares": 0,
+        "NanoCpus": 0,
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [],
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": "",
+        "CpusetMems": "",
+        "Devices": [],
+        "DeviceCgroupRules": null,
+        "DeviceRequests": null,
+        "MemoryReservation": 0,
+        "MemorySwap": 0,
+        "MemorySwappiness": null,
+        "OomKillDisable": null,
+        "Ulimits": [],
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+        "MaskedPaths": ["/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"],
+        "ReadonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    });
+    if let Value::Object(defaults) = defaults {
+        for (key, value) in defaults {
+            match map.get(&key) {
+                Some(v) if !v.is_null() => {}
+                _ => {
+                    map.insert(key, value);
+                }
+            }
+        }
+    }
+    // The CLI sends `LogConfig: {"Type": ""}`; the daemon names its default.
+    if let Some(log) = map.get_mut("LogConfig").and_then(Value::as_object_mut) {
+        if log
+            .get("Type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
+            log.insert("Type".into(), json!("json-file"));
+        }
+        if !log.get("Config").is_some_and(Value::is_object) {
+            log.insert("Config".into(), json!({}));
+        }
+    }
+}
+
 /// `GET /containers/{id}/json`.
 pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
     let s = &r.state;
@@ -519,6 +612,7 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
     } else {
         json!({})
     };
+    fill_host_config_defaults(&mut host_config);
     host_config["RestartPolicy"] = json!({
         "Name": if r.config.restart_policy.name.is_empty() { "no" } else { r.config.restart_policy.name.as_str() },
         "MaximumRetryCount": r.config.restart_policy.maximum_retry_count,

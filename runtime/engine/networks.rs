@@ -161,8 +161,13 @@ pub fn ports_summary(runtime: &Runtime, r: &ContainerRecord) -> Value {
         .net()
         .published(&r.id)
         .iter()
-        .map(|p| {
-            json!({"IP": p.host_ip.to_string(), "PrivatePort": p.port.number, "PublicPort": p.host_port, "Type": p.port.proto.as_str()})
+        .flat_map(|p| {
+            let row = |ip: String| json!({"IP": ip, "PrivatePort": p.port.number, "PublicPort": p.host_port, "Type": p.port.proto.as_str()});
+            let mut rows = vec![row(p.host_ip.to_string())];
+            if p.ipv6 {
+                rows.push(row("::".into()));
+            }
+            rows
         })
         .collect();
     for e in &r.config.exposed_ports {
@@ -196,6 +201,9 @@ fn ports_map(runtime: &Runtime, r: &ContainerRecord) -> Value {
             list.push(
                 json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}),
             );
+            if p.ipv6 {
+                list.push(json!({"HostIp": "::", "HostPort": p.host_port.to_string()}));
+            }
         }
     }
     Value::Object(map)

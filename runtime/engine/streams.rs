@@ -311,7 +311,8 @@ pub async fn stats(ctx: &Ctx, c: Arc<Container>) -> ApiResult {
     let streaming = ctx
         .query
         .get("stream")
-        .map(|s| s != "0" && s != "false")
+        // Go's ParseBool: docker-py sends `stream=False`.
+        .map(|s| !matches!(s, "0" | "f" | "F" | "false" | "False" | "FALSE"))
         .unwrap_or(true);
     let runtime = ctx.engine.runtime.clone();
     let first = {

@@ -80,6 +80,7 @@ pub fn version(_ctx: &Ctx) -> ApiResult {
             "Arch": arch(),
             "KernelVersion": kernel,
             "Experimental": false,
+            "BuildTime": "",
         }),
     ))
 }
@@ -135,6 +136,10 @@ pub fn info(ctx: &Ctx) -> ApiResult {
             "CpuCfsPeriod": true,
             "CpuCfsQuota": true,
             "PidsLimit": true,
+            "CPUShares": true,
+            "CPUSet": true,
+            "OomKillDisable": false,
+            "GenericResources": null,
             "IPv4Forwarding": true,
             "Debug": false,
             "NFd": 0,

@@ -100,6 +100,10 @@ pub struct Published {
     pub port: Port,
     pub host_ip: Ipv4Addr,
     pub host_port: u16,
+    /// Also listened on `[::]:host_port`, as dockerd 28 publishes on a
+    /// dual-stack host (`docker port` lists both).
+    #[serde(default)]
+    pub ipv6: bool,
 }
 
 /// Where a published port's connections go: a container's address, on its
@@ -199,6 +203,8 @@ pub struct Proxy {
     stop: Option<watch::Sender<()>>,
     /// Tells when the listening socket is closed.
     closed: Option<std::sync::mpsc::Receiver<()>>,
+    /// How many listening sockets report on `closed`.
+    listeners: usize,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -214,7 +220,9 @@ impl Drop for Proxy {
         drop(self.stop.take());
         // The port is free when this returns (a new proxy may take it).
         if let Some(closed) = self.closed.take() {
-            let _ = closed.recv_timeout(Duration::from_secs(5));
+            for _ in 0..self.listeners {
+                let _ = closed.recv_timeout(Duration::from_secs(5));
+            }
         }
     }
 }
@@ -226,6 +234,7 @@ pub fn start(host: &HostNamespace, binding: &PortBinding, backend: Backend) -> i
     let (stop, stopped) = watch::channel(());
     let (closed_tx, closed) = std::sync::mpsc::channel();
     let rt = proxy_runtime();
+    let mut ipv6 = false;
     let port = match binding.port.proto {
         Proto::Tcp => {
             // Sockets belong to the namespace they are made in.
@@ -239,6 +248,20 @@ pub fn start(host: &HostNamespace, binding: &PortBinding, backend: Backend) -> i
                 let _entered = rt.enter();
                 tokio::net::TcpListener::from_std(std_listener)?
             };
+            if let Some(v6) = companion_v6(host, binding, port, SockType::Stream) {
+                let v6 = std::net::TcpListener::from(v6);
+                let _entered = rt.enter();
+                if let Ok(v6) = tokio::net::TcpListener::from_std(v6) {
+                    ipv6 = true;
+                    rt.spawn(serve_tcp(
+                        v6,
+                        host.clone(),
+                        backend.clone(),
+                        stopped.clone(),
+                        closed_tx.clone(),
+                    ));
+                }
+            }
             rt.spawn(serve_tcp(
                 listener,
                 host.clone(),
@@ -259,6 +282,20 @@ pub fn start(host: &HostNamespace, binding: &PortBinding, backend: Backend) -> i
                 let _entered = rt.enter();
                 tokio::net::UdpSocket::from_std(std_socket)?
             };
+            if let Some(v6) = companion_v6(host, binding, port, SockType::Datagram) {
+                let v6 = std::net::UdpSocket::from(v6);
+                let _entered = rt.enter();
+                if let Ok(v6) = tokio::net::UdpSocket::from_std(v6) {
+                    ipv6 = true;
+                    rt.spawn(serve_udp(
+                        v6,
+                        host.clone(),
+                        backend.clone(),
+                        stopped.clone(),
+                        closed_tx.clone(),
+                    ));
+                }
+            }
             rt.spawn(serve_udp(socket, host.clone(), backend, stopped, closed_tx));
             port
         }
@@ -268,10 +305,46 @@ pub fn start(host: &HostNamespace, binding: &PortBinding, backend: Backend) -> i
             port: binding.port,
             host_ip: binding.host_addr(),
             host_port: port,
+            ipv6,
         },
         stop: Some(stop),
         closed: Some(closed),
+        listeners: 1 + usize::from(ipv6),
     })
+}
+
+/// For a binding on every address (`-p 8080:80`), a v6-only socket on
+/// `[::]:port` beside the IPv4 one, as dockerd 28 makes; `None` where the
+/// namespace has no IPv6 or the port is taken there (IPv4 alone serves).
+fn companion_v6(
+    host: &HostNamespace,
+    binding: &PortBinding,
+    port: u16,
+    ty: SockType,
+) -> Option<OwnedFd> {
+    if binding.host_ip.is_some() {
+        return None;
+    }
+    host.run(|| {
+        let fd = sock::socket(AddressFamily::Inet6, ty, SockFlag::SOCK_CLOEXEC, None)?;
+        sock::setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+        sock::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+        let addr = std::net::SocketAddrV6::new(std::net::Ipv6Addr::UNSPECIFIED, port, 0, 0);
+        sock::bind(fd.as_raw_fd(), &sock::SockaddrIn6::from(addr))?;
+        if ty == SockType::Stream {
+            sock::listen(
+                &fd,
+                sock::Backlog::new(1024).unwrap_or(sock::Backlog::MAXCONN),
+            )?;
+        }
+        let raw = fd.as_raw_fd();
+        nix::fcntl::fcntl(
+            raw,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )?;
+        Ok(fd)
+    })
+    .ok()
 }
 
 /// Makes a socket for `backend` in `host`: here for the engine's own

@@ -282,6 +282,13 @@ fn a_published_port_whose_records_disagree_with_the_bridge_fails_closed() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(answered, "the port was never published again\n{}", e.log());
+    // The [::] listener beside it relays through the same bridge check.
+    if let Ok(mut c) = std::net::TcpStream::connect(("::1", host_port)) {
+        use std::io::{Read, Write};
+        let _ = c.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = c.read_to_end(&mut Vec::new());
+    }
     assert_eq!(
         host.contacts(),
         0,
