@@ -113,6 +113,15 @@ async fn lesson_10_compose_is_proven_by_its_solution() {
         .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
         .collect();
     assert_eq!(counts, ["0", "0"], "containers and volume left: {down:?}");
+    // `docker compose build` works in a lab (the lab sets DOCKER_BUILDKIT=0:
+    // Compose would otherwise ask for BuildKit, which the engine lacks).
+    let build = proof
+        .run("mkdir -p ~/b && cd ~/b && printf 'FROM busybox\\nRUN echo built > /b\\n' > Dockerfile && printf 'services:\\n  b:\\n    build: .\\n' > compose.yaml && docker compose build 2>&1 | tail -3; echo build=$?; docker compose run --rm b cat /b")
+        .await;
+    assert!(
+        build.contains("build=0") && build.contains("built"),
+        "{build}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,6 +213,9 @@ impl ImageStore {
                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "TERM=xterm-256color",
                     "HOME=/root",
+                    // Compose builds with BuildKit unless told otherwise,
+                    // and the engine has the classic builder only.
+                    "DOCKER_BUILDKIT=0",
                 ],
                 "WorkingDir": "/root",
                 "Cmd": ["sh"],
