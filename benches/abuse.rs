@@ -99,13 +99,57 @@ async fn typist(mut ws: Ws, samples: Arc<Mutex<Samples>>, stop: Arc<AtomicBool>)
     }
 }
 
+/// The `cgroup.procs` files of a leaf in each hierarchy of the abuser's
+/// session: its docker commands run there, as they would from its lab
+/// terminal (inside the session's CPU, memory and pids limits), not as
+/// host processes beside the server.
+static ABUSER_CGROUPS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+
+/// Makes a `bench-cli` leaf in every hierarchy of `session`'s cgroup.
+fn session_cli_cgroups(session: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut bases = vec![root.join("berth")];
+    bases.extend(
+        std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("berth")),
+    );
+    let mut out = Vec::new();
+    for base in bases {
+        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let dir = e.path().join(session);
+            if e.file_name().to_string_lossy().starts_with("classroom-") && dir.is_dir() {
+                let leaf = dir.join("bench-cli");
+                if std::fs::create_dir_all(&leaf).is_ok() {
+                    out.push(leaf.join("cgroup.procs"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `timeout -s KILL SECS PROGRAM ARGS…`, started inside the abuser's
+/// session cgroups (a shell moves itself there, then execs).
+fn abuser_command(limit: Duration, program: &str) -> Command {
+    let mut script = String::new();
+    for procs in ABUSER_CGROUPS.get().into_iter().flatten() {
+        script.push_str(&format!("echo $$ > '{}' 2>/dev/null; ", procs.display()));
+    }
+    script.push_str("exec \"$@\"");
+    let mut cmd = Command::new("sh");
+    // KILL: `docker run` proxies TERM to its container and keeps waiting.
+    cmd.args(["-c", &script, "sh", "timeout", "-s", "KILL"])
+        .arg(format!("{}", limit.as_secs().max(1)))
+        .arg(program);
+    cmd
+}
+
 /// `docker ARGS` on `socket`, cut off after `limit`: (exit code, stdout, stderr).
 fn docker(socket: &Path, limit: Duration, args: &[&str]) -> (i32, String, String) {
-    // KILL: `docker run` proxies TERM to its container and keeps waiting.
-    let out = Command::new("timeout")
-        .args(["-s", "KILL"])
-        .arg(format!("{}", limit.as_secs().max(1)))
-        .arg("docker")
+    let out = abuser_command(limit, "docker")
         .args(args)
         .env("DOCKER_HOST", format!("unix://{}", socket.display()))
         .env("DOCKER_CONFIG", socket.with_file_name("bench-cli"))
@@ -358,9 +402,8 @@ fn scenarios(bomb: PathBuf) -> Vec<(&'static str, Abuse)> {
         (
             "4 GiB gzip-bomb build context",
             Box::new(move |s: &Path, _: &AbuserTerm, limit: Duration| {
-                let out = Command::new("timeout")
-                    .arg(format!("{}", limit.as_secs().max(1) * 3))
-                    .args(["docker", "build", "-t", "bomb", "-"])
+                let out = abuser_command(limit * 3, "docker")
+                    .args(["build", "-t", "bomb", "-"])
                     .env("DOCKER_HOST", format!("unix://{}", s.display()))
                     .env("DOCKER_CONFIG", s.with_file_name("bench-cli"))
                     .env("DOCKER_BUILDKIT", "0")
@@ -461,6 +504,11 @@ pub fn run(berth: &Path, learners: usize, seconds: u64) -> anyhow::Result<()> {
             .context("session id")?
             .to_string();
         let socket = data.join("sessions").join(&id).join("node1").join("docker.sock");
+        let _ = ABUSER_CGROUPS.set(session_cli_cgroups(&id));
+        anyhow::ensure!(
+            !ABUSER_CGROUPS.get().map_or(true, Vec::is_empty),
+            "the abuser session's cgroups were not found"
+        );
         let term = Arc::new(AbuserTerm {
             rt: tokio::runtime::Handle::current(),
             addr: server.addr.clone(),
@@ -489,7 +537,7 @@ pub fn run(berth: &Path, learners: usize, seconds: u64) -> anyhow::Result<()> {
         });
 
         println!(
-            "abuse: {learners} learners typing (a key every 250 ms) while one session misbehaves, {seconds} s per abuse"
+            "abuse: {learners} learners typing (a key every 250 ms) while one session misbehaves, {seconds} s per abuse; the abuser's docker commands run in its session's cgroups, as from its lab terminal"
         );
         println!(
             "{:<36} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  abuser was told",
@@ -537,6 +585,11 @@ pub fn run(berth: &Path, learners: usize, seconds: u64) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || clean(&socket3)).await?;
         }
         stop.store(true, Ordering::Relaxed);
+        for procs in ABUSER_CGROUPS.get().into_iter().flatten() {
+            if let Some(leaf) = procs.parent() {
+                let _ = std::fs::remove_dir(leaf);
+            }
+        }
         let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok();
         println!("server pid {pid} still running at the end: {alive}");
         let _ = health.await;
