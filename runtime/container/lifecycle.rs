@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::attach::ControlRequest;
-use super::cgroup::{Cgroup, Hierarchy};
+use super::cgroup::{Cgroup, Hierarchy, Limits};
 use super::config::ContainerConfig;
 use super::launch;
 use super::manager::{io, Container, ContainerRecord, Runtime};
@@ -623,6 +623,45 @@ impl Runtime {
         }
         container.changed.notify_all();
         self.emit(&record, "destroy", &[]);
+        Ok(())
+    }
+
+    /// `docker update`: new resource limits (and restart policy) for a
+    /// container; a running one's cgroup takes them at once. `host_config`
+    /// entries replace those inspect shows back.
+    pub fn update(
+        &self,
+        container: &Arc<Container>,
+        limits: Limits,
+        restart: Option<super::config::RestartPolicy>,
+        host_config: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        limits.validate().map_err(ContainerError::from)?;
+        let mut r = container.lock();
+        if restart.is_some() && r.config.auto_remove {
+            return Err(ContainerError::InvalidConfig(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    .into(),
+            )
+            .into());
+        }
+        if r.state.running() {
+            Cgroup::open(&self.cgroups, &self.cgroup_path(&r))
+                .and_then(|c| c.apply(&limits))
+                .map_err(ContainerError::from)?;
+        }
+        r.config.limits = limits;
+        if let Some(p) = restart {
+            r.config.restart_policy = p;
+        }
+        if !r.config.host_config.is_object() {
+            r.config.host_config = serde_json::json!({});
+        }
+        if let Some(obj) = r.config.host_config.as_object_mut() {
+            obj.extend(host_config);
+        }
+        self.save(&r)?;
+        self.emit(&r, "update", &[]);
         Ok(())
     }
 

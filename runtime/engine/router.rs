@@ -163,6 +163,7 @@ async fn dispatch(
         (&M::POST, ["containers", id, "unpause"]) => containers::unpause(&ctx, id).await,
         (&M::POST, ["containers", id, "wait"]) => containers::wait(&ctx, id),
         (&M::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),
+        (&M::POST, ["containers", id, "update"]) => super::update::update(&ctx, id, req).await,
         (&M::POST, ["containers", id, "resize"]) => containers::resize(&ctx, id),
         (&M::POST, ["containers", id, "attach"]) => containers::attach(&ctx, id, req).await,
         (&M::GET, ["containers", id, "logs"]) => containers::logs(&ctx, id),
