@@ -85,10 +85,12 @@ stop_daemon() {
     daemon_pid=
   fi
 }
+unmount_under() {
+  findmnt -rn -o TARGET | grep "^$1/" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
 cleanup() {
   stop_daemon
-  umount -R "$run_dir"/*/data 2>/dev/null || true
-  umount -R "$run_dir"/*/exec 2>/dev/null || true
+  unmount_under "$run_dir"
   rm -rf "$run_dir" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -136,18 +138,24 @@ for engine in $engines; do
     start_engine "$engine"
     echo "== $engine $f" >&2
     (cd "$checkout" && timeout -k 10 "$file_timeout" \
-      "$venv/bin/pytest" -p no:cacheprovider -q -rA --timeout "$test_timeout" \
+      "$venv/bin/pytest" -p no:cacheprovider -v -rA --timeout "$test_timeout" \
       "tests/integration/$f" >"$res/${f%.py}.log" 2>&1) || true
+    # Containers outlive a daemon (Berth's by design): remove them first.
+    docker swarm leave --force >/dev/null 2>&1 || true
+    ids=$(docker ps -aq 2>/dev/null || true)
+    [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
     stop_daemon
+    unmount_under "$run_dir/$engine"
     cp "$run_dir/$engine/daemon.log" "$res/${f%.py}.daemon.log" 2>/dev/null || true
-    umount -R "$run_dir/$engine/data" 2>/dev/null || true
     rm -rf "$run_dir/$engine"
     # A file the timeout cut off: its unreported tests count as failed.
-    grep -hE '^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) ' "$res/${f%.py}.log" \
-      | awk '{print $1, $2}' >>"$res/results.txt" || true
+    # (-v prints each result as it comes, so they survive a cut-off file.)
+    grep -hE '^tests/\S+ (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)' "$res/${f%.py}.log" \
+      | awk '{print $2, $1}' | sort -u >>"$res/results.txt" || true
   done
-  grep '^PASSED ' "$res/results.txt" | awk '{print $2}' | sort -u >"$res/passed.txt" || true
   grep -E '^(FAILED|ERROR) ' "$res/results.txt" | awk '{print $2}' | sort -u >"$res/failed.txt" || true
+  # A test whose teardown errs after it passed counts as failed.
+  grep '^PASSED ' "$res/results.txt" | awk '{print $2}' | sort -u | comm -23 - "$res/failed.txt" >"$res/passed.txt" || true
 done
 
 # Compare whenever both engines have results (one may come from an earlier

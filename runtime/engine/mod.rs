@@ -29,6 +29,7 @@ pub mod quota;
 pub mod router;
 pub mod streams;
 pub mod swarm;
+pub mod swarm_objects;
 pub mod system;
 pub mod update;
 pub mod volumes;

@@ -221,6 +221,29 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     pub services: Vec<Service>,
     pub tasks: Vec<Task>,
+    /// `docker secret create`'s objects (older state files have none).
+    #[serde(default)]
+    pub secrets: Vec<SwarmObject>,
+    /// `docker config create`'s objects.
+    #[serde(default)]
+    pub configs: Vec<SwarmObject>,
+}
+
+/// A secret or a config: a named blob with labels, kept in the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SwarmObject {
+    pub id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub index: u64,
+    /// `Name`, `Labels`, `Data` (base64), `Templating`, as the client sent them.
+    pub spec: Value,
+}
+
+impl SwarmObject {
+    pub fn name(&self) -> &str {
+        self.spec.get("Name").and_then(Value::as_str).unwrap_or("")
+    }
 }
 
 impl Cluster {
@@ -570,6 +593,8 @@ impl Swarms {
             manager_token: token(&part),
             nodes: Vec::new(),
             services: Vec::new(),
+            secrets: Vec::new(),
+            configs: Vec::new(),
             tasks: Vec::new(),
         };
         let version = cluster.next_index();
