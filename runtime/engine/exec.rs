@@ -59,6 +59,8 @@ struct CreateBody {
     user: String,
     privileged: bool,
     console_size: Option<Vec<u16>>,
+    /// docker-py sends `detachKeys` (Go's decoder ignores case).
+    #[serde(alias = "detachKeys")]
     detach_keys: String,
 }
 

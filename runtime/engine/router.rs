@@ -201,16 +201,36 @@ async fn dispatch(
         (&M::DELETE, ["services", id]) => swarm::remove_service(&ctx, id),
         (&M::GET, ["services", id, "logs"]) => swarm::logs(&ctx, id),
         (&M::GET, ["tasks"]) => swarm::tasks(&ctx),
-        (&M::GET, ["secrets"]) => super::swarm_objects::list(&ctx, super::swarm_objects::Kind::Secret),
-        (&M::POST, ["secrets", "create"]) => super::swarm_objects::create(&ctx, super::swarm_objects::Kind::Secret, req).await,
-        (&M::GET, ["secrets", id]) => super::swarm_objects::inspect(&ctx, super::swarm_objects::Kind::Secret, id),
-        (&M::DELETE, ["secrets", id]) => super::swarm_objects::remove(&ctx, super::swarm_objects::Kind::Secret, id),
-        (&M::POST, ["secrets", id, "update"]) => super::swarm_objects::update(&ctx, super::swarm_objects::Kind::Secret, id, req).await,
-        (&M::GET, ["configs"]) => super::swarm_objects::list(&ctx, super::swarm_objects::Kind::Config),
-        (&M::POST, ["configs", "create"]) => super::swarm_objects::create(&ctx, super::swarm_objects::Kind::Config, req).await,
-        (&M::GET, ["configs", id]) => super::swarm_objects::inspect(&ctx, super::swarm_objects::Kind::Config, id),
-        (&M::DELETE, ["configs", id]) => super::swarm_objects::remove(&ctx, super::swarm_objects::Kind::Config, id),
-        (&M::POST, ["configs", id, "update"]) => super::swarm_objects::update(&ctx, super::swarm_objects::Kind::Config, id, req).await,
+        (&M::GET, ["secrets"]) => {
+            super::swarm_objects::list(&ctx, super::swarm_objects::Kind::Secret)
+        }
+        (&M::POST, ["secrets", "create"]) => {
+            super::swarm_objects::create(&ctx, super::swarm_objects::Kind::Secret, req).await
+        }
+        (&M::GET, ["secrets", id]) => {
+            super::swarm_objects::inspect(&ctx, super::swarm_objects::Kind::Secret, id)
+        }
+        (&M::DELETE, ["secrets", id]) => {
+            super::swarm_objects::remove(&ctx, super::swarm_objects::Kind::Secret, id)
+        }
+        (&M::POST, ["secrets", id, "update"]) => {
+            super::swarm_objects::update(&ctx, super::swarm_objects::Kind::Secret, id, req).await
+        }
+        (&M::GET, ["configs"]) => {
+            super::swarm_objects::list(&ctx, super::swarm_objects::Kind::Config)
+        }
+        (&M::POST, ["configs", "create"]) => {
+            super::swarm_objects::create(&ctx, super::swarm_objects::Kind::Config, req).await
+        }
+        (&M::GET, ["configs", id]) => {
+            super::swarm_objects::inspect(&ctx, super::swarm_objects::Kind::Config, id)
+        }
+        (&M::DELETE, ["configs", id]) => {
+            super::swarm_objects::remove(&ctx, super::swarm_objects::Kind::Config, id)
+        }
+        (&M::POST, ["configs", id, "update"]) => {
+            super::swarm_objects::update(&ctx, super::swarm_objects::Kind::Config, id, req).await
+        }
         (&M::GET, ["tasks", id]) => swarm::task(&ctx, id),
         (&M::GET, ["volumes"]) => volumes::list(&ctx),
         (&M::POST, ["volumes", "create"]) => volumes::create(&ctx, req).await,

@@ -87,7 +87,10 @@ fn find(kind: Kind, c: &Cluster, key: &str) -> Result<usize, SwarmError> {
         .collect();
     match matches.as_slice() {
         [one] => Ok(*one),
-        [] => Err(SwarmError::NotFound(format!("{} {key} not found", kind.word()))),
+        [] => Err(SwarmError::NotFound(format!(
+            "{} {key} not found",
+            kind.word()
+        ))),
         _ => Err(SwarmError::NotFound(format!(
             "{} {key} is ambiguous ({} matches found)",
             kind.word(),
@@ -113,10 +116,7 @@ fn object_json(kind: Kind, o: &SwarmObject) -> Value {
     })
 }
 
-fn read<T>(
-    ctx: &Ctx,
-    f: impl FnOnce(&Cluster) -> Result<T, SwarmError>,
-) -> Result<T, ApiError> {
+fn read<T>(ctx: &Ctx, f: impl FnOnce(&Cluster) -> Result<T, SwarmError>) -> Result<T, ApiError> {
     // A manager's view, as every swarm read: the same checks as a write.
     let swarm = &ctx.engine.swarm;
     swarm.start(&ctx.engine);
@@ -137,8 +137,18 @@ fn read<T>(
 /// `POST /{secrets,configs}/create`.
 pub async fn create(ctx: &Ctx, kind: Kind, req: Request<Incoming>) -> ApiResult {
     let body = read_body(req.into_body(), 2 << 20).await?;
-    let spec: Value = serde_json::from_slice(&body)
+    let mut spec: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    // dockerd's decoder ignores case (docker-py sends `templating.name`).
+    for key in ["Templating", "Driver"] {
+        if let Some(Value::Object(obj)) = spec.get_mut(key) {
+            for (lower, proper) in [("name", "Name"), ("options", "Options")] {
+                if let Some(v) = obj.remove(lower) {
+                    obj.entry(proper).or_insert(v);
+                }
+            }
+        }
+    }
     if !spec.is_object() {
         return Err(ApiError::bad_request("invalid JSON: not an object"));
     }
@@ -232,7 +242,9 @@ pub fn list(ctx: &Ctx, kind: Kind) -> ApiResult {
 
 /// `GET /{secrets,configs}/{id}`.
 pub fn inspect(ctx: &Ctx, kind: Kind, id: &str) -> ApiResult {
-    let out = read(ctx, |c| Ok(object_json(kind, &kind.list(c)[find(kind, c, id)?])))?;
+    let out = read(ctx, |c| {
+        Ok(object_json(kind, &kind.list(c)[find(kind, c, id)?]))
+    })?;
     Ok(json(StatusCode::OK, &out))
 }
 

@@ -1,0 +1,170 @@
+//! docker-py (the most used Docker SDK, from PyPI) as the client of `berth
+//! daemon`: each test is a behaviour docker-py's own integration suite found
+//! missing or different from dockerd, asserted as a script's user sees it
+//! (returned values, exit codes) and, where it lands there, on the host.
+
+mod common;
+
+use common::engine::Engine;
+
+/// Every script gets a hard deadline, so a missing detach or a stream that
+/// never ends fails the test instead of hanging it.
+fn script(body: &str) -> String {
+    format!("import signal, socket, time, docker\nsignal.alarm(90)\nc = docker.from_env(timeout=60)\napi = c.api\n{body}")
+}
+
+fn run(e: &Engine, body: &str) -> String {
+    let out = e.python(&script(body));
+    assert_eq!(
+        out.code,
+        0,
+        "script failed: {}{}\ndaemon log: {}",
+        out.stdout,
+        out.stderr,
+        e.log()
+    );
+    out.stdout
+}
+
+#[test]
+fn update_changes_a_running_containers_memory_and_restart_policy() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+ctr = api.create_container('busybox', 'top',
+    host_config=api.create_host_config(mem_limit=400 * 1024 * 1024,
+        restart_policy={'Name': 'always', 'MaximumRetryCount': 0}))
+api.start(ctr)
+print(api.update_container(ctr, mem_limit=300 * 1024 * 1024))
+api.update_container(ctr, restart_policy={'Name': 'on-failure', 'MaximumRetryCount': 42})
+h = api.inspect_container(ctr)['HostConfig']
+print(h['Memory'], h['RestartPolicy']['Name'], h['RestartPolicy']['MaximumRetryCount'])
+print(ctr['Id'])
+try:
+    api.update_container(ctr, mem_limit=1024)
+except docker.errors.APIError as err:
+    print('refused', err.status_code)
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "{'Warnings': []}", "{out}");
+    assert_eq!(lines[1], "314572800 on-failure 42", "{out}");
+    assert_eq!(lines[3], "refused 400", "{out}");
+    // The running container's cgroup took the new limit.
+    let id = lines[2];
+    let max = e
+        .cgroups()
+        .into_iter()
+        .filter(|d| d.to_string_lossy().contains(id))
+        .find_map(|d| {
+            std::fs::read_to_string(d.join("memory.max"))
+                .or_else(|_| std::fs::read_to_string(d.join("memory.limit_in_bytes")))
+                .ok()
+        })
+        .expect("the container's memory cgroup");
+    assert_eq!(max.trim(), "314572800");
+    let _ = run(&e, &format!("api.remove_container('{id}', force=True)"));
+}
+
+#[test]
+fn detach_keys_end_an_exec_and_an_attach_and_leave_the_process_running() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+def detached(sock, keys):
+    raw = sock._sock
+    raw.settimeout(10)
+    for k in keys:
+        raw.sendall(k)
+        time.sleep(0.3)
+    # The daemon closes the stream: reads end (no data, no hang).
+    while True:
+        try:
+            if raw.recv(4096) == b'':
+                return 'closed'
+        except socket.timeout:
+            return 'still open'
+        except OSError:
+            return 'closed'
+
+ctr = api.create_container('busybox', 'cat', stdin_open=True, tty=True)
+api.start(ctr)
+ex = api.exec_create(ctr, 'cat', stdin=True, tty=True, stdout=True)
+print('exec default keys', detached(api.exec_start(ex, tty=True, socket=True), [b'\x10', b'\x11']))
+print('exec still running', api.exec_inspect(ex)['Running'])
+api._general_configs['detachKeys'] = 'ctrl-x'
+ex = api.exec_create(ctr, 'cat', stdin=True, tty=True, stdout=True)
+print('exec configured keys', detached(api.exec_start(ex, tty=True, socket=True), [b'\x18']))
+api._general_configs.pop('detachKeys')
+sock = api.attach_socket(ctr, params={'stdin': 1, 'stdout': 1, 'stream': 1})
+print('attach', detached(sock, [b'\x10', b'\x11']))
+print('container', api.inspect_container(ctr)['State']['Status'])
+try:
+    api._general_configs['detachKeys'] = 'ctrl-1'
+    api.exec_create(ctr, 'cat', stdin=True, tty=True)
+except docker.errors.APIError as err:
+    print('bad keys', err.status_code, err.explanation)
+api.remove_container(ctr, force=True)
+"#,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "exec default keys closed",
+            "exec still running True",
+            "exec configured keys closed",
+            "attach closed",
+            "container running",
+            "bad keys 400 Invalid detach keys (ctrl-1) provided",
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn swarm_secrets_and_configs_are_created_listed_inspected_and_removed() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+api.init_swarm(advertise_addr='127.0.0.1', listen_addr='0.0.0.0:2377')
+s = api.create_secret('favorite_character', 'sakuya izayoi', labels={'a': 'b'})
+spec = api.inspect_secret(s['ID'])['Spec']
+print('secret', spec['Name'], spec['Labels'], 'Data' in spec)
+print('listed', [x['ID'] == s['ID'] for x in api.secrets(filters={'names': ['favorite_character']})])
+print('other name', api.secrets(filters={'names': ['nope']}))
+try:
+    api.create_secret('favorite_character', 'again')
+except docker.errors.APIError as err:
+    print('duplicate', err.status_code)
+cfg = api.create_config('favorite_character', 'いざよいさくや', templating={'name': 'golang'})
+info = api.inspect_config(cfg['ID'])
+import base64
+print('config', base64.b64decode(info['Spec']['Data']).decode(), info['Spec']['Templating']['Name'], 'Version' in info)
+print('listed', len(api.configs(filters={'name': ['favorite_character']})))
+print(api.remove_secret(s['ID']), api.remove_config(cfg['ID']))
+for f in (api.inspect_secret, api.inspect_config):
+    try:
+        f(s['ID'])
+    except docker.errors.NotFound:
+        print('gone')
+"#,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "secret favorite_character {'a': 'b'} False",
+            "listed [True]",
+            "other name []",
+            "duplicate 409",
+            "config いざよいさくや golang True",
+            "listed 1",
+            "True True",
+            "gone",
+            "gone",
+        ],
+        "{out}"
+    );
+}
