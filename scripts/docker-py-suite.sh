@@ -86,7 +86,7 @@ stop_daemon() {
   fi
 }
 unmount_under() {
-  findmnt -rn -o TARGET | grep "^$1/" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { findmnt -rn -o TARGET | grep "^$1/" || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 cleanup() {
   stop_daemon

@@ -168,3 +168,74 @@ for f in (api.inspect_secret, api.inspect_config):
         "{out}"
     );
 }
+
+#[test]
+fn archives_reach_the_volumes_of_created_and_exited_containers() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+import io, tarfile
+def tar_of(name, data):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as t:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+# Written by the container into its volume; read back once it has exited.
+ctr = api.create_container('busybox', 'sh -c "echo -n The Maid > /vol1/data.txt"', volumes=['/vol1'])
+api.start(ctr)
+print('exit', api.wait(ctr)['StatusCode'])
+strm, stat = api.get_archive(ctr, '/vol1/data.txt')
+t = tarfile.open(fileobj=io.BytesIO(b''.join(strm)))
+print('got', stat['name'], stat['size'], t.extractfile('data.txt').read().decode())
+# Put into the volume of a container that never ran; it reads it at start.
+ctr2 = api.create_container('busybox', 'cat /vol2/song', volumes=['/vol2'])
+print('put', api.put_archive(ctr2, '/vol2', tar_of('song', b'Deaf To All But The Song')))
+api.start(ctr2)
+api.wait(ctr2)
+print('logs', api.logs(ctr2).decode().strip())
+api.remove_container(ctr, v=True)
+api.remove_container(ctr2, v=True)
+"#,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "exit 0",
+            "got data.txt 8 The Maid",
+            "put True",
+            "logs Deaf To All But The Song",
+        ],
+        "{out}"
+    );
+    assert!(e.mounts().is_empty(), "{:?}", e.mounts());
+}
+
+#[test]
+fn a_restarting_container_is_not_removed_without_force() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+ctr = api.create_container('busybox', ['sleep', '1'],
+    host_config=api.create_host_config(restart_policy={'Name': 'always'}, network_mode='none'))
+api.start(ctr)
+api.wait(ctr)
+try:
+    api.remove_container(ctr)
+    print('removed')
+except docker.errors.APIError as err:
+    print(err.status_code, 'stop the container before' in err.explanation)
+api.remove_container(ctr, force=True)
+print('force', [c['Id'] for c in api.containers(all=True)])
+"#,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["409 True", "force []"],
+        "{out}"
+    );
+}

@@ -560,14 +560,18 @@ impl Runtime {
         let finished_at = r.state.finished_at.clone();
         loop {
             let done = match condition {
-                WaitCondition::NotRunning => !r.state.running(),
+                // A restarting container counts as stopped, as dockerd tells
+                // its waiters (the restart is a new run).
+                WaitCondition::NotRunning => {
+                    !r.state.running() || r.state.status == Status::Restarting
+                }
                 WaitCondition::NextExit => {
                     r.state.finished_at != finished_at
                         || (r.state.started_at != started_at && !r.state.running())
                 }
                 WaitCondition::Removed => container.removed.load(Ordering::SeqCst),
             };
-            if done && r.state.status != Status::Restarting {
+            if done {
                 return r.state.exit_code;
             }
             r = container
@@ -583,19 +587,23 @@ impl Runtime {
     pub fn remove(&self, container: &Arc<Container>, force: bool) -> Result<()> {
         let _op = container.op.lock().unwrap_or_else(|p| p.into_inner());
         let record = container.snapshot();
+        // A restarting container is refused too: it is about to run again.
+        if !force && (record.state.running() || record.state.status == Status::Restarting) {
+            let verb = match record.state.status {
+                Status::Paused => "paused",
+                Status::Restarting => "restarting",
+                _ => "running",
+            };
+            return Err(ContainerError::Conflict(format!(
+                "cannot remove container \"/{}\": container is {verb}: stop the container before removing or force remove",
+                record.name
+            ))
+            .into());
+        }
+        if record.state.status == Status::Restarting {
+            container.lock().state.stopped_by_user = true;
+        }
         if record.state.running() && record.state.status != Status::Restarting {
-            if !force {
-                let verb = if record.state.status == Status::Paused {
-                    "paused"
-                } else {
-                    "running"
-                };
-                return Err(ContainerError::Conflict(format!(
-                    "cannot remove container \"/{}\": container is {verb}: stop the container before removing or force remove",
-                    record.name
-                ))
-                .into());
-            }
             container.lock().state.stopped_by_user = true;
             let _ = self.signal(&record, Signal::SIGKILL);
             if record.state.status == Status::Paused {
