@@ -239,3 +239,40 @@ print('force', [c['Id'] for c in api.containers(all=True)])
         "{out}"
     );
 }
+
+#[test]
+fn exec_output_is_demuxed_and_healthchecks_take_docker_pys_nulls() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+cmd = 'sh -c "echo hello out ; sleep 0.5 ; echo hello err >&2"'
+ctr = api.create_container('busybox', 'cat', detach=True, stdin_open=True)
+api.start(ctr)
+print(api.exec_start(api.exec_create(ctr, cmd), demux=True))
+print(list(api.exec_start(api.exec_create(ctr, cmd), stream=True, demux=True)))
+api.remove_container(ctr, force=True)
+# docker-py sends "StartPeriod": null for what it is not given.
+h = api.create_container('busybox', 'top', healthcheck={'test': 'true',
+    'interval': 1000000000, 'timeout': 1000000000, 'retries': 1})
+hc = api.inspect_container(h)['Config']['Healthcheck']
+print(hc['Test'], hc['Interval'], hc['Retries'])
+api.start(h)
+deadline = time.time() + 30
+while api.inspect_container(h)['State']['Health']['Status'] != 'healthy' and time.time() < deadline:
+    time.sleep(0.2)
+print(api.inspect_container(h)['State']['Health']['Status'])
+api.remove_container(h, force=True)
+"#,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "(b'hello out\\n', b'hello err\\n')",
+            "[(b'hello out\\n', None), (None, b'hello err\\n')]",
+            "['CMD-SHELL', 'true'] 1000000000 1",
+            "healthy",
+        ],
+        "{out}"
+    );
+}

@@ -126,11 +126,26 @@ impl RestartPolicy {
 #[serde(default, rename_all = "PascalCase")]
 pub struct HealthConfig {
     /// `["NONE"]`, `["CMD", args…]` or `["CMD-SHELL", command]`.
+    #[serde(deserialize_with = "null_as_default")]
     pub test: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub interval: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub timeout: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub start_period: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub retries: i64,
+}
+
+/// `null` reads as the default: docker-py sends `"StartPeriod": null` for
+/// what it was not given, and dockerd's decoder takes that as zero.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A mount asked for by the user.

@@ -364,6 +364,8 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
         // With a terminal, the master reads EIO once the last holder of the
         // slave is gone; the readers end then.
         let mut detached = false;
+        // A finished receiver must not be polled again (tokio panics).
+        let mut detach_open = true;
         loop {
             tokio::select! {
                 chunk = out_rx.recv() => match chunk {
@@ -374,9 +376,12 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
                     }
                     None => break,
                 },
-                Ok(()) = &mut detach_rx => {
-                    detached = true;
-                    break;
+                sent = &mut detach_rx, if detach_open => {
+                    if sent.is_ok() {
+                        detached = true;
+                        break;
+                    }
+                    detach_open = false;
                 }
             }
         }
