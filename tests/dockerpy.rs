@@ -276,3 +276,27 @@ api.remove_container(h, force=True)
         "{out}"
     );
 }
+
+#[test]
+fn networks_by_names_that_need_escaping_and_with_docker_pys_nulls() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+net = api.create_network('test 01')
+print(api.inspect_network('test 01')['Name'])
+# docker-py sends "Driver": null and IPAM pools with null fields.
+ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet='172.28.0.0/16', gateway='172.28.5.254')])
+n2 = api.create_network('dockerpy-ipam', ipam=ipam)
+print(api.inspect_network(n2['Id'])['IPAM']['Config'][0]['Gateway'])
+api.remove_network('test 01')
+api.remove_network(n2['Id'])
+print([n['Name'] for n in api.networks(names=['test 01', 'dockerpy-ipam'])])
+"#,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["test 01", "172.28.5.254", "[]"],
+        "{out}"
+    );
+}

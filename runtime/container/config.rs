@@ -140,7 +140,7 @@ pub struct HealthConfig {
 
 /// `null` reads as the default: docker-py sends `"StartPeriod": null` for
 /// what it was not given, and dockerd's decoder takes that as zero.
-fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Default + Deserialize<'de>,

@@ -130,7 +130,9 @@ async fn dispatch(
     if let Some(v) = version {
         version_ok(v)?;
     }
-    let path = path.to_string();
+    // Names in the path arrive percent-encoded (`test%2001` for a network
+    // named `test 01`): each is looked up or validated as decoded text.
+    let path = percent_decode(path);
     let method = req.method().clone();
     let ctx = Ctx {
         engine,
@@ -258,6 +260,30 @@ async fn dispatch(
 }
 
 /// The path's segments, leading slashes dropped.
+/// `%XX` escapes of a URL path decoded (`+` stays: it is not a space in a
+/// path); a malformed escape is kept as it is.
+fn percent_decode(path: &str) -> String {
+    if !path.contains('%') {
+        return path.to_string();
+    }
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn segments(path: &str) -> Vec<&str> {
     path.trim_start_matches('/').split('/').collect()
 }
