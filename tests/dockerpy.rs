@@ -300,3 +300,27 @@ print([n['Name'] for n in api.networks(names=['test 01', 'dockerpy-ipam'])])
         "{out}"
     );
 }
+
+#[test]
+fn service_modes_from_docker_py_read_back_in_dockers_terms() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+api.init_swarm(advertise_addr='127.0.0.1', listen_addr='0.0.0.0:2377')
+task = docker.types.TaskTemplate(docker.types.ContainerSpec('busybox', ['sleep', '300']))
+g = api.create_service(task, name='dpy-global', mode=docker.types.ServiceMode('global'))
+r = api.create_service(task, name='dpy-replicated', mode=docker.types.ServiceMode('replicated', 2))
+print(sorted(api.inspect_service(g['ID'])['Spec']['Mode']))
+print(api.inspect_service(r['ID'])['Spec']['Mode'])
+api.remove_service(g['ID'])
+api.remove_service(r['ID'])
+api.leave_swarm(force=True)
+"#,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["['Global']", "{'Replicated': {'Replicas': 2}}"],
+        "{out}"
+    );
+}

@@ -491,8 +491,28 @@ fn check_spec(spec: &Value) -> Result<(), SwarmError> {
 }
 
 /// `POST /services/create`: 201 `{"ID"}`.
+/// Docker's names for the keys of a service's `Mode`, which dockerd's
+/// decoder matches without case (docker-py sends `{"replicated": …}`).
+fn normalize_mode(spec: &mut Value) {
+    let Some(mode) = spec.get_mut("Mode").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for proper in ["Replicated", "Global", "ReplicatedJob", "GlobalJob"] {
+        let key = mode
+            .keys()
+            .find(|k| k.replace('-', "").eq_ignore_ascii_case(proper) && k.as_str() != proper)
+            .cloned();
+        if let Some(key) = key {
+            if let Some(v) = mode.remove(&key) {
+                mode.entry(proper).or_insert(v);
+            }
+        }
+    }
+}
+
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let mut spec = body_json(req).await?;
+    normalize_mode(&mut spec);
     check_spec(&spec)?;
     let id = swarms(ctx).with_cluster(&ctx.scope.name, |c| {
         let name = spec["Name"].as_str().unwrap_or("").to_string();
@@ -548,6 +568,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
 /// `POST /services/{id}/update?version=&rollback=`.
 pub async fn update_service(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
     let mut spec = body_json(req).await?;
+    normalize_mode(&mut spec);
     let version = ctx.query.int("version")?;
     let rollback = ctx.query.get("rollback") == Some("previous");
     swarms(ctx).with_cluster(&ctx.scope.name, |c| {
