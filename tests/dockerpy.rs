@@ -324,3 +324,35 @@ api.leave_swarm(force=True)
         "{out}"
     );
 }
+
+#[test]
+fn swarm_init_keeps_its_options_and_autolock_has_a_rotating_key() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+spec = api.create_swarm_spec(snapshot_interval=5000, log_entries_for_slow_followers=1200,
+    node_cert_expiry=7776000000000000, ca_force_rotate=6000000000000, autolock_managers=True)
+api.init_swarm(advertise_addr='127.0.0.1', listen_addr='0.0.0.0:2377', swarm_spec=spec,
+    default_addr_pool=['2.0.0.0/16', '3.0.0.0/16'], subnet_size=26, data_path_port=4242)
+info = api.inspect_swarm()
+print(info['Spec']['Raft']['SnapshotInterval'], info['Spec']['Raft']['LogEntriesForSlowFollowers'],
+      info['Spec']['CAConfig']['ForceRotate'], info['Spec']['EncryptionConfig']['AutoLockManagers'])
+print(sorted(info['DefaultAddrPool']), info['SubnetSize'], info['DataPathPort'])
+k1 = api.get_unlock_key()['UnlockKey']
+api.update_swarm(version=info['Version']['Index'], rotate_manager_unlock_key=True)
+k2 = api.get_unlock_key()['UnlockKey']
+print(k1.startswith('SWMKEY-1-'), k1 != k2)
+api.leave_swarm(force=True)
+"#,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "5000 1200 6000000000000 True",
+            "['2.0.0.0/16', '3.0.0.0/16'] 26 4242",
+            "True True",
+        ],
+        "{out}"
+    );
+}

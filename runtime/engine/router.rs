@@ -192,6 +192,7 @@ async fn dispatch(
         (&M::POST, ["swarm", "join"]) => swarm::join(&ctx, req).await,
         (&M::POST, ["swarm", "leave"]) => swarm::leave(&ctx).await,
         (&M::POST, ["swarm", "update"]) => swarm::update(&ctx, req).await,
+        (&M::GET, ["swarm", "unlockkey"]) => swarm::unlock_key(&ctx),
         (&M::GET, ["nodes"]) => swarm::nodes(&ctx),
         (&M::GET, ["nodes", id]) => swarm::node(&ctx, id),
         (&M::POST, ["nodes", id, "update"]) => swarm::node_update(&ctx, id, req).await,
