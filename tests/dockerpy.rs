@@ -356,3 +356,22 @@ api.leave_swarm(force=True)
         "{out}"
     );
 }
+
+#[test]
+fn a_commit_names_its_containers_image_as_parent_and_applies_changes() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+ctr = api.create_container('busybox', ['touch', '/test'])
+api.start(ctr)
+api.wait(ctr)
+res = api.commit(ctr, repository='dpy-commit', changes=['EXPOSE 8000', 'CMD ["bash"]'])
+img = api.inspect_image(res['Id'])
+print(img['Parent'] == api.inspect_image('busybox')['Id'], img['Config']['Cmd'], '8000/tcp' in img['Config']['ExposedPorts'])
+api.remove_container(ctr)
+api.remove_image('dpy-commit')
+"#,
+    );
+    assert_eq!(out.trim(), "True ['bash'] True", "{out}");
+}
