@@ -468,6 +468,7 @@ mod tests {
             config: ExecConfig::default(),
             attach_stdout: false,
             attach_stderr: false,
+            detach_keys: Vec::new(),
             state: Mutex::new(ExecState {
                 started: true,
                 running,
