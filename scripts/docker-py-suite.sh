@@ -12,10 +12,9 @@
 # default 600), TEST_TIMEOUT (seconds per test, default 120), OUT (results
 # dir; default /var/tmp/berth-docker-py-results).
 #
-# Tests that assert a dockerd 20.10 behaviour that Docker 25+ changed (Berth
-# follows Docker 28, so these are expected to differ; see
-# docs/docker-py-suite.md):
-#   (listed in that doc with the reason for each)
+# Tests that assert a dockerd 20.10 behaviour that Docker 25+ changed would be
+# expected to differ (Berth follows Docker 28): none found so far. What still
+# differs, and why, is in docs/docker-py-suite.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 checkout=$(cd "${1:?usage: docker-py-suite.sh CHECKOUT [TEST_FILE...]}" && pwd)
