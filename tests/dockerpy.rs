@@ -375,3 +375,24 @@ api.remove_image('dpy-commit')
     );
     assert_eq!(out.trim(), "True ['bash'] True", "{out}");
 }
+
+#[test]
+fn group_add_gives_the_process_more_groups_by_number_and_name() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+for groups in ([1000, 1001], ['1000', 'root']):
+    ctr = api.create_container('busybox', 'id -G', host_config=api.create_host_config(group_add=groups))
+    api.start(ctr)
+    api.wait(ctr)
+    print(api.logs(ctr).decode().strip())
+    api.remove_container(ctr)
+"#,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["0 10 1000 1001", "0 10 1000"],
+        "{out}"
+    );
+}

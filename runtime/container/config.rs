@@ -60,6 +60,8 @@ pub struct ContainerConfig {
     pub healthcheck: Option<HealthConfig>,
     /// Network mode, networks with aliases, published ports.
     pub networking: crate::net::ContainerNetworking,
+    /// More groups for the process (`--group-add`: names or numbers).
+    pub group_add: Vec<String>,
 }
 
 /// Docker's restart policy (`HostConfig.RestartPolicy`).
