@@ -313,6 +313,12 @@ g = api.create_service(task, name='dpy-global', mode=docker.types.ServiceMode('g
 r = api.create_service(task, name='dpy-replicated', mode=docker.types.ServiceMode('replicated', 2))
 print(sorted(api.inspect_service(g['ID'])['Spec']['Mode']))
 print(api.inspect_service(r['ID'])['Spec']['Mode'])
+info = api.inspect_service(r['ID'])
+print('force', info['Spec']['TaskTemplate']['ForceUpdate'])
+api.update_service(r['ID'], info['Version']['Index'],
+    docker.types.TaskTemplate(docker.types.ContainerSpec('busybox', ['sleep', '300']), force_update=10),
+    name='dpy-replicated', mode=docker.types.ServiceMode('replicated', 2))
+print('force', api.inspect_service(r['ID'])['Spec']['TaskTemplate']['ForceUpdate'])
 api.remove_service(g['ID'])
 api.remove_service(r['ID'])
 api.leave_swarm(force=True)
@@ -320,7 +326,12 @@ api.leave_swarm(force=True)
     );
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
-        ["['Global']", "{'Replicated': {'Replicas': 2}}"],
+        [
+            "['Global']",
+            "{'Replicated': {'Replicas': 2}}",
+            "force 0",
+            "force 10"
+        ],
         "{out}"
     );
 }

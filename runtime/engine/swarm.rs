@@ -450,6 +450,11 @@ fn service_json(c: &Cluster, s: &Service, status: bool) -> Value {
     if v["Endpoint"]["Spec"].is_null() {
         v["Endpoint"]["Spec"] = json!({"Mode": "vip"});
     }
+    // swarmkit always has the counter (`docker service update --force`
+    // raises it): 0 when the client never set it.
+    if let Some(t) = v["Spec"]["TaskTemplate"].as_object_mut() {
+        t.entry("ForceUpdate").or_insert(json!(0));
+    }
     if let Some(p) = &s.previous_spec {
         v["PreviousSpec"] = p.clone();
     }
