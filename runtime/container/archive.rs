@@ -126,7 +126,18 @@ enum Place {
         dir: PathBuf,
         layers: Vec<PathBuf>,
         ids: Option<IdRange>,
+        /// The container's volumes, mounted where it would see them.
+        #[serde(default)]
+        volumes: Vec<VolumeAt>,
     },
+}
+
+/// A volume's directory (Berth's own, on the host) and where it goes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VolumeAt {
+    data: PathBuf,
+    target: String,
+    read_only: bool,
 }
 
 /// Exit codes of `berth __archive`.
@@ -149,10 +160,33 @@ impl Runtime {
         } else {
             None
         };
+        let volumes = record
+            .config
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                super::config::MountConfig::Volume {
+                    name,
+                    target,
+                    read_only,
+                    ..
+                } => self
+                    .volumes()
+                    .get(&record.scope, name)
+                    .ok()
+                    .map(|v| VolumeAt {
+                        data: v.mountpoint.clone(),
+                        target: target.clone(),
+                        read_only: *read_only,
+                    }),
+                _ => None,
+            })
+            .collect();
         Ok(Place::Stopped {
             dir: self.dir_of(&record.id).root,
             layers: image.layer_dirs.clone(),
             ids,
+            volumes,
         })
     }
 
@@ -401,7 +435,12 @@ fn enter(place: &Place) -> std::result::Result<(), Failed> {
                 .map_err(|e| failed("join mount namespace")(e.to_string()))?;
             std::env::set_current_dir("/").map_err(|e| failed("chdir")(e.to_string()))
         }
-        Place::Stopped { dir, layers, ids } => {
+        Place::Stopped {
+            dir,
+            layers,
+            ids,
+            volumes,
+        } => {
             unshare(CloneFlags::CLONE_NEWNS).map_err(|e| failed("unshare")(e.to_string()))?;
             nix::mount::mount(
                 None::<&str>,
@@ -418,6 +457,18 @@ fn enter(place: &Place) -> std::result::Result<(), Failed> {
             let dir = ContainerDir::new(dir.clone());
             mount_rootfs(&dir, layers, userns.as_ref())
                 .map_err(|e| failed("mount container files")(e.to_string()))?;
+            // Its volumes, as a start mounts them (Docker's cp sees them too).
+            let owner = ids.as_ref().map(|i| i.base).unwrap_or(0);
+            for v in volumes {
+                crate::volume::mounts::mount_volume_in(
+                    &dir.rootfs(),
+                    &v.data,
+                    &v.target,
+                    v.read_only,
+                    owner,
+                )
+                .map_err(|e| failed("mount volume")(e.to_string()))?;
+            }
             nix::unistd::chroot(&dir.rootfs()).map_err(|e| failed("chroot")(e.to_string()))?;
             std::env::set_current_dir("/").map_err(|e| failed("chdir")(e.to_string()))?;
             if let Some(ns) = userns {

@@ -129,6 +129,9 @@ impl Runtime {
         let id =
             self.images
                 .create_image(&record.scope, &raw, &tag.into_iter().collect::<Vec<_>>())?;
+        // The container's image is the new one's parent (`Parent` in inspect).
+        self.images
+            .adopt_step(&record.scope, &id, Some(&record.image_id), None)?;
         self.emit(&record, "commit", &[("imageID", id.clone())]);
         Ok(id)
     }

@@ -60,6 +60,8 @@ pub struct ContainerConfig {
     pub healthcheck: Option<HealthConfig>,
     /// Network mode, networks with aliases, published ports.
     pub networking: crate::net::ContainerNetworking,
+    /// More groups for the process (`--group-add`: names or numbers).
+    pub group_add: Vec<String>,
 }
 
 /// Docker's restart policy (`HostConfig.RestartPolicy`).
@@ -126,11 +128,26 @@ impl RestartPolicy {
 #[serde(default, rename_all = "PascalCase")]
 pub struct HealthConfig {
     /// `["NONE"]`, `["CMD", args…]` or `["CMD-SHELL", command]`.
+    #[serde(deserialize_with = "null_as_default")]
     pub test: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub interval: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub timeout: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub start_period: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub retries: i64,
+}
+
+/// `null` reads as the default: docker-py sends `"StartPeriod": null` for
+/// what it was not given, and dockerd's decoder takes that as zero.
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A mount asked for by the user.

@@ -299,6 +299,7 @@ fn run(sock: &OwnedFd) -> std::result::Result<i32, Failure> {
             let (message, exit_code) = match become_command(
                 &init.process,
                 init.user.as_deref(),
+                &[],
                 init.seccomp.as_ref(),
                 sock,
                 false,

@@ -233,9 +233,16 @@ fn container_process(
     if config.init {
         stay_as_init(sock, status)?;
     }
+    let group_add: Vec<String> = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(super::spec::GROUP_ADD))
+        .map(|g| g.split(',').map(String::from).collect())
+        .unwrap_or_default();
     become_command(
         &process,
         config.user.as_deref(),
+        &group_add,
         config.seccomp.as_ref(),
         sock,
         true,
@@ -348,6 +355,7 @@ fn forward_and_reap(set: &SigSet, child: i32) -> i32 {
 pub(crate) fn become_command(
     process: &oci_spec::runtime::Process,
     user: Option<&str>,
+    group_add: &[String],
     seccomp: Option<&super::seccomp::SeccompProgram>,
     sock: &OwnedFd,
     create_cwd: bool,
@@ -358,7 +366,13 @@ pub(crate) fn become_command(
             .map(|b| (b.height() as u16, b.width() as u16));
         open_terminal(sock, size)?;
     }
-    let user = user::resolve(Path::new("/"), user).map_err(|e| (e, SETUP_FAILED))?;
+    let mut user = user::resolve(Path::new("/"), user).map_err(|e| (e, SETUP_FAILED))?;
+    for g in group_add {
+        let gid = user::group_id(Path::new("/"), g).map_err(|e| (e, SETUP_FAILED))?;
+        if !user.groups.contains(&gid) {
+            user.groups.push(gid);
+        }
+    }
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::attach::ControlRequest;
-use super::cgroup::{Cgroup, Hierarchy};
+use super::cgroup::{Cgroup, Hierarchy, Limits};
 use super::config::ContainerConfig;
 use super::launch;
 use super::manager::{io, Container, ContainerRecord, Runtime};
@@ -560,14 +560,18 @@ impl Runtime {
         let finished_at = r.state.finished_at.clone();
         loop {
             let done = match condition {
-                WaitCondition::NotRunning => !r.state.running(),
+                // A restarting container counts as stopped, as dockerd tells
+                // its waiters (the restart is a new run).
+                WaitCondition::NotRunning => {
+                    !r.state.running() || r.state.status == Status::Restarting
+                }
                 WaitCondition::NextExit => {
                     r.state.finished_at != finished_at
                         || (r.state.started_at != started_at && !r.state.running())
                 }
                 WaitCondition::Removed => container.removed.load(Ordering::SeqCst),
             };
-            if done && r.state.status != Status::Restarting {
+            if done {
                 return r.state.exit_code;
             }
             r = container
@@ -583,19 +587,23 @@ impl Runtime {
     pub fn remove(&self, container: &Arc<Container>, force: bool) -> Result<()> {
         let _op = container.op.lock().unwrap_or_else(|p| p.into_inner());
         let record = container.snapshot();
+        // A restarting container is refused too: it is about to run again.
+        if !force && (record.state.running() || record.state.status == Status::Restarting) {
+            let verb = match record.state.status {
+                Status::Paused => "paused",
+                Status::Restarting => "restarting",
+                _ => "running",
+            };
+            return Err(ContainerError::Conflict(format!(
+                "cannot remove container \"/{}\": container is {verb}: stop the container before removing or force remove",
+                record.name
+            ))
+            .into());
+        }
+        if record.state.status == Status::Restarting {
+            container.lock().state.stopped_by_user = true;
+        }
         if record.state.running() && record.state.status != Status::Restarting {
-            if !force {
-                let verb = if record.state.status == Status::Paused {
-                    "paused"
-                } else {
-                    "running"
-                };
-                return Err(ContainerError::Conflict(format!(
-                    "cannot remove container \"/{}\": container is {verb}: stop the container before removing or force remove",
-                    record.name
-                ))
-                .into());
-            }
             container.lock().state.stopped_by_user = true;
             let _ = self.signal(&record, Signal::SIGKILL);
             if record.state.status == Status::Paused {
@@ -623,6 +631,45 @@ impl Runtime {
         }
         container.changed.notify_all();
         self.emit(&record, "destroy", &[]);
+        Ok(())
+    }
+
+    /// `docker update`: new resource limits (and restart policy) for a
+    /// container; a running one's cgroup takes them at once. `host_config`
+    /// entries replace those inspect shows back.
+    pub fn update(
+        &self,
+        container: &Arc<Container>,
+        limits: Limits,
+        restart: Option<super::config::RestartPolicy>,
+        host_config: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        limits.validate().map_err(ContainerError::from)?;
+        let mut r = container.lock();
+        if restart.is_some() && r.config.auto_remove {
+            return Err(ContainerError::InvalidConfig(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    .into(),
+            )
+            .into());
+        }
+        if r.state.running() {
+            Cgroup::open(&self.cgroups, &self.cgroup_path(&r))
+                .and_then(|c| c.apply(&limits))
+                .map_err(ContainerError::from)?;
+        }
+        r.config.limits = limits;
+        if let Some(p) = restart {
+            r.config.restart_policy = p;
+        }
+        if !r.config.host_config.is_object() {
+            r.config.host_config = serde_json::json!({});
+        }
+        if let Some(obj) = r.config.host_config.as_object_mut() {
+            obj.extend(host_config);
+        }
+        self.save(&r)?;
+        self.emit(&r, "update", &[]);
         Ok(())
     }
 

@@ -262,9 +262,17 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec, Cont
         ))
         .set_mounts(Some(mounts(config, inputs)?))
         .set_linux(Some(linux))
-        .set_annotations(None);
+        .set_annotations((!config.group_add.is_empty()).then(|| {
+            [(GROUP_ADD.to_string(), config.group_add.join(","))]
+                .into_iter()
+                .collect()
+        }));
     Ok(spec)
 }
+
+/// The annotation that carries `--group-add` to pid 1, which resolves the
+/// names in the container's own `/etc/group`.
+pub const GROUP_ADD: &str = "berth.group-add";
 
 /// A process in a container: Docker's capabilities, no new privileges.
 pub fn process(

@@ -37,6 +37,19 @@ fn passwd(root: &Path) -> Vec<PasswdEntry> {
         .collect()
 }
 
+/// A `--group-add` entry: a number, or a group name in the filesystem at
+/// `root`, with Docker's error for an unknown name.
+pub fn group_id(root: &Path, group: &str) -> Result<u32, String> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    groups(root)
+        .into_iter()
+        .find(|(name, _, _)| name == group)
+        .map(|(_, gid, _)| gid)
+        .ok_or_else(|| format!("unable to find group {group}: no matching entries in group file"))
+}
+
 /// (name, gid, members) of each group.
 fn groups(root: &Path) -> Vec<(String, u32, Vec<String>)> {
     let text = fs::read_to_string(root.join("etc/group")).unwrap_or_default();

@@ -57,6 +57,8 @@ struct HostConfig {
     restart_policy: Option<RestartPolicyJson>,
     auto_remove: bool,
     init: Option<bool>,
+    /// Names or numbers; docker-py may send numbers.
+    group_add: Option<Vec<Value>>,
     privileged: bool,
     cap_add: Option<Vec<String>>,
     pid_mode: String,
@@ -240,6 +242,16 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
         limits,
         restart_policy,
         auto_remove: host.auto_remove,
+        group_add: host
+            .group_add
+            .iter()
+            .flatten()
+            .filter_map(|g| match g {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect(),
         stop_signal: req.stop_signal.filter(|s| !s.is_empty()),
         stop_timeout: req.stop_timeout,
         healthcheck: req.healthcheck,

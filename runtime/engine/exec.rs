@@ -29,6 +29,9 @@ pub struct ExecInstance {
     pub config: ExecConfig,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
+    /// The sequence that detaches a terminal's client (Docker's default
+    /// unless the create named one).
+    pub detach_keys: Vec<u8>,
     pub state: Mutex<ExecState>,
 }
 
@@ -56,6 +59,9 @@ struct CreateBody {
     user: String,
     privileged: bool,
     console_size: Option<Vec<u16>>,
+    /// docker-py sends `detachKeys` (Go's decoder ignores case).
+    #[serde(alias = "detachKeys")]
+    detach_keys: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +140,7 @@ pub async fn create(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
     if cmd.is_empty() {
         return Err(ApiError::bad_request("No exec command specified"));
     }
+    let detach_keys = super::detach::parse(&body.detach_keys)?;
     let console_size = body
         .console_size
         .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
@@ -153,6 +160,7 @@ pub async fn create(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
         },
         attach_stdout: body.attach_stdout,
         attach_stderr: body.attach_stderr,
+        detach_keys,
         state: Mutex::new(ExecState::default()),
     });
     {
@@ -311,6 +319,10 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
             process.stdin.take()
         };
         let (mut client_read, mut client_write) = tokio::io::split(client);
+        // With a terminal, the detach keys end the client's attach (dockerd
+        // reads them only from a terminal's input); the process runs on.
+        let mut detector = tty.then(|| super::detach::Detector::new(inst.detach_keys.clone()));
+        let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
         let input = tokio::spawn(async move {
             let Some(stdin) = stdin else { return };
             let (in_tx, in_rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -327,7 +339,15 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
                 match client_read.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if in_tx.send(buf[..n].to_vec()).is_err() {
+                        let (chunk, detached) = match detector.as_mut() {
+                            Some(d) => d.feed(&buf[..n]),
+                            None => (buf[..n].to_vec(), false),
+                        };
+                        if !chunk.is_empty() && in_tx.send(chunk).is_err() {
+                            break;
+                        }
+                        if detached {
+                            let _ = detach_tx.send(());
                             break;
                         }
                     }
@@ -341,20 +361,45 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
             drop(process);
             code
         });
-        if tty {
-            // The terminal's master reads EIO once the last holder of the
-            // slave is gone; the readers end then.
-            while let Some(chunk) = out_rx.recv().await {
-                if client_write.write_all(&chunk).await.is_err() {
-                    break;
+        // With a terminal, the master reads EIO once the last holder of the
+        // slave is gone; the readers end then.
+        let mut detached = false;
+        // A finished receiver must not be polled again (tokio panics).
+        let mut detach_open = true;
+        loop {
+            tokio::select! {
+                chunk = out_rx.recv() => match chunk {
+                    Some(chunk) => {
+                        if client_write.write_all(&chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                sent = &mut detach_rx, if detach_open => {
+                    if sent.is_ok() {
+                        detached = true;
+                        break;
+                    }
+                    detach_open = false;
                 }
             }
-        } else {
-            while let Some(chunk) = out_rx.recv().await {
-                if client_write.write_all(&chunk).await.is_err() {
-                    break;
-                }
-            }
+        }
+        if detached {
+            // The client is gone; the process runs on, and its end is
+            // recorded when it comes.
+            let _ = client_write.shutdown().await;
+            drop(client_write);
+            tokio::spawn(async move {
+                // Keep draining its output so a full terminal does not stall it.
+                while out_rx.recv().await.is_some() {}
+            });
+            let code = waiter.await.unwrap_or(255);
+            let mut st = inst.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.running = false;
+            st.exit_code = Some(code);
+            st.terminal = None;
+            return;
         }
         let code = waiter.await.unwrap_or(255);
         {
@@ -423,6 +468,7 @@ mod tests {
             config: ExecConfig::default(),
             attach_stdout: false,
             attach_stderr: false,
+            detach_keys: Vec::new(),
             state: Mutex::new(ExecState {
                 started: true,
                 running,

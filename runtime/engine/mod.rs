@@ -17,6 +17,7 @@ pub mod body;
 pub mod build;
 pub mod containers;
 pub mod convert;
+pub mod detach;
 pub mod distribution;
 pub mod exec;
 pub mod glob;
@@ -28,7 +29,9 @@ pub mod quota;
 pub mod router;
 pub mod streams;
 pub mod swarm;
+pub mod swarm_objects;
 pub mod system;
+pub mod update;
 pub mod volumes;
 
 use std::collections::HashMap;

@@ -364,9 +364,13 @@ pub fn inspect(ctx: &Ctx, id: &str) -> ApiResult {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
 struct CreateJson {
+    #[serde(deserialize_with = "crate::container::config::null_as_default")]
     name: String,
+    #[serde(deserialize_with = "crate::container::config::null_as_default")]
     driver: String,
+    #[serde(deserialize_with = "crate::container::config::null_as_default")]
     internal: bool,
+    #[serde(deserialize_with = "crate::container::config::null_as_default")]
     attachable: bool,
     #[serde(rename = "IPAM")]
     ipam: Option<IpamJson>,
@@ -383,7 +387,9 @@ struct IpamJson {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
 struct IpamConfigJson {
+    #[serde(deserialize_with = "crate::container::config::null_as_default")]
     subnet: String,
+    #[serde(deserialize_with = "crate::container::config::null_as_default")]
     gateway: String,
 }
 

@@ -130,7 +130,9 @@ async fn dispatch(
     if let Some(v) = version {
         version_ok(v)?;
     }
-    let path = path.to_string();
+    // Names in the path arrive percent-encoded (`test%2001` for a network
+    // named `test 01`): each is looked up or validated as decoded text.
+    let path = percent_decode(path);
     let method = req.method().clone();
     let ctx = Ctx {
         engine,
@@ -163,6 +165,7 @@ async fn dispatch(
         (&M::POST, ["containers", id, "unpause"]) => containers::unpause(&ctx, id).await,
         (&M::POST, ["containers", id, "wait"]) => containers::wait(&ctx, id),
         (&M::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),
+        (&M::POST, ["containers", id, "update"]) => super::update::update(&ctx, id, req).await,
         (&M::POST, ["containers", id, "resize"]) => containers::resize(&ctx, id),
         (&M::POST, ["containers", id, "attach"]) => containers::attach(&ctx, id, req).await,
         (&M::GET, ["containers", id, "logs"]) => containers::logs(&ctx, id),
@@ -189,6 +192,7 @@ async fn dispatch(
         (&M::POST, ["swarm", "join"]) => swarm::join(&ctx, req).await,
         (&M::POST, ["swarm", "leave"]) => swarm::leave(&ctx).await,
         (&M::POST, ["swarm", "update"]) => swarm::update(&ctx, req).await,
+        (&M::GET, ["swarm", "unlockkey"]) => swarm::unlock_key(&ctx),
         (&M::GET, ["nodes"]) => swarm::nodes(&ctx),
         (&M::GET, ["nodes", id]) => swarm::node(&ctx, id),
         (&M::POST, ["nodes", id, "update"]) => swarm::node_update(&ctx, id, req).await,
@@ -200,6 +204,36 @@ async fn dispatch(
         (&M::DELETE, ["services", id]) => swarm::remove_service(&ctx, id),
         (&M::GET, ["services", id, "logs"]) => swarm::logs(&ctx, id),
         (&M::GET, ["tasks"]) => swarm::tasks(&ctx),
+        (&M::GET, ["secrets"]) => {
+            super::swarm_objects::list(&ctx, super::swarm_objects::Kind::Secret)
+        }
+        (&M::POST, ["secrets", "create"]) => {
+            super::swarm_objects::create(&ctx, super::swarm_objects::Kind::Secret, req).await
+        }
+        (&M::GET, ["secrets", id]) => {
+            super::swarm_objects::inspect(&ctx, super::swarm_objects::Kind::Secret, id)
+        }
+        (&M::DELETE, ["secrets", id]) => {
+            super::swarm_objects::remove(&ctx, super::swarm_objects::Kind::Secret, id)
+        }
+        (&M::POST, ["secrets", id, "update"]) => {
+            super::swarm_objects::update(&ctx, super::swarm_objects::Kind::Secret, id, req).await
+        }
+        (&M::GET, ["configs"]) => {
+            super::swarm_objects::list(&ctx, super::swarm_objects::Kind::Config)
+        }
+        (&M::POST, ["configs", "create"]) => {
+            super::swarm_objects::create(&ctx, super::swarm_objects::Kind::Config, req).await
+        }
+        (&M::GET, ["configs", id]) => {
+            super::swarm_objects::inspect(&ctx, super::swarm_objects::Kind::Config, id)
+        }
+        (&M::DELETE, ["configs", id]) => {
+            super::swarm_objects::remove(&ctx, super::swarm_objects::Kind::Config, id)
+        }
+        (&M::POST, ["configs", id, "update"]) => {
+            super::swarm_objects::update(&ctx, super::swarm_objects::Kind::Config, id, req).await
+        }
         (&M::GET, ["tasks", id]) => swarm::task(&ctx, id),
         (&M::GET, ["volumes"]) => volumes::list(&ctx),
         (&M::POST, ["volumes", "create"]) => volumes::create(&ctx, req).await,
@@ -227,6 +261,30 @@ async fn dispatch(
 }
 
 /// The path's segments, leading slashes dropped.
+/// `%XX` escapes of a URL path decoded (`+` stays: it is not a space in a
+/// path); a malformed escape is kept as it is.
+fn percent_decode(path: &str) -> String {
+    if !path.contains('%') {
+        return path.to_string();
+    }
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn segments(path: &str) -> Vec<&str> {
     path.trim_start_matches('/').split('/').collect()
 }

@@ -11,7 +11,7 @@ use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use super::containers::blocking;
@@ -91,6 +91,7 @@ pub fn attach(ctx: &Ctx, c: Arc<Container>, mut req: Request<Incoming>) -> ApiRe
     let q = &ctx.query;
     let tty = r.config.tty;
     let stdin = q.flag("stdin");
+    let detach_keys = super::detach::parse(q.get("detachKeys").unwrap_or(""))?;
     let request = ControlRequest::Attach {
         stdin,
         stdout: q.flag("stdout"),
@@ -127,7 +128,7 @@ pub fn attach(ctx: &Ctx, c: Arc<Container>, mut req: Request<Incoming>) -> ApiRe
         let Ok(stream) = rx.await else {
             return;
         };
-        pump(io, stream, tty, stdin).await;
+        pump(io, stream, tty, stdin, detach_keys).await;
     });
     Ok(upgraded_reply(tty))
 }
@@ -136,9 +137,15 @@ pub fn attach(ctx: &Ctx, c: Arc<Container>, mut req: Request<Incoming>) -> ApiRe
 /// stream until the container's side ends. Client EOF: with a terminal and
 /// stdin attached it detaches; otherwise (as dockerd, which does not read a
 /// client that attached no stdin) output goes on — the CLI half-closes its
-/// side at once under `--no-stdin`.
-pub async fn pump<C>(client: C, stream: std::os::unix::net::UnixStream, tty: bool, stdin: bool)
-where
+/// side at once under `--no-stdin`. With a terminal and stdin, typing
+/// `detach_keys` detaches too (dockerd watches only a terminal's input).
+pub async fn pump<C>(
+    client: C,
+    stream: std::os::unix::net::UnixStream,
+    tty: bool,
+    stdin: bool,
+    detach_keys: Vec<u8>,
+) where
     C: AsyncRead + AsyncWrite + Send + 'static,
 {
     if stream.set_nonblocking(true).is_err() {
@@ -149,8 +156,24 @@ where
     };
     let (mut from_container, mut to_container) = stream.into_split();
     let (mut from_client, mut to_client) = tokio::io::split(client);
+    let watch = tty && stdin;
     let input = async move {
-        let _ = tokio::io::copy(&mut from_client, &mut to_container).await;
+        if watch {
+            let mut detector = super::detach::Detector::new(detach_keys);
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match from_client.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let (chunk, detached) = detector.feed(&buf[..n]);
+                if to_container.write_all(&chunk).await.is_err() || detached {
+                    break;
+                }
+            }
+        } else {
+            let _ = tokio::io::copy(&mut from_client, &mut to_container).await;
+        }
         let _ = to_container.shutdown().await;
     };
     let output = async move {

@@ -132,9 +132,9 @@ fn cluster_json(c: &Cluster) -> Value {
         "Spec": c.spec,
         "TLSInfo": {"TrustRoot": "", "CertIssuerSubject": "", "CertIssuerPublicKey": ""},
         "RootRotationInProgress": false,
-        "DefaultAddrPool": ["10.0.0.0/8"],
-        "SubnetSize": 24,
-        "DataPathPort": 4789,
+        "DefaultAddrPool": if c.default_addr_pool.is_empty() { vec!["10.0.0.0/8".to_string()] } else { c.default_addr_pool.clone() },
+        "SubnetSize": if c.subnet_size == 0 { 24 } else { c.subnet_size },
+        "DataPathPort": if c.data_path_port == 0 { 4789 } else { c.data_path_port },
     })
 }
 
@@ -144,6 +144,13 @@ pub fn inspect(ctx: &Ctx) -> ApiResult {
         let mut v = cluster_json(c);
         v["JoinTokens"] = json!({"Worker": c.worker_token, "Manager": c.manager_token});
         Ok(json(StatusCode::OK, &v))
+    })
+}
+
+/// `GET /swarm/unlockkey`: empty while autolock is off, as dockerd.
+pub fn unlock_key(ctx: &Ctx) -> ApiResult {
+    read(ctx, |c| {
+        Ok(json(StatusCode::OK, &json!({"UnlockKey": c.unlock_key})))
     })
 }
 
@@ -176,9 +183,47 @@ pub async fn init(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
             ))
         })?;
     }
+    let pool: Vec<String> = body["DefaultAddrPool"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if pool.len() > 64
+        || pool
+            .iter()
+            .any(|p| p.parse::<crate::net::Subnet>().is_err())
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid default address pool {pool:?}"
+        )));
+    }
+    let subnet_size = body["SubnetSize"].as_u64().unwrap_or(0);
+    if subnet_size > 29 {
+        return Err(ApiError::bad_request(format!(
+            "invalid subnet mask length {subnet_size}: it must be at most 29"
+        )));
+    }
+    let port = body["DataPathPort"].as_u64().unwrap_or(0);
+    if port != 0 && !(1024..=49151).contains(&port) {
+        return Err(ApiError::bad_request(format!(
+            "data path port {port} is outside 1024 to 49151"
+        )));
+    }
     let id = swarms
         .init(&ctx.scope.name, &hostname(ctx), &addr, body["Spec"].clone())
         .inspect_err(|_| swarms.unlisten(&ctx.scope.name))?;
+    swarms.with_cluster(&ctx.scope.name, |c| {
+        c.default_addr_pool = pool;
+        c.subnet_size = subnet_size as u32;
+        c.data_path_port = port as u32;
+        if c.spec["EncryptionConfig"]["AutoLockManagers"] == true {
+            c.unlock_key = crate::swarm::new_unlock_key();
+        }
+        Ok(())
+    })?;
     Ok(json(StatusCode::OK, &json!(id)))
 }
 
@@ -262,6 +307,12 @@ pub async fn update(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         }
         if body.is_object() {
             c.spec = body.clone();
+        }
+        let autolock = c.spec["EncryptionConfig"]["AutoLockManagers"] == true;
+        if !autolock {
+            c.unlock_key.clear();
+        } else if c.unlock_key.is_empty() || ctx.query.flag("rotateManagerUnlockKey") {
+            c.unlock_key = crate::swarm::new_unlock_key();
         }
         if ctx.query.flag("rotateWorkerToken") {
             c.worker_token = rotate(&c.worker_token);
@@ -399,6 +450,11 @@ fn service_json(c: &Cluster, s: &Service, status: bool) -> Value {
     if v["Endpoint"]["Spec"].is_null() {
         v["Endpoint"]["Spec"] = json!({"Mode": "vip"});
     }
+    // swarmkit always has the counter (`docker service update --force`
+    // raises it): 0 when the client never set it.
+    if let Some(t) = v["Spec"]["TaskTemplate"].as_object_mut() {
+        t.entry("ForceUpdate").or_insert(json!(0));
+    }
     if let Some(p) = &s.previous_spec {
         v["PreviousSpec"] = p.clone();
     }
@@ -491,8 +547,28 @@ fn check_spec(spec: &Value) -> Result<(), SwarmError> {
 }
 
 /// `POST /services/create`: 201 `{"ID"}`.
+/// Docker's names for the keys of a service's `Mode`, which dockerd's
+/// decoder matches without case (docker-py sends `{"replicated": …}`).
+fn normalize_mode(spec: &mut Value) {
+    let Some(mode) = spec.get_mut("Mode").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for proper in ["Replicated", "Global", "ReplicatedJob", "GlobalJob"] {
+        let key = mode
+            .keys()
+            .find(|k| k.replace('-', "").eq_ignore_ascii_case(proper) && k.as_str() != proper)
+            .cloned();
+        if let Some(key) = key {
+            if let Some(v) = mode.remove(&key) {
+                mode.entry(proper).or_insert(v);
+            }
+        }
+    }
+}
+
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let mut spec = body_json(req).await?;
+    normalize_mode(&mut spec);
     check_spec(&spec)?;
     let id = swarms(ctx).with_cluster(&ctx.scope.name, |c| {
         let name = spec["Name"].as_str().unwrap_or("").to_string();
@@ -548,6 +624,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
 /// `POST /services/{id}/update?version=&rollback=`.
 pub async fn update_service(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
     let mut spec = body_json(req).await?;
+    normalize_mode(&mut spec);
     let version = ctx.query.int("version")?;
     let rollback = ctx.query.get("rollback") == Some("previous");
     swarms(ctx).with_cluster(&ctx.scope.name, |c| {

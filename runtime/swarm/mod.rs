@@ -221,6 +221,46 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     pub services: Vec<Service>,
     pub tasks: Vec<Task>,
+    /// `docker secret create`'s objects (older state files have none).
+    #[serde(default)]
+    pub secrets: Vec<SwarmObject>,
+    /// `docker config create`'s objects.
+    #[serde(default)]
+    pub configs: Vec<SwarmObject>,
+    /// `swarm init --default-addr-pool` (empty: Docker's 10.0.0.0/8).
+    #[serde(default)]
+    pub default_addr_pool: Vec<String>,
+    /// `--default-addr-pool-mask-length` (0: 24).
+    #[serde(default)]
+    pub subnet_size: u32,
+    /// `--data-path-port` (0: 4789).
+    #[serde(default)]
+    pub data_path_port: u32,
+    /// The managers' unlock key while autolock is on.
+    #[serde(default)]
+    pub unlock_key: String,
+}
+
+/// A new manager unlock key, in swarmkit's form.
+pub fn new_unlock_key() -> String {
+    format!("SWMKEY-1-{}{}", new_id(), new_id())
+}
+
+/// A secret or a config: a named blob with labels, kept in the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SwarmObject {
+    pub id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub index: u64,
+    /// `Name`, `Labels`, `Data` (base64), `Templating`, as the client sent them.
+    pub spec: Value,
+}
+
+impl SwarmObject {
+    pub fn name(&self) -> &str {
+        self.spec.get("Name").and_then(Value::as_str).unwrap_or("")
+    }
 }
 
 impl Cluster {
@@ -570,6 +610,12 @@ impl Swarms {
             manager_token: token(&part),
             nodes: Vec::new(),
             services: Vec::new(),
+            secrets: Vec::new(),
+            configs: Vec::new(),
+            default_addr_pool: Vec::new(),
+            subnet_size: 0,
+            data_path_port: 0,
+            unlock_key: String::new(),
             tasks: Vec::new(),
         };
         let version = cluster.next_index();
@@ -733,6 +779,26 @@ fn default_cluster_spec(given: Value) -> Value {
     });
     if let Some(labels) = given.get("Labels").filter(|l| l.is_object()) {
         spec["Labels"] = labels.clone();
+    }
+    // What `swarm init` was given of each section, over the defaults.
+    for section in [
+        "Orchestration",
+        "Raft",
+        "Dispatcher",
+        "CAConfig",
+        "TaskDefaults",
+        "EncryptionConfig",
+    ] {
+        if let (Some(ours), Some(theirs)) = (
+            spec.get_mut(section).and_then(Value::as_object_mut),
+            given.get(section).and_then(Value::as_object),
+        ) {
+            for (k, v) in theirs {
+                if !v.is_null() {
+                    ours.insert(k.clone(), v.clone());
+                }
+            }
+        }
     }
     spec
 }

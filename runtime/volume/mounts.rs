@@ -159,6 +159,23 @@ fn detach(index: usize, fd: &OwnedFd, read_only: bool) -> Result<Detached, Volum
 
 /// Opens a volume's `_data` (a directory the engine made, whose path holds
 /// no learner-controlled component) without following a link at its end.
+/// Mounts the volume directory `data` at `target` inside `rootfs` (in the
+/// caller's mount namespace), the target resolved in-root and made if
+/// missing (owned by `owner`): for `docker cp` of a stopped container, whose
+/// volumes are not mounted anywhere else.
+pub(crate) fn mount_volume_in(
+    rootfs: &Path,
+    data: &Path,
+    target: &str,
+    read_only: bool,
+    owner: u32,
+) -> Result<(), VolumeError> {
+    let data = open_volume_data(data)?;
+    let mount = detach(0, &data, read_only)?;
+    let at = resolve_in_root(rootfs, Path::new(target), Some(owner))?;
+    sys::attach_mount_at(&mount.mount, &at.fd).map_err(io_err(format!("mount volume at {target}")))
+}
+
 fn open_volume_data(path: &Path) -> Result<OwnedFd, VolumeError> {
     use nix::fcntl::{open, OFlag};
     let fd = open(

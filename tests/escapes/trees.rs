@@ -494,3 +494,37 @@ fn copy_from_an_image_whose_lower_layer_links_out_never_reads_the_host() {
     }
     canary.assert_untouched();
 }
+
+#[test]
+fn docker_cp_into_a_volume_of_a_container_that_never_ran_stays_in_its_root() {
+    // The archive helper mounts a stopped container's volumes at their
+    // targets; a target under an image symlink to a host directory must be
+    // made and mounted inside the container's root, not on the host.
+    let lab = Lab::new();
+    let canary = Canary::new();
+    let dir = canary_dir(&canary);
+    lab.ok(&[
+        "run",
+        "--name",
+        "base",
+        "busybox",
+        "sh",
+        "-c",
+        // The same path exists inside, so an in-root resolution succeeds.
+        &format!("mkdir -p {dir} && ln -s {dir} /v"),
+    ]);
+    lab.ok(&["commit", "base", "trap"]);
+    lab.ok(&["create", "--name", "cc", "-v", "/v/x", "trap", "true"]);
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("f");
+    std::fs::write(&file, "from the learner").unwrap();
+    // The copy lands in the volume, inside the container's view.
+    lab.ok(&["cp", &file.display().to_string(), "cc:/v/x/"]);
+    let out = lab.docker(&["cp", "cc:/v/x/f", "-"]);
+    assert!(out.stdout.contains("from the learner"), "{}", out.stderr);
+    canary.assert_untouched();
+    assert!(
+        !std::path::Path::new(&dir).join("x").exists(),
+        "a directory was made in the host's {dir}"
+    );
+}

@@ -179,6 +179,16 @@ impl Cgroup {
         Ok(Self { inner })
     }
 
+    /// Applies new `limits` to the cgroup as it is (`docker update` of a
+    /// running container); checked first, as at creation.
+    pub fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
+        limits.validate()?;
+        match &self.inner {
+            Inner::V1(c) => c.apply(limits),
+            Inner::V2(c) => c.apply(limits),
+        }
+    }
+
     /// Moves process `pid` into the cgroup (in every v1 controller).
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
         match &self.inner {

@@ -128,7 +128,7 @@ impl V1 {
         Ok(Self { dirs })
     }
 
-    fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
+    pub(super) fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
         for write in limit_writes(limits) {
             let Some(dir) = self.dir(write.controller) else {
                 if write.controller == "devices" {

@@ -113,6 +113,18 @@ impl V2 {
         Ok(cg)
     }
 
+    /// Writes `limits` into the existing cgroup (`docker update`).
+    pub(super) fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
+        for write in limit_writes(limits) {
+            let file = self.dir.join(write.file);
+            if OPTIONAL.contains(&write.file) && !file.exists() && is_cgroupfs(&self.dir) {
+                continue;
+            }
+            fs::write(&file, &write.value)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn open(root: &Path, path: &str) -> Result<Self, CgroupError> {
         let dir = root.join(path);
         if !dir.is_dir() {
