@@ -147,12 +147,17 @@ fn the_swarm_lesson_is_screenshot_at_laptop_and_projector_sizes() {
 }
 
 #[test]
-fn lessons_9_and_11_are_screenshot_at_laptop_and_projector_sizes() {
+fn lessons_9_to_12_are_screenshot_at_laptop_and_projector_sizes() {
     if !browser_available() {
         return;
     }
     let c = classroom();
-    let slugs = ["09-healthchecks", "11-best-practices"];
+    let slugs = [
+        "09-healthchecks",
+        "10-compose",
+        "11-best-practices",
+        "12-multi-stage",
+    ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let shots = artifacts();
     std::fs::create_dir_all(&shots).unwrap();
@@ -170,7 +175,7 @@ fn lessons_9_and_11_are_screenshot_at_laptop_and_projector_sizes() {
         String::from_utf8_lossy(&out.stderr),
         c.log()
     );
-    assert!(stdout.contains("ok: 12 lesson screenshots"), "{stdout}");
+    assert!(stdout.contains("ok: 24 lesson screenshots"), "{stdout}");
     assert!(
         stdout
             .lines()
