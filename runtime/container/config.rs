@@ -60,6 +60,10 @@ pub struct ContainerConfig {
     pub healthcheck: Option<HealthConfig>,
     /// Network mode, networks with aliases, published ports.
     pub networking: crate::net::ContainerNetworking,
+    /// `--cap-add`, as given (checked at create).
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`, as given (checked at create).
+    pub cap_drop: Vec<String>,
 }
 
 /// Docker's restart policy (`HostConfig.RestartPolicy`).

@@ -145,6 +145,11 @@ impl Runtime {
             config.tty,
             config.console_size,
         )?;
+        // An exec gets the container's set, `--cap-add`/`--cap-drop` included.
+        spec::set_capabilities(
+            &mut process,
+            &super::capabilities::effective(&record.config.cap_add, &record.config.cap_drop),
+        );
         self.sandbox_process(&record.scope, Some(&mut process));
         let user = config.user.clone().filter(|u| !u.is_empty()).or_else(|| {
             record.config.user.clone().or_else(|| {

@@ -64,6 +64,16 @@ impl Runtime {
         let image = self.images.resolve(scope, &config.image)?;
         let args = spec::command(&config, &image)?;
         config.limits.validate().map_err(ContainerError::from)?;
+        super::capabilities::validate(&config.cap_add, &config.cap_drop)
+            .map_err(ContainerError::InvalidConfig)?;
+        if self.is_learner_scope(scope) {
+            if let Some(cap) = super::capabilities::learner_refused(&config.cap_add) {
+                return Err(ContainerError::Forbidden(format!(
+                    "capability {cap} is not allowed in this classroom"
+                ))
+                .into());
+            }
+        }
         let id = names::new_id();
         let ids = if self.options.user_namespaces {
             Some(self.id_range(scope)?)

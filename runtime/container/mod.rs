@@ -30,6 +30,7 @@ pub mod names;
 pub mod protocol;
 pub mod relay;
 pub mod scope;
+pub mod capabilities;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
@@ -62,6 +63,9 @@ pub enum ContainerError {
     Conflict(String),
     #[error("{0}")]
     InvalidConfig(String),
+    /// The classroom does not allow what was asked (HTTP 403).
+    #[error("{0}")]
+    Forbidden(String),
     /// The container's process could not be started; `exit_code` is what
     /// Docker reports for it (127 command not found, 126 not executable).
     #[error("{message}")]
