@@ -6,6 +6,7 @@
 
 use oci_spec::runtime::Capability;
 
+use super::seccomp::{self, SeccompError, SeccompProgram, DOCKER_DEFAULT_CAPS};
 use super::spec::DEFAULT_CAPABILITIES;
 
 /// Every capability by its kernel number (index), as `capabilities(7)` lists
@@ -172,6 +173,33 @@ pub fn learner_refused(add: &[String]) -> Option<String> {
             upper.strip_prefix("CAP_").unwrap_or(&upper).to_string()
         })
         .find(|n| !LEARNER_ADDABLE.contains(&n.as_str()))
+}
+
+/// The seccomp filter for a process holding `process`'s bounding set:
+/// Docker's default profile unlocks calls by capability (SYS_PTRACE,
+/// SYS_ADMIN, ...), so a set that differs in those gets its own program;
+/// any other set shares `default` (compiled once, for Docker's defaults).
+pub fn seccomp_for(
+    process: Option<&oci_spec::runtime::Process>,
+    default: &SeccompProgram,
+) -> Result<SeccompProgram, SeccompError> {
+    let held: Vec<String> = process
+        .and_then(|p| p.capabilities().as_ref())
+        .and_then(|c| c.bounding().as_ref())
+        .map(|set| set.iter().map(|c| format!("CAP_{c}")).collect())
+        .unwrap_or_default();
+    let gated = |caps: &[String]| -> Vec<&'static str> {
+        seccomp::CAP_GATED
+            .iter()
+            .map(|(cap, _)| *cap)
+            .filter(|cap| caps.iter().any(|c| c == cap))
+            .collect()
+    };
+    let defaults: Vec<String> = DOCKER_DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    if gated(&held) == gated(&defaults) {
+        return Ok(default.clone());
+    }
+    seccomp::compile(&seccomp::docker_default(&held))
 }
 
 #[cfg(test)]

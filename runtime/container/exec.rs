@@ -160,12 +160,14 @@ impl Runtime {
                     .and_then(|c| c.user().clone())
             })
         });
+        let seccomp = super::capabilities::seccomp_for(Some(&process), self.seccomp)
+            .map_err(ContainerError::from)?;
         let init = ExecInit {
             pid: record.state.pid,
             cgroup: self.cgroup_path(&record),
             process,
             user,
-            seccomp: Some(self.seccomp.clone()),
+            seccomp: Some(seccomp),
         };
         let io_err = |context: &str| {
             let context = context.to_string();

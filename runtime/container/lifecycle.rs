@@ -292,6 +292,15 @@ impl Runtime {
         };
         crate::net::start::apply_to_spec(&prepared, &mut spec);
         self.sandbox_process(&record.scope, spec.process_mut().as_mut());
+        let seccomp = match super::capabilities::seccomp_for(spec.process().as_ref(), self.seccomp)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                self.net.release(&record.id);
+                let _ = cgroup.destroy();
+                return Err(ContainerError::from(e).into());
+            }
+        };
         let (bind_sources, bind_fds) = match detached_binds(&mut spec, &config, detached) {
             Ok(b) => b,
             Err(e) => {
@@ -321,7 +330,7 @@ impl Runtime {
                 cgroup: cgroup_path,
                 spec,
                 user,
-                seccomp: Some(self.seccomp.clone()),
+                seccomp: Some(seccomp),
                 open_stdin: config.open_stdin,
                 log_max_size: log_limits.max_size,
                 log_max_files: log_limits.max_files,

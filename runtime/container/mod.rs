@@ -13,6 +13,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod capabilities;
 pub mod cgroup;
 pub mod commit;
 pub mod config;
@@ -30,7 +31,6 @@ pub mod names;
 pub mod protocol;
 pub mod relay;
 pub mod scope;
-pub mod capabilities;
 pub mod seccomp;
 pub mod spec;
 pub mod state;

@@ -139,8 +139,7 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
     }
     let cap_add = host.cap_add.clone().unwrap_or_default();
     let cap_drop = host.cap_drop.clone().unwrap_or_default();
-    crate::container::capabilities::validate(&cap_add, &cap_drop)
-        .map_err(ApiError::bad_request)?;
+    crate::container::capabilities::validate(&cap_add, &cap_drop).map_err(ApiError::bad_request)?;
     let mut limits = Limits::default();
     if host.memory != 0 {
         limits.memory = Some(host.memory);
