@@ -256,4 +256,30 @@ mod tests {
             assert!(learner_refused(&s(&[cap])).is_some(), "{cap}");
         }
     }
+
+    #[test]
+    fn the_seccomp_program_follows_the_set() {
+        let default = seccomp::default_program();
+        let with = |caps: &[Capability]| {
+            let mut p = super::super::spec::process(
+                vec!["true".into()],
+                Vec::new(),
+                "/".into(),
+                false,
+                None,
+            )
+            .unwrap();
+            super::super::spec::set_capabilities(&mut p, caps);
+            seccomp_for(Some(&p), default).unwrap()
+        };
+        // Docker's set, and sets differing only in ungated capabilities
+        // (a learner's, a --cap-drop CHOWN), share the default program.
+        assert_eq!(&with(&DEFAULT_CAPABILITIES), default);
+        assert_eq!(&with(&effective(&[], &s(&["CHOWN", "NET_RAW"]))), default);
+        let ptrace = with(&effective(&s(&["SYS_PTRACE"]), &[]));
+        assert_ne!(&ptrace, default);
+        let no_chroot = with(&effective(&[], &s(&["SYS_CHROOT"])));
+        assert_ne!(&no_chroot, default);
+        assert_ne!(no_chroot, ptrace);
+    }
 }
