@@ -506,7 +506,7 @@ pub fn run(berth: &Path, learners: usize, seconds: u64) -> anyhow::Result<()> {
         let socket = data.join("sessions").join(&id).join("node1").join("docker.sock");
         let _ = ABUSER_CGROUPS.set(session_cli_cgroups(&id));
         anyhow::ensure!(
-            !ABUSER_CGROUPS.get().map_or(true, Vec::is_empty),
+            !ABUSER_CGROUPS.get().is_none_or(Vec::is_empty),
             "the abuser session's cgroups were not found"
         );
         let term = Arc::new(AbuserTerm {

@@ -62,6 +62,10 @@ pub struct ContainerConfig {
     pub networking: crate::net::ContainerNetworking,
     /// More groups for the process (`--group-add`: names or numbers).
     pub group_add: Vec<String>,
+    /// `--cap-add`, as given (checked at create).
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`, as given (checked at create).
+    pub cap_drop: Vec<String>,
 }
 
 /// Docker's restart policy (`HostConfig.RestartPolicy`).

@@ -145,6 +145,11 @@ impl Runtime {
             config.tty,
             config.console_size,
         )?;
+        // An exec gets the container's set, `--cap-add`/`--cap-drop` included.
+        spec::set_capabilities(
+            &mut process,
+            &super::capabilities::effective(&record.config.cap_add, &record.config.cap_drop),
+        );
         self.sandbox_process(&record.scope, Some(&mut process));
         let user = config.user.clone().filter(|u| !u.is_empty()).or_else(|| {
             record.config.user.clone().or_else(|| {
@@ -155,12 +160,14 @@ impl Runtime {
                     .and_then(|c| c.user().clone())
             })
         });
+        let seccomp = super::capabilities::seccomp_for(Some(&process), self.seccomp)
+            .map_err(ContainerError::from)?;
         let init = ExecInit {
             pid: record.state.pid,
             cgroup: self.cgroup_path(&record),
             process,
             user,
-            seccomp: Some(self.seccomp.clone()),
+            seccomp: Some(seccomp),
         };
         let io_err = |context: &str| {
             let context = context.to_string();

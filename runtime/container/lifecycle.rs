@@ -64,6 +64,16 @@ impl Runtime {
         let image = self.images.resolve(scope, &config.image)?;
         let args = spec::command(&config, &image)?;
         config.limits.validate().map_err(ContainerError::from)?;
+        super::capabilities::validate(&config.cap_add, &config.cap_drop)
+            .map_err(ContainerError::InvalidConfig)?;
+        if self.is_learner_scope(scope) {
+            if let Some(cap) = super::capabilities::learner_refused(&config.cap_add) {
+                return Err(ContainerError::Forbidden(format!(
+                    "capability {cap} is not allowed in this classroom"
+                ))
+                .into());
+            }
+        }
         let id = names::new_id();
         let ids = if self.options.user_namespaces {
             Some(self.id_range(scope)?)
@@ -282,6 +292,15 @@ impl Runtime {
         };
         crate::net::start::apply_to_spec(&prepared, &mut spec);
         self.sandbox_process(&record.scope, spec.process_mut().as_mut());
+        let seccomp = match super::capabilities::seccomp_for(spec.process().as_ref(), self.seccomp)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                self.net.release(&record.id);
+                let _ = cgroup.destroy();
+                return Err(ContainerError::from(e).into());
+            }
+        };
         let (bind_sources, bind_fds) = match detached_binds(&mut spec, &config, detached) {
             Ok(b) => b,
             Err(e) => {
@@ -311,7 +330,7 @@ impl Runtime {
                 cgroup: cgroup_path,
                 spec,
                 user,
-                seccomp: Some(self.seccomp.clone()),
+                seccomp: Some(seccomp),
                 open_stdin: config.open_stdin,
                 log_max_size: log_limits.max_size,
                 log_max_files: log_limits.max_files,

@@ -13,6 +13,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod capabilities;
 pub mod cgroup;
 pub mod commit;
 pub mod config;
@@ -63,6 +64,9 @@ pub enum ContainerError {
     Conflict(String),
     #[error("{0}")]
     InvalidConfig(String),
+    /// The classroom does not allow what was asked (HTTP 403).
+    #[error("{0}")]
+    Forbidden(String),
     /// The container's process could not be started; `exit_code` is what
     /// Docker reports for it (127 command not found, 126 not executable).
     #[error("{message}")]

@@ -64,6 +64,20 @@ pub fn drop_capabilities(process: &mut oci_spec::runtime::Process, dropped: &[Ca
     process.set_capabilities(Some(caps));
 }
 
+/// Gives `process` exactly `caps` in its bounding, permitted and effective
+/// sets, none inheritable or ambient (as Docker 28 does for any set).
+pub fn set_capabilities(process: &mut oci_spec::runtime::Process, caps: &[Capability]) {
+    let set: oci_spec::runtime::Capabilities = caps.iter().copied().collect();
+    let capabilities = LinuxCapabilities::default()
+        .set_bounding(Some(set.clone()))
+        .set_permitted(Some(set.clone()))
+        .set_effective(Some(set))
+        .set_inheritable(None)
+        .set_ambient(None)
+        .clone();
+    process.set_capabilities(Some(capabilities));
+}
+
 /// The type given to a spec mount that pid 1 carries out from a detached
 /// mount (a [`super::protocol::BindSource`]) and never from its source path:
 /// a mount of this type without its detached mount fails the start.
@@ -213,13 +227,17 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec, Cont
             "the working directory '{cwd}' is invalid, it needs to be an absolute path"
         )));
     }
-    let process = process(
+    let mut process = process(
         command(config, inputs.image)?,
         environment(config, inputs.image, &hostname),
         cwd,
         config.tty,
         None,
     )?;
+    set_capabilities(
+        &mut process,
+        &super::capabilities::effective(&config.cap_add, &config.cap_drop),
+    );
 
     let mut namespaces = vec![
         LinuxNamespaceType::Pid,

@@ -61,6 +61,7 @@ struct HostConfig {
     group_add: Option<Vec<Value>>,
     privileged: bool,
     cap_add: Option<Vec<String>>,
+    cap_drop: Option<Vec<String>>,
     pid_mode: String,
     ipc_mode: String,
     userns_mode: String,
@@ -138,9 +139,9 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
     if host.devices.as_ref().is_some_and(|d| !d.is_empty()) {
         return refuse("--device");
     }
-    if host.cap_add.as_ref().is_some_and(|c| !c.is_empty()) {
-        return refuse("--cap-add");
-    }
+    let cap_add = host.cap_add.clone().unwrap_or_default();
+    let cap_drop = host.cap_drop.clone().unwrap_or_default();
+    crate::container::capabilities::validate(&cap_add, &cap_drop).map_err(ApiError::bad_request)?;
     let mut limits = Limits::default();
     if host.memory != 0 {
         limits.memory = Some(host.memory);
@@ -258,6 +259,8 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
         init: host.init.unwrap_or(false),
         host_config: raw_host,
         networking,
+        cap_add,
+        cap_drop,
     })
 }
 
@@ -741,7 +744,6 @@ mod tests {
         for host in [
             json!({"Privileged": true}),
             json!({"PidMode": "host"}),
-            json!({"CapAdd": ["SYS_ADMIN"]}),
             json!({"Devices": [{"PathOnHost": "/dev/sda"}]}),
         ] {
             let e = config_from_request(req(host.clone())).unwrap_err();

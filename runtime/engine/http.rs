@@ -134,6 +134,7 @@ impl From<crate::Error> for ApiError {
                     StatusCode::NOT_FOUND
                 }
                 ContainerError::Conflict(_) => StatusCode::CONFLICT,
+                ContainerError::Forbidden(_) => StatusCode::FORBIDDEN,
                 ContainerError::NoCommand
                 | ContainerError::InvalidConfig(_)
                 | ContainerError::Ambiguous(_) => StatusCode::BAD_REQUEST,
