@@ -75,7 +75,7 @@ impl Runtime {
         &self,
         container: &Arc<Container>,
         network: &Network,
-        aliases: Vec<String>,
+        cfg: EndpointConfig,
     ) -> crate::Result<()> {
         let _op = container.op.lock().unwrap_or_else(|p| p.into_inner());
         let r = container.snapshot();
@@ -97,15 +97,16 @@ impl Runtime {
             ))
             .into());
         }
+        crate::net::endpoint::check_endpoint(network, &cfg)?;
         if r.state.running() {
             self.net
-                .connect_running(&r.id, r.state.pid, &network.id, aliases.clone())?;
+                .connect_running(&r.id, r.state.pid, &network.id, cfg.clone())?;
         }
         let mut rec = container.lock();
         rec.config
             .networking
             .endpoints
-            .insert(network.name.clone(), EndpointConfig { aliases });
+            .insert(network.name.clone(), cfg);
         self.save(&rec)
     }
 
