@@ -112,8 +112,7 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
         ));
     }
     let raw_host = req.host_config.clone().unwrap_or(Value::Null);
-    let networking =
-        super::networks::networking_from_request(
+    let networking = super::networks::networking_from_request(
         &raw_host,
         req.networking_config.as_ref(),
         &req.mac_address,

@@ -30,6 +30,7 @@ struct NetHostConfig {
     network_mode: String,
     port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingJson>>>>,
     publish_all_ports: bool,
+    links: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,9 +59,10 @@ impl EndpointJson {
             .and_then(|i| i.ipv4_address)
             .filter(|s| !s.is_empty())
         {
-            Some(text) => Some(text.parse::<Ipv4Addr>().map_err(|_| {
-                ApiError::bad_request(format!("invalid IPv4 address: {text}"))
-            })?),
+            Some(text) => Some(
+                text.parse::<Ipv4Addr>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {text}")))?,
+            ),
             None => None,
         };
         let mac_address = match self.mac_address.filter(|s| !s.is_empty()) {
@@ -93,8 +95,7 @@ pub fn link_parts(text: &str) -> Result<(String, String), ApiError> {
     let ok = |s: &str| {
         !s.is_empty()
             && s.len() <= 255
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     };
     if !ok(name) || !ok(alias) {
@@ -134,6 +135,14 @@ pub fn networking_from_request(
     for (name, ep) in endpoints.endpoints_config.into_iter().flatten() {
         out.endpoints
             .insert(name, ep.unwrap_or_default().into_config()?);
+    }
+    // Legacy `--link`s belong to the mode's network.
+    let links = host.links.clone().unwrap_or_default();
+    for l in &links {
+        link_parts(l)?;
+    }
+    if let (Mode::Network(first), false) = (out.kind(), links.is_empty()) {
+        out.endpoints.entry(first).or_default().links.extend(links);
     }
     // The deprecated `Config.MacAddress` goes to the mode's network, as
     // Docker 25+ moves it.
@@ -219,6 +228,10 @@ pub fn check_networks(ctx: &Ctx, n: &ContainerNetworking) -> Result<(), ApiError
                     .net()
                     .get(&ctx.scope.name, &name)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                if let Some(cfg) = n.endpoints.get(&name) {
+                    crate::net::endpoint::check_endpoint(&network, cfg)
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                }
                 if network.overlay && !network.attachable {
                     return Err(ApiError::forbidden(format!(
                         "Could not attach to network {name}: rpc error: code = PermissionDenied desc = network {name} not manually attachable"
@@ -493,7 +506,10 @@ struct IpamConfigJson {
     subnet: String,
     #[serde(deserialize_with = "crate::container::config::null_as_default")]
     gateway: String,
-    #[serde(rename = "IPRange", deserialize_with = "crate::container::config::null_as_default")]
+    #[serde(
+        rename = "IPRange",
+        deserialize_with = "crate::container::config::null_as_default"
+    )]
     ip_range: String,
     #[serde(deserialize_with = "crate::container::config::null_as_default")]
     auxiliary_addresses: BTreeMap<String, String>,

@@ -60,12 +60,7 @@ impl DnsServer {
         let peers: Peers = Arc::default();
         let links: Links = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, s, p, l) = (
-            records.clone(),
-            stop.clone(),
-            peers.clone(),
-            links.clone(),
-        );
+        let (r, s, p, l) = (records.clone(), stop.clone(), peers.clone(), links.clone());
         let thread = std::thread::Builder::new()
             .name(format!("dns-{addr}"))
             .spawn(move || {

@@ -250,6 +250,8 @@ pub struct StartRequest<'a> {
     pub exposed: Vec<Port>,
     /// For `container:NAME`: that container's pid and directory.
     pub joined: Option<(i32, PathBuf)>,
+    /// Hosts-file lines of the container's legacy links.
+    pub links_hosts: String,
 }
 
 const HOSTS_HEADER: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
@@ -403,6 +405,7 @@ impl Networks {
             Mode::Network(_) => {
                 let endpoints = self.allocate(&req)?;
                 let mut text = plain_hosts;
+                text.push_str(&req.links_hosts);
                 if let Some(e) = endpoints.first() {
                     text.push_str(&format!("{}\t{}\n", e.ip, req.hostname));
                 }
@@ -770,6 +773,12 @@ impl Networks {
                     }
                 });
         }
+    }
+
+    /// Whether a running container has its own bridge-networked namespace
+    /// (even with no endpoint left).
+    pub fn is_wired(&self, id: &str) -> bool {
+        self.lock().live.contains_key(id)
     }
 
     /// The live endpoints of a running container.
