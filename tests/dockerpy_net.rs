@@ -223,3 +223,70 @@ api.remove_network('linked')
     assert_eq!(lines[3], "gone", "{out}");
     assert_eq!(lines[4], "1", "{out}");
 }
+
+/// A learner's chosen address and MAC address stay on their own network,
+/// in their session's namespace: the host gets neither, and an address
+/// outside the subnet (or the gateway's) is refused.
+#[test]
+fn a_learners_fixed_ip_and_mac_stay_in_the_session() {
+    let lab = common::lab::Lab::new();
+    lab.ok(&["network", "create", "--subnet", "10.77.0.0/24", "own"]);
+    lab.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "own",
+        "--ip",
+        "10.77.0.9",
+        "--mac-address",
+        "02:00:00:77:00:09",
+        "busybox",
+        "top",
+    ]);
+    let inside = lab.ok(&["exec", "web", "cat", "/sys/class/net/eth0/address"]);
+    assert_eq!(inside.trim(), "02:00:00:77:00:09");
+    let addr = lab.ok(&["exec", "web", "ip", "-4", "addr", "show", "eth0"]);
+    assert!(addr.contains("10.77.0.9/24"), "{addr}");
+    // The host: no interface took the MAC, no address the IP.
+    for dev in std::fs::read_dir("/sys/class/net").unwrap().flatten() {
+        let mac = std::fs::read_to_string(dev.path().join("address")).unwrap_or_default();
+        assert_ne!(mac.trim(), "02:00:00:77:00:09", "{:?}", dev.path());
+    }
+    let host = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr"])
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&host.stdout);
+    assert!(!host.contains("10.77.0."), "{host}");
+    for ip in ["10.78.0.9", "10.77.0.1"] {
+        let r = lab.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "own",
+            "--ip",
+            ip,
+            "busybox",
+            "true",
+        ]);
+        assert_ne!(r.code, 0, "{ip}: {}", r.stdout);
+        assert!(
+            r.stderr.contains(&format!(
+                "no configured subnet or ip-range contain the IP address {ip}"
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    let r = lab.docker(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        "01:00:5e:00:00:01",
+        "busybox",
+        "true",
+    ]);
+    assert!(r.stderr.contains("invalid MAC address"), "{}", r.stderr);
+}
