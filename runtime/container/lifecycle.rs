@@ -270,6 +270,8 @@ impl Runtime {
         config
             .mounts
             .extend(crate::net::start::file_mounts(&prepared));
+        // Legacy links' variables, which the container's own override.
+        config.env = [self.link_env(record), config.env].concat();
         let rootfs = dir.rootfs();
         let built = spec::build(
             &config,

@@ -420,6 +420,11 @@ pub fn logs(ctx: &Ctx, id: &str) -> ApiResult {
 
 /// `DELETE /containers/{id}?force=&v=`.
 pub async fn remove(ctx: &Ctx, id: &str) -> ApiResult {
+    if ctx.query.flag("link") {
+        return Err(ApiError::bad_request(
+            "Conflict, cannot remove the default link name.",
+        ));
+    }
     let c = find(ctx, id)?;
     let force = ctx.query.flag("force");
     let volumes = ctx.query.flag("v");
@@ -431,6 +436,30 @@ pub async fn remove(ctx: &Ctx, id: &str) -> ApiResult {
             runtime.remove_anonymous_volumes(&record);
         }
         Ok(())
+    })
+    .await?;
+    Ok(no_content())
+}
+
+/// `DELETE /containers/{name}/{alias}?link=1`: removes a legacy link.
+pub async fn remove_link(ctx: &Ctx, parent: &str, alias: &str) -> ApiResult {
+    if !ctx.query.flag("link") {
+        return Err(ApiError::not_found(format!(
+            "No such container: {parent}/{alias}"
+        )));
+    }
+    let c = find(ctx, parent)?;
+    let runtime = ctx.engine.runtime.clone();
+    let alias = alias.to_string();
+    let name = parent.to_string();
+    blocking(move || {
+        if runtime.remove_link(&c, &alias)? {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
+                "Could not find entity for /{name}/{alias}"
+            )))
+        }
     })
     .await?;
     Ok(no_content())

@@ -40,6 +40,8 @@ pub struct CreateRequest {
     pub volumes: Option<BTreeMap<String, Value>>,
     pub host_config: Option<Value>,
     pub networking_config: Option<Value>,
+    /// Deprecated since API 1.44 (now per endpoint), still sent by clients.
+    pub mac_address: String,
 }
 
 /// The parts of `HostConfig` Berth acts on.
@@ -110,8 +112,11 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
         ));
     }
     let raw_host = req.host_config.clone().unwrap_or(Value::Null);
-    let networking =
-        super::networks::networking_from_request(&raw_host, req.networking_config.as_ref())?;
+    let networking = super::networks::networking_from_request(
+        &raw_host,
+        req.networking_config.as_ref(),
+        &req.mac_address,
+    )?;
     let host: HostConfig = match &req.host_config {
         Some(v) => serde_json::from_value(v.clone())
             .map_err(|e| ApiError::bad_request(format!("invalid HostConfig: {e}")))?,

@@ -30,12 +30,80 @@ struct NetHostConfig {
     network_mode: String,
     port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingJson>>>>,
     publish_all_ports: bool,
+    links: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
 struct EndpointJson {
     aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<EndpointIpamJson>,
+    mac_address: Option<String>,
+    links: Option<Vec<String>>,
+    driver_opts: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct EndpointIpamJson {
+    #[serde(rename = "IPv4Address")]
+    ipv4_address: Option<String>,
+}
+
+impl EndpointJson {
+    /// The endpoint settings, their addresses parsed as Docker parses them.
+    fn into_config(self) -> Result<EndpointConfig, ApiError> {
+        let ipv4_address = match self
+            .ipam_config
+            .and_then(|i| i.ipv4_address)
+            .filter(|s| !s.is_empty())
+        {
+            Some(text) => Some(
+                text.parse::<Ipv4Addr>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {text}")))?,
+            ),
+            None => None,
+        };
+        let mac_address = match self.mac_address.filter(|s| !s.is_empty()) {
+            Some(text) => Some(
+                crate::net::endpoint::parse_mac(&text)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let links = self.links.unwrap_or_default();
+        for l in &links {
+            link_parts(l)?;
+        }
+        Ok(EndpointConfig {
+            aliases: self.aliases.unwrap_or_default(),
+            ipv4_address,
+            mac_address,
+            links,
+            driver_opts: self.driver_opts.unwrap_or_default(),
+        })
+    }
+}
+
+/// `container:alias` (or `container`) of a legacy link, checked as a
+/// name: the alias becomes a hosts-file line.
+pub fn link_parts(text: &str) -> Result<(String, String), ApiError> {
+    let (name, alias) = text.split_once(':').unwrap_or((text, text));
+    let name = name.trim_start_matches('/');
+    let alias = alias.rsplit('/').next().unwrap_or(alias);
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 255
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    };
+    if !ok(name) || !ok(alias) {
+        return Err(ApiError::bad_request(format!(
+            "invalid link format: {text}"
+        )));
+    }
+    Ok((name.to_string(), alias.to_string()))
 }
 
 /// `NetworkingConfig` of a create request.
@@ -49,6 +117,7 @@ pub struct NetworkingConfigJson {
 pub fn networking_from_request(
     host_config: &Value,
     networking: Option<&Value>,
+    mac_address: &str,
 ) -> Result<ContainerNetworking, ApiError> {
     let host: NetHostConfig = serde_json::from_value(host_config.clone()).unwrap_or_default();
     let endpoints: NetworkingConfigJson = networking
@@ -64,12 +133,28 @@ pub fn networking_from_request(
         ..ContainerNetworking::default()
     };
     for (name, ep) in endpoints.endpoints_config.into_iter().flatten() {
-        out.endpoints.insert(
-            name,
-            EndpointConfig {
-                aliases: ep.and_then(|e| e.aliases).unwrap_or_default(),
-            },
-        );
+        out.endpoints
+            .insert(name, ep.unwrap_or_default().into_config()?);
+    }
+    // Legacy `--link`s belong to the mode's network.
+    let links = host.links.clone().unwrap_or_default();
+    for l in &links {
+        link_parts(l)?;
+    }
+    if let (Mode::Network(first), false) = (out.kind(), links.is_empty()) {
+        out.endpoints.entry(first).or_default().links.extend(links);
+    }
+    // The deprecated `Config.MacAddress` goes to the mode's network, as
+    // Docker 25+ moves it.
+    if !mac_address.is_empty() {
+        let mac = crate::net::endpoint::parse_mac(mac_address)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if let Mode::Network(first) = out.kind() {
+            let ep = out.endpoints.entry(first).or_default();
+            if ep.mac_address.is_none() {
+                ep.mac_address = Some(mac);
+            }
+        }
     }
     for (port, bindings) in host.port_bindings.into_iter().flatten() {
         let port = Port::parse(&port).map_err(ApiError::bad_request)?;
@@ -143,6 +228,10 @@ pub fn check_networks(ctx: &Ctx, n: &ContainerNetworking) -> Result<(), ApiError
                     .net()
                     .get(&ctx.scope.name, &name)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                if let Some(cfg) = n.endpoints.get(&name) {
+                    crate::net::endpoint::check_endpoint(&network, cfg)
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                }
                 if network.overlay && !network.attachable {
                     return Err(ApiError::forbidden(format!(
                         "Could not attach to network {name}: rpc error: code = PermissionDenied desc = network {name} not manually attachable"
@@ -226,16 +315,20 @@ pub fn network_settings(runtime: &Runtime, r: &ContainerRecord, full: bool) -> V
             .map(|n| n.id)
             .unwrap_or_default();
         let e = live.iter().find(|e| e.network_name == name);
+        let mac = e
+            .map(|e| e.mac_text())
+            .or_else(|| cfg.mac_address.as_ref().map(crate::net::endpoint::mac_text))
+            .unwrap_or_default();
         let mut dns = vec![r.name.clone(), r.id[..12].to_string()];
         dns.extend(cfg.aliases.iter().cloned());
         networks.insert(
             name.clone(),
             json!({
-                "IPAMConfig": null,
-                "Links": null,
+                "IPAMConfig": cfg.ipv4_address.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                "Links": if cfg.links.is_empty() { Value::Null } else { json!(cfg.links) },
                 "Aliases": if cfg.aliases.is_empty() { Value::Null } else { json!(cfg.aliases) },
-                "MacAddress": e.map(|e| e.mac_text()).unwrap_or_default(),
-                "DriverOpts": null,
+                "MacAddress": mac,
+                "DriverOpts": if cfg.driver_opts.is_empty() { Value::Null } else { json!(cfg.driver_opts) },
                 "GwPriority": 0,
                 "NetworkID": network_id,
                 "EndpointID": e.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
@@ -297,7 +390,20 @@ fn network_json(runtime: &Runtime, n: &Network, verbose: bool) -> Value {
         }
     }
     let config: Vec<Value> = match (n.subnet, n.gateway) {
-        (Some(s), Some(g)) => vec![json!({"Subnet": s.to_string(), "Gateway": g.to_string()})],
+        (Some(s), Some(g)) => {
+            let mut c = json!({"Subnet": s.to_string(), "Gateway": g.to_string()});
+            if let Some(r) = n.ip_range {
+                c["IPRange"] = json!(r.to_string());
+            }
+            if !n.aux_addresses.is_empty() {
+                c["AuxiliaryAddresses"] = json!(n
+                    .aux_addresses
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>());
+            }
+            vec![c]
+        }
         _ => Vec::new(),
     };
     json!({
@@ -358,6 +464,15 @@ pub fn list(ctx: &Ctx) -> ApiResult {
 pub fn inspect(ctx: &Ctx, id: &str) -> ApiResult {
     let runtime = &ctx.engine.runtime;
     let n = runtime.net().get(&ctx.scope.name, id)?;
+    // `?scope=`: a network of another scope is not found, as Docker says.
+    let scope = if n.overlay { "swarm" } else { "local" };
+    if ctx
+        .query
+        .get("scope")
+        .is_some_and(|s| !s.is_empty() && s != scope)
+    {
+        return Err(crate::net::NetError::NotFound(id.to_string()).into());
+    }
     Ok(json(StatusCode::OK, &network_json(runtime, &n, true)))
 }
 
@@ -391,6 +506,13 @@ struct IpamConfigJson {
     subnet: String,
     #[serde(deserialize_with = "crate::container::config::null_as_default")]
     gateway: String,
+    #[serde(
+        rename = "IPRange",
+        deserialize_with = "crate::container::config::null_as_default"
+    )]
+    ip_range: String,
+    #[serde(deserialize_with = "crate::container::config::null_as_default")]
+    auxiliary_addresses: BTreeMap<String, String>,
 }
 
 /// `POST /networks/create`.
@@ -420,6 +542,8 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         driver: c.driver,
         subnet: Some(ipam.subnet).filter(|s| !s.is_empty()),
         gateway: Some(ipam.gateway).filter(|s| !s.is_empty()),
+        ip_range: Some(ipam.ip_range).filter(|s| !s.is_empty()),
+        aux_addresses: ipam.auxiliary_addresses,
         internal: c.internal,
         attachable: c.attachable,
         labels: c.labels.unwrap_or_default(),
@@ -495,11 +619,8 @@ pub async fn connect(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
             "container cannot be disconnected from host network or connected to host network",
         ));
     }
-    let aliases = c
-        .endpoint_config
-        .and_then(|e| e.aliases)
-        .unwrap_or_default();
-    blocking(move || Ok(runtime.connect_network(&container, &network, aliases)?)).await?;
+    let cfg = c.endpoint_config.unwrap_or_default().into_config()?;
+    blocking(move || Ok(runtime.connect_network(&container, &network, cfg)?)).await?;
     Ok(json(StatusCode::OK, &json!(null)))
 }
 

@@ -176,6 +176,9 @@ async fn dispatch(
         (&M::GET, ["containers", id, "archive"]) => containers::archive_get(&ctx, id).await,
         (&M::PUT, ["containers", id, "archive"]) => containers::archive_put(&ctx, id, req).await,
         (&M::DELETE, ["containers", id]) => containers::remove(&ctx, id).await,
+        (&M::DELETE, ["containers", parent, alias]) => {
+            containers::remove_link(&ctx, parent, alias).await
+        }
         (&M::POST, ["containers", id, "exec"]) => exec::create(&ctx, id, req).await,
         (&M::POST, ["exec", id, "start"]) => exec::start(&ctx, id, req).await,
         (&M::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id),

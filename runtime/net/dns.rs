@@ -19,10 +19,15 @@ pub type Records = Arc<Mutex<BTreeMap<String, Vec<Ipv4Addr>>>>;
 /// networks: a container on several networks resolves the names of each.
 pub type Peers = Arc<Mutex<HashMap<Ipv4Addr, Vec<Records>>>>;
 
+/// For an asker's address, its legacy links: alias → the linked
+/// container's name, looked up when asked (the target may start later).
+pub type Links = Arc<Mutex<HashMap<Ipv4Addr, BTreeMap<String, String>>>>;
+
 /// A running responder; stops when dropped.
 pub struct DnsServer {
     pub records: Records,
     pub peers: Peers,
+    pub links: Links,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -53,8 +58,9 @@ impl DnsServer {
         socket.set_read_timeout(Some(Duration::from_millis(200)))?;
         let records: Records = records.unwrap_or_default();
         let peers: Peers = Arc::default();
+        let links: Links = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, s, p) = (records.clone(), stop.clone(), peers.clone());
+        let (r, s, p, l) = (records.clone(), stop.clone(), peers.clone(), links.clone());
         let thread = std::thread::Builder::new()
             .name(format!("dns-{addr}"))
             .spawn(move || {
@@ -84,6 +90,18 @@ impl DnsServer {
                             table.entry(name).or_insert(ips);
                         }
                     }
+                    // Its links' aliases, to whatever their targets are now.
+                    let linked = l
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&asker)
+                        .cloned()
+                        .unwrap_or_default();
+                    for (alias, target) in linked {
+                        if let Some(ips) = table.get(&target).cloned() {
+                            table.entry(alias).or_insert(ips);
+                        }
+                    }
                     // A resolver asks A and AAAA in pairs: only A turns.
                     if query_type(&buf[..n]) == Some(1) {
                         turn = turn.wrapping_add(1);
@@ -106,6 +124,7 @@ impl DnsServer {
         Ok(Self {
             records,
             peers,
+            links,
             stop,
             thread: Some(thread),
         })

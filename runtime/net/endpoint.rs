@@ -35,6 +35,68 @@ pub struct ContainerNetworking {
 #[serde(default, deny_unknown_fields)]
 pub struct EndpointConfig {
     pub aliases: Vec<String>,
+    /// `--ip`: a fixed address inside the network's subnet (checked by
+    /// [`check_endpoint`]).
+    pub ipv4_address: Option<Ipv4Addr>,
+    /// `--mac-address`: a unicast address for the container's side of
+    /// the veth, which lives in the container's own namespace.
+    pub mac_address: Option<[u8; 6]>,
+    /// Legacy links, `container:alias`: written to the hosts file.
+    pub links: Vec<String>,
+    /// Kept and shown; the bridge driver reads none of them.
+    pub driver_opts: BTreeMap<String, String>,
+}
+
+/// A MAC address as Docker takes it; multicast and all-zero addresses are
+/// refused as the kernel would refuse them on the interface.
+pub fn parse_mac(text: &str) -> Result<[u8; 6], NetError> {
+    let bad = || NetError::Invalid(format!("invalid MAC address {text}"));
+    let parts: Vec<&str> = text.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut mac = [0u8; 6];
+    for (b, p) in mac.iter_mut().zip(&parts) {
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if mac[0] & 1 == 1 || mac == [0; 6] {
+        return Err(bad());
+    }
+    Ok(mac)
+}
+
+/// Text of a MAC address, as `ip link` shows it.
+pub fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Checks a container's settings for `network` as Docker does before
+/// attaching: a fixed address only on a user-defined network and inside
+/// its subnet.
+pub fn check_endpoint(network: &Network, cfg: &EndpointConfig) -> Result<(), NetError> {
+    let Some(ip) = cfg.ipv4_address else {
+        return Ok(());
+    };
+    if network.predefined() {
+        return Err(NetError::Invalid(
+            "user specified IP address is supported on user defined networks only".into(),
+        ));
+    }
+    let inside = network
+        .subnet
+        .is_some_and(|s| s.contains(ip) && !s.is_edge(ip));
+    if !inside || Some(ip) == network.gateway {
+        return Err(NetError::Invalid(format!(
+            "no configured subnet or ip-range contain the IP address {ip}"
+        )));
+    }
+    Ok(())
 }
 
 /// The network mode, parsed.
@@ -106,15 +168,25 @@ pub struct Endpoint {
     pub internal: bool,
     /// User-defined networks resolve names; the default bridge does not.
     pub dns: bool,
+    /// Legacy links on this network: (container name, alias), lower case.
+    #[serde(default)]
+    pub links: Vec<(String, String)>,
+}
+
+/// (container name, alias) of a link's `name:alias` text (checked where
+/// it entered the API).
+pub fn link_pair(text: &str) -> (String, String) {
+    let (name, alias) = text.split_once(':').unwrap_or((text, text));
+    let alias = alias.rsplit('/').next().unwrap_or(alias);
+    (
+        name.trim_start_matches('/').to_ascii_lowercase(),
+        alias.to_ascii_lowercase(),
+    )
 }
 
 impl Endpoint {
     pub fn mac_text(&self) -> String {
-        self.mac
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":")
+        mac_text(&self.mac)
     }
 }
 
@@ -178,6 +250,8 @@ pub struct StartRequest<'a> {
     pub exposed: Vec<Port>,
     /// For `container:NAME`: that container's pid and directory.
     pub joined: Option<(i32, PathBuf)>,
+    /// Hosts-file lines of the container's legacy links.
+    pub links_hosts: String,
 }
 
 const HOSTS_HEADER: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
@@ -331,6 +405,7 @@ impl Networks {
             Mode::Network(_) => {
                 let endpoints = self.allocate(&req)?;
                 let mut text = plain_hosts;
+                text.push_str(&req.links_hosts);
                 if let Some(e) = endpoints.first() {
                     text.push_str(&format!("{}\t{}\n", e.ip, req.hostname));
                 }
@@ -363,8 +438,9 @@ impl Networks {
             if network.driver != "bridge" {
                 continue;
             }
-            let ip = next_ip(&state, &network, &endpoints)?;
-            endpoints.push(new_endpoint(&network, ip, i, cfg.aliases));
+            check_endpoint(&network, &cfg)?;
+            let ip = next_ip(&state, &network, &endpoints, cfg.ipv4_address)?;
+            endpoints.push(new_endpoint(&network, ip, i, cfg));
         }
         // Published ports: explicit bindings, then -P for the rest.
         let mut bindings = req.networking.ports.clone();
@@ -612,6 +688,17 @@ impl Networks {
                     entry.push(e.ip);
                 }
             }
+            drop(records);
+            if !e.links.is_empty() {
+                let mut links = server.links.lock().unwrap_or_else(|p| p.into_inner());
+                links.insert(
+                    e.ip,
+                    e.links
+                        .iter()
+                        .map(|(name, alias)| (alias.clone(), name.clone()))
+                        .collect(),
+                );
+            }
         }
         Self::link_peers(&state, &endpoints);
     }
@@ -648,6 +735,9 @@ impl Networks {
             drop(records);
             let mut peers = server.peers.lock().unwrap_or_else(|p| p.into_inner());
             peers.remove(&e.ip);
+            drop(peers);
+            let mut links = server.links.lock().unwrap_or_else(|p| p.into_inner());
+            links.remove(&e.ip);
         }
     }
 
@@ -685,6 +775,12 @@ impl Networks {
         }
     }
 
+    /// Whether a running container has its own bridge-networked namespace
+    /// (even with no endpoint left).
+    pub fn is_wired(&self, id: &str) -> bool {
+        self.lock().live.contains_key(id)
+    }
+
     /// The live endpoints of a running container.
     pub fn endpoints(&self, id: &str) -> Vec<Endpoint> {
         self.lock()
@@ -709,7 +805,7 @@ impl Networks {
         id: &str,
         pid: i32,
         network_key: &str,
-        aliases: Vec<String>,
+        cfg: EndpointConfig,
     ) -> Result<(), NetError> {
         let (endpoint, pid, scope, resolv) = {
             let mut state = self.lock();
@@ -729,8 +825,9 @@ impl Networks {
                 .map(|i| format!("eth{i}"))
                 .find(|n| !live.endpoints.iter().any(|e| e.ifname == *n))
                 .expect("a free interface name");
-            let ip = next_ip(&state, &network, &[])?;
-            let mut e = new_endpoint(&network, ip, 0, aliases);
+            check_endpoint(&network, &cfg)?;
+            let ip = next_ip(&state, &network, &[], cfg.ipv4_address)?;
+            let mut e = new_endpoint(&network, ip, 0, cfg);
             e.ifname = ifname;
             let live = state.live.get_mut(id).expect("checked above");
             live.endpoints.push(e.clone());
@@ -811,7 +908,12 @@ fn port_error(req: &StartRequest<'_>, b: &PortBinding, why: &str) -> NetError {
     ))
 }
 
-fn next_ip(state: &NetState, network: &Network, extra: &[Endpoint]) -> Result<Ipv4Addr, NetError> {
+fn next_ip(
+    state: &NetState,
+    network: &Network,
+    extra: &[Endpoint],
+    wanted: Option<Ipv4Addr>,
+) -> Result<Ipv4Addr, NetError> {
     let subnet = network
         .subnet
         .ok_or_else(|| NetError::Invalid(format!("network {} has no subnet", network.name)))?;
@@ -834,9 +936,22 @@ fn next_ip(state: &NetState, network: &Network, extra: &[Endpoint]) -> Result<Ip
         .filter(|e| group.contains(&e.network_id.as_str()))
         .map(|e| e.ip)
         .collect();
-    (1..)
-        .map_while(|n| subnet.host(n))
-        .find(|ip| !used.contains(ip) && Some(*ip) != network.gateway)
+    if let Some(ip) = wanted {
+        if used.contains(&ip) || network.aux_addresses.values().any(|a| *a == ip) {
+            return Err(NetError::Forbidden("Address already in use".into()));
+        }
+        return Ok(ip);
+    }
+    let range = network.ip_range.unwrap_or(subnet);
+    (0..)
+        .map_while(|n| range.host(n))
+        .find(|ip| {
+            !used.contains(ip)
+                && Some(*ip) != network.gateway
+                && subnet.contains(*ip)
+                && !subnet.is_edge(*ip)
+                && !network.aux_addresses.values().any(|a| a == ip)
+        })
         .ok_or_else(|| {
             NetError::Forbidden(format!(
                 "no available IPv4 addresses on this network's address pools: {} ({})",
@@ -845,7 +960,7 @@ fn next_ip(state: &NetState, network: &Network, extra: &[Endpoint]) -> Result<Ip
         })
 }
 
-fn new_endpoint(network: &Network, ip: Ipv4Addr, index: usize, aliases: Vec<String>) -> Endpoint {
+fn new_endpoint(network: &Network, ip: Ipv4Addr, index: usize, cfg: EndpointConfig) -> Endpoint {
     Endpoint {
         endpoint_id: format!("{}{}", random_hex(32), random_hex(32)),
         network_id: network.id.clone(),
@@ -853,11 +968,12 @@ fn new_endpoint(network: &Network, ip: Ipv4Addr, index: usize, aliases: Vec<Stri
         ip,
         prefix: network.subnet.map(|s| s.prefix).unwrap_or(16),
         gateway: network.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED),
-        mac: random_mac(),
+        mac: cfg.mac_address.unwrap_or_else(random_mac),
         host_veth: format!("veth{}", random_hex(7)),
         bridge: network.bridge.clone(),
         ifname: format!("eth{index}"),
-        aliases,
+        links: cfg.links.iter().map(|l| link_pair(l)).collect(),
+        aliases: cfg.aliases,
         internal: network.internal,
         dns: network.name != "bridge",
     }

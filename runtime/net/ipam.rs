@@ -28,6 +28,15 @@ impl Subnet {
     fn last(&self) -> u32 {
         self.first() | !mask(self.prefix)
     }
+    /// Whether `other` lies wholly inside this subnet.
+    pub fn covers(&self, other: &Subnet) -> bool {
+        self.first() <= other.first() && other.last() <= self.last()
+    }
+    /// The network or broadcast address: never given to a container.
+    pub fn is_edge(&self, ip: Ipv4Addr) -> bool {
+        let ip = u32::from(ip);
+        self.prefix < 31 && (ip == self.first() || ip == self.last())
+    }
     pub fn overlaps(&self, other: &Subnet) -> bool {
         self.first() <= other.last() && other.first() <= self.last()
     }

@@ -97,6 +97,10 @@ pub struct Network {
     pub driver: String,
     pub subnet: Option<Subnet>,
     pub gateway: Option<Ipv4Addr>,
+    /// `--ip-range`: where addresses are picked from (inside `subnet`).
+    pub ip_range: Option<Subnet>,
+    /// `--aux-address`: addresses never given to a container.
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
     pub internal: bool,
     pub attachable: bool,
     /// The bridge interface in the scope's host namespace.
@@ -122,6 +126,8 @@ impl Default for Network {
             driver: "bridge".into(),
             subnet: None,
             gateway: None,
+            ip_range: None,
+            aux_addresses: BTreeMap::new(),
             internal: false,
             attachable: false,
             bridge: String::new(),
@@ -148,6 +154,8 @@ pub struct NetworkRequest {
     pub driver: String,
     pub subnet: Option<String>,
     pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+    pub aux_addresses: BTreeMap<String, String>,
     pub internal: bool,
     pub attachable: bool,
     pub labels: BTreeMap<String, String>,
@@ -457,6 +465,30 @@ impl Networks {
             }
             None => subnet.gateway(),
         };
+        let ip_range = match &req.ip_range {
+            Some(text) => {
+                let r: Subnet = text.parse().map_err(NetError::Invalid)?;
+                if !subnet.covers(&r) {
+                    return Err(NetError::Invalid(format!(
+                        "invalid ip-range {text}: parent subnet {subnet} doesn't contain ip-range"
+                    )));
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        let mut aux_addresses = BTreeMap::new();
+        for (name, text) in &req.aux_addresses {
+            let ip: Ipv4Addr = text.parse().map_err(|_| {
+                NetError::Invalid(format!("invalid auxiliary address {name}: {text}"))
+            })?;
+            if !subnet.contains(ip) {
+                return Err(NetError::Invalid(format!(
+                    "invalid auxiliary address {name}: parent subnet {subnet} doesn't contain ip address {text}"
+                )));
+            }
+            aux_addresses.insert(name.clone(), ip);
+        }
         let id = crate::container::names::new_id();
         let bridge = req
             .options
@@ -470,6 +502,8 @@ impl Networks {
             driver,
             subnet: Some(subnet),
             gateway: Some(gateway),
+            ip_range,
+            aux_addresses,
             internal: req.internal,
             attachable: req.attachable,
             bridge,

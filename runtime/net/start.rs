@@ -57,6 +57,15 @@ impl Runtime {
         {
             exposed.extend(ports.iter().filter_map(|p| Port::parse(p).ok()));
         }
+        let links_hosts = self
+            .linked(record)
+            .iter()
+            .filter(|(_, _, r)| r.state.running())
+            .filter_map(|(_, alias, r)| {
+                let ip = self.net.endpoints(&r.id).first()?.ip;
+                Some(format!("{ip}\t{alias} {} {}\n", &r.id[..12], r.name))
+            })
+            .collect();
         Ok(self.net.prepare(StartRequest {
             scope: &record.scope,
             id: &record.id,
@@ -67,7 +76,68 @@ impl Runtime {
             networking,
             exposed,
             joined,
+            links_hosts,
         })?)
+    }
+
+    /// The containers `record` links to that exist: (network, alias, record).
+    fn linked(&self, record: &ContainerRecord) -> Vec<(String, String, ContainerRecord)> {
+        let mut out = Vec::new();
+        for (network, cfg) in record.config.networking.networks() {
+            for l in &cfg.links {
+                let (name, alias) = super::endpoint::link_pair(l);
+                if let Ok(c) = self.get(&record.scope, &name) {
+                    out.push((network.clone(), alias, c.snapshot()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The environment legacy links give a container, as Docker's: for
+    /// alias `db`, `DB_NAME=/<container>/db` and the linked container's
+    /// own variables as `DB_ENV_<KEY>`.
+    pub(crate) fn link_env(&self, record: &ContainerRecord) -> Vec<String> {
+        let mut env = Vec::new();
+        for (_, alias, linked) in self.linked(record) {
+            let prefix: String = alias
+                .chars()
+                .map(|c| match c {
+                    'a'..='z' => c.to_ascii_uppercase(),
+                    c if c.is_ascii_alphanumeric() => c,
+                    _ => '_',
+                })
+                .collect();
+            env.push(format!("{prefix}_NAME=/{}/{alias}", record.name));
+            for e in &linked.config.env {
+                let Some((k, v)) = e.split_once('=') else {
+                    continue;
+                };
+                if !matches!(k, "HOME" | "PATH" | "HOSTNAME") {
+                    env.push(format!("{prefix}_ENV_{k}={v}"));
+                }
+            }
+        }
+        env
+    }
+
+    /// `DELETE /containers/{name}/{alias}?link=1`: forgets the link; true
+    /// when there was one.
+    pub fn remove_link(&self, container: &Arc<Container>, alias: &str) -> crate::Result<bool> {
+        let _op = container.op.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rec = container.lock();
+        let alias = alias.to_ascii_lowercase();
+        let mut found = false;
+        for cfg in rec.config.networking.endpoints.values_mut() {
+            let before = cfg.links.len();
+            cfg.links
+                .retain(|l| super::endpoint::link_pair(l).1 != alias);
+            found |= cfg.links.len() != before;
+        }
+        if found {
+            self.save(&rec)?;
+        }
+        Ok(found)
     }
 
     /// `network connect`: attaches now if running, and at every start.
@@ -75,11 +145,16 @@ impl Runtime {
         &self,
         container: &Arc<Container>,
         network: &Network,
-        aliases: Vec<String>,
+        cfg: EndpointConfig,
     ) -> crate::Result<()> {
         let _op = container.op.lock().unwrap_or_else(|p| p.into_inner());
         let r = container.snapshot();
-        if !matches!(r.config.networking.kind(), Mode::Network(_)) {
+        // Disconnected from its last network (mode `none` since): a network
+        // may be connected again, live when it runs on a bridge's veths.
+        let reattach = r.config.networking.kind() == Mode::None
+            && r.config.networking.endpoints.is_empty()
+            && (!r.state.running() || self.net.is_wired(&r.id));
+        if !reattach && !matches!(r.config.networking.kind(), Mode::Network(_)) {
             return Err(NetError::Forbidden(
                 "container sharing network namespace with another container or host cannot be connected to any other network".into(),
             )
@@ -97,15 +172,19 @@ impl Runtime {
             ))
             .into());
         }
+        crate::net::endpoint::check_endpoint(network, &cfg)?;
         if r.state.running() {
             self.net
-                .connect_running(&r.id, r.state.pid, &network.id, aliases.clone())?;
+                .connect_running(&r.id, r.state.pid, &network.id, cfg.clone())?;
         }
         let mut rec = container.lock();
+        if reattach {
+            rec.config.networking.mode = network.name.clone();
+        }
         rec.config
             .networking
             .endpoints
-            .insert(network.name.clone(), EndpointConfig { aliases });
+            .insert(network.name.clone(), cfg);
         self.save(&rec)
     }
 
