@@ -225,7 +225,7 @@ fn learner_containers_lack_net_raw_and_mknod_and_ping_sockets_still_work() {
     assert_ne!(add.code, 0);
     assert!(
         add.stderr
-            .contains("--cap-add is not allowed in this classroom"),
+            .contains("capability NET_RAW is not allowed in this classroom"),
         "{add:?}"
     );
 
