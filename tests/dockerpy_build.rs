@@ -104,3 +104,94 @@ for body in [b'abc', b'\0' * 1024]:
     );
     assert_eq!(out, "ImageLoadError True\nImageLoadError True\n", "{out}");
 }
+
+/// A Dockerfile from outside the context: docker-py sends it under a random
+/// name that its `.dockerignore` lists, and dockerd leaves both out of what
+/// `COPY .` sees. `!` lines of a `.dockerignore` bring files back.
+#[test]
+fn build_leaves_out_what_dockerignore_lists_even_the_dockerfile() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+import os, tempfile
+base = tempfile.mkdtemp()
+def put(rel, text='x'):
+    p = os.path.join(base, rel)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    open(p, 'w').write(text)
+put('file.txt', 'hello world')
+put('.dockerignore', '.dockerignore\n')
+df = os.path.join(tempfile.mkdtemp(), 'Dockerfile')
+open(df, 'w').write('FROM busybox\nCOPY . /src\nWORKDIR /src\n')
+for chunk in api.build(path=base, dockerfile=df, tag='outside', decode=True):
+    if 'errorDetail' in chunk:
+        print('failed', chunk)
+print(c.containers.run('outside', 'ls -A', remove=True).decode().split())
+
+base = tempfile.mkdtemp()
+put('Dockerfile', 'FROM busybox\nADD . /test\n')
+put('.dockerignore', 'ignored\nDockerfile\n.dockerignore\n ignored-with-spaces \n!ignored/subdir/excepted-file\n! ignored/subdir/excepted-with-spaces  \n#*')
+for rel in ['not-ignored', '#file.txt', 'ignored-with-spaces', 'ignored/subdir/file',
+            'ignored/subdir/excepted-file', 'ignored/subdir/excepted-with-spaces']:
+    put(rel)
+for chunk in api.build(path=base, tag='ignoring', decode=True):
+    if 'errorDetail' in chunk:
+        print('failed', chunk)
+print(sorted(c.containers.run('ignoring', ['find', '/test', '-type', 'f'], remove=True).decode().split()))
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "['file.txt']", "{out}");
+    assert_eq!(
+        lines[1],
+        "['/test/#file.txt', '/test/ignored/subdir/excepted-file', '/test/ignored/subdir/excepted-with-spaces', '/test/not-ignored']",
+        "{out}"
+    );
+}
+
+/// `extrahosts` become lines of `/etc/hosts` in `RUN` steps; `networkmode`
+/// puts them on one of the session's networks, or on none.
+#[test]
+fn build_steps_take_extra_hosts_and_the_network_asked_for() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+df = b'FROM busybox\nRUN ping -c1 extrahost.local.test\nRUN cp /etc/hosts /hosts-file\n'
+for chunk in api.build(fileobj=io.BytesIO(df), tag='hosts', decode=True,
+                       extra_hosts={'extrahost.local.test': '127.0.0.1', 'v6.test': '::1'}):
+    if 'errorDetail' in chunk:
+        print('failed', chunk)
+hosts = c.containers.run('hosts', 'cat /hosts-file', remove=True).decode()
+print('127.0.0.1\textrahost.local.test' in hosts, '::1\tv6.test' in hosts)
+try:
+    list(api.build(fileobj=io.BytesIO(df), extra_hosts=['bad\nname:1.2.3.4']))
+except docker.errors.APIError as err:
+    print(err.status_code, err.explanation)
+
+net = api.create_network('buildnet')['Id']
+target = api.create_container('busybox', 'top')
+api.start(target)
+api.connect_container_to_network(target, net, aliases=['pingtarget.docker'])
+df = b'FROM busybox\nRUN ping -c1 pingtarget.docker\n'
+for chunk in api.build(fileobj=io.BytesIO(df), network_mode=net, tag='onnet', decode=True):
+    if 'errorDetail' in chunk:
+        print('failed', chunk)
+print(bool(api.inspect_image('onnet')))
+logs = list(api.build(fileobj=io.BytesIO(df), network_mode='none', tag='nonet', nocache=True, decode=True))
+print(logs[-1].get('errorDetail', {}).get('code'))
+try:
+    list(api.build(fileobj=io.BytesIO(df), network_mode='nosuchnet'))
+except docker.errors.APIError as err:
+    print(err.status_code)
+api.remove_container(target, force=True)
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "True True", "{out}");
+    assert!(lines[1].starts_with("400 bad format for add-host"), "{out}");
+    assert_eq!(lines[2], "True", "{out}");
+    assert_eq!(lines[3], "1", "{out}");
+    assert_eq!(lines[4], "400", "{out}");
+}

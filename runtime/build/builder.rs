@@ -41,6 +41,9 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--network` and `--add-host`: how `RUN` steps are networked (the
+    /// engine has checked the network is the scope's own).
+    pub networking: crate::net::ContainerNetworking,
 }
 
 /// The result of a build.

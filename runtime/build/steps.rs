@@ -129,6 +129,7 @@ impl Builder<'_> {
             &state.image,
             argv,
             Vec::new(),
+            self.options.networking.clone(),
         )?;
         let id = step.short_id().to_string();
         self.say(format!(" ---> Running in {id}\n"));
@@ -159,9 +160,16 @@ impl Builder<'_> {
         let runtime = self.runtime;
         let scope_name = self.options.scope.clone();
         let out = &mut *self.out;
-        let outcome = run_step(runtime, &scope_name, &state.image, argv, env, &mut |t| {
-            out(t)
-        })?;
+        let networking = &self.options.networking;
+        let outcome = run_step(
+            runtime,
+            &scope_name,
+            &state.image,
+            argv,
+            env,
+            networking,
+            &mut |t| out(t),
+        )?;
         let raw = state.raw.clone();
         self.commit(&state, raw, &created_by, outcome.layer, &key)
     }

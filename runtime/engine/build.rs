@@ -58,6 +58,46 @@ fn line(value: &Value) -> Bytes {
     Bytes::from(bytes)
 }
 
+/// How `RUN` steps are networked: `networkmode` (the default bridge, `none`,
+/// `host` or one of the scope's own networks, checked as `docker run
+/// --network` is) and `extrahosts` (`name:ip` entries, repeated or joined
+/// with commas).
+fn step_networking(ctx: &Ctx) -> Result<crate::net::ContainerNetworking, ApiError> {
+    let mode = ctx.query.get("networkmode").unwrap_or("");
+    if mode.starts_with("container:") {
+        return Err(ApiError::bad_request(format!(
+            "network mode {mode:?} is not supported by the builder"
+        )));
+    }
+    let mut extra_hosts = Vec::new();
+    for entry in ctx
+        .query
+        .all("extrahosts")
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .filter(|e| !e.is_empty())
+    {
+        if extra_hosts.len() >= MAX_EXTRA_HOSTS {
+            return Err(ApiError::bad_request(format!(
+                "too many extra hosts: at most {MAX_EXTRA_HOSTS}"
+            )));
+        }
+        extra_hosts
+            .push(crate::net::endpoint::parse_extra_host(entry).map_err(ApiError::bad_request)?);
+    }
+    let networking = crate::net::ContainerNetworking {
+        mode: if mode == "default" { "" } else { mode }.to_string(),
+        extra_hosts,
+        ..Default::default()
+    };
+    super::networks::check_networks(ctx, &networking)?;
+    Ok(networking)
+}
+
+/// The most `extrahosts` entries a build takes (each is a line of every
+/// step's `/etc/hosts`).
+const MAX_EXTRA_HOSTS: usize = 256;
+
 /// `POST /build?t=&dockerfile=&q=&nocache=&buildargs=&labels=&target=`.
 pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     if ctx.query.get("version") == Some("2") {
@@ -83,6 +123,7 @@ pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
             .filter(|t| !t.is_empty())
             .map(String::from),
         no_cache: ctx.query.flag("nocache"),
+        networking: step_networking(ctx)?,
     };
     let quiet = ctx.query.flag("q");
     let dockerfile = ctx.query.get("dockerfile").unwrap_or("").to_string();
