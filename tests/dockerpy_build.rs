@@ -158,7 +158,9 @@ fn build_steps_take_extra_hosts_and_the_network_asked_for() {
     let out = run(
         &e,
         r#"
-df = b'FROM busybox\nRUN ping -c1 extrahost.local.test\nRUN cp /etc/hosts /hosts-file\n'
+# Three RUN steps that leave the same files: one layer listed three times,
+# which must still mount.
+df = b'FROM busybox\nRUN ping -c1 v6.test\nRUN ping -c1 extrahost.local.test\nRUN cp /etc/hosts /hosts-file\n'
 for chunk in api.build(fileobj=io.BytesIO(df), tag='hosts', decode=True,
                        extra_hosts={'extrahost.local.test': '127.0.0.1', 'v6.test': '::1'}):
     if 'errorDetail' in chunk:
@@ -194,4 +196,30 @@ api.remove_container(target, force=True)
     assert_eq!(lines[2], "True", "{out}");
     assert_eq!(lines[3], "1", "{out}");
     assert_eq!(lines[4], "400", "{out}");
+}
+
+/// With `cache_from`, a step is reused only from the images named (and the
+/// images they were built on): none of them, no cache.
+#[test]
+fn build_cache_from_limits_the_cache_to_the_images_named() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+df = b'FROM busybox\nENV FOO=bar\nRUN touch baz\nRUN touch bax\n'
+def hits(**kw):
+    n = 0
+    for chunk in api.build(fileobj=io.BytesIO(df), decode=True, **kw):
+        if 'errorDetail' in chunk:
+            print('failed', chunk)
+        n += 'Using cache' in chunk.get('stream', '')
+    return n
+print(hits(tag='build1'))
+print(hits(tag='build2', cache_from=['build1']))
+api.remove_image('build2')
+print(hits(tag='build2', cache_from=['nosuchtag']))
+print(hits(tag='build3'))
+"#,
+    );
+    assert_eq!(out, "0\n3\n0\n3\n", "{out}");
 }

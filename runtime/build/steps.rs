@@ -28,6 +28,11 @@ impl Builder<'_> {
         let Some(id) = self.runtime.images().cached_step(&self.options.scope, key) else {
             return Ok(None);
         };
+        if let Some(allowed) = &self.options.cache_from {
+            if !allowed.contains(&id) {
+                return Ok(None);
+            }
+        }
         let Ok(image) = self.runtime.images().image(&id) else {
             return Ok(None);
         };
