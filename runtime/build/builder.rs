@@ -41,6 +41,12 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--network` and `--add-host`: how `RUN` steps are networked (the
+    /// engine has checked the network is the scope's own).
+    pub networking: crate::net::ContainerNetworking,
+    /// `--cache-from`: when set, the only images a step may be reused from
+    /// (those named and the images they were built on), as in dockerd.
+    pub cache_from: Option<std::collections::HashSet<String>>,
 }
 
 /// The result of a build.

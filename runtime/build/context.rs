@@ -113,19 +113,29 @@ impl BuildContext {
             },
         )
         .map_err(io_failure("unpack build context"))?;
-        let text = match context.read_dockerfile(&name) {
-            Some(t) => t,
-            None if name == DEFAULT_DOCKERFILE => {
+        let (text, used) = match context.read_dockerfile(&name) {
+            Some(t) => (t, name),
+            None if name == DEFAULT_DOCKERFILE => (
                 context.read_dockerfile("dockerfile").ok_or_else(|| {
                     Failure::new(format!("Cannot locate specified Dockerfile: {asked}"))
-                })?
-            }
+                })?,
+                "dockerfile".to_string(),
+            ),
             None => {
                 return Err(Failure::new(format!(
                     "Cannot locate specified Dockerfile: {asked}"
                 )))
             }
         };
+        // Read, the two are gone from the context if `.dockerignore` excludes
+        // them (dockerd's `removeDockerfile`): `COPY .` leaves them out.
+        // docker-py relies on it for a Dockerfile from outside the context,
+        // which it sends under a random name listed in `.dockerignore`.
+        for sent in [".dockerignore", used.as_str()] {
+            if context.ignore.is_excluded(sent) {
+                let _ = context.tree.remove_nondir(Path::new(sent));
+            }
+        }
         Ok((context, text))
     }
 
@@ -303,6 +313,35 @@ mod tests {
         assert!(!ctx.dir().join("secret/key").exists());
         assert_eq!(ctx.matches("*.txt"), vec!["app.txt"]);
         assert!(ctx.matches("debug.log").is_empty());
+    }
+
+    #[test]
+    fn an_ignored_dockerfile_and_dockerignore_are_read_then_left_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let body = tar_of(&[
+            (".dockerfile.1f", "FROM scratch\n"),
+            (".dockerignore", ".dockerignore\n.dockerfile.1f\n"),
+            ("file.txt", "a"),
+        ]);
+        let (ctx, text) = BuildContext::unpack(
+            io::Cursor::new(body),
+            &tmp.path().join("c"),
+            ".dockerfile.1f",
+        )
+        .unwrap();
+        assert_eq!(text, "FROM scratch\n");
+        assert!(ctx.dir().join("file.txt").exists());
+        assert!(!ctx.dir().join(".dockerfile.1f").exists());
+        assert!(!ctx.dir().join(".dockerignore").exists());
+        // Not listed: both stay, as in dockerd.
+        let body = tar_of(&[
+            ("Dockerfile", "FROM scratch\n"),
+            (".dockerignore", "*.log\n"),
+        ]);
+        let (ctx, _) =
+            BuildContext::unpack(io::Cursor::new(body), &tmp.path().join("d"), "").unwrap();
+        assert!(ctx.dir().join("Dockerfile").exists());
+        assert!(ctx.dir().join(".dockerignore").exists());
     }
 
     #[test]

@@ -43,12 +43,14 @@ impl<'a> StepContainer<'a> {
         image: &str,
         argv: Vec<String>,
         env: Vec<String>,
+        networking: crate::net::ContainerNetworking,
     ) -> Result<Self, Failure> {
         let config = ContainerConfig {
             image: image.to_string(),
             cmd: argv,
             entrypoint: Some(Vec::new()),
             env,
+            networking,
             ..ContainerConfig::default()
         };
         let container = runtime.create(scope, None, config)?;
@@ -127,9 +129,10 @@ pub fn run_step(
     image: &str,
     argv: Vec<String>,
     env: Vec<String>,
+    networking: &crate::net::ContainerNetworking,
     out: &mut dyn FnMut(String),
 ) -> Result<RunOutcome, Failure> {
-    let step = StepContainer::create(runtime, scope, image, argv.clone(), env)?;
+    let step = StepContainer::create(runtime, scope, image, argv.clone(), env, networking.clone())?;
     out(format!(" ---> Running in {}\n", step.short_id()));
     let code = step.run(out)?;
     if code != 0 {

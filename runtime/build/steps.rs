@@ -28,6 +28,11 @@ impl Builder<'_> {
         let Some(id) = self.runtime.images().cached_step(&self.options.scope, key) else {
             return Ok(None);
         };
+        if let Some(allowed) = &self.options.cache_from {
+            if !allowed.contains(&id) {
+                return Ok(None);
+            }
+        }
         let Ok(image) = self.runtime.images().image(&id) else {
             return Ok(None);
         };
@@ -129,6 +134,7 @@ impl Builder<'_> {
             &state.image,
             argv,
             Vec::new(),
+            self.options.networking.clone(),
         )?;
         let id = step.short_id().to_string();
         self.say(format!(" ---> Running in {id}\n"));
@@ -159,9 +165,16 @@ impl Builder<'_> {
         let runtime = self.runtime;
         let scope_name = self.options.scope.clone();
         let out = &mut *self.out;
-        let outcome = run_step(runtime, &scope_name, &state.image, argv, env, &mut |t| {
-            out(t)
-        })?;
+        let networking = &self.options.networking;
+        let outcome = run_step(
+            runtime,
+            &scope_name,
+            &state.image,
+            argv,
+            env,
+            networking,
+            &mut |t| out(t),
+        )?;
         let raw = state.raw.clone();
         self.commit(&state, raw, &created_by, outcome.layer, &key)
     }

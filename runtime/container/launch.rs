@@ -168,10 +168,20 @@ pub fn mount_rootfs(
     layers: &[PathBuf],
     userns: Option<&OwnedFd>,
 ) -> Result<(), ContainerError> {
+    // A layer listed twice (two build steps that left the same files have one
+    // diff ID) overlaps itself, which overlayfs refuses with ELOOP. The upper
+    // copy shows everything the lower one does, over whatever lies between,
+    // so only the topmost is mounted.
+    let layers: Vec<&PathBuf> = layers
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| !layers[i + 1..].contains(l))
+        .map(|(_, l)| l)
+        .collect();
     let mut staged = Vec::new();
     let result = (|| {
         let mut lowers = Vec::with_capacity(layers.len());
-        for (i, layer) in layers.iter().enumerate() {
+        for (i, layer) in layers.iter().copied().enumerate() {
             match userns {
                 Some(ns) => {
                     let stage = dir.lower(i);

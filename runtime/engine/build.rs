@@ -58,6 +58,76 @@ fn line(value: &Value) -> Bytes {
     Bytes::from(bytes)
 }
 
+/// How `RUN` steps are networked: `networkmode` (the default bridge, `none`,
+/// `host` or one of the scope's own networks, checked as `docker run
+/// --network` is) and `extrahosts` (`name:ip` entries, repeated or joined
+/// with commas).
+fn step_networking(ctx: &Ctx) -> Result<crate::net::ContainerNetworking, ApiError> {
+    let mode = ctx.query.get("networkmode").unwrap_or("");
+    if mode.starts_with("container:") {
+        return Err(ApiError::bad_request(format!(
+            "network mode {mode:?} is not supported by the builder"
+        )));
+    }
+    let mut extra_hosts = Vec::new();
+    for entry in ctx
+        .query
+        .all("extrahosts")
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .filter(|e| !e.is_empty())
+    {
+        if extra_hosts.len() >= MAX_EXTRA_HOSTS {
+            return Err(ApiError::bad_request(format!(
+                "too many extra hosts: at most {MAX_EXTRA_HOSTS}"
+            )));
+        }
+        extra_hosts
+            .push(crate::net::endpoint::parse_extra_host(entry).map_err(ApiError::bad_request)?);
+    }
+    let networking = crate::net::ContainerNetworking {
+        mode: if mode == "default" { "" } else { mode }.to_string(),
+        extra_hosts,
+        ..Default::default()
+    };
+    super::networks::check_networks(ctx, &networking)?;
+    Ok(networking)
+}
+
+/// `cachefrom` (a JSON list of image references): the images named that
+/// the scope has and their lineage; `None` when the list is absent or empty.
+fn cache_from(ctx: &Ctx) -> Result<Option<std::collections::HashSet<String>>, ApiError> {
+    let Some(raw) = ctx.query.get("cachefrom").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let names: Vec<String> = serde_json::from_str(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid cachefrom parameter: {e}")))?;
+    if names.is_empty() {
+        return Ok(None);
+    }
+    if names.len() > MAX_CACHE_FROM {
+        return Err(ApiError::bad_request(format!(
+            "too many cache-from images: at most {MAX_CACHE_FROM}"
+        )));
+    }
+    let images = ctx.engine.runtime.images();
+    let mut allowed = std::collections::HashSet::new();
+    for name in &names {
+        // A name the scope does not have adds nothing (dockerd skips it too).
+        if let Ok(image) = images.resolve(&ctx.scope.name, name) {
+            allowed.extend(images.lineage(&ctx.scope.name, &image.id));
+        }
+    }
+    Ok(Some(allowed))
+}
+
+/// The most `cachefrom` images a build takes.
+const MAX_CACHE_FROM: usize = 64;
+
+/// The most `extrahosts` entries a build takes (each is a line of every
+/// step's `/etc/hosts`).
+const MAX_EXTRA_HOSTS: usize = 256;
+
 /// `POST /build?t=&dockerfile=&q=&nocache=&buildargs=&labels=&target=`.
 pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     if ctx.query.get("version") == Some("2") {
@@ -83,6 +153,8 @@ pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
             .filter(|t| !t.is_empty())
             .map(String::from),
         no_cache: ctx.query.flag("nocache"),
+        networking: step_networking(ctx)?,
+        cache_from: cache_from(ctx)?,
     };
     let quiet = ctx.query.flag("q");
     let dockerfile = ctx.query.get("dockerfile").unwrap_or("").to_string();

@@ -105,6 +105,22 @@ struct TmpfsOptions {
 
 /// Turns a create request into a container configuration, refusing what a
 /// classroom must not allow.
+/// The log drivers built into Docker 28 (an empty name is the default).
+const LOG_DRIVERS: &[&str] = &[
+    "",
+    "json-file",
+    "local",
+    "none",
+    "syslog",
+    "journald",
+    "gelf",
+    "fluentd",
+    "awslogs",
+    "splunk",
+    "gcplogs",
+    "logentries",
+];
+
 pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiError> {
     if req.image.is_empty() {
         return Err(ApiError::bad_request(
@@ -122,6 +138,17 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
             .map_err(|e| ApiError::bad_request(format!("invalid HostConfig: {e}")))?,
         None => HostConfig::default(),
     };
+    // dockerd validates the driver at create (`logger.ValidateLogOpts`), so a
+    // typo fails there and not at start.
+    let driver = raw_host
+        .pointer("/LogConfig/Type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !LOG_DRIVERS.contains(&driver) {
+        return Err(ApiError::bad_request(format!(
+            "logger: no log driver named '{driver}' is registered"
+        )));
+    }
     crate::container::logs::limits_of(&raw_host).map_err(ApiError::bad_request)?;
     let refuse = |what: &str| {
         Err(ApiError::new(

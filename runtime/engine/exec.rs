@@ -68,6 +68,10 @@ struct CreateBody {
 #[serde(default, rename_all = "PascalCase")]
 struct StartBody {
     detach: bool,
+    /// Whether the client reads raw bytes (true) or stdcopy frames (false);
+    /// dockerd frames by this, not by the exec's own `Tty` (docker-py sends
+    /// `Tty: false` for an exec created with a terminal and reads frames).
+    tty: bool,
     console_size: Option<Vec<u16>>,
 }
 
@@ -231,6 +235,8 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
         return Ok(empty(StatusCode::OK));
     }
     let tty = config.tty;
+    // The client's framing: raw only when it asked for raw.
+    let raw = body.tty;
     let inst = instance.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else {
@@ -250,8 +256,8 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
                     st.exit_code = Some(code);
                 }
                 let message = format!("OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown\r\n");
-                // Without a terminal the client reads frames: the message is stdout.
-                let bytes = if tty {
+                // A client reading frames gets the message as stdout.
+                let bytes = if raw {
                     message.into_bytes()
                 } else {
                     attach::frame(attach::STDOUT, message.as_bytes())
@@ -272,9 +278,10 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
         let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(16);
         let mut readers = Vec::new();
         let sources: Vec<(Option<File>, u8)> = if tty {
+            // A terminal's output is one stream: raw, or framed as stdout.
             vec![(
                 process.terminal.as_ref().and_then(|t| t.try_clone().ok()),
-                0,
+                if raw { 0 } else { attach::STDOUT },
             )]
         } else {
             vec![
@@ -411,7 +418,7 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> ApiResult
         input.abort();
         let _ = client_write.shutdown().await;
     });
-    Ok(upgraded_reply(tty))
+    Ok(upgraded_reply(raw))
 }
 
 /// `GET /exec/{id}/json`.

@@ -45,6 +45,19 @@ impl hyper::body::Body for Body {
     fn is_end_stream(&self) -> bool {
         matches!(self, Body::Full(None))
     }
+
+    /// A whole body's length, so hyper sends `Content-Length` as dockerd
+    /// does for every answer that is not a stream: docker-py raises an
+    /// error answer of `/build` (and others it reads as streams) only when
+    /// it is not chunked.
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Body::Full(bytes) => {
+                hyper::body::SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Body::Stream(_) => hyper::body::SizeHint::default(),
+        }
+    }
 }
 
 /// A response of the Engine API.

@@ -263,8 +263,23 @@ pub async fn load(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
             .load(&scope, std::io::BufReader::with_capacity(1 << 16, file))
             .map_err(ApiError::from)
     })
-    .await?;
+    .await;
     let mut out = Vec::new();
+    // dockerd answers 200 once the body is read and reports a bad archive in
+    // the JSON stream (docker-py raises ImageLoadError from it; the CLI
+    // prints it and fails).
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let message = e.message;
+            out.extend(
+                serde_json::to_vec(&json!({"errorDetail": {"message": message}, "error": message}))
+                    .unwrap_or_default(),
+            );
+            out.push(b'\n');
+            Vec::new()
+        }
+    };
     for name in loaded {
         let line = if name.starts_with("sha256:") {
             format!("Loaded image ID: {name}\n")

@@ -71,6 +71,25 @@ impl ImageStore {
         .flatten()
     }
 
+    /// `id` and the images it was built on, nearest first: the steps a
+    /// build's `--cache-from` may reuse. Bounded, whatever the lineage holds.
+    pub fn lineage(&self, scope: &str, id: &str) -> Vec<String> {
+        self.with_scope(scope, |refs| {
+            let mut out = vec![id.to_string()];
+            let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+            let mut next = refs.parents.get(id);
+            while let Some(p) = next {
+                if out.len() >= 4096 || !seen.insert(p.as_str()) {
+                    break;
+                }
+                out.push(p.clone());
+                next = refs.parents.get(p);
+            }
+            Ok(out)
+        })
+        .unwrap_or_default()
+    }
+
     /// Adds image `id` (whose config blob is stored) to `scope`, untagged,
     /// built on `parent`, and remembers it as the result of the build step
     /// with cache `key`.

@@ -28,6 +28,30 @@ pub struct ContainerNetworking {
     pub ports: Vec<PortBinding>,
     /// `-P`: publish every exposed port on a free host port.
     pub publish_all: bool,
+    /// `--add-host` entries as (name, address), checked by
+    /// [`parse_extra_host`]: more lines of the container's `/etc/hosts`.
+    pub extra_hosts: Vec<(String, String)>,
+}
+
+/// One `--add-host` entry (`name:ip` or `name=ip`; an IPv6 address may be
+/// in brackets), in Docker's words when it is not one. The name must be one
+/// word: it becomes a line of the container's `/etc/hosts`.
+pub fn parse_extra_host(entry: &str) -> Result<(String, String), String> {
+    let (name, ip) = entry
+        .split_once('=')
+        .or_else(|| entry.split_once(':'))
+        .filter(|(name, _)| {
+            !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+        })
+        .ok_or_else(|| format!("bad format for add-host: {entry:?}"))?;
+    let bare = ip
+        .strip_prefix('[')
+        .and_then(|i| i.strip_suffix(']'))
+        .unwrap_or(ip);
+    let addr: std::net::IpAddr = bare
+        .parse()
+        .map_err(|_| format!("invalid IP address in add-host: {ip:?}"))?;
+    Ok((name.to_string(), addr.to_string()))
 }
 
 /// One network's settings for a container.
@@ -374,7 +398,10 @@ impl Networks {
             ]
         };
         write_owned(&hostname, &format!("{}\n", req.hostname), req.owner)?;
-        let plain_hosts = HOSTS_HEADER.to_string();
+        let mut plain_hosts = HOSTS_HEADER.to_string();
+        for (name, ip) in &req.networking.extra_hosts {
+            plain_hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
         let namespace = match req.networking.kind() {
             Mode::None => {
                 write_owned(&hosts, &plain_hosts, req.owner)?;
