@@ -66,8 +66,12 @@ fn get(e: &Engine, path: &str) -> serde_json::Value {
     serde_json::from_str(&dechunk(&body)).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
-/// The payload of a chunked HTTP/1.1 body (or the body itself).
+/// The payload of a chunked HTTP/1.1 body (or the body itself, which a
+/// complete answer with a `Content-Length` is).
 fn dechunk(body: &str) -> String {
+    if !body.contains("\r\n") {
+        return body.to_string();
+    }
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, after)) = rest.split_once("\r\n") {
