@@ -175,30 +175,15 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
     let cap_drop = host.cap_drop.clone().unwrap_or_default();
     crate::container::capabilities::validate(&cap_add, &cap_drop).map_err(ApiError::bad_request)?;
     let mut limits = Limits::default();
-    if host.memory != 0 {
-        limits.memory = Some(host.memory);
+    CpuMemory {
+        memory: host.memory,
+        memory_swap: host.memory_swap,
+        nano_cpus: host.nano_cpus,
+        cpu_quota: host.cpu_quota,
+        cpu_period: host.cpu_period,
+        cpu_shares: host.cpu_shares,
     }
-    if host.memory_swap != 0 {
-        limits.memory_swap = Some(host.memory_swap);
-    }
-    if host.nano_cpus != 0 {
-        if host.nano_cpus < 0 {
-            return Err(ApiError::bad_request(
-                "Range of CPUs is from 0.01 to the number of CPUs",
-            ));
-        }
-        limits.cpu_period = Some(100_000);
-        limits.cpu_quota = Some(host.nano_cpus / 10_000);
-    }
-    if host.cpu_quota != 0 {
-        limits.cpu_quota = Some(host.cpu_quota);
-    }
-    if host.cpu_period != 0 {
-        limits.cpu_period = Some(host.cpu_period as u64);
-    }
-    if host.cpu_shares > 0 {
-        limits.cpu_shares = Some(host.cpu_shares as u64);
-    }
+    .apply(&mut limits)?;
     limits.pids = host.pids_limit.filter(|p| *p > 0);
     let mut mounts = Vec::new();
     for bind in host.binds.iter().flatten() {
@@ -723,6 +708,48 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
         },
         "NetworkSettings": super::networks::network_settings(runtime, r, true),
     })
+}
+
+/// The memory and CPU fields of `HostConfig` as create and update carry
+/// them (0: not given).
+pub(super) struct CpuMemory {
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub nano_cpus: i64,
+    pub cpu_quota: i64,
+    pub cpu_period: i64,
+    pub cpu_shares: i64,
+}
+
+impl CpuMemory {
+    /// Sets on `limits` what was given, as dockerd reads these fields.
+    pub(super) fn apply(&self, limits: &mut Limits) -> Result<(), ApiError> {
+        if self.memory != 0 {
+            limits.memory = Some(self.memory);
+        }
+        if self.memory_swap != 0 {
+            limits.memory_swap = Some(self.memory_swap);
+        }
+        if self.nano_cpus != 0 {
+            if self.nano_cpus < 0 {
+                return Err(ApiError::bad_request(
+                    "Range of CPUs is from 0.01 to the number of CPUs",
+                ));
+            }
+            limits.cpu_period = Some(100_000);
+            limits.cpu_quota = Some(self.nano_cpus / 10_000);
+        }
+        if self.cpu_quota != 0 {
+            limits.cpu_quota = Some(self.cpu_quota);
+        }
+        if self.cpu_period != 0 {
+            limits.cpu_period = Some(self.cpu_period as u64);
+        }
+        if self.cpu_shares > 0 {
+            limits.cpu_shares = Some(self.cpu_shares as u64);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -54,30 +54,15 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
     let body: UpdateBody = parse_json(&raw)?;
     let fields: Map<String, Value> = parse_json(&raw)?;
     let mut limits = c.snapshot().config.limits;
-    if body.memory != 0 {
-        limits.memory = Some(body.memory);
+    super::convert::CpuMemory {
+        memory: body.memory,
+        memory_swap: body.memory_swap,
+        nano_cpus: body.nano_cpus,
+        cpu_quota: body.cpu_quota,
+        cpu_period: body.cpu_period,
+        cpu_shares: body.cpu_shares,
     }
-    if body.memory_swap != 0 {
-        limits.memory_swap = Some(body.memory_swap);
-    }
-    if body.nano_cpus != 0 {
-        if body.nano_cpus < 0 {
-            return Err(ApiError::bad_request(
-                "Range of CPUs is from 0.01 to the number of CPUs",
-            ));
-        }
-        limits.cpu_period = Some(100_000);
-        limits.cpu_quota = Some(body.nano_cpus / 10_000);
-    }
-    if body.cpu_quota != 0 {
-        limits.cpu_quota = Some(body.cpu_quota);
-    }
-    if body.cpu_period != 0 {
-        limits.cpu_period = Some(body.cpu_period as u64);
-    }
-    if body.cpu_shares > 0 {
-        limits.cpu_shares = Some(body.cpu_shares as u64);
-    }
+    .apply(&mut limits)?;
     if let Some(p) = body.pids_limit.filter(|p| *p != 0) {
         limits.pids = Some(p).filter(|p| *p > 0);
     }
