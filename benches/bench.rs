@@ -44,6 +44,9 @@
 //! the instructor broadcasts 10 kB/s for 60 s: bytes delivered, server
 //! memory, pass-to-board delay (`workshop.rs`).
 //!
+//! `term`: keystroke → glyph on screen in headless Chromium, Berth's lesson
+//! page beside bare xterm.js over a WebSocket echo (`term_bench.rs`).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -70,6 +73,7 @@ mod pull_bench;
 mod registry;
 mod sandbox_bench;
 mod swarm_bench;
+mod term_bench;
 mod unpack_bench;
 mod workshop;
 
@@ -105,6 +109,10 @@ fn main() -> anyhow::Result<()> {
             args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(60),
             args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(10240),
         ),
+        Some("term") => term_bench::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(200),
+        ),
         Some("mesh") => mesh_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         Some("abuse") => abuse::run(
             &berth_binary()?,
@@ -121,7 +129,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
+                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | term [KEYS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
             );
             std::process::exit(2)
         }
