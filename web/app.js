@@ -105,7 +105,7 @@ function connect() {
 
 term.onData((data) => {
   if (socket && socket.exited) { socket.exited = false; send({ type: 'restart' }); return; }
-  for (const frame of berthInputFrames(data)) send({ type: 'input', data: frame });
+  berthSendInput(send, data, say);
 });
 term.onResize(({ rows, cols }) => send({ type: 'resize', rows, cols }));
 window.addEventListener('resize', () => fit.fit());

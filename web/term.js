@@ -1,7 +1,7 @@
 // Berth's browser terminal, shared by the classroom (app.js) and the
 // workshop pages (wterm.js): xterm.js with its fit add-on, a cursor that
 // blinks without costing every keystroke a frame, copy and paste as a
-// terminal user expects, and input split into frames the server accepts.
+// terminal user expects, and input sent in frames the server accepts.
 //
 // Why the cursor blinks here and not in xterm.js: xterm's DOM renderer
 // blinks with an infinite CSS animation on the cursor cell, which keeps
@@ -18,6 +18,7 @@
   // JSON-escaped) stays under the server's 64 KiB message limit.
   const INPUT_CHUNK = 8192;
   const BLINK_MS = 600;
+  const MAX_PASTE = 48 * 1024;
 
   const style = document.createElement('style');
   // One class more than xterm's own cursor rules, so the hidden phase wins.
@@ -91,18 +92,25 @@
     return { term, fit };
   };
 
-  // Input as the frames to send: a large paste is split (never inside a
-  // surrogate pair) so each frame fits the server's message limit.
-  window.berthInputFrames = function berthInputFrames(data) {
-    const frames = [];
+  // Sends typed or pasted input: a large paste is split (never inside a
+  // surrogate pair) so each frame fits the server's message limit; one
+  // larger than the shell's input queue (64 KiB on the server, of which
+  // a paste may take MAX_PASTE) is refused whole, with a message, rather
+  // than cut short where the queue overflows.
+  window.berthSendInput = function berthSendInput(send, data, say) {
+    const bytes = new TextEncoder().encode(data).length;
+    if (bytes > MAX_PASTE) {
+      say('That paste is ' + Math.ceil(bytes / 1024) + ' KB; the terminal takes up to ' + MAX_PASTE / 1024 +
+        ' KB at once. Paste it in parts.');
+      return;
+    }
     let at = 0;
     while (at < data.length) {
       let end = Math.min(at + INPUT_CHUNK, data.length);
       const last = data.charCodeAt(end - 1);
       if (end < data.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
-      frames.push(data.slice(at, end));
+      send({ type: 'input', data: data.slice(at, end) });
       at = end;
     }
-    return frames;
   };
 }());

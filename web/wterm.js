@@ -44,14 +44,14 @@ window.berthConnect = function berthConnect(term, path, opts) {
   if (!opts.readOnly) {
     term.onData((data) => {
       if (socket && socket.exited) { socket.exited = false; send({ type: 'restart' }); return; }
-      for (const frame of berthInputFrames(data)) send({ type: 'input', data: frame });
+      berthSendInput(send, data, say);
     });
     term.onResize(({ rows, cols }) => send({ type: 'resize', rows, cols }));
   }
   const pinger = setInterval(() => send({ type: 'ping' }), 20000);
   open();
   return {
-    input: (data) => { for (const frame of berthInputFrames(data)) send({ type: 'input', data: frame }); },
+    input: (data) => berthSendInput(send, data, say),
     resize: () => send({ type: 'resize', rows: term.rows, cols: term.cols }),
     close: () => { closed = true; clearInterval(pinger); if (socket) socket.close(); },
   };
