@@ -97,13 +97,16 @@
   // larger than the shell's input queue (64 KiB on the server, of which
   // a paste may take MAX_PASTE) is refused whole, with a message, rather
   // than cut short where the queue overflows.
+  const refused = new Set(); // the `say`s now showing a refusal
   window.berthSendInput = function berthSendInput(send, data, say) {
     const bytes = new TextEncoder().encode(data).length;
     if (bytes > MAX_PASTE) {
+      refused.add(say);
       say('That paste is ' + Math.ceil(bytes / 1024) + ' KB; the terminal takes up to ' + MAX_PASTE / 1024 +
         ' KB at once. Paste it in parts.');
       return;
     }
+    if (refused.delete(say)) say('');
     let at = 0;
     while (at < data.length) {
       let end = Math.min(at + INPUT_CHUNK, data.length);
