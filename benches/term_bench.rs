@@ -39,7 +39,11 @@ pub fn run(berth: &Path, keys: usize) -> anyhow::Result<()> {
         let alone = browser("bare", &format!("{bare}?local"), keys).await?;
         print_row("key -> glyph, xterm.js alone", keys, &summarize(alone));
         let echoed = browser("bare", &bare, keys).await?;
-        print_row("key -> glyph, bare xterm.js + ws echo", keys, &summarize(echoed));
+        print_row(
+            "key -> glyph, bare xterm.js + ws echo",
+            keys,
+            &summarize(echoed),
+        );
 
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let lessons = root.join("lessons").display().to_string();
@@ -94,7 +98,10 @@ async fn serve_one(mut tcp: tokio::net::TcpStream) -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (file, mime) = match path.split('?').next().unwrap_or("/") {
         "/" => ("benches/browser/bare.html", "text/html"),
-        "/xterm.js" => ("web/node_modules/@xterm/xterm/lib/xterm.js", "text/javascript"),
+        "/xterm.js" => (
+            "web/node_modules/@xterm/xterm/lib/xterm.js",
+            "text/javascript",
+        ),
         "/xterm.css" => ("web/node_modules/@xterm/xterm/css/xterm.css", "text/css"),
         _ => ("", ""),
     };
