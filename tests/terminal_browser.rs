@@ -1,9 +1,11 @@
 //! The classroom terminal as a learner uses it, in a real browser (headless
 //! Chromium driven by playwright-core, clipboard access granted): a
-//! multi-line command pasted with Ctrl+Shift+V runs as typed, a 20 KB paste
-//! through the context menu's Paste arrives byte for byte, selecting text
-//! and Ctrl+Shift+C copy it, and after a `yes` flood Ctrl-C leaves a
-//! terminal that answers. Screenshots go to tests/artifacts/.
+//! multi-line command pasted with Ctrl+Shift+V runs as typed, a program
+//! that asks for bracketed paste gets it, a 20 KB paste through the context
+//! menu's Paste arrives byte for byte, one larger than the input queue is
+//! refused whole with a message, input frames never split a surrogate pair,
+//! selecting text and Ctrl+Shift+C copy it, and after a `yes` flood Ctrl-C
+//! leaves a terminal that answers. Screenshots go to tests/artifacts/.
 
 mod common;
 

@@ -56,6 +56,16 @@ try {
 await page.click('#terminal');
 const bracketed = await page.evaluate(() => window.berthTerminal.modes.bracketedPasteMode);
 
+// Input is split into frames under the server's message limit, never
+// inside a surrogate pair (an emoji across the 8192-unit boundary).
+const split = await page.evaluate(() => {
+  const frames = [];
+  const text = 'a'.repeat(8191) + '\u{1F600}' + 'b'.repeat(9000);
+  berthSendInput((m) => frames.push(m.data), text, () => {});
+  return { n: frames.length, whole: frames.join('') === text, cut: frames.some((f) => /[\ud800-\udbff]$/.test(f)) };
+});
+if (split.n !== 3 || !split.whole || split.cut) await fail('input frames: ' + JSON.stringify(split));
+
 // 1. A multi-line command from the clipboard with Ctrl+Shift+V: a heredoc
 // with quotes, a `$` and indentation, then a line that runs it. (No tab:
 // busybox ash does not ask for bracketed paste, so a pasted tab is typed,
@@ -67,6 +77,17 @@ await page.keyboard.press('Control+Shift+V');
 await line('hello, pasted-42', 'the pasted multi-line command');
 await run('md5sum greet.sh');
 await line(md5(script) + '  greet.sh', 'the pasted heredoc arrived intact');
+
+// A program that asks for bracketed paste (as bash does; here `cat`
+// after printf turns the mode on) gets the paste between the markers.
+await run("printf '\\033[?2004h'; cat > bracketed.txt");
+await page.evaluate(() => navigator.clipboard.writeText('one\ntwo'));
+await page.keyboard.press('Control+Shift+V');
+await page.keyboard.press('Control+D');
+await page.keyboard.press('Control+D');
+await run("printf '\\033[?2004l'; tr '\\033' E < bracketed.txt; echo");
+await line('E[200~one', 'a bracketed paste');
+await line('twoE[201~', 'the end of a bracketed paste');
 
 // 2. A 20 KB paste through the context menu's Paste: a right click puts
 // xterm's textarea under the mouse; the menu's Paste is a `paste` event
