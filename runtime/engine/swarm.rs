@@ -570,7 +570,9 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let mut spec = body_json(req).await?;
     normalize_mode(&mut spec);
     check_spec(&spec)?;
+    super::service_spec::prepare(ctx, &mut spec)?;
     let id = swarms(ctx).with_cluster(&ctx.scope.name, |c| {
+        crate::swarm::refs::check(c, &spec)?;
         let name = spec["Name"].as_str().unwrap_or("").to_string();
         let name = if name.is_empty() {
             let n = crate::container::names::generate(|n| c.services.iter().any(|s| s.name() == n));
@@ -625,6 +627,10 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
 pub async fn update_service(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
     let mut spec = body_json(req).await?;
     normalize_mode(&mut spec);
+    let rollback_only = ctx.query.get("rollback") == Some("previous");
+    if !rollback_only {
+        super::service_spec::prepare(ctx, &mut spec)?;
+    }
     let version = ctx.query.int("version")?;
     let rollback = ctx.query.get("rollback") == Some("previous");
     swarms(ctx).with_cluster(&ctx.scope.name, |c| {
@@ -648,6 +654,7 @@ pub async fn update_service(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiR
             return Ok(());
         }
         check_spec(&spec)?;
+        crate::swarm::refs::check(c, &spec)?;
         crate::swarm::mesh::claim_ports(c, Some(&sid), &mut spec)?;
         let old = &c.services[i];
         if spec["Name"].as_str().unwrap_or("") != old.name() {

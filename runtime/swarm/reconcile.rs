@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::refs::PlannedFile;
 use super::{nanos, new_id, Cluster, Placement, Swarms, Task, UpdateStatus};
+use crate::container::config::MountConfig;
 use crate::container::state::{now_rfc3339, Status};
 use crate::container::Runtime;
 
@@ -24,6 +26,8 @@ enum Action {
         scope: String,
         name: String,
         create: Value,
+        /// The task's secrets and configs, or why they cannot be had.
+        files: Result<Vec<PlannedFile>, String>,
     },
     Stop {
         cluster: String,
@@ -136,8 +140,9 @@ fn execute(engine: &Arc<crate::engine::Engine>, action: Action, out: &mut Vec<Ou
             scope,
             name,
             create,
+            files,
         } => {
-            let container = start_container(engine, &scope, &name, create);
+            let container = files.and_then(|f| start_container(engine, &scope, &name, create, f));
             out.push(Outcome::Started {
                 cluster,
                 task,
@@ -185,6 +190,7 @@ fn start_container(
     scope: &str,
     name: &str,
     mut create: Value,
+    files: Vec<PlannedFile>,
 ) -> Result<(String, bool), String> {
     let runtime = &engine.runtime;
     // `name:tag@sha256:…` from the CLI's digest pinning; fall back to the
@@ -217,11 +223,23 @@ fn start_container(
     super::mesh::localize_networks(runtime, scope, &mut create)?;
     let request: crate::engine::convert::CreateRequest =
         serde_json::from_value(create).map_err(|e| e.to_string())?;
-    let config =
+    let mut config =
         crate::engine::convert::config_from_request(request).map_err(|e| e.message.clone())?;
+    for f in &files {
+        config.mounts.push(MountConfig::TaskFile {
+            file: f.name.clone(),
+            target: f.target.clone(),
+        });
+    }
     let c = runtime
         .create(scope, Some(name), config)
         .map_err(|e| e.to_string())?;
+    for f in &files {
+        if let Err(e) = runtime.write_task_file(&c, &f.name, &f.file) {
+            let _ = runtime.remove(&c, true);
+            return Err(e.to_string());
+        }
+    }
     if let Err(e) = runtime.start(&c, None) {
         let _ = runtime.remove(&c, true);
         return Err(e.to_string());
@@ -471,6 +489,13 @@ fn new_task(cluster: &mut Cluster, sid: &str, slot: u64, node: &str) -> Option<A
         json!(format!("{task_name}.{id}")),
     );
     let mut host_config = json!({"Init": cs["Init"].as_bool().unwrap_or(false)});
+    // `service create --cap-add/--cap-drop`: the container's own rules
+    // (and a classroom's allowlist) apply when the task is created.
+    for (from, to) in [("CapabilityAdd", "CapAdd"), ("CapabilityDrop", "CapDrop")] {
+        if cs[from].is_array() {
+            host_config[to] = cs[from].clone();
+        }
+    }
     if publishes {
         let mut bindings = serde_json::Map::new();
         for p in &ports {
@@ -511,6 +536,7 @@ fn new_task(cluster: &mut Cluster, sid: &str, slot: u64, node: &str) -> Option<A
         }
     }
     super::mesh::task_networks(service.name(), &template, &mut create);
+    let files = super::refs::files(cluster, cs);
     cluster.tasks.push(Task {
         id: id.clone(),
         service_id: service.id.clone(),
@@ -536,6 +562,7 @@ fn new_task(cluster: &mut Cluster, sid: &str, slot: u64, node: &str) -> Option<A
         scope: node.scope,
         name,
         create,
+        files,
     })
 }
 
