@@ -166,3 +166,58 @@ except docker.errors.APIError as err:
         "{out}"
     );
 }
+
+#[test]
+fn inspect_inserts_swarmkits_defaults_and_keys_are_read_without_case() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+svc = c.services.create('busybox', 'sleep 300', name='dflt', rollback_config={'order': 'start-first'})
+spec = svc.attrs['Spec']
+print(spec['RollbackConfig'])
+plain = api.inspect_service(svc.id)['Spec']
+full = api.inspect_service(svc.id, insert_defaults=True)['Spec']
+print('UpdateConfig' in plain, full['UpdateConfig'] == {'Parallelism': 1, 'FailureAction': 'pause', 'Monitor': 5000000000, 'MaxFailureRatio': 0, 'Order': 'stop-first'})
+print(full['RollbackConfig']['Order'], full['RollbackConfig']['Parallelism'])
+print(full['TaskTemplate']['RestartPolicy'] == {'Condition': 'any', 'Delay': 5000000000, 'MaxAttempts': 0}, full['TaskTemplate']['ContainerSpec']['StopGracePeriod'])
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "{'Order': 'start-first'}", "{out}");
+    assert_eq!(lines[1], "False True", "swarmkit's update defaults: {out}");
+    assert_eq!(lines[2], "start-first 1", "the spec's own values win: {out}");
+    assert_eq!(lines[3], "True 10000000000", "{out}");
+}
+
+#[test]
+fn a_finished_tasks_logs_stay_and_its_network_goes_with_its_service() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+net = api.create_network('tasknet', driver='overlay')['Id']
+spec = docker.types.ContainerSpec('busybox', ['sh', '-c', 'echo hello; sleep 1'])
+svc = api.create_service(docker.types.TaskTemplate(spec, networks=['tasknet']), name='echoer')
+for _ in range(300):
+    tasks = api.tasks(filters={'service': 'echoer'})
+    if any(t['Status']['State'] == 'complete' for t in tasks):
+        break
+    time.sleep(0.1)
+print(next(api.service_logs(svc, stdout=True, is_tty=False)).decode().strip())
+api.remove_service(svc)
+api.remove_network(net)
+print([n['Name'] for n in api.networks(names=['tasknet'])])
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "hello", "the exited task's logs: {out}");
+    assert_eq!(lines[1], "[]", "the network went: {out}");
+    // The reconcile loop removed the kept container with its task's service.
+    let gone = common::engine::eventually(std::time::Duration::from_secs(30), || {
+        e.ok(&["ps", "-aq", "--filter", "label=com.docker.swarm.service.name=echoer"])
+            .trim()
+            .is_empty()
+    });
+    assert!(gone, "{}", e.ok(&["ps", "-a"]));
+}

@@ -560,6 +560,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
 
 /// `DELETE /networks/{id}`.
 pub async fn remove(ctx: &Ctx, id: &str) -> ApiResult {
+    super::service_spec::settle_network_tasks(ctx, id).await;
     let runtime = ctx.engine.runtime.clone();
     let scope = ctx.scope.name.clone();
     let id = id.to_string();

@@ -513,12 +513,14 @@ pub fn services(ctx: &Ctx) -> ApiResult {
 
 /// `GET /services/{id}`.
 pub fn service(ctx: &Ctx, id: &str) -> ApiResult {
+    let defaults = ctx.query.get("insertDefaults").is_some() && ctx.query.flag("insertDefaults");
     read(ctx, |c| {
         let i = c.find_service(id)?;
-        Ok(json(
-            StatusCode::OK,
-            &service_json(c, &c.services[i], false),
-        ))
+        let mut v = service_json(c, &c.services[i], false);
+        if defaults {
+            super::service_spec::insert_defaults(&mut v["Spec"]);
+        }
+        Ok(json(StatusCode::OK, &v))
     })
 }
 
@@ -569,8 +571,8 @@ fn normalize_mode(spec: &mut Value) {
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let mut spec = body_json(req).await?;
     normalize_mode(&mut spec);
-    check_spec(&spec)?;
     super::service_spec::prepare(ctx, &mut spec)?;
+    check_spec(&spec)?;
     let id = swarms(ctx).with_cluster(&ctx.scope.name, |c| {
         crate::swarm::refs::check(c, &spec)?;
         let name = spec["Name"].as_str().unwrap_or("").to_string();
@@ -817,7 +819,9 @@ pub fn logs(ctx: &Ctx, id: &str) -> ApiResult {
             .tasks
             .iter()
             .filter(|t| t.service_id == sid && t.container_id.is_some())
-            .min_by_key(|t| t.slot)
+            // The lowest slot's newest task: an exited task's container is
+            // kept (as dockerd keeps it) while its task is in the history.
+            .min_by_key(|t| (t.slot, std::cmp::Reverse(t.created_at.clone())))
             .and_then(|t| t.container_id.clone());
         Ok(container_of(ctx, t))
     })?;

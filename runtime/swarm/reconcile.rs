@@ -401,8 +401,7 @@ fn plan(
         .iter()
         .enumerate()
         .filter(|(_, t)| {
-            (t.live()
-                || (t.state == "running" && t.container_id.is_some() && t.message != "stopping"))
+            (t.live() || (t.container_id.is_some() && t.message != "stopping"))
                 && (!cluster.services.iter().any(|s| s.id == t.service_id)
                     || !cluster.nodes.iter().any(|n| n.id == t.node_id))
         })
@@ -605,8 +604,10 @@ fn plan_service(
             out.push(a);
         }
     }
-    // Failed tasks whose container is still there: remove it (Docker keeps
-    // only the record; the history is in `service ps`).
+    // Failed tasks whose container did not exit (unhealthy) or is gone:
+    // stop and remove it. An exited task's container stays, as dockerd
+    // keeps it (its logs are the service's) until the task leaves the
+    // history ([`prune_history`]).
     let failed: Vec<usize> = cluster
         .tasks
         .iter()
@@ -615,6 +616,8 @@ fn plan_service(
             t.service_id == sid
                 && !t.live()
                 && t.container_id.is_some()
+                && t.exit_code.is_none()
+                && t.message != "stopping"
                 && t.desired == "shutdown"
                 && matches!(t.state.as_str(), "failed" | "complete")
         })
@@ -699,20 +702,32 @@ fn plan_service(
             }
         }
     }
-    changed |= prune_history(cluster, &service);
+    changed |= prune_history(cluster, &service, out);
     changed | plan_update(cluster, sid, run, now, out)
 }
 
 /// Drops finished tasks as swarmkit does: those of slots removed by a scale
 /// down, and all but the newest `TaskHistoryRetentionLimit` of each slot.
-fn prune_history(cluster: &mut Cluster, service: &super::Service) -> bool {
+/// A dropped task that still has its (exited) container gets it removed
+/// first; its record goes in the round after.
+fn prune_history(cluster: &mut Cluster, service: &super::Service, out: &mut Vec<Action>) -> bool {
     let limit = cluster.spec["Orchestration"]["TaskHistoryRetentionLimit"]
         .as_u64()
         .unwrap_or(5) as usize;
     let before = cluster.tasks.len();
-    let sid = service.id.as_str();
-    let gone = |t: &Task| t.service_id == sid && !t.live() && t.container_id.is_none();
+    let sid = service.id.clone();
+    let sid = sid.as_str();
+    let finished = |t: &Task| t.service_id == sid && !t.live();
+    let gone = |t: &Task| finished(t) && t.container_id.is_none();
+    let mut remove_containers: Vec<String> = Vec::new();
     if let Some(n) = service.replicas() {
+        remove_containers.extend(
+            cluster
+                .tasks
+                .iter()
+                .filter(|t| finished(t) && t.slot > n && t.container_id.is_some())
+                .map(|t| t.id.clone()),
+        );
         cluster.tasks.retain(|t| !(gone(t) && t.slot > n));
     }
     let mut per_slot: HashMap<(u64, String), Vec<(String, String)>> = HashMap::new();
@@ -735,10 +750,30 @@ fn prune_history(cluster: &mut Cluster, service: &super::Service) -> bool {
             drop_ids.extend(list.into_iter().take(excess).map(|(_, id)| id));
         }
     }
+    remove_containers.extend(
+        cluster
+            .tasks
+            .iter()
+            .filter(|t| drop_ids.contains(&t.id) && finished(t) && t.container_id.is_some())
+            .map(|t| t.id.clone()),
+    );
     cluster
         .tasks
         .retain(|t| !(drop_ids.contains(&t.id) && gone(t)));
-    cluster.tasks.len() != before
+    let mut changed = cluster.tasks.len() != before;
+    for id in remove_containers {
+        let Some(i) = cluster.tasks.iter().position(|t| t.id == id) else {
+            continue;
+        };
+        if cluster.tasks[i].message == "stopping" {
+            continue;
+        }
+        changed = true;
+        if let Some(a) = shutdown(cluster, i) {
+            out.push(a);
+        }
+    }
+    changed
 }
 
 /// One step of a rolling update (or rollback) of service `sid`.
