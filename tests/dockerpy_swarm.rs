@@ -221,3 +221,26 @@ print([n['Name'] for n in api.networks(names=['tasknet'])])
     });
     assert!(gone, "{}", e.ok(&["ps", "-a"]));
 }
+
+#[test]
+fn swarm_init_makes_an_ingress_network_that_can_be_remade() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+n = api.inspect_network('ingress')
+print(n['Driver'], n['Scope'], n['Ingress'], n['Attachable'])
+api.remove_network('ingress')
+made = api.create_network('mesh', driver='overlay', ingress=True)['Id']
+print(api.inspect_network(made)['Ingress'])
+print(api.prune_networks()['NetworksDeleted'])
+api.leave_swarm(force=True)
+print([x['Name'] for x in api.networks() if x['Ingress']])
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "overlay swarm True False", "{out}");
+    assert_eq!(lines[1], "True", "{out}");
+    assert_eq!(lines[2], "[]", "prune leaves the ingress network: {out}");
+    assert_eq!(lines[3], "[]", "leave drops it: {out}");
+}

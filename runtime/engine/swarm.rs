@@ -224,7 +224,39 @@ pub async fn init(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         }
         Ok(())
     })?;
+    ingress(ctx, true).await;
     Ok(json(StatusCode::OK, &json!(id)))
+}
+
+/// The routing mesh's `ingress` overlay network, which dockerd makes on
+/// `swarm init` and drops on leave. Berth's mesh does not route through
+/// it; it is there as clients expect it (docker-py removes and remakes
+/// it). A failure (a namesake exists, no subnet left) is logged only.
+async fn ingress(ctx: &Ctx, make: bool) {
+    let runtime = ctx.engine.runtime.clone();
+    let scope = ctx.scope.name.clone();
+    let _ = super::containers::blocking(move || {
+        let net = runtime.net();
+        if make {
+            let request = crate::net::NetworkRequest {
+                name: "ingress".into(),
+                driver: "overlay".into(),
+                ingress: true,
+                ..Default::default()
+            };
+            if let Err(e) = net.create(&scope, request) {
+                tracing::info!(%scope, error = %e, "no ingress network");
+            }
+        } else {
+            for n in net.list(&scope).unwrap_or_default() {
+                if n.ingress {
+                    let _ = net.remove(&scope, &n.id);
+                }
+            }
+        }
+        Ok(())
+    })
+    .await;
 }
 
 /// The scope's address on its session network, for a classroom node.
@@ -292,6 +324,7 @@ pub async fn leave(ctx: &Ctx) -> ApiResult {
         Ok(())
     })
     .await?;
+    ingress(ctx, false).await;
     Ok(json(StatusCode::OK, &json!({})))
 }
 
