@@ -244,3 +244,21 @@ print([x['Name'] for x in api.networks() if x['Ingress']])
     assert_eq!(lines[2], "[]", "prune leaves the ingress network: {out}");
     assert_eq!(lines[3], "[]", "leave drops it: {out}");
 }
+
+/// docker-py's `test_service_logs` failed under load: asked before the
+/// first task had a container, the answer was a JSON `""`, which docker-py
+/// read as a broken frame header instead of an empty stream.
+#[test]
+fn logs_of_a_service_without_a_task_container_are_an_empty_stream() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+spec = docker.types.ContainerSpec('busybox', ['echo', 'hello'])
+tmpl = docker.types.TaskTemplate(spec, placement=['node.labels.nowhere==1'])
+svc = api.create_service(tmpl, name='unplaced')
+print(list(api.service_logs(svc, stdout=True, is_tty=False)))
+"#,
+    );
+    assert_eq!(out.trim(), "[]", "{out}");
+}

@@ -860,7 +860,18 @@ pub fn logs(ctx: &Ctx, id: &str) -> ApiResult {
     })?;
     match container {
         Some(c) => super::streams::logs(ctx, c),
-        None => Ok(json(StatusCode::OK, &json!(""))),
+        // No task has a container yet: an empty log stream, as dockerd
+        // answers. (A JSON `""` here was read by docker-py as a frame
+        // header of 2 bytes: `test_service_logs` failed whenever it asked
+        // before the first task started, which load made likely.)
+        None => {
+            let mut reply = super::http::empty(StatusCode::OK);
+            reply.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.docker.multiplexed-stream"),
+            );
+            Ok(reply)
+        }
     }
 }
 
