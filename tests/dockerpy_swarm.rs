@@ -186,7 +186,10 @@ print(full['TaskTemplate']['RestartPolicy'] == {'Condition': 'any', 'Delay': 500
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "{'Order': 'start-first'}", "{out}");
     assert_eq!(lines[1], "False True", "swarmkit's update defaults: {out}");
-    assert_eq!(lines[2], "start-first 1", "the spec's own values win: {out}");
+    assert_eq!(
+        lines[2], "start-first 1",
+        "the spec's own values win: {out}"
+    );
     assert_eq!(lines[3], "True 10000000000", "{out}");
 }
 
@@ -215,9 +218,14 @@ print([n['Name'] for n in api.networks(names=['tasknet'])])
     assert_eq!(lines[1], "[]", "the network went: {out}");
     // The reconcile loop removed the kept container with its task's service.
     let gone = common::engine::eventually(std::time::Duration::from_secs(30), || {
-        e.ok(&["ps", "-aq", "--filter", "label=com.docker.swarm.service.name=echoer"])
-            .trim()
-            .is_empty()
+        e.ok(&[
+            "ps",
+            "-aq",
+            "--filter",
+            "label=com.docker.swarm.service.name=echoer",
+        ])
+        .trim()
+        .is_empty()
     });
     assert!(gone, "{}", e.ok(&["ps", "-a"]));
 }

@@ -45,7 +45,10 @@ fn secret_and_config_files_reach_the_task_as_the_cli_asks() {
     init(&e);
     let made = e.docker_stdin(&["secret", "create", "db_password", "-"], b"s3cr3t-pw");
     assert_eq!(made.code, 0, "{}", made.stderr);
-    let made = e.docker_stdin(&["config", "create", "nginx_conf", "-"], b"worker_processes 1;\n");
+    let made = e.docker_stdin(
+        &["config", "create", "nginx_conf", "-"],
+        b"worker_processes 1;\n",
+    );
     assert_eq!(made.code, 0, "{}", made.stderr);
     e.ok(&[
         "service",
@@ -64,15 +67,32 @@ fn secret_and_config_files_reach_the_task_as_the_cli_asks() {
         "600",
     ]);
     let ctr = task(&e, "app");
-    assert_eq!(e.ok(&["exec", &ctr, "cat", "/run/secrets/db_password"]), "s3cr3t-pw");
-    assert_eq!(e.ok(&["exec", &ctr, "cat", "/etc/nginx.conf"]), "worker_processes 1;\n");
     assert_eq!(
-        e.ok(&["exec", &ctr, "stat", "-c", "%u %g %a", "/etc/app/pw"]).trim(),
+        e.ok(&["exec", &ctr, "cat", "/run/secrets/db_password"]),
+        "s3cr3t-pw"
+    );
+    assert_eq!(
+        e.ok(&["exec", &ctr, "cat", "/etc/nginx.conf"]),
+        "worker_processes 1;\n"
+    );
+    assert_eq!(
+        e.ok(&["exec", &ctr, "stat", "-c", "%u %g %a", "/etc/app/pw"])
+            .trim(),
         "33 44 440"
     );
-    let write = e.docker(&["exec", &ctr, "sh", "-c", "echo x > /run/secrets/db_password"]);
+    let write = e.docker(&[
+        "exec",
+        &ctr,
+        "sh",
+        "-c",
+        "echo x > /run/secrets/db_password",
+    ]);
     assert_ne!(write.code, 0);
-    assert!(write.stderr.contains("Read-only file system"), "{}", write.stderr);
+    assert!(
+        write.stderr.contains("Read-only file system"),
+        "{}",
+        write.stderr
+    );
     // Never shown back: not by inspect (of the secret, the service, the
     // task's container) nor by the logs.
     for args in [
@@ -91,9 +111,15 @@ fn secret_and_config_files_reach_the_task_as_the_cli_asks() {
     // A secret a service uses cannot go; an unknown one is refused.
     let rm = e.docker(&["secret", "rm", "db_password"]);
     assert_ne!(rm.code, 0, "{}", rm.stdout);
-    let bad = e.docker(&["service", "create", "-d", "--secret", "nosuch", "busybox", "true"]);
+    let bad = e.docker(&[
+        "service", "create", "-d", "--secret", "nosuch", "busybox", "true",
+    ]);
     assert_ne!(bad.code, 0);
-    assert!(bad.stderr.contains("secret not found: nosuch"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("secret not found: nosuch"),
+        "{}",
+        bad.stderr
+    );
     e.ok(&["service", "rm", "app"]);
 }
 
@@ -101,15 +127,42 @@ fn secret_and_config_files_reach_the_task_as_the_cli_asks() {
 fn tasks_on_an_attachable_overlay_reach_each_other_by_service_name() {
     let e = Engine::start();
     init(&e);
-    let net = e.ok(&["network", "create", "-d", "overlay", "--attachable", "appnet"]);
+    let net = e.ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--attachable",
+        "appnet",
+    ]);
     let net = net.trim();
     e.ok(&[
-        "service", "create", "-d", "--name", "web", "--network", "appnet", "busybox", "httpd",
-        "-f", "-p", "80", "-h", "/etc",
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "appnet",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
     ]);
     e.ok(&[
-        "service", "create", "-d", "--name", "client", "--network", "appnet", "busybox",
-        "sleep", "600",
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "appnet",
+        "busybox",
+        "sleep",
+        "600",
     ]);
     // dockerd stores the network by its ID, whatever the client sent.
     let target = e.ok(&[
@@ -132,7 +185,14 @@ fn tasks_on_an_attachable_overlay_reach_each_other_by_service_name() {
     assert!(reached, "the client task never reached `web`");
     // A plain container on the attachable network reaches the service too.
     let run = e.docker(&[
-        "run", "--rm", "--network", "appnet", "busybox", "wget", "-qO-", "http://web/hostname",
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://web/hostname",
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout, page);
@@ -168,7 +228,11 @@ fn cap_add_and_cap_drop_reach_the_task() {
     let ctr = task(&e, "caps");
     let chown = e.docker(&["exec", &ctr, "chown", "1", "/tmp"]);
     assert_ne!(chown.code, 0, "CHOWN was dropped");
-    assert!(chown.stderr.contains("Operation not permitted"), "{}", chown.stderr);
+    assert!(
+        chown.stderr.contains("Operation not permitted"),
+        "{}",
+        chown.stderr
+    );
     let mtu = e.docker(&["exec", &ctr, "ip", "link", "set", "lo", "mtu", "1400"]);
     assert_eq!(mtu.code, 0, "NET_ADMIN was added: {}", mtu.stderr);
     e.ok(&["service", "rm", "caps"]);

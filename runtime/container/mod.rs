@@ -35,8 +35,8 @@ pub mod scope;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
-pub mod task_files;
 pub(crate) mod sys;
+pub mod task_files;
 pub mod top;
 pub mod user;
 

@@ -74,7 +74,9 @@ impl Runtime {
     /// by the container's `uid`/`gid` and with `mode`.
     pub fn write_task_file(&self, c: &Container, name: &str, file: &TaskFile) -> crate::Result<()> {
         if !valid_name(name) {
-            return Err(ContainerError::InvalidConfig(format!("invalid task file name {name:?}")).into());
+            return Err(
+                ContainerError::InvalidConfig(format!("invalid task file name {name:?}")).into(),
+            );
         }
         let scope = c.snapshot().scope;
         let (uid, gid) = self.host_ids(&scope, file.uid, file.gid)?;
@@ -108,14 +110,14 @@ impl Runtime {
     /// container `id`, for its bind.
     pub(crate) fn open_task_file(&self, id: &str, name: &str) -> crate::Result<OwnedFd> {
         if !valid_name(name) {
-            return Err(ContainerError::InvalidConfig(format!("invalid task file name {name:?}")).into());
+            return Err(
+                ContainerError::InvalidConfig(format!("invalid task file name {name:?}")).into(),
+            );
         }
         let dir = self.task_files_dir(id);
-        let failed = |e: nix::errno::Errno| {
-            ContainerError::Io {
-                context: format!("open task file {name} of {id}"),
-                source: e.into(),
-            }
+        let failed = |e: nix::errno::Errno| ContainerError::Io {
+            context: format!("open task file {name} of {id}"),
+            source: e.into(),
         };
         let d = open(
             &dir,
@@ -134,7 +136,9 @@ impl Runtime {
         let f = sys::adopt_fd(f).map_err(io_err(format!("open task file {name}")))?;
         let st = nix::sys::stat::fstat(f.as_raw_fd()).map_err(failed)?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(ContainerError::InvalidConfig(format!("task file {name} is not a file")).into());
+            return Err(
+                ContainerError::InvalidConfig(format!("task file {name} is not a file")).into(),
+            );
         }
         Ok(f)
     }

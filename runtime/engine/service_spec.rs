@@ -17,7 +17,10 @@ use super::router::Ctx;
 /// the request's scope.
 fn resolve_networks(ctx: &Ctx, spec: &mut Value) -> Result<(), ApiError> {
     if let Some(legacy) = spec.as_object_mut().and_then(|s| s.remove("Networks")) {
-        if let Some(t) = spec.pointer_mut("/TaskTemplate").and_then(Value::as_object_mut) {
+        if let Some(t) = spec
+            .pointer_mut("/TaskTemplate")
+            .and_then(Value::as_object_mut)
+        {
             if legacy.is_array() && t.get("Networks").is_none_or(Value::is_null) {
                 t.insert("Networks".into(), legacy);
             }
@@ -54,7 +57,11 @@ fn check_capabilities(spec: &Value) -> Result<(), ApiError> {
     let list = |key: &str| -> Vec<String> {
         cs[key]
             .as_array()
-            .map(|l| l.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     crate::container::capabilities::validate(&list("CapabilityAdd"), &list("CapabilityDrop"))
@@ -92,12 +99,23 @@ const UPDATE_CONFIG: &[&str] = &[
 fn canonical_spec(spec: &mut Value) {
     canonical_keys(
         spec,
-        &["Name", "Labels", "TaskTemplate", "Mode", "UpdateConfig", "RollbackConfig", "EndpointSpec"],
+        &[
+            "Name",
+            "Labels",
+            "TaskTemplate",
+            "Mode",
+            "UpdateConfig",
+            "RollbackConfig",
+            "EndpointSpec",
+        ],
     );
     for (at, keys) in [
         ("/UpdateConfig", UPDATE_CONFIG),
         ("/RollbackConfig", UPDATE_CONFIG),
-        ("/TaskTemplate/RestartPolicy", &["Condition", "Delay", "MaxAttempts", "Window"][..]),
+        (
+            "/TaskTemplate/RestartPolicy",
+            &["Condition", "Delay", "MaxAttempts", "Window"][..],
+        ),
         ("/EndpointSpec", &["Mode", "Ports"][..]),
     ] {
         if let Some(v) = spec.pointer_mut(at) {
@@ -109,7 +127,9 @@ fn canonical_spec(spec: &mut Value) {
 /// Applies what dockerd applies to a spec given to create or update.
 pub fn prepare(ctx: &Ctx, spec: &mut Value) -> Result<(), ApiError> {
     if !spec.is_object() {
-        return Err(ApiError::bad_request("invalid JSON: a service spec is an object"));
+        return Err(ApiError::bad_request(
+            "invalid JSON: a service spec is an object",
+        ));
     }
     canonical_spec(spec);
     resolve_networks(ctx, spec)?;

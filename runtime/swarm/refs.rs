@@ -174,7 +174,8 @@ pub fn files(c: &Cluster, cs: &Value) -> Result<Vec<PlannedFile>, String> {
                 continue;
             };
             let name = r[kind.name_key()].as_str().unwrap_or("");
-            let o = object(c, kind, r).ok_or_else(|| format!("{} not found: {name}", kind.word()))?;
+            let o =
+                object(c, kind, r).ok_or_else(|| format!("{} not found: {name}", kind.word()))?;
             let data = base64::engine::general_purpose::STANDARD
                 .decode(o.spec["Data"].as_str().unwrap_or(""))
                 .map_err(|e| format!("{} {name}: {e}", kind.word()))?;
@@ -241,8 +242,14 @@ mod tests {
         assert_eq!(f[0].file.data, b"hunter2");
         assert_eq!((f[0].file.uid, f[0].file.mode), (0, 0o444));
         assert_eq!(f[1].target, "/etc/app.conf");
-        assert_eq!((f[1].file.uid, f[1].file.gid, f[1].file.mode), (100, 101, 0o400));
-        assert_eq!((f[0].name.as_str(), f[1].name.as_str()), ("secret-0", "config-0"));
+        assert_eq!(
+            (f[1].file.uid, f[1].file.gid, f[1].file.mode),
+            (100, 101, 0o400)
+        );
+        assert_eq!(
+            (f[0].name.as_str(), f[1].name.as_str()),
+            ("secret-0", "config-0")
+        );
     }
 
     #[test]
@@ -253,10 +260,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.ends_with("desc = secret not found: x"), "{err}");
-        let err = check(&c, &spec(json!({"Secrets": [
-            {"SecretID": "s1", "SecretName": "pw", "File": {"Name": "a"}},
-            {"SecretID": "s1", "SecretName": "pw", "File": {"Name": "a"}}
-        ]})))
+        let err = check(
+            &c,
+            &spec(json!({"Secrets": [
+                {"SecretID": "s1", "SecretName": "pw", "File": {"Name": "a"}},
+                {"SecretID": "s1", "SecretName": "pw", "File": {"Name": "a"}}
+            ]})),
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("have a conflicting target: 'a'"), "{err}");
@@ -264,6 +274,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.ends_with("malformed secret reference"), "{err}");
-        assert!(check(&c, &spec(json!({"Secrets": [{"SecretID": "s1", "SecretName": "pw", "File": {"Name": "pw"}}]}))).is_ok());
+        assert!(check(
+            &c,
+            &spec(
+                json!({"Secrets": [{"SecretID": "s1", "SecretName": "pw", "File": {"Name": "pw"}}]})
+            )
+        )
+        .is_ok());
     }
 }

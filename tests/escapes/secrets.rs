@@ -49,7 +49,11 @@ fn a_secret_target_linked_out_of_the_rootfs_stays_in_the_container() {
         ("proc", format!("/proc/self/root{dir}"), true, false),
     ];
     for (tag, link, made, runs) in &links {
-        let mkdir = if *made { format!("mkdir -p {dir} && ") } else { String::new() };
+        let mkdir = if *made {
+            format!("mkdir -p {dir} && ")
+        } else {
+            String::new()
+        };
         let dockerfile = format!(
             "FROM busybox\nRUN {mkdir}mkdir -p /run /etc && rm -rf /run/secrets && ln -s {link} /run/secrets && ln -s {link} /etc/conf.d\n"
         );
@@ -78,8 +82,19 @@ fn a_secret_target_linked_out_of_the_rootfs_stays_in_the_container() {
                 panic!("{tag}: no task ran: {}\n{}", ps.stdout, lab.classroom.log());
             };
             // Inside the container the files are where the link leads in it.
-            let cat = lab.docker(&["exec", &ctr, "cat", &format!("{dir}/pw"), &format!("{dir}/app.conf")]);
-            assert_eq!(cat.stdout, format!("{data}config-data"), "{tag}: {}", cat.stderr);
+            let cat = lab.docker(&[
+                "exec",
+                &ctr,
+                "cat",
+                &format!("{dir}/pw"),
+                &format!("{dir}/app.conf"),
+            ]);
+            assert_eq!(
+                cat.stdout,
+                format!("{data}config-data"),
+                "{tag}: {}",
+                cat.stderr
+            );
             canary.assert_not_in(&cat.stdout);
             for shown in [
                 lab.docker(&["inspect", &ctr]),
@@ -95,9 +110,15 @@ fn a_secret_target_linked_out_of_the_rootfs_stays_in_the_container() {
             }
         } else {
             let rejected = eventually(Duration::from_secs(90), || {
-                lab.docker(&["service", "ps", &svc]).stdout.contains("Rejected")
+                lab.docker(&["service", "ps", &svc])
+                    .stdout
+                    .contains("Rejected")
             });
-            assert!(rejected, "{tag}: {}", lab.docker(&["service", "ps", &svc]).stdout);
+            assert!(
+                rejected,
+                "{tag}: {}",
+                lab.docker(&["service", "ps", &svc]).stdout
+            );
         }
         // On the host: nothing beside the canary, no mount on its directory.
         canary.assert_untouched();
