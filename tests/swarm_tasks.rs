@@ -237,3 +237,45 @@ fn cap_add_and_cap_drop_reach_the_task() {
     assert_eq!(mtu.code, 0, "NET_ADMIN was added: {}", mtu.stderr);
     e.ok(&["service", "rm", "caps"]);
 }
+
+#[test]
+fn stack_deploy_with_secrets_and_configs_gives_the_task_its_files() {
+    let e = Engine::start();
+    init(&e);
+    let dir = e.data.path().join("stack");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pw.txt"), "stack-pw").unwrap();
+    std::fs::write(dir.join("app.conf"), "mode=prod\n").unwrap();
+    let file = dir.join("stack.yml");
+    std::fs::write(
+        &file,
+        r#"version: "3.8"
+services:
+  app:
+    image: busybox
+    command: sleep 600
+    secrets:
+      - db_password
+      - source: db_password
+        target: /etc/pw
+        mode: 0400
+    configs:
+      - source: app_conf
+        target: /etc/app.conf
+secrets:
+  db_password:
+    file: ./pw.txt
+configs:
+  app_conf:
+    file: ./app.conf
+"#,
+    )
+    .unwrap();
+    let deploy = e.docker(&["stack", "deploy", "-c", file.to_str().unwrap(), "st"]);
+    assert_eq!(deploy.code, 0, "{}{}", deploy.stdout, deploy.stderr);
+    let ctr = task(&e, "st_app");
+    assert_eq!(e.ok(&["exec", &ctr, "cat", "/run/secrets/db_password"]), "stack-pw");
+    assert_eq!(e.ok(&["exec", &ctr, "cat", "/etc/app.conf"]), "mode=prod\n");
+    assert_eq!(e.ok(&["exec", &ctr, "stat", "-c", "%a", "/etc/pw"]).trim(), "400");
+    e.ok(&["stack", "rm", "st"]);
+}
