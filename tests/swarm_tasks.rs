@@ -274,8 +274,14 @@ configs:
     let deploy = e.docker(&["stack", "deploy", "-c", file.to_str().unwrap(), "st"]);
     assert_eq!(deploy.code, 0, "{}{}", deploy.stdout, deploy.stderr);
     let ctr = task(&e, "st_app");
-    assert_eq!(e.ok(&["exec", &ctr, "cat", "/run/secrets/db_password"]), "stack-pw");
+    assert_eq!(
+        e.ok(&["exec", &ctr, "cat", "/run/secrets/db_password"]),
+        "stack-pw"
+    );
     assert_eq!(e.ok(&["exec", &ctr, "cat", "/etc/app.conf"]), "mode=prod\n");
-    assert_eq!(e.ok(&["exec", &ctr, "stat", "-c", "%a", "/etc/pw"]).trim(), "400");
+    assert_eq!(
+        e.ok(&["exec", &ctr, "stat", "-c", "%a", "/etc/pw"]).trim(),
+        "400"
+    );
     e.ok(&["stack", "rm", "st"]);
 }

@@ -62,6 +62,13 @@ impl Kind {
 
 const KINDS: [Kind; 2] = [Kind::Secret, Kind::Config];
 
+/// At most this many secret and config files per task, and this much data
+/// in them: each task start writes them all, so a spec repeating one large
+/// secret must not cost the host gigabytes (swarmkit sets no bound; real
+/// services use a handful of small files).
+const MAX_FILES: usize = 128;
+const MAX_BYTES: usize = 16 << 20;
+
 fn refs(cs: &Value, kind: Kind) -> Vec<&Value> {
     cs[kind.list_key()]
         .as_array()
@@ -93,6 +100,24 @@ fn target(kind: Kind, r: &Value) -> Option<String> {
 /// with swarmkit's errors.
 pub fn check(c: &Cluster, spec: &Value) -> Result<(), SwarmError> {
     let cs = &spec["TaskTemplate"]["ContainerSpec"];
+    let count: usize = KINDS.iter().map(|k| refs(cs, *k).len()).sum();
+    if count > MAX_FILES {
+        return Err(SwarmError::Invalid(format!(
+            "rpc error: code = InvalidArgument desc = a service may reference at most {MAX_FILES} secrets and configs"
+        )));
+    }
+    let bytes: usize = KINDS
+        .iter()
+        .flat_map(|k| refs(cs, *k).into_iter().map(move |r| (*k, r)))
+        .filter_map(|(k, r)| object(c, k, r))
+        .map(|o| o.spec["Data"].as_str().map_or(0, |d| d.len() / 4 * 3))
+        .sum();
+    if bytes > MAX_BYTES {
+        return Err(SwarmError::Invalid(format!(
+            "rpc error: code = InvalidArgument desc = the secrets and configs of a service may hold at most {} MiB",
+            MAX_BYTES >> 20
+        )));
+    }
     for kind in KINDS {
         let mut missing = Vec::new();
         let mut targets: Vec<(String, &str)> = Vec::new();
@@ -281,5 +306,22 @@ mod tests {
             )
         )
         .is_ok());
+        let many: Vec<Value> = (0..=MAX_FILES)
+            .map(|i| json!({"SecretID": "s1", "SecretName": "pw", "File": {"Name": format!("f{i}")}}))
+            .collect();
+        let err = check(&c, &spec(json!({ "Secrets": many })))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 128 secrets and configs"), "{err}");
+        // One large secret, referenced again and again.
+        let mut c = c;
+        c.secrets[0].spec["Data"] = json!("A".repeat(400 << 10));
+        let big: Vec<Value> = (0..60)
+            .map(|i| json!({"SecretID": "s1", "SecretName": "pw", "File": {"Name": format!("f{i}")}}))
+            .collect();
+        let err = check(&c, &spec(json!({ "Secrets": big })))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("may hold at most 16 MiB"), "{err}");
     }
 }
