@@ -181,6 +181,15 @@ pub enum MountConfig {
         #[serde(default)]
         size_bytes: Option<u64>,
     },
+    /// A file the engine itself wrote into the container's own directory (a
+    /// swarm task's secret or config, see [`crate::container::task_files`]),
+    /// shown read-only at `target`. Only the engine makes these: the Engine
+    /// API has no such mount type, and the data is never in the config.
+    TaskFile {
+        /// The file's name in the container's `files` directory.
+        file: String,
+        target: String,
+    },
 }
 
 impl MountConfig {
@@ -189,7 +198,8 @@ impl MountConfig {
         match self {
             MountConfig::Bind { target, .. }
             | MountConfig::Tmpfs { target, .. }
-            | MountConfig::Volume { target, .. } => target,
+            | MountConfig::Volume { target, .. }
+            | MountConfig::TaskFile { target, .. } => target,
         }
     }
 }

@@ -415,6 +415,7 @@ fn mounts(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Vec<Mount>, C
                     MountConfig::Bind { .. } => "bind",
                     MountConfig::Tmpfs { .. } => "tmpfs",
                     MountConfig::Volume { .. } => "volume",
+                    MountConfig::TaskFile { .. } => "bind",
                 },
                 m.target()
             )));
@@ -434,6 +435,11 @@ fn mounts(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Vec<Mount>, C
             MountConfig::Volume { name, .. } => {
                 return Err(ContainerError::InvalidConfig(format!(
                     "volume {name} was not resolved to its directory"
+                )))
+            }
+            MountConfig::TaskFile { file, .. } => {
+                return Err(ContainerError::InvalidConfig(format!(
+                    "task file {file} was not resolved to its handle"
                 )))
             }
             MountConfig::Tmpfs { target, size_bytes } => {

@@ -417,6 +417,8 @@ fn mounts_json(runtime: &Runtime, r: &ContainerRecord) -> Vec<Value> {
     r.config
         .mounts
         .iter()
+        // dockerd lists no secret or config among a task's mounts.
+        .filter(|m| !matches!(m, MountConfig::TaskFile { .. }))
         .map(|m| match m {
             MountConfig::Bind {
                 source,
@@ -434,6 +436,7 @@ fn mounts_json(runtime: &Runtime, r: &ContainerRecord) -> Vec<Value> {
                 "RW": !read_only,
                 "Propagation": "",
             }),
+            MountConfig::TaskFile { .. } => Value::Null,
         })
         .collect()
 }

@@ -27,6 +27,7 @@ pub mod networks;
 pub mod paths;
 pub mod quota;
 pub mod router;
+pub mod service_spec;
 pub mod streams;
 pub mod swarm;
 pub mod swarm_objects;

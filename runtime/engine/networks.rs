@@ -417,7 +417,7 @@ fn network_json(runtime: &Runtime, n: &Network, verbose: bool) -> Value {
         "IPAM": {"Driver": "default", "Options": null, "Config": config},
         "Internal": n.internal,
         "Attachable": n.attachable,
-        "Ingress": false,
+        "Ingress": n.ingress,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": false,
         "Containers": containers,
@@ -487,6 +487,8 @@ struct CreateJson {
     internal: bool,
     #[serde(deserialize_with = "crate::container::config::null_as_default")]
     attachable: bool,
+    #[serde(deserialize_with = "crate::container::config::null_as_default")]
+    ingress: bool,
     #[serde(rename = "IPAM")]
     ipam: Option<IpamJson>,
     options: Option<BTreeMap<String, String>>,
@@ -546,6 +548,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         aux_addresses: ipam.auxiliary_addresses,
         internal: c.internal,
         attachable: c.attachable,
+        ingress: c.ingress,
         labels: c.labels.unwrap_or_default(),
         options: c.options.unwrap_or_default(),
     };
@@ -560,6 +563,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
 
 /// `DELETE /networks/{id}`.
 pub async fn remove(ctx: &Ctx, id: &str) -> ApiResult {
+    super::service_spec::settle_network_tasks(ctx, id).await;
     let runtime = ctx.engine.runtime.clone();
     let scope = ctx.scope.name.clone();
     let id = id.to_string();
@@ -574,7 +578,8 @@ pub async fn prune(ctx: &Ctx) -> ApiResult {
     let removed = blocking(move || {
         let mut removed = Vec::new();
         for n in runtime.net().list(&scope)? {
-            if n.predefined() {
+            // dockerd's prune leaves the routing mesh's network alone.
+            if n.predefined() || n.ingress {
                 continue;
             }
             let configured = runtime.list(&scope).iter().any(|c| {

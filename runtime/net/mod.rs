@@ -115,6 +115,8 @@ pub struct Network {
     /// the manager, shared by its namesakes on other nodes (one subnet, one
     /// address space, one set of DNS names, one layer-2 segment).
     pub overlay_group: String,
+    /// A swarm's routing-mesh network (`ingress`, made by `swarm init`).
+    pub ingress: bool,
 }
 
 impl Default for Network {
@@ -136,6 +138,7 @@ impl Default for Network {
             options: BTreeMap::new(),
             overlay: false,
             overlay_group: String::new(),
+            ingress: false,
         }
     }
 }
@@ -158,6 +161,8 @@ pub struct NetworkRequest {
     pub aux_addresses: BTreeMap<String, String>,
     pub internal: bool,
     pub attachable: bool,
+    /// `--ingress` (an overlay only).
+    pub ingress: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
 }
@@ -512,6 +517,7 @@ impl Networks {
             options: req.options,
             overlay,
             overlay_group: if overlay { id.clone() } else { String::new() },
+            ingress: overlay && req.ingress,
         };
         endpoint::ensure_bridge(&settings.host, &network)?;
         state.networks.insert(id, network.clone());
