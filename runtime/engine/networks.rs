@@ -31,7 +31,12 @@ struct NetHostConfig {
     port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingJson>>>>,
     publish_all_ports: bool,
     links: Option<Vec<String>>,
+    extra_hosts: Option<Vec<String>>,
 }
+
+/// Most `--add-host` entries one container may have (each is a line of its
+/// `/etc/hosts`, written at every start).
+const MAX_EXTRA_HOSTS: usize = 256;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
@@ -136,6 +141,18 @@ pub fn networking_from_request(
         out.endpoints
             .insert(name, ep.unwrap_or_default().into_config()?);
     }
+    let extra_hosts = host.extra_hosts.clone().unwrap_or_default();
+    if extra_hosts.len() > MAX_EXTRA_HOSTS {
+        return Err(ApiError::bad_request(format!(
+            "too many extra hosts: at most {MAX_EXTRA_HOSTS}"
+        )));
+    }
+    for entry in &extra_hosts {
+        out.extra_hosts.push(
+            crate::net::endpoint::parse_container_extra_host(entry)
+                .map_err(ApiError::bad_request)?,
+        );
+    }
     // Legacy `--link`s belong to the mode's network.
     let links = host.links.clone().unwrap_or_default();
     for l in &links {
@@ -192,6 +209,11 @@ pub fn networking_from_request(
         }
     }
     match out.kind() {
+        Mode::Container(_) if !out.extra_hosts.is_empty() => {
+            return Err(ApiError::bad_request(
+                "conflicting options: custom host-to-IP mapping and the network mode",
+            ))
+        }
         Mode::Container(_) if !out.ports.is_empty() || out.publish_all => {
             return Err(ApiError::bad_request(
                 "conflicting options: port publishing and the container type network mode",
@@ -614,7 +636,7 @@ pub async fn connect(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
     let container = find(ctx, &c.container)?;
     let runtime = ctx.engine.runtime.clone();
     let network = runtime.net().get(&ctx.scope.name, id)?;
-    if network.driver != "bridge" {
+    if network.driver == "host" {
         return Err(ApiError::forbidden(
             "container cannot be disconnected from host network or connected to host network",
         ));

@@ -33,10 +33,24 @@ pub struct ContainerNetworking {
     pub extra_hosts: Vec<(String, String)>,
 }
 
+/// The `--add-host` address that stands for the host: the default
+/// bridge's gateway, as dockerd's `host-gateway-ip` defaults to it.
+pub const HOST_GATEWAY: &str = "host-gateway";
+
 /// One `--add-host` entry (`name:ip` or `name=ip`; an IPv6 address may be
 /// in brackets), in Docker's words when it is not one. The name must be one
 /// word: it becomes a line of the container's `/etc/hosts`.
 pub fn parse_extra_host(entry: &str) -> Result<(String, String), String> {
+    parse_host_entry(entry, false)
+}
+
+/// [`parse_extra_host`] for a container, where the address may also be
+/// [`HOST_GATEWAY`] (resolved when the container starts).
+pub fn parse_container_extra_host(entry: &str) -> Result<(String, String), String> {
+    parse_host_entry(entry, true)
+}
+
+fn parse_host_entry(entry: &str, gateway: bool) -> Result<(String, String), String> {
     let (name, ip) = entry
         .split_once('=')
         .or_else(|| entry.split_once(':'))
@@ -48,6 +62,9 @@ pub fn parse_extra_host(entry: &str) -> Result<(String, String), String> {
         .strip_prefix('[')
         .and_then(|i| i.strip_suffix(']'))
         .unwrap_or(ip);
+    if gateway && bare == HOST_GATEWAY {
+        return Ok((name.to_string(), HOST_GATEWAY.to_string()));
+    }
     let addr: std::net::IpAddr = bare
         .parse()
         .map_err(|_| format!("invalid IP address in add-host: {ip:?}"))?;
@@ -398,10 +415,19 @@ impl Networks {
             ]
         };
         write_owned(&hostname, &format!("{}\n", req.hostname), req.owner)?;
-        let mut plain_hosts = HOSTS_HEADER.to_string();
+        let mut extra = String::new();
         for (name, ip) in &req.networking.extra_hosts {
-            plain_hosts.push_str(&format!("{ip}\t{name}\n"));
+            let ip = if ip == HOST_GATEWAY {
+                match self.get(req.scope, "bridge").ok().and_then(|b| b.gateway) {
+                    Some(gw) => gw.to_string(),
+                    None => continue,
+                }
+            } else {
+                ip.clone()
+            };
+            extra.push_str(&format!("{ip}\t{name}\n"));
         }
+        let plain_hosts = format!("{HOSTS_HEADER}{extra}");
         let namespace = match req.networking.kind() {
             Mode::None => {
                 write_owned(&hosts, &plain_hosts, req.owner)?;
@@ -409,8 +435,11 @@ impl Networks {
                 NamespaceChoice::Own { wire: false }
             }
             Mode::Host => {
-                let host_hosts = read_scope_file(&settings.fs_root, "etc/hosts")
-                    .unwrap_or_else(|| plain_hosts.clone());
+                let host_hosts = match read_scope_file(&settings.fs_root, "etc/hosts") {
+                    Some(text) if text.ends_with('\n') || text.is_empty() => text + &extra,
+                    Some(text) => format!("{text}\n{extra}"),
+                    None => plain_hosts.clone(),
+                };
                 write_owned(&hosts, &host_hosts, req.owner)?;
                 let resolv_text =
                     read_scope_file(&settings.fs_root, "etc/resolv.conf").unwrap_or_default();
