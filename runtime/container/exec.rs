@@ -148,7 +148,7 @@ impl Runtime {
         // An exec gets the container's set, `--cap-add`/`--cap-drop` included
         // (all of them in a privileged container, as Docker's).
         let caps = if record.config.privileged {
-            super::capabilities::effective(&["ALL".to_string()], &[])
+            super::capabilities::privileged()
         } else {
             super::capabilities::effective(&record.config.cap_add, &record.config.cap_drop)
         };

@@ -235,7 +235,7 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec, Cont
         None,
     )?;
     let caps = if config.privileged {
-        super::capabilities::effective(&["ALL".to_string()], &[])
+        super::capabilities::privileged()
     } else {
         super::capabilities::effective(&config.cap_add, &config.cap_drop)
     };
