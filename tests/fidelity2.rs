@@ -143,23 +143,23 @@ fn a_fixed_address_in_use_is_refused_by_connect() {
     let e = Engine::start();
     e.ok(&["network", "create", "--subnet", "10.77.0.0/24", "fixed"]);
     e.ok(&[
-        "run", "-d", "--name", "a", "--network", "fixed", "--ip", "10.77.0.10", "busybox", "sleep",
+        "run", "-d", "--name", "first", "--network", "fixed", "--ip", "10.77.0.10", "busybox", "sleep",
         "60",
     ]);
-    e.ok(&["run", "-d", "--name", "b", "busybox", "sleep", "60"]);
-    let taken = e.docker(&["network", "connect", "--ip", "10.77.0.10", "fixed", "b"]);
+    e.ok(&["run", "-d", "--name", "second", "busybox", "sleep", "60"]);
+    let taken = e.docker(&["network", "connect", "--ip", "10.77.0.10", "fixed", "second"]);
     assert_ne!(taken.code, 0);
     assert!(
         taken.stderr.contains("Address already in use"),
         "{}",
         taken.stderr
     );
-    // b is not on the network; a keeps its address.
-    let b = e.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "b"]);
+    // second is not on the network; first keeps its address.
+    let b = e.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "second"]);
     assert!(!b.contains("fixed"), "{b}");
-    let a = e.ok(&["exec", "a", "ip", "-4", "addr", "show", "eth0"]);
+    let a = e.ok(&["exec", "first", "ip", "-4", "addr", "show", "eth0"]);
     assert!(a.contains("10.77.0.10/24"), "{a}");
-    e.ok(&["rm", "-f", "a", "b"]);
+    e.ok(&["rm", "-f", "first", "second"]);
 }
 
 /// Each burst writes stderr first, then stdout, then pauses: reading the
@@ -168,10 +168,10 @@ fn a_fixed_address_in_use_is_refused_by_connect() {
 #[test]
 fn logs_keep_the_order_lines_were_written_across_stdout_and_stderr() {
     let e = Engine::start();
-    let script = "for i in $(seq 1 60); do echo \"err $i\" >&2; echo \"out $i\"; usleep 20000; done";
+    let script = "for i in $(seq 1 30); do echo \"err $i\" >&2; echo \"out $i\"; usleep 100000; done";
     e.ok(&["run", "--name", "talker", "busybox", "sh", "-c", script]);
     let all = e.docker(&["logs", "talker"]);
-    let expected: Vec<String> = (1..=60)
+    let expected: Vec<String> = (1..=30)
         .flat_map(|i| [format!("err {i}"), format!("out {i}")])
         .collect();
     // The CLI writes the two streams to its own stdout and stderr; the
@@ -188,10 +188,10 @@ print(raw.decode(), end='')
     let got: Vec<&str> = framed.stdout.lines().collect();
     assert_eq!(got, expected, "stdout: {}\nstderr: {}", all.stdout, all.stderr);
     let last = e.docker(&["logs", "--tail", "1", "talker"]);
-    assert_eq!(last.stdout, "out 60\n", "stderr: {}", last.stderr);
+    assert_eq!(last.stdout, "out 30\n", "stderr: {}", last.stderr);
     assert_eq!(last.stderr, "");
     let two = e.docker(&["logs", "--tail", "2", "talker"]);
-    assert_eq!((two.stdout.as_str(), two.stderr.as_str()), ("out 60\n", "err 60\n"));
+    assert_eq!((two.stdout.as_str(), two.stderr.as_str()), ("out 30\n", "err 30\n"));
 }
 
 fn cap_bounding_set_of_this_process() -> String {
