@@ -337,7 +337,7 @@ for bad in ('2001:38a::1', '2001:389::f00d'):
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "True [{'Subnet': '2001:389::/64', 'Gateway': '2001:389::ffff', 'IPRange': '2001:389::/96'}]",
+        "True [{'Gateway': '2001:389::ffff', 'IPRange': '2001:389::/96', 'Subnet': '2001:389::/64'}]",
         "{out}"
     );
     assert_eq!(
