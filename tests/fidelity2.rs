@@ -323,3 +323,36 @@ for call in (lambda: c.api.inspect_plugin('vieux/sshfs:latest'), lambda: c.api.r
         py.stderr
     );
 }
+
+#[test]
+fn docker_py_attach_without_stream_replays_the_log_and_ends() {
+    let e = Engine::start();
+    let py = e.python(
+        r#"
+import signal, docker
+signal.alarm(60)
+api = docker.from_env(timeout=30).api
+done = api.create_container('busybox', ['sh', '-c', 'echo hello; echo oops >&2'])
+api.start(done)
+api.wait(done, condition='not-running')
+print(repr(api.attach(done, stream=False, logs=True)))
+print(repr(api.attach(done, stream=False, logs=True, stderr=False)))
+live = api.create_container('busybox', ['sh', '-c', 'echo up; sleep 60'])
+api.start(live)
+import time
+for _ in range(100):
+    if api.logs(live):
+        break
+    time.sleep(0.1)
+# A running container: the log so far, then the connection ends.
+print(repr(api.attach(live, stream=False, logs=True)))
+api.remove_container(live, force=True)
+"#,
+    );
+    assert_eq!(
+        py.stdout.lines().collect::<Vec<_>>(),
+        ["b'hello\\noops\\n'", "b'hello\\n'", "b'up\\n'"],
+        "{}",
+        py.stderr
+    );
+}
