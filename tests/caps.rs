@@ -192,7 +192,15 @@ fn a_learner_cannot_add_host_powers_or_use_them() {
     );
     // `--pid host` would show the host's processes: refused as well
     // (`berth daemon` allows both, as dockerd: tests/fidelity2.rs).
-    let host_pid = lab.docker(&["run", "--rm", "--pid", "host", "busybox", "cat", "/proc/1/comm"]);
+    let host_pid = lab.docker(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/1/comm",
+    ]);
     assert_eq!(host_pid.code, 125, "{}", host_pid.stdout);
     assert!(
         host_pid

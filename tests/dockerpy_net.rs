@@ -341,26 +341,29 @@ for bad in ('2001:38a::1', '2001:389::f00d'):
         "{out}"
     );
     assert_eq!(
-        lines[1],
-        "{'IPv6Address': '2001:389::f00d'} 2001:389::f00d 64 2001:389::ffff",
+        lines[1], "{'IPv6Address': '2001:389::f00d'} 2001:389::f00d 64 2001:389::ffff",
         "{out}"
     );
     assert_eq!(lines[2], "picked 2001:389::1", "{out}");
     assert_eq!(lines[3], "inside True", "{out}");
     assert_eq!(lines[4], "ping 0", "{out}");
     assert_eq!(
-        lines[5],
-        "members ['2001:389::1/64', '2001:389::f00d/64']",
+        lines[5], "members ['2001:389::1/64', '2001:389::f00d/64']",
         "{out}"
     );
-    assert_eq!(lines[6], "reconnected 2001:389::beef 2001:389::beef", "{out}");
+    assert_eq!(
+        lines[6], "reconnected 2001:389::beef 2001:389::beef",
+        "{out}"
+    );
     assert_eq!(lines[7], "ping again 0", "{out}");
     assert_eq!(
-        lines[8],
-        "refused no configured subnet or ip-range contain the IP address 2001:38a::1",
+        lines[8], "refused no configured subnet or ip-range contain the IP address 2001:38a::1",
         "{out}"
     );
-    assert!(lines[9].starts_with("refused") && lines[9].contains("Address already in use"), "{out}");
+    assert!(
+        lines[9].starts_with("refused") && lines[9].contains("Address already in use"),
+        "{out}"
+    );
     // The bridge holds the gateway address on the host side.
     let bridges = std::process::Command::new("ip")
         .args(["-6", "-o", "addr"])
@@ -402,8 +405,7 @@ except docker.errors.APIError as err:
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "2 [True]", "{out}");
     assert_eq!(
-        lines[1],
-        "{'LinkLocalIPs': ['169.254.8.8', 'fe80::8']}",
+        lines[1], "{'LinkLocalIPs': ['169.254.8.8', 'fe80::8']}",
         "{out}"
     );
     assert_eq!(lines[2], "inside True True", "{out}");
@@ -413,8 +415,7 @@ except docker.errors.APIError as err:
         "{out}"
     );
     assert_eq!(
-        lines[4],
-        "400 user specified IP address is supported on user defined networks only",
+        lines[4], "400 user specified IP address is supported on user defined networks only",
         "{out}"
     );
 }

@@ -86,7 +86,16 @@ fn host_config_links_show_dockers_form() {
     let e = Engine::start();
     e.ok(&["run", "-d", "--name", "db", "busybox", "sleep", "60"]);
     e.ok(&[
-        "run", "-d", "--name", "web", "--link", "db", "--link", "db:database", "busybox", "sleep",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--link",
+        "db",
+        "--link",
+        "db:database",
+        "busybox",
+        "sleep",
         "60",
     ]);
     assert_eq!(
@@ -111,7 +120,16 @@ fn network_connect_of_a_none_container_is_refused_in_dockers_words() {
     e.ok(&["network", "create", "n1"]);
     let words =
         "container cannot be connected to multiple networks with one of the networks in private (none) mode";
-    e.ok(&["create", "--name", "lonely", "--network", "none", "busybox", "sleep", "60"]);
+    e.ok(&[
+        "create",
+        "--name",
+        "lonely",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
     let created = e.docker(&["network", "connect", "n1", "lonely"]);
     assert_ne!(created.code, 0);
     assert!(created.stderr.contains(words), "{}", created.stderr);
@@ -143,11 +161,27 @@ fn a_fixed_address_in_use_is_refused_by_connect() {
     let e = Engine::start();
     e.ok(&["network", "create", "--subnet", "10.77.0.0/24", "fixed"]);
     e.ok(&[
-        "run", "-d", "--name", "first", "--network", "fixed", "--ip", "10.77.0.10", "busybox", "sleep",
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "--network",
+        "fixed",
+        "--ip",
+        "10.77.0.10",
+        "busybox",
+        "sleep",
         "60",
     ]);
     e.ok(&["run", "-d", "--name", "second", "busybox", "sleep", "60"]);
-    let taken = e.docker(&["network", "connect", "--ip", "10.77.0.10", "fixed", "second"]);
+    let taken = e.docker(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.77.0.10",
+        "fixed",
+        "second",
+    ]);
     assert_ne!(taken.code, 0);
     assert!(
         taken.stderr.contains("Address already in use"),
@@ -155,7 +189,12 @@ fn a_fixed_address_in_use_is_refused_by_connect() {
         taken.stderr
     );
     // second is not on the network; first keeps its address.
-    let b = e.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "second"]);
+    let b = e.ok(&[
+        "inspect",
+        "-f",
+        "{{json .NetworkSettings.Networks}}",
+        "second",
+    ]);
     assert!(!b.contains("fixed"), "{b}");
     let a = e.ok(&["exec", "first", "ip", "-4", "addr", "show", "eth0"]);
     assert!(a.contains("10.77.0.10/24"), "{a}");
@@ -168,7 +207,8 @@ fn a_fixed_address_in_use_is_refused_by_connect() {
 #[test]
 fn logs_keep_the_order_lines_were_written_across_stdout_and_stderr() {
     let e = Engine::start();
-    let script = "for i in $(seq 1 30); do echo \"err $i\" >&2; echo \"out $i\"; usleep 100000; done";
+    let script =
+        "for i in $(seq 1 30); do echo \"err $i\" >&2; echo \"out $i\"; usleep 100000; done";
     e.ok(&["run", "--name", "talker", "busybox", "sh", "-c", script]);
     let all = e.docker(&["logs", "talker"]);
     let expected: Vec<String> = (1..=30)
@@ -186,12 +226,19 @@ print(raw.decode(), end='')
     );
     assert_eq!(framed.code, 0, "{}", framed.stderr);
     let got: Vec<&str> = framed.stdout.lines().collect();
-    assert_eq!(got, expected, "stdout: {}\nstderr: {}", all.stdout, all.stderr);
+    assert_eq!(
+        got, expected,
+        "stdout: {}\nstderr: {}",
+        all.stdout, all.stderr
+    );
     let last = e.docker(&["logs", "--tail", "1", "talker"]);
     assert_eq!(last.stdout, "out 30\n", "stderr: {}", last.stderr);
     assert_eq!(last.stderr, "");
     let two = e.docker(&["logs", "--tail", "2", "talker"]);
-    assert_eq!((two.stdout.as_str(), two.stderr.as_str()), ("out 30\n", "err 30\n"));
+    assert_eq!(
+        (two.stdout.as_str(), two.stderr.as_str()),
+        ("out 30\n", "err 30\n")
+    );
 }
 
 fn cap_bounding_set_of_this_process() -> String {
@@ -221,7 +268,14 @@ fn berth_daemon_runs_privileged_containers_as_dockerd_does() {
         caps.trim(),
         format!("CapEff:\t{}", cap_bounding_set_of_this_process())
     );
-    let plain = e.ok(&["run", "--rm", "busybox", "grep", "CapEff", "/proc/self/status"]);
+    let plain = e.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
     assert_eq!(plain.trim(), "CapEff:\t00000000a80425fb");
     // Nothing of /proc is masked and /sys is writable (a privileged
     // container may mount and may write what root may).
@@ -240,7 +294,16 @@ fn berth_daemon_runs_privileged_containers_as_dockerd_does() {
         "{probe}"
     );
     // An exec in it holds the same set.
-    e.ok(&["run", "-d", "--name", "priv", "--privileged", "busybox", "sleep", "60"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "priv",
+        "--privileged",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
     let exec_caps = e.ok(&["exec", "priv", "grep", "CapEff", "/proc/self/status"]);
     assert_eq!(exec_caps.trim(), caps.trim());
     assert_eq!(
@@ -274,7 +337,9 @@ fn berth_daemon_runs_pid_host_containers_as_dockerd_does() {
     // Without it, the container's own pid 1 is its command.
     let own = e.ok(&["run", "--rm", "busybox", "cat", "/proc/1/comm"]);
     assert_eq!(own.trim(), "cat");
-    e.ok(&["create", "--name", "hostpid", "--pid", "host", "busybox", "true"]);
+    e.ok(&[
+        "create", "--name", "hostpid", "--pid", "host", "busybox", "true",
+    ]);
     assert_eq!(
         e.ok(&["inspect", "-f", "{{.HostConfig.PidMode}}", "hostpid"])
             .trim(),

@@ -67,7 +67,10 @@ impl Runtime {
         super::capabilities::validate(&config.cap_add, &config.cap_drop)
             .map_err(ContainerError::InvalidConfig)?;
         if self.is_learner_scope(scope) {
-            for (asked, what) in [(config.privileged, "--privileged"), (config.pid_host, "--pid host")] {
+            for (asked, what) in [
+                (config.privileged, "--privileged"),
+                (config.pid_host, "--pid host"),
+            ] {
                 if asked {
                     return Err(ContainerError::Forbidden(format!(
                         "{what} is not allowed in this classroom: containers stay sandboxed"

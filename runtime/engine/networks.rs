@@ -75,11 +75,14 @@ fn link_local_ips(texts: Vec<String>) -> Result<Vec<std::net::IpAddr>, ApiError>
     texts
         .iter()
         .map(|text| {
-            let invalid = || ApiError::bad_request(format!("invalid link-local IP address: {text}"));
+            let invalid =
+                || ApiError::bad_request(format!("invalid link-local IP address: {text}"));
             let ip: std::net::IpAddr = text.parse().map_err(|_| invalid())?;
             let link_local = match ip {
                 std::net::IpAddr::V4(v4) => {
-                    v4.is_link_local() && v4.octets()[2..] != [0, 0] && v4.octets()[2..] != [255, 255]
+                    v4.is_link_local()
+                        && v4.octets()[2..] != [0, 0]
+                        && v4.octets()[2..] != [255, 255]
                 }
                 std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
             };
@@ -379,7 +382,11 @@ fn endpoint_ipam_json(cfg: &EndpointConfig) -> Value {
     if !cfg.link_local_ips.is_empty() {
         out.insert(
             "LinkLocalIPs".into(),
-            json!(cfg.link_local_ips.iter().map(|ip| ip.to_string()).collect::<Vec<_>>()),
+            json!(cfg
+                .link_local_ips
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect::<Vec<_>>()),
         );
     }
     Value::Object(out)
@@ -627,10 +634,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         ip_range: p.ip_range.clone(),
         auxiliary_addresses: BTreeMap::new(),
     });
-    let ipam = pools
-        .into_iter()
-        .find(|p| !is_v6(p))
-        .unwrap_or_default();
+    let ipam = pools.into_iter().find(|p| !is_v6(p)).unwrap_or_default();
     if c.driver == "overlay"
         && ctx
             .engine

@@ -103,9 +103,13 @@ pub fn attach(ctx: &Ctx, c: Arc<Container>, mut req: Request<Incoming>) -> ApiRe
     // connection ends; a stopped container is then not waited on. Without
     // `stream`, the live part follows as before (Docker attaches to a
     // stopped container and waits for its next start).
-    let replay = q
-        .flag("logs")
-        .then(|| (ctx.engine.runtime.dir_of(&r.id).root.join(LOG_NAME), q.flag("stdout"), q.flag("stderr")));
+    let replay = q.flag("logs").then(|| {
+        (
+            ctx.engine.runtime.dir_of(&r.id).root.join(LOG_NAME),
+            q.flag("stdout"),
+            q.flag("stderr"),
+        )
+    });
     let live = q.get("stream").is_none() || q.flag("stream");
     let upgrade = hyper::upgrade::on(&mut req);
     let (tx, rx) = oneshot::channel();
@@ -138,11 +142,12 @@ pub fn attach(ctx: &Ctx, c: Arc<Container>, mut req: Request<Incoming>) -> ApiRe
             // bytes that arrive in the same read as the 101 header are lost
             // to it: the replay waits until the client has had the header.
             tokio::time::sleep(REPLAY_PAUSE).await;
-            let entries = tokio::task::spawn_blocking(move || logs::read(&path, &LogFilter::default()))
-                .await
-                .ok()
-                .and_then(|r| r.ok())
-                .unwrap_or_default();
+            let entries =
+                tokio::task::spawn_blocking(move || logs::read(&path, &LogFilter::default()))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or_default();
             for e in entries.iter().filter(|e| match e.stream {
                 Stream::Stdout => want_out,
                 Stream::Stderr => want_err,

@@ -155,7 +155,11 @@ impl Runtime {
         let r = container.snapshot();
         // Created with `--network none` (not merely disconnected from its
         // last network): it stays alone, as Docker keeps it.
-        let created_none = r.config.host_config.get("NetworkMode").and_then(|m| m.as_str())
+        let created_none = r
+            .config
+            .host_config
+            .get("NetworkMode")
+            .and_then(|m| m.as_str())
             == Some("none");
         if created_none || network.name == "none" {
             return Err(NetError::Invalid(NO_NETWORK_CONFLICT.into()).into());
