@@ -421,3 +421,50 @@ api.remove_container(live, force=True)
         py.stderr
     );
 }
+
+/// `com.docker.network.bridge.name` naming an interface that exists (the
+/// host's loopback here) would enslave veths to it, and `network rm` would
+/// delete it: refused. A fresh name is made and removed with the network.
+#[test]
+fn a_bridge_name_of_an_existing_interface_is_refused() {
+    let e = Engine::start();
+    let taken = e.docker(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.name=lo",
+        "grab",
+    ]);
+    assert_ne!(taken.code, 0);
+    assert!(
+        taken
+            .stderr
+            .contains("bridge name lo is already in use by an interface of the host"),
+        "{}",
+        taken.stderr
+    );
+    let odd = e.docker(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.name=../x",
+        "odd",
+    ]);
+    assert!(
+        odd.stderr.contains(r#"invalid bridge name: "../x""#),
+        "{}",
+        odd.stderr
+    );
+    let name = format!("brf{}", std::process::id() % 100_000);
+    e.ok(&[
+        "network",
+        "create",
+        "-o",
+        &format!("com.docker.network.bridge.name={name}"),
+        "named",
+    ]);
+    assert!(std::path::Path::new(&format!("/sys/class/net/{name}")).exists());
+    e.ok(&["network", "rm", "named"]);
+    assert!(!std::path::Path::new(&format!("/sys/class/net/{name}")).exists());
+    assert!(std::path::Path::new("/sys/class/net/lo").exists());
+}

@@ -386,6 +386,12 @@ fn enable_ipv6_on(name: &str) -> std::io::Result<()> {
     }
 }
 
+/// Whether an interface called `name` exists in the calling thread's
+/// namespace.
+pub fn interface_exists(name: &str) -> bool {
+    index_of(name).is_ok()
+}
+
 /// Deletes a bridge (and so its addresses and routes) if present.
 pub fn remove_bridge(host: &HostNamespace, name: &str) {
     let name = name.to_string();

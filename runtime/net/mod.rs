@@ -573,11 +573,34 @@ impl Networks {
             None
         };
         let id = crate::container::names::new_id();
-        let bridge = req
-            .options
-            .get("com.docker.network.bridge.name")
-            .cloned()
-            .unwrap_or_else(|| format!("br-{}", &id[..12]));
+        let bridge = match req.options.get("com.docker.network.bridge.name") {
+            Some(name) => {
+                // An interface that exists already (the host's `eth0`) is
+                // not ours to enslave veths to, nor to delete with the
+                // network.
+                let valid = !name.is_empty()
+                    && name.len() < 16
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                    && name != "."
+                    && name != "..";
+                if !valid {
+                    return Err(NetError::Invalid(format!("invalid bridge name: {name:?}")));
+                }
+                let in_use = settings
+                    .host
+                    .run(|| Ok(endpoint::interface_exists(name)))
+                    .unwrap_or(true);
+                if in_use {
+                    return Err(NetError::Forbidden(format!(
+                        "bridge name {name} is already in use by an interface of the host"
+                    )));
+                }
+                name.clone()
+            }
+            None => format!("br-{}", &id[..12]),
+        };
         let network = Network {
             id: id.clone(),
             name: req.name,
