@@ -1,9 +1,11 @@
 //! Regression tests for issue 22's container and network differences, each
 //! through docker CLI 28 against `berth daemon`, named after what broke:
 //! `--add-host`, `HostConfig.Links`, `network connect` of a `none`
-//! container, the order of `docker logs`, and what `berth daemon` allows
-//! as dockerd does (`--privileged`, `--pid host`) while a classroom still
-//! refuses it (tests/caps.rs).
+//! container, fixed addresses in use, bridge names, the order of `docker
+//! logs`, docker-py's attach with `logs=True`, `/plugins`, and what `berth
+//! daemon` allows as dockerd does (`--privileged`, `--pid host`) while a
+//! classroom still refuses it (tests/caps.rs). IPv6 is in
+//! tests/dockerpy_net.rs.
 
 mod common;
 
