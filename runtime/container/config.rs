@@ -66,6 +66,13 @@ pub struct ContainerConfig {
     pub cap_add: Vec<String>,
     /// `--cap-drop`, as given (checked at create).
     pub cap_drop: Vec<String>,
+    /// `--privileged`: every capability, no seccomp filter, nothing of
+    /// /proc or /sys masked. Refused in a learner's scope (see
+    /// [`crate::container::Runtime::create`]).
+    pub privileged: bool,
+    /// `--pid host`: no pid namespace of its own. Refused in a learner's
+    /// scope, as `privileged` is.
+    pub pid_host: bool,
 }
 
 /// Docker's restart policy (`HostConfig.RestartPolicy`).
