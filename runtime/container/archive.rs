@@ -104,7 +104,9 @@ fn chrono_like(secs: i64, nanos: i64) -> String {
 pub(super) enum Operation {
     Stat,
     Get,
-    Put { copy_uid_gid: bool },
+    Put {
+        copy_uid_gid: bool,
+    },
     /// The editor's operations ([`super::files`]).
     Files(super::files::FileOp),
 }

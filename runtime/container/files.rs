@@ -139,7 +139,10 @@ const CODES: &[(i32, FileErrorKind)] = &[
 ];
 
 fn code_of(kind: FileErrorKind) -> i32 {
-    CODES.iter().find(|(_, k)| *k == kind).map_or(4, |(c, _)| *c)
+    CODES
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map_or(4, |(c, _)| *c)
 }
 
 fn kind_of(code: i32) -> FileErrorKind {
@@ -310,7 +313,13 @@ impl Runtime {
         path: &str,
         input: &mut (dyn Read + Send),
     ) -> Result<(), FileError> {
-        self.file_op(container, FileOp::Unpack, path, Some(input), &mut |_| Ok(()))
+        self.file_op(
+            container,
+            FileOp::Unpack,
+            path,
+            Some(input),
+            &mut |_| Ok(()),
+        )
     }
 }
 
@@ -356,10 +365,12 @@ fn io_fail(path: &Path, e: io::Error) -> Failed {
         Some(libc::EEXIST) | Some(libc::ENOTEMPTY) => {
             fail(FileErrorKind::Exists, format!("{shown}: already exists"))
         }
-        Some(libc::EISDIR) => fail(
+        // A FIFO without a reader, a device without a driver.
+        Some(libc::ENXIO) | Some(libc::ENODEV) => fail(
             FileErrorKind::NotAFile,
-            format!("{shown}: is a directory"),
+            format!("{shown}: not a regular file"),
         ),
+        Some(libc::EISDIR) => fail(FileErrorKind::NotAFile, format!("{shown}: is a directory")),
         _ => fail(FileErrorKind::Failed, format!("{shown}: {e}")),
     }
 }
@@ -483,7 +494,11 @@ fn list(path: &Path) -> Result<(), Failed> {
         } else {
             (own, None)
         };
-        let e = info(entry.file_name().to_string_lossy().into_owned(), &meta, target);
+        let e = info(
+            entry.file_name().to_string_lossy().into_owned(),
+            &meta,
+            target,
+        );
         entries.push(e);
     }
     entries.sort_by(|a, b| {
@@ -583,7 +598,10 @@ fn unpack(path: &Path) -> Result<(), Failed> {
             kind,
             tar::EntryType::Regular | tar::EntryType::Directory | tar::EntryType::Continuous
         ) {
-            let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+            let name = entry
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             return Err(fail(
                 FileErrorKind::Invalid,
                 format!("{name}: only files and folders can be uploaded"),
@@ -592,7 +610,10 @@ fn unpack(path: &Path) -> Result<(), Failed> {
         match entry.unpack_in(path) {
             Ok(true) => {}
             Ok(false) => {
-                let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+                let name = entry
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
                 return Err(fail(
                     FileErrorKind::Invalid,
                     format!("{name}: outside of the upload's folder"),
@@ -629,7 +650,10 @@ mod tests {
     #[test]
     fn lab_paths_stay_under_the_base() {
         assert_eq!(lab_path("/root", "").as_deref(), Some("/root"));
-        assert_eq!(lab_path("/root", "app/Dockerfile").as_deref(), Some("/root/app/Dockerfile"));
+        assert_eq!(
+            lab_path("/root", "app/Dockerfile").as_deref(),
+            Some("/root/app/Dockerfile")
+        );
         assert_eq!(lab_path("/root", "./a//b/").as_deref(), Some("/root/a/b"));
         assert_eq!(lab_path("/root", "../etc/passwd"), None);
         assert_eq!(lab_path("/root", "a/../../x"), None);

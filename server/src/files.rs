@@ -214,7 +214,9 @@ async fn rename(
     let from = resolve(&q.path)?;
     let to = resolve(q.to.as_deref().unwrap_or(""))?;
     if from == HOME || to == HOME {
-        return Err(AppError::bad_request("the home directory cannot be renamed"));
+        return Err(AppError::bad_request(
+            "the home directory cannot be renamed",
+        ));
     }
     blocking(move || rt.file_rename(&lab, &from, &to).map_err(file_error)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -229,7 +231,9 @@ async fn delete(
     let (rt, lab) = lab_of(&c, &headers, &node)?;
     let path = resolve(&q.path)?;
     if path == HOME {
-        return Err(AppError::bad_request("the home directory cannot be deleted"));
+        return Err(AppError::bad_request(
+            "the home directory cannot be deleted",
+        ));
     }
     blocking(move || rt.file_remove(&lab, &path).map_err(file_error)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -248,12 +252,25 @@ impl BodyReader {
         tokio::spawn(async move {
             let mut stream = body.into_data_stream();
             let mut total = 0u64;
+            let mut reading = true;
             while let Some(chunk) = stream.next().await {
+                // Once the reader is gone (the helper failed), the rest is
+                // read and dropped, so the browser gets the answer instead
+                // of a connection reset mid-upload; `limit` bounds it.
+                if !reading {
+                    total += chunk.map_or(0, |b| b.len() as u64);
+                    if total > limit {
+                        return;
+                    }
+                    continue;
+                }
                 let item = match chunk {
                     Ok(b) => {
                         total += b.len() as u64;
                         if total > limit {
-                            Err(format!("the upload is larger than the lab's disk ({limit} bytes)"))
+                            Err(format!(
+                                "the upload is larger than the lab's disk ({limit} bytes)"
+                            ))
                         } else {
                             Ok(b)
                         }
@@ -267,9 +284,10 @@ impl BodyReader {
                 let sent = tokio::task::spawn_blocking(move || tx2.send(item).is_ok())
                     .await
                     .unwrap_or(false);
-                if stop || !sent {
+                if stop {
                     return;
                 }
+                reading = sent;
             }
         });
         Self {
@@ -372,7 +390,13 @@ async fn download(
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     let safe: String = name
         .chars()
-        .map(|ch| if ch.is_ascii_graphic() && ch != '"' && ch != '\\' { ch } else { '_' })
+        .map(|ch| {
+            if ch.is_ascii_graphic() && ch != '"' && ch != '\\' {
+                ch
+            } else {
+                '_'
+            }
+        })
         .collect();
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
