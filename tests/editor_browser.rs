@@ -18,7 +18,10 @@ fn a_learner_edits_builds_reloads_and_uploads_in_the_editor_pane() {
     let lessons = lessons_dir().display().to_string();
     let c = Classroom::start(&["--lessons", &lessons, "--preview-listen", "off"]);
     let stdout = run_browser_script(&c, "editor.mjs", &format!("http://{}/", c.addr));
-    assert!(stdout.contains("ok: lesson block opened, edit built"), "{stdout}");
+    assert!(
+        stdout.contains("ok: lesson block opened, edit built"),
+        "{stdout}"
+    );
     for shot in ["1366", "1024", "split-1024", "reload-bar", "uploaded"] {
         let path = artifacts().join(format!("editor-{shot}.png"));
         assert!(path.exists(), "no screenshot {}", path.display());

@@ -154,6 +154,7 @@
   // ---- the open file ----
   function setDirty(d) {
     if (!open) return;
+    if (d && !open.dirty && /^Saved/.test(stateEl.textContent)) say('');
     open.dirty = d;
     $('.file-name').textContent = open.path + (d ? ' •' : '');
     $('[data-act="save"]').disabled = !d;

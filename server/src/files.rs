@@ -60,13 +60,57 @@ struct Query_ {
     new: Option<bool>,
 }
 
+/// File operations one session may run at once: each is a helper process
+/// and a blocking thread, so a page (or a script) firing requests in a loop
+/// waits for its own turn instead of filling the host with processes.
+const PER_SESSION: usize = 4;
+
+/// The permits of each session, by session id (entries of ended sessions
+/// are dropped when nobody holds them).
+fn permits(session: &str) -> Arc<tokio::sync::Semaphore> {
+    static ALL: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    > = std::sync::OnceLock::new();
+    let mut all = ALL
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if all.len() > 256 {
+        all.retain(|_, s| Arc::strong_count(s) > 1);
+    }
+    all.entry(session.to_string())
+        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PER_SESSION)))
+        .clone()
+}
+
+/// The lab of a request, with the session's permit to run one operation.
+struct Lab {
+    rt: Arc<Runtime>,
+    container: Arc<Container>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// The lab container of `node` in the request's session, after the origin
-/// and cookie checks; the session counts as active.
-fn lab_of(
+/// and cookie checks, once the session may run another operation; the
+/// session counts as active.
+async fn lab_of(c: &Classroom, headers: &HeaderMap, node: &str) -> Result<Lab, AppError> {
+    let (rt, container, id) = find_lab(c, headers, node)?;
+    let permit = permits(&id)
+        .acquire_owned()
+        .await
+        .map_err(AppError::internal)?;
+    Ok(Lab {
+        rt,
+        container,
+        _permit: permit,
+    })
+}
+
+fn find_lab(
     c: &Classroom,
     headers: &HeaderMap,
     node: &str,
-) -> Result<(Arc<Runtime>, Arc<Container>), AppError> {
+) -> Result<(Arc<Runtime>, Arc<Container>, String), AppError> {
     crate::routes::same_origin(c, headers)?;
     let live = crate::lessons::web::live_of(c, headers)
         .ok_or_else(|| AppError::unauthorized("no session: open the classroom to start one"))?;
@@ -78,7 +122,11 @@ fn lab_of(
         .node(node)
         .ok_or_else(|| AppError::not_found(format!("no such node: {node}")))?;
     live.touch();
-    Ok((c.sessions.engine.runtime.clone(), node.lab.clone()))
+    Ok((
+        c.sessions.engine.runtime.clone(),
+        node.lab.clone(),
+        live.id.clone(),
+    ))
 }
 
 fn resolve(rel: &str) -> Result<String, AppError> {
@@ -120,7 +168,11 @@ async fn list(
     Query(q): Query<Query_>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (rt, lab) = lab_of(&c, &headers, &node)?;
+    let Lab {
+        rt,
+        container: lab,
+        _permit,
+    } = lab_of(&c, &headers, &node).await?;
     let path = resolve(&q.path)?;
     let listing = blocking(move || rt.file_list(&lab, &path).map_err(file_error)).await?;
     Ok(Json(listing).into_response())
@@ -132,7 +184,11 @@ async fn stat(
     Query(q): Query<Query_>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (rt, lab) = lab_of(&c, &headers, &node)?;
+    let Lab {
+        rt,
+        container: lab,
+        _permit,
+    } = lab_of(&c, &headers, &node).await?;
     let path = resolve(&q.path)?;
     let info = blocking(move || rt.file_stat(&lab, &path).map_err(file_error)).await?;
     Ok(Json(info).into_response())
@@ -146,7 +202,11 @@ async fn read(
     Query(q): Query<Query_>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (rt, lab) = lab_of(&c, &headers, &node)?;
+    let Lab {
+        rt,
+        container: lab,
+        _permit,
+    } = lab_of(&c, &headers, &node).await?;
     let path = resolve(&q.path)?;
     let shown = q.path.clone();
     let (info, bytes) = blocking(move || {
@@ -173,7 +233,11 @@ async fn write(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let (rt, lab) = lab_of(&c, &headers, &node)?;
+    let Lab {
+        rt,
+        container: lab,
+        _permit,
+    } = lab_of(&c, &headers, &node).await?;
     let path = resolve(&q.path)?;
     let bytes = axum::body::to_bytes(body, MAX_EDIT as usize)
         .await
@@ -198,7 +262,11 @@ async fn mkdir(
     Query(q): Query<Query_>,
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
-    let (rt, lab) = lab_of(&c, &headers, &node)?;
+    let Lab {
+        rt,
+        container: lab,
+        _permit,
+    } = lab_of(&c, &headers, &node).await?;
     let path = resolve(&q.path)?;
     blocking(move || rt.file_mkdir(&lab, &path).map_err(file_error)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -210,7 +278,11 @@ async fn rename(
     Query(q): Query<Query_>,
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
-    let (rt, lab) = lab_of(&c, &headers, &node)?;
+    let Lab {
+        rt,
+        container: lab,
+        _permit,
+    } = lab_of(&c, &headers, &node).await?;
     let from = resolve(&q.path)?;
     let to = resolve(q.to.as_deref().unwrap_or(""))?;
     if from == HOME || to == HOME {
@@ -228,7 +300,11 @@ async fn delete(
     Query(q): Query<Query_>,
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
-    let (rt, lab) = lab_of(&c, &headers, &node)?;
+    let Lab {
+        rt,
+        container: lab,
+        _permit,
+    } = lab_of(&c, &headers, &node).await?;
     let path = resolve(&q.path)?;
     if path == HOME {
         return Err(AppError::bad_request(
@@ -320,7 +396,11 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, AppError> {
-    let (rt, lab) = lab_of(&c, &headers, &node)?;
+    let Lab {
+        rt,
+        container: lab,
+        _permit,
+    } = lab_of(&c, &headers, &node).await?;
     let path = resolve(&q.path)?;
     // The kernel stops the write at the session's disk budget; this only
     // ends a body that could never fit sooner.
@@ -352,7 +432,11 @@ async fn download(
     Query(q): Query<Query_>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (rt, lab) = lab_of(&c, &headers, &node)?;
+    let Lab {
+        rt,
+        container: lab,
+        _permit: permit,
+    } = lab_of(&c, &headers, &node).await?;
     let path = resolve(&q.path)?;
     let (rt2, lab2, path2) = (rt.clone(), lab.clone(), path.clone());
     let info = blocking(move || rt2.file_stat(&lab2, &path2).map_err(file_error)).await?;
@@ -365,6 +449,8 @@ async fn download(
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
+        // The stream counts against the session's operations until it ends.
+        let _permit = permit;
         let mut out = ChannelWriter(tx.clone());
         let result = if is_dir {
             rt.archive_get(&lab, &format!("{path}/."), &mut out)

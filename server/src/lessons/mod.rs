@@ -375,8 +375,7 @@ pub fn parse_lesson(dir: &Path, problems: &mut Vec<Problem>) -> Option<Lesson> {
     for block in render::fenced_blocks(&body) {
         let line = body_line + block.line;
         if let Some(file) = &block.file {
-            if file.is_empty()
-                || berth_runtime::container::files::lab_path("/root", file).is_none()
+            if file.is_empty() || berth_runtime::container::files::lab_path("/root", file).is_none()
             {
                 problem(
                     line,
