@@ -83,12 +83,9 @@ fn send(
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
         let n = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
-        if n == 0 || b.len() < eol + 2 + n {
+        if n == 0 || b.len() < eol + 4 + n {
             break;
         }
         out.extend_from_slice(&b[eol + 2..eol + 2 + n]);

@@ -196,7 +196,7 @@ impl Runtime {
             let copied = out(&mut stdout);
             // Drain what the caller left so the helper can finish.
             let _ = io::copy(&mut stdout, &mut io::sink());
-            let written = writer.map(|w| w.join().unwrap_or_else(|_| Ok(0)));
+            let written = writer.map(|w| w.join().unwrap_or(Ok(0)));
             (copied, errs.join().unwrap_or_default(), written)
         });
         let status = child.wait().map_err(|e| failed(e.to_string()))?;
