@@ -189,13 +189,17 @@
 
   async function save(force) {
     if (!open) return;
-    const text = open.view.state.doc.toString();
+    let text = open.view.state.doc.toString();
+    // Text files end with a newline (so `echo >> file` in the terminal
+    // starts a line of its own), as most editors make them.
+    if (text && !text.endsWith('\n')) text += '\n';
     const extra = force ? '' : '&version=' + encodeURIComponent(open.version);
     say('Saving…');
     const r = await call('POST', 'write', open.path, extra, text);
     if (r.ok) {
       open.version = r.data.version;
-      if (open.view.state.doc.toString() === text) setDirty(false);
+      const now = open.view.state.doc.toString();
+      if (now === text || now + '\n' === text) setDirty(false);
       $('.changed-bar').hidden = true;
       say('Saved');
       return;
