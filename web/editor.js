@@ -6,8 +6,9 @@
 // An unsaved edit is never silently lost: a save sends the version the
 // file had when it was opened and the server refuses it if the file moved
 // on (the learner chooses: overwrite or reload); the open file's version is
-// polled every few seconds and a change from the terminal shows a reload
-// bar; leaving the page with unsaved edits asks first.
+// polled every few seconds while the pane is shown (and when it is shown
+// again), and a change from the terminal shows a reload bar; leaving the
+// page with unsaved edits asks first.
 'use strict';
 
 (function () {
@@ -224,8 +225,11 @@
     $('.changed-bar').hidden = false;
   }
 
+  // Only while the editor is on screen (each poll is a helper process on
+  // the server); showing the pane polls at once.
+  const onScreen = () => berthPanes.current === 'editor' && !document.hidden;
   async function poll() {
-    if (!open || document.hidden) return;
+    if (!open || !onScreen()) return;
     const path = open.path;
     const r = await call('GET', 'stat', path);
     if (!open || open.path !== path) return;
@@ -401,6 +405,7 @@
     onShow() {
       loadCodeMirror().catch((e) => say(e.message, true));
       refreshTree();
+      poll();
       if (!shown) { shown = true; select('', 'dir'); }
       if (open) open.view.focus();
     },

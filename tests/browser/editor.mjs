@@ -131,8 +131,11 @@ const dt = await page.evaluateHandle(() => {
 await page.dispatchEvent('#editor li[data-path="site"] > .entry', 'drop', { dataTransfer: dt });
 await step('the dropped file did not arrive', () => page.waitForFunction(() =>
   document.querySelector('#editor .file-state').textContent === 'Uploaded', null, { timeout: 30000 }));
-await page.click('#editor li[data-path="site"] > .entry');
-await step('the folder does not expand', () => page.waitForSelector('#editor li[data-path="site/css"]', { timeout: 15000 }));
+// The folder a file was dropped on opens in the tree, showing it.
+await step('the tree does not show the dropped file in its folder', () =>
+  page.waitForSelector('#editor li[data-path="site/dropped.txt"]', { timeout: 15000 }));
+await step('the tree does not show the uploaded subfolder', () =>
+  page.waitForSelector('#editor li[data-path="site/css"]', { timeout: 15000 }));
 await page.screenshot({ path: `${shots}/editor-uploaded.png` });
 await tab('terminal');
 await type('ls -R ~/site; cat ~/site/dropped.txt\r');
