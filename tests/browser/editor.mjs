@@ -70,6 +70,9 @@ await step('Ctrl+S did not save', () => page.waitForFunction(() =>
   document.querySelector('#editor .file-state').textContent === 'Saved' &&
   !document.querySelector('#editor .file-name').textContent.includes('•'), null, { timeout: 15000 }));
 await tab('terminal');
+// The terminal is uncovered again: a click reaches it.
+if (await page.isVisible('#editor')) await fail('the editor still covers the terminal');
+await page.click('#terminal', { timeout: 5000 });
 await type("cd ~/app && docker build -q -t edited . >/dev/null && docker inspect -f 'label={{.Config.Labels.edited}}' edited\r");
 await step('the build did not use the edit', () => termHas('label=by-the-editor', 120000));
 
