@@ -38,8 +38,16 @@ fi
 here="$(cd "$(dirname "$0")/.." && pwd)"
 if [ ! -f "$here/web/node_modules/@xterm/xterm/lib/xterm.js" ] \
    || [ ! -f "$here/web/node_modules/playwright-core/package.json" ] \
+   || [ ! -f "$here/web/node_modules/esbuild/package.json" ] \
    || [ "$here/web/package.json" -nt "$here/web/node_modules/.package-lock.json" ]; then
   (cd "$here/web" && npm install --no-audit --no-fund --loglevel=error)
+fi
+# The editor's CodeMirror bundle (web/dist/codemirror.js), which the build
+# embeds and requires; remade when its entry or the packages change.
+if [ ! -f "$here/web/dist/codemirror.js" ] \
+   || [ "$here/web/editor/codemirror.js" -nt "$here/web/dist/codemirror.js" ] \
+   || [ "$here/web/node_modules/.package-lock.json" -nt "$here/web/dist/codemirror.js" ]; then
+  (cd "$here/web" && npm run --silent build)
 fi
 
 # Loop devices for the session filesystems: the module may need loading.

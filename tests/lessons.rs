@@ -258,6 +258,7 @@ fn lesson_check_accepts_good_lessons_and_names_each_mistake_with_its_line() {
         "02-bad-front/lesson.md:3: front matter: invalid type: string \"ten\", expected u32",
         "03-missing-file/lesson.md:2: files: \"nope.txt\" does not exist",
         "03-missing-file/lesson.md:2: front matter: setup_nodes names \"node3\", not one of the lesson's 1 node(s)",
+        "03-missing-file/lesson.md:11: file=\"../../etc/Dockerfile\": a path relative to the lab's home, without `..`",
         "04-exercises/lesson.md:7: exercise \"one\", check \"nothing\": names no subject",
         "04-exercises/lesson.md:15: exercise id \"one\" is used twice",
         "04-exercises/lesson.md:15: exercise \"one\", check \"a\": layers applies to images only",

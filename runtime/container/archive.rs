@@ -101,10 +101,14 @@ fn chrono_like(secs: i64, nanos: i64) -> String {
 
 /// One operation of a `berth __archive` process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-enum Operation {
+pub(super) enum Operation {
     Stat,
     Get,
-    Put { copy_uid_gid: bool },
+    Put {
+        copy_uid_gid: bool,
+    },
+    /// The editor's operations ([`super::files`]).
+    Files(super::files::FileOp),
 }
 
 /// Sent to `berth __archive` as its argument.
@@ -190,7 +194,7 @@ impl Runtime {
         })
     }
 
-    fn archive_process(
+    pub(super) fn archive_process(
         &self,
         container: &Arc<Container>,
         operation: Operation,
@@ -311,7 +315,7 @@ impl Runtime {
 
     /// A stopped container's files are mounted by the archive process; no
     /// start may mount them at the same time.
-    fn hold_if_stopped<'a>(
+    pub(super) fn hold_if_stopped<'a>(
         &self,
         container: &'a Arc<Container>,
     ) -> Option<std::sync::MutexGuard<'a, ()>> {
@@ -387,12 +391,13 @@ fn run(job: &ArchiveJob) -> std::result::Result<(), Failed> {
         }
         Operation::Get => get(&job.path, &path),
         Operation::Put { copy_uid_gid } => put(&path, *copy_uid_gid),
+        Operation::Files(op) => super::files::run(op, &path),
     }
 }
 
 /// The absolute, lexically cleaned path inside the container (`..` cannot
 /// climb above `/`, which the chroot enforces anyway).
-fn container_path(path: &str) -> PathBuf {
+pub(super) fn container_path(path: &str) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in Path::new(path).components() {
         match c {
@@ -575,7 +580,7 @@ fn get(asked: &str, path: &Path) -> std::result::Result<(), Failed> {
 /// device node (host root could make one that reads the host's disks when
 /// the container has no user namespace) and a name whose `..` climb above
 /// the extraction point (the tar crate would skip it silently).
-fn refuse_unsafe_entry<R: Read>(
+pub(super) fn refuse_unsafe_entry<R: Read>(
     entry: &tar::Entry<'_, R>,
     dest: &Path,
 ) -> std::result::Result<(), Failed> {

@@ -19,6 +19,7 @@ pub mod commit;
 pub mod config;
 pub mod diff;
 pub mod exec;
+pub mod files;
 pub mod health;
 pub mod ids;
 pub mod init;

@@ -1,5 +1,6 @@
 //! The browser's files, embedded in the binary: ours from web/, xterm.js
-//! and its fit add-on copied from web/node_modules by build.rs.
+//! and its fit add-on copied from web/node_modules by build.rs, and the
+//! editor's CodeMirror bundle (web/dist, made by `npm run build`).
 
 const FILES: &[(&str, &[u8], &str)] = &[
     (
@@ -26,6 +27,26 @@ const FILES: &[(&str, &[u8], &str)] = &[
         "lesson.css",
         include_bytes!("../../web/lesson.css"),
         "text/css; charset=utf-8",
+    ),
+    (
+        "panes.js",
+        include_bytes!("../../web/panes.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "editor.js",
+        include_bytes!("../../web/editor.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "editor.css",
+        include_bytes!("../../web/editor.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
+        "codemirror.js",
+        include_bytes!(concat!(env!("OUT_DIR"), "/codemirror.js")),
+        "text/javascript; charset=utf-8",
     ),
     (
         "xterm.js",

@@ -10,6 +10,7 @@
 //! - [`store`]: SQLite progress store with migrations.
 //! - [`assets`], [`pages`]: the embedded browser files and HTML pages.
 //! - [`error`]: the one HTTP error type.
+//! - [`files`]: the editor's file API (a lab's files, in-root).
 //! - [`workshop`]: workshops and the instructor's tools (board, demo).
 //!
 //! Servers are testable by construction: [`routes::app`] builds the router,
@@ -19,6 +20,7 @@ pub mod assets;
 pub mod classroom;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod grading;
 pub mod lessons;
 pub mod pages;

@@ -1,7 +1,9 @@
 // Lesson 4 walked end to end in headless Chromium (Debian's, driven by
 // playwright-core), as a learner would: catalogue → start a lab → the
 // lesson → read it → click every runnable block in order, waiting for the
-// lab's prompt after each → click each exercise's Check until it is green.
+// lab's prompt after each (a file block's "Open in editor" saves its file
+// through the editor; the learner goes back to the terminal's tab) → click
+// each exercise's Check until it is green.
 // Screenshots go to SCREENSHOT_DIR (course-lesson4-*.png). Usage:
 //   node tests/browser/course.mjs URL SCREENSHOT_DIR
 import { chromium } from '../../web/node_modules/playwright-core/index.mjs';
@@ -93,23 +95,34 @@ const headings = await page.$$eval('article.lesson h2', (l) => l.map((h) => h.id
 for (const want of ['the-app-blobfish-facts', 'the-dockerfile', 'build-and-tag', 'run-it', 'rebuild-and-watch-the-cache']) {
   if (!headings.includes(want)) await fail(`no section ${want} in ${headings}`);
 }
-const blocks = await page.$$('button.run');
+const blocks = await page.$$('button.run, button.file-save');
 const exercises = await page.$$eval('section.exercise', (l) => l.map((s) => s.dataset.exercise));
 if (exercises.join() !== 'build,run,rebuild') await fail('exercises: ' + exercises);
 
 // Each exercise is checked once the blocks above it have run.
 const exerciseAfter = await page.evaluate(() => {
-  const all = [...document.querySelectorAll('button.run, section.exercise')];
+  const all = [...document.querySelectorAll('button.run, button.file-save, section.exercise')];
   const out = {};
   let runs = 0;
   for (const el of all) {
-    if (el.matches('button.run')) runs++; else out[runs] = el.dataset.exercise;
+    if (el.matches('button')) runs++; else out[runs] = el.dataset.exercise;
   }
   return out;
 });
 let checks = 0;
 let text = (await state()).text;
 for (let i = 0; i < blocks.length; i++) {
+  const file = await blocks[i].getAttribute('data-path');
+  if (file) {
+    await blocks[i].scrollIntoViewIfNeeded();
+    await blocks[i].click();
+    try {
+      await page.waitForFunction((f) => window.berthEditor && window.berthEditor.current === f &&
+        /Saved/.test(document.querySelector('#editor .file-state').textContent), file, { timeout: 30000 });
+    } catch (e) { await fail(`block ${i + 1}: ${file} was not saved through the editor`); }
+    await page.click('.pane-tabs button[data-pane="terminal"]');
+    continue;
+  }
   const command = await blocks[i].getAttribute('data-command');
   await blocks[i].scrollIntoViewIfNeeded();
   await blocks[i].click();

@@ -374,6 +374,15 @@ pub fn parse_lesson(dir: &Path, problems: &mut Vec<Problem>) -> Option<Lesson> {
     let mut seen = BTreeSet::new();
     for block in render::fenced_blocks(&body) {
         let line = body_line + block.line;
+        if let Some(file) = &block.file {
+            if file.is_empty() || berth_runtime::container::files::lab_path("/root", file).is_none()
+            {
+                problem(
+                    line,
+                    format!("file={file:?}: a path relative to the lab's home, without `..`"),
+                );
+            }
+        }
         if block.lang != "exercise" {
             continue;
         }

@@ -1,5 +1,8 @@
 //! Markdown to HTML for lesson pages: heading anchors, runnable blocks with
-//! a "Run" button, exercises as boxes with hints and a Check button.
+//! a "Run" button, exercises as boxes with hints and a Check button, file
+//! blocks (```` ```dockerfile file=app/Dockerfile ````) with an "Open in
+//! editor" button that makes the file in the lab's home and opens it, and
+//! links that open a file (`[the Dockerfile](editor:app/Dockerfile)`).
 
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
@@ -9,6 +12,8 @@ use super::{Exercise, Lesson};
 /// runnable, its text and its 1-based line in the markdown.
 pub struct Fenced {
     pub lang: String,
+    /// `file=PATH`: the file (relative to the lab's home) the block is.
+    pub file: Option<String>,
     pub run: bool,
     pub node: Option<String>,
     pub text: String,
@@ -30,6 +35,31 @@ fn parse_info(info: &str) -> (String, bool, Option<String>) {
     (lang, run, node)
 }
 
+/// The `file=PATH` word of a fenced block's info string.
+pub fn file_of(info: &str) -> Option<String> {
+    info.split_whitespace()
+        .find_map(|w| w.strip_prefix("file="))
+        .map(str::to_string)
+}
+
+/// The link prefix that opens a file in the editor.
+pub const EDITOR_LINK: &str = "editor:";
+
+/// A block that is a file: its path, the text, and a button that makes the
+/// file in the lab with this content and opens it in the editor.
+fn file_block_html(path: &str, lang: &str, node: Option<&str>, text: &str) -> String {
+    format!(
+        "<div class=\"file-block\"><span class=\"file-path\">~/{p}</span>\
+         <pre><code class=\"language-{l}\">{t}</code></pre>\
+         <button type=\"button\" class=\"file-save\" data-path=\"{p}\" data-node=\"{n}\" \
+         data-content=\"{t}\" title=\"Save this as ~/{p} in your lab and open it in the editor\">Open in editor ▸</button></div>\n",
+        p = esc(path),
+        l = esc(lang),
+        n = esc(node.unwrap_or("")),
+        t = esc(text),
+    )
+}
+
 /// Every fenced block of `markdown`.
 pub fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
     let mut out = Vec::new();
@@ -40,6 +70,7 @@ pub fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
                 let (lang, run, node) = parse_info(&info);
                 current = Some(Fenced {
                     lang,
+                    file: file_of(&info),
                     run,
                     node,
                     text: String::new(),
@@ -135,6 +166,8 @@ pub fn to_html(lesson: &Lesson) -> String {
     let mut events: Vec<Event> = Vec::new();
     let mut exercises = lesson.exercises.iter();
     let mut in_code: Option<(String, bool, Option<String>, String)> = None;
+    let mut in_file: Option<String> = None;
+    let mut in_editor_link = false;
     let mut heading: Option<(HeadingLevel, String, Vec<Event>)> = None;
     // An image being read: its destination, title and alt text so far.
     let mut image: Option<(String, String, String)> = None;
@@ -148,7 +181,9 @@ pub fn to_html(lesson: &Lesson) -> String {
                 }
                 Event::End(TagEnd::CodeBlock) => {
                     let (lang, run, node, text) = in_code.take().unwrap_or_default();
-                    let html = if lang == "exercise" {
+                    let html = if let Some(path) = in_file.take() {
+                        file_block_html(&path, &lang, node.as_deref(), &text)
+                    } else if lang == "exercise" {
                         exercises.next().map(exercise_html).unwrap_or_default()
                     } else if run {
                         let mut h = super::pages::render(&super::pages::Runnable {
@@ -221,7 +256,20 @@ pub fn to_html(lesson: &Lesson) -> String {
                     CodeBlockKind::Indented => String::new(),
                 };
                 let (lang, run, node) = parse_info(&info);
+                in_file = file_of(&info);
                 in_code = Some((lang, run, node, String::new()));
+            }
+            Event::Start(Tag::Link { dest_url, .. }) if dest_url.starts_with(EDITOR_LINK) => {
+                let path = &dest_url[EDITOR_LINK.len()..];
+                in_editor_link = true;
+                events.push(Event::Html(CowStr::from(format!(
+                    "<a class=\"open-file\" href=\"#editor\" data-path=\"{p}\" title=\"Open ~/{p} in the editor\">",
+                    p = esc(path)
+                ))));
+            }
+            Event::End(TagEnd::Link) if in_editor_link => {
+                in_editor_link = false;
+                events.push(Event::Html(CowStr::from("</a>")));
             }
             Event::Start(Tag::Heading { level, .. }) => {
                 heading = Some((level, String::new(), vec![]))
