@@ -349,7 +349,7 @@ fn migrations_make_the_same_schema_once_even_when_servers_start_together() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(sqlite_columns.len(), 36, "{sqlite_columns:?}");
+    assert_eq!(sqlite_columns.len(), 44, "{sqlite_columns:?}");
     assert_eq!(pg_columns, sqlite_columns);
 }
 

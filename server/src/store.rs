@@ -70,13 +70,20 @@ const MIGRATIONS: &[&str] = &[
 pub enum StoreError {
     #[error("progress store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL error with its causes (the server's message).
     #[error("progress store: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    Postgres(String),
     /// The database could not be reached (named without its password).
     #[error("cannot reach the database at {0}: {1}")]
     Unreachable(String, String),
     #[error("progress store: {0}")]
     Config(String),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Postgres(postgres::causes(&e))
+    }
 }
 
 enum Backend {

@@ -141,6 +141,22 @@ pub fn redacted(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// An error and its sources, `: `-separated (tokio-postgres says only
+/// "db error" and keeps the server's message in the source).
+pub(super) fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let s_text = s.to_string();
+        if !out.ends_with(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        next = s.source();
+    }
+    out
+}
+
 /// Runs `f`, which blocks on PostgreSQL, where blocking is allowed: in
 /// `block_in_place` on a multi-threaded runtime, on a scoped thread on a
 /// current-thread one, directly outside any runtime.
@@ -200,7 +216,7 @@ impl PgBackend {
             let conn = backend
                 .handle
                 .block_on(backend.pool.get())
-                .map_err(|e| StoreError::Unreachable(backend.display.clone(), e.to_string()))?;
+                .map_err(|e| StoreError::Unreachable(backend.display.clone(), causes(&e)))?;
             backend.migrate(&PgConn {
                 client: Some(conn),
                 handle: backend.handle.clone(),
@@ -225,11 +241,11 @@ impl PgBackend {
                     })
                 }
                 Err(e) if start.elapsed() + pause < RETRY_FOR => {
-                    tracing::warn!(database = %self.display, error = %e, "the database is unreachable; retrying");
+                    tracing::warn!(database = %self.display, error = %causes(&e), "the database is unreachable; retrying");
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(2));
                 }
-                Err(e) => return Err(StoreError::Unreachable(self.display.clone(), e.to_string())),
+                Err(e) => return Err(StoreError::Unreachable(self.display.clone(), causes(&e))),
             }
         }
     }
