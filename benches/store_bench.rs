@@ -83,8 +83,16 @@ fn report(name: &str, mut runs: Vec<Run>) {
         mid.writes_per_s,
         rates.join(", ")
     );
-    print_row(&format!("{name} write"), mid.writes.len(), &summarize(mid.writes));
-    print_row(&format!("{name} read (passes)"), mid.reads.len(), &summarize(mid.reads));
+    print_row(
+        &format!("{name} write"),
+        mid.writes.len(),
+        &summarize(mid.writes),
+    );
+    print_row(
+        &format!("{name} read (passes)"),
+        mid.reads.len(),
+        &summarize(mid.reads),
+    );
 }
 
 pub fn run(learners: usize, rounds: usize) -> anyhow::Result<()> {

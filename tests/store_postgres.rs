@@ -49,11 +49,19 @@ fn rows_round_trip(open: Open<'_>) {
         .session_started("s1", l.id, &[("node1".into(), "s1-node1".into())])
         .unwrap();
     store.node_added("s1", "node2", "s1-node2").unwrap();
-    store.record_result(l.id, "01-intro", "run", false, "no").unwrap();
+    store
+        .record_result(l.id, "01-intro", "run", false, "no")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1100));
-    store.record_result(l.id, "01-intro", "run", true, "").unwrap();
-    store.record_result(l.id, "01-intro", "run", true, "").unwrap();
-    store.record_result(l.id, "02-next", "build", true, "").unwrap();
+    store
+        .record_result(l.id, "01-intro", "run", true, "")
+        .unwrap();
+    store
+        .record_result(l.id, "01-intro", "run", true, "")
+        .unwrap();
+    store
+        .record_result(l.id, "02-next", "build", true, "")
+        .unwrap();
     store.set_display_name(l.id, Some("Ada L.")).unwrap();
     store.session_ended("s1", "reset").unwrap();
     store.session_ended("s1", "later").unwrap();
@@ -132,15 +140,28 @@ fn workshops_round_trip_and_delete_without_trace(open: Open<'_>) {
         .unwrap()
         .unwrap();
     assert_eq!(store.add_workshop(&new("ABC234", None, 10)).unwrap(), None);
-    let admins = store.add_workshop(&new("XYZ789", None, 20)).unwrap().unwrap();
+    let admins = store
+        .add_workshop(&new("XYZ789", None, 20))
+        .unwrap()
+        .unwrap();
     let got = store.workshop(w).unwrap().unwrap();
     assert_eq!(got.lessons, lessons);
     assert_eq!((got.starts_at, got.ends_at, got.seats), (10, 20, 5));
     assert!(!got.shared_registry);
     assert_eq!(got.demo_learner_id, None);
-    let ids: Vec<i64> = store.workshops(None).unwrap().iter().map(|w| w.id).collect();
+    let ids: Vec<i64> = store
+        .workshops(None)
+        .unwrap()
+        .iter()
+        .map(|w| w.id)
+        .collect();
     assert_eq!(ids, [admins, w], "newest first");
-    let ids: Vec<i64> = store.workshops(Some(i)).unwrap().iter().map(|w| w.id).collect();
+    let ids: Vec<i64> = store
+        .workshops(Some(i))
+        .unwrap()
+        .iter()
+        .map(|w| w.id)
+        .collect();
     assert_eq!(ids, [w]);
     let l = store.add_learner("tok", Some("Bo")).unwrap();
     let l2 = store.add_learner("tok2", Some("Cy")).unwrap();
@@ -164,15 +185,25 @@ fn workshops_round_trip_and_delete_without_trace(open: Open<'_>) {
     assert_eq!(names, [Some("Bo".into()), Some("Cy".into())]);
     for (learner, session) in [(l.id, "s1"), (demo.id, "s2"), (keeper.id, "s3")] {
         store
-            .session_started(session, learner, &[("node1".into(), format!("{session}-n"))])
+            .session_started(
+                session,
+                learner,
+                &[("node1".into(), format!("{session}-n"))],
+            )
             .unwrap();
         store.record_result(learner, "01-a", "x", true, "").unwrap();
     }
     store.record_result(l.id, "01-a", "y", false, "").unwrap();
     let passes = store.workshop_passes(w, 0).unwrap();
     assert_eq!(passes.len(), 1, "{passes:?}");
-    assert_eq!((passes[0].learner, passes[0].exercise.as_str()), (l.id, "x"));
-    assert!(store.workshop_passes(w, passes[0].result).unwrap().is_empty());
+    assert_eq!(
+        (passes[0].learner, passes[0].exercise.as_str()),
+        (l.id, "x")
+    );
+    assert!(store
+        .workshop_passes(w, passes[0].result)
+        .unwrap()
+        .is_empty());
     assert_eq!(store.workshop_of(l.id).unwrap().unwrap().code, "ABC234");
     assert_eq!(store.workshop_of(demo.id).unwrap(), None);
     assert!(store.delete_workshop(w).unwrap());
@@ -246,7 +277,9 @@ fn concurrent_writers_lose_nothing(open: Open<'_>) {
                         store
                             .record_result(l.id, "01-a", &format!("e{e}"), true, "")
                             .unwrap();
-                        store.claim_setup(&format!("s-{n}"), &format!("l{e}")).unwrap();
+                        store
+                            .claim_setup(&format!("s-{n}"), &format!("l{e}"))
+                            .unwrap();
                     }
                     claimed
                 })
@@ -258,12 +291,21 @@ fn concurrent_writers_lose_nothing(open: Open<'_>) {
     let seen = reader.join().unwrap();
     assert_eq!(claims.iter().filter(|c| **c).count(), 1, "one claim wins");
     assert_eq!(store.workshop_learners(w).unwrap().len(), LEARNERS);
-    assert_eq!(store.workshop_passes(w, 0).unwrap().len(), LEARNERS * RESULTS);
+    assert_eq!(
+        store.workshop_passes(w, 0).unwrap().len(),
+        LEARNERS * RESULTS
+    );
     assert_eq!(seen, LEARNERS * RESULTS, "the cursor missed passes");
     for n in [0, LEARNERS / 2, LEARNERS - 1] {
-        let l = store.learner_by_token(&format!("learner-{n}")).unwrap().unwrap();
+        let l = store
+            .learner_by_token(&format!("learner-{n}"))
+            .unwrap()
+            .unwrap();
         assert_eq!(store.passes(l.id).unwrap().len(), RESULTS);
-        assert_eq!(store.last_setup(&format!("s-{n}")).unwrap().as_deref(), Some("l4"));
+        assert_eq!(
+            store.last_setup(&format!("s-{n}")).unwrap().as_deref(),
+            Some("l4")
+        );
     }
 }
 
@@ -302,7 +344,11 @@ fn the_store_behaves_the_same_on_sqlite_and_postgres() {
     let pg = Postgres::start(false);
     on_both(&pg, "round_trip", rows_round_trip);
     on_both(&pg, "setups", setups_are_claimed_once);
-    on_both(&pg, "workshops", workshops_round_trip_and_delete_without_trace);
+    on_both(
+        &pg,
+        "workshops",
+        workshops_round_trip_and_delete_without_trace,
+    );
     on_both(&pg, "concurrent", concurrent_writers_lose_nothing);
     on_both(&pg, "async", calls_from_async_code);
 }
@@ -322,8 +368,14 @@ fn migrations_make_the_same_schema_once_even_when_servers_start_together() {
     for s in &stores {
         assert_eq!(s.version().unwrap(), 3);
     }
-    assert_eq!(pg.psql("fresh", "SELECT version FROM berth_schema").trim(), "3");
-    assert_eq!(pg.psql("fresh", "SELECT count(*) FROM berth_schema").trim(), "1");
+    assert_eq!(
+        pg.psql("fresh", "SELECT version FROM berth_schema").trim(),
+        "3"
+    );
+    assert_eq!(
+        pg.psql("fresh", "SELECT count(*) FROM berth_schema").trim(),
+        "1"
+    );
     // Every table and column SQLite has, PostgreSQL has.
     let pg_columns: HashSet<String> = pg
         .psql(
@@ -452,7 +504,8 @@ fn an_unreachable_database_is_a_clear_error_and_a_lost_one_is_survived() {
     store.record_result(l.id, "a", "b", true, "").unwrap();
     assert_eq!(store.passes(l.id).unwrap().len(), 1);
     assert_eq!(
-        pg.psql("lost", "SELECT count(*) FROM exercise_results").trim(),
+        pg.psql("lost", "SELECT count(*) FROM exercise_results")
+            .trim(),
         "1"
     );
 }
@@ -467,16 +520,30 @@ fn lessons() -> String {
         .to_string()
 }
 
-fn call(c: &Classroom, method: &str, path: &str, auth: (&str, &str), body: Option<&Value>) -> Value {
+fn call(
+    c: &Classroom,
+    method: &str,
+    path: &str,
+    auth: (&str, &str),
+    body: Option<&Value>,
+) -> Value {
     let body = body.map(|b| b.to_string());
     let r = c
         .request(method, path, None, body.as_deref(), &[auth])
         .expect("HTTP request");
-    assert!(r.status < 300, "{method} {path}: {} {}\n{}", r.status, r.body, c.log());
+    assert!(
+        r.status < 300,
+        "{method} {path}: {} {}\n{}",
+        r.status,
+        r.body,
+        c.log()
+    );
     if let Some(cookie) = r.header("set-cookie") {
         return json!({ "cookie": cookie.split(';').next().unwrap(), "body": r.json() });
     }
-    if r.header("content-type").is_some_and(|t| t.starts_with("application/json")) {
+    if r.header("content-type")
+        .is_some_and(|t| t.starts_with("application/json"))
+    {
         r.json()
     } else {
         Value::String(r.body)
@@ -501,9 +568,18 @@ async fn a_classroom_on_postgres_keeps_progress_across_a_restart() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("--data-dir")
         .arg(data.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--registry-listen",
+            "127.0.0.1:0",
+        ])
         .args(["--preview-listen", "off", "--lessons", &lessons()])
-        .env("BERTH_DATABASE", format!("postgres://berth:{PASSWORD}@127.0.0.1:{closed}/classroom"))
+        .env(
+            "BERTH_DATABASE",
+            format!("postgres://berth:{PASSWORD}@127.0.0.1:{closed}/classroom"),
+        )
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -530,8 +606,15 @@ async fn a_classroom_on_postgres_keeps_progress_across_a_restart() {
     let admin = ("Authorization", &*format!("Bearer {ADMIN}"));
     let plan = json!({"title": "On PostgreSQL", "lessons": ["01-quick"], "seats": 3});
     let w = call(&c, "POST", "/api/workshops", admin, Some(&plan));
-    let w = if w.get("body").is_some() { w["body"].clone() } else { w };
-    let (id, code) = (w["id"].as_i64().unwrap(), w["code"].as_str().unwrap().to_string());
+    let w = if w.get("body").is_some() {
+        w["body"].clone()
+    } else {
+        w
+    };
+    let (id, code) = (
+        w["id"].as_i64().unwrap(),
+        w["code"].as_str().unwrap().to_string(),
+    );
     let joined = call(
         &c,
         "POST",
@@ -543,10 +626,17 @@ async fn a_classroom_on_postgres_keeps_progress_across_a_restart() {
     let token = cookie.strip_prefix("berth_session=").unwrap().to_string();
 
     let mut term = c.terminal(&token, "node1").await;
-    assert!(term.wait_for(PROMPT, Duration::from_secs(90)).await, "{:?}", term.text());
-    term.run("docker create --name hello busybox", Duration::from_secs(90))
-        .await
-        .expect("docker create");
+    assert!(
+        term.wait_for(PROMPT, Duration::from_secs(90)).await,
+        "{:?}",
+        term.text()
+    );
+    term.run(
+        "docker create --name hello busybox",
+        Duration::from_secs(90),
+    )
+    .await
+    .expect("docker create");
     let verdict = call(
         &c,
         "POST",
@@ -574,7 +664,13 @@ async fn a_classroom_on_postgres_keeps_progress_across_a_restart() {
         "0",
         "the restart ended the old session"
     );
-    let csv = call(&c, "GET", &format!("/api/workshops/{id}/board.csv"), admin, None);
+    let csv = call(
+        &c,
+        "GET",
+        &format!("/api/workshops/{id}/board.csv"),
+        admin,
+        None,
+    );
     let csv = csv.as_str().unwrap_or_default().to_string();
     let alice = csv
         .lines()

@@ -376,6 +376,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_database_url_must_be_postgres() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("berth.db");
+        let err = Store::open_url(Some("mysql://u:p@h/db"), &db)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("--database takes a postgres:// URL"), "{err}");
+        assert!(!db.exists());
+        let store = Store::open_url(None, &db).unwrap();
+        assert_eq!(store.describe(), "sqlite");
+        assert!(db.exists());
+    }
+
+    #[test]
     fn migrations_apply_once_and_rows_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("berth.db");

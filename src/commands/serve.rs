@@ -98,7 +98,12 @@ pub struct ServeArgs {
     /// The progress store: a PostgreSQL URL
     /// (postgres://user:password@host:port/db) shared by the classroom's
     /// servers; without it, SQLite in the data directory (berth.db).
-    #[arg(long, value_name = "URL", env = "BERTH_DATABASE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BERTH_DATABASE",
+        hide_env_values = true
+    )]
     database: Option<String>,
 }
 

@@ -138,7 +138,12 @@ impl Postgres {
         cmd.args(["-D", self.dir.path().join("data").to_str().unwrap()])
             .args(["-p", &self.port.to_string()])
             .args(["-k", self.dir.path().join("run").to_str().unwrap()])
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"])
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=300",
+            ])
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         if !durable {
@@ -186,7 +191,10 @@ impl Postgres {
 
     /// A URL of database `db` (made when missing), with the password.
     pub fn url(&self, db: &str) -> String {
-        let exists = self.psql("postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{db}'"));
+        let exists = self.psql(
+            "postgres",
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{db}'"),
+        );
         if exists.trim().is_empty() {
             self.psql("postgres", &format!("CREATE DATABASE \"{db}\""));
         }
@@ -198,7 +206,16 @@ impl Postgres {
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
             .args(["-X", "-At", "-v", "ON_ERROR_STOP=1"])
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "berth", "-d", db])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "berth",
+                "-d",
+                db,
+            ])
             .args(["-c", sql])
             .env("PGPASSWORD", PASSWORD)
             .stdin(Stdio::null())

@@ -77,13 +77,13 @@ impl Db<'_> {
         match self {
             Db::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(sql)?;
-                Ok(stmt.execute(rusqlite::params_from_iter(params.iter().map(|p| p.sqlite())))?
-                    as u64)
+                Ok(stmt.execute(rusqlite::params_from_iter(
+                    params.iter().map(|p| p.sqlite()),
+                ))? as u64)
             }
             Db::Pg(c) => c.execute(&pg_sql(sql), &pg_params(params)),
         }
     }
-
 
     /// Every row of a query, each made into a `T` by `f`.
     pub fn query<T>(
@@ -95,8 +95,9 @@ impl Db<'_> {
         match self {
             Db::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(sql)?;
-                let mut rows =
-                    stmt.query(rusqlite::params_from_iter(params.iter().map(|p| p.sqlite())))?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(
+                    params.iter().map(|p| p.sqlite()),
+                ))?;
                 let mut out = Vec::new();
                 while let Some(r) = rows.next()? {
                     out.push(f(&Row::Sqlite(r))?);

@@ -135,7 +135,10 @@ pub fn redacted(config: &tokio_postgres::Config) -> String {
         .collect();
     format!(
         "postgres://{}{}/{}",
-        config.get_user().map(|u| format!("{u}@")).unwrap_or_default(),
+        config
+            .get_user()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default(),
         hosts.join(","),
         config.get_dbname().unwrap_or("")
     )
@@ -260,7 +263,8 @@ impl PgBackend {
                 "CREATE TABLE IF NOT EXISTS berth_schema (version BIGINT NOT NULL);
                  INSERT INTO berth_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM berth_schema);",
             )?;
-            let version: i64 = conn.query("SELECT version FROM berth_schema", &[])?[0].try_get(0)?;
+            let version: i64 =
+                conn.query("SELECT version FROM berth_schema", &[])?[0].try_get(0)?;
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
                 conn.batch(sql)?;
                 conn.execute("UPDATE berth_schema SET version = $1", &[&(i as i64 + 1)])?;
@@ -287,7 +291,9 @@ impl Drop for PgBackend {
 
 impl PgConn {
     fn client(&self) -> &deadpool_postgres::Client {
-        self.client.as_ref().expect("a pooled connection until dropped")
+        self.client
+            .as_ref()
+            .expect("a pooled connection until dropped")
     }
 
     pub fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
@@ -345,5 +351,49 @@ impl Drop for PgConn {
                 drop(deadpool_postgres::Object::take(client));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(url: &str) -> String {
+        redacted(&url.parse().unwrap())
+    }
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            shown("postgres://berth:hunter2@db.example:5433/classroom"),
+            "postgres://berth@db.example:5433/classroom"
+        );
+        assert_eq!(
+            shown("postgresql://u:p%40ss@a:1,b:2/x?sslmode=disable"),
+            "postgres://u@a:1,b:2/x"
+        );
+        assert_eq!(
+            shown("postgres://u:secret@%2Frun%2Fpostgresql/x"),
+            "postgres://u@/run/postgresql/x"
+        );
+        assert!(!shown("host=h user=u password=topsecret dbname=d").contains("topsecret"));
+    }
+
+    #[test]
+    fn causes_name_the_source_once() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("pool")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other("refused"));
+        assert_eq!(causes(&e), "pool: refused");
     }
 }
