@@ -374,7 +374,7 @@ mod tests {
         );
         assert_eq!(
             shown("postgres://u:secret@%2Frun%2Fpostgresql/x"),
-            "postgres://u@/run/postgresql/x"
+            "postgres://u@/run/postgresql:5432/x"
         );
         assert!(!shown("host=h user=u password=topsecret dbname=d").contains("topsecret"));
     }
