@@ -129,6 +129,10 @@ impl Postgres {
     }
 
     fn launch(&mut self, durable: bool) {
+        self.launch_retrying(durable, 0)
+    }
+
+    fn launch_retrying(&mut self, durable: bool, mut retries: u32) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -158,6 +162,17 @@ impl Postgres {
                 .unwrap();
             if ready.success() {
                 return;
+            }
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                // The free port was taken between picking and binding it
+                // (tests run side by side): try another one.
+                if self.server_log().contains("Address already in use") && retries < 5 {
+                    retries += 1;
+                    self.port = free_port();
+                    return self.launch_retrying(durable, retries);
+                }
+                panic!("postgres exited ({status}): {}", self.server_log());
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
