@@ -495,8 +495,7 @@ fn an_unreachable_database_is_a_clear_error_and_a_lost_one_is_survived() {
     let t = Instant::now();
     let err = store
         .record_result(l.id, "a", "b", true, "")
-        .err()
-        .expect("no database")
+        .expect_err("no database")
         .to_string();
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
     assert!(!err.contains(PASSWORD), "{err}");

@@ -163,7 +163,10 @@ impl Postgres {
             if ready.success() {
                 return;
             }
-            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             if let Some(status) = exited {
                 // The free port was taken between picking and binding it
                 // (tests run side by side): try another one.
