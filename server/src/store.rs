@@ -98,6 +98,8 @@ pub struct Store {
     /// Bumped after every recorded check result: the live progress board
     /// wakes on it instead of polling.
     results: tokio::sync::watch::Sender<u64>,
+    /// This server's result writers, one at a time (see `record_result`).
+    result_turn: Mutex<()>,
 }
 
 fn now() -> String {
@@ -155,6 +157,7 @@ impl Store {
         Self {
             backend,
             results: tokio::sync::watch::channel(0).0,
+            result_turn: Mutex::new(()),
         }
     }
 
@@ -340,21 +343,31 @@ impl Store {
         detail: &str,
     ) -> Result<(), StoreError> {
         let at = now();
-        self.with(|db| {
-            // Results are read by id from a cursor (the live board reads
-            // "after the last one seen"), so ids must become visible in
-            // order: concurrent PostgreSQL writers take one lock for the
-            // statement, which SQLite's single connection is already.
-            let sql = if db.is_postgres() {
-                "WITH turn AS (SELECT pg_advisory_xact_lock(7021))
-                 INSERT INTO exercise_results (learner_id, lesson, exercise, passed, detail, checked_at)
-                 SELECT ?1::BIGINT, ?2::TEXT, ?3::TEXT, ?4::BOOLEAN, ?5::TEXT, ?6::TEXT FROM turn"
-            } else {
-                "INSERT INTO exercise_results (learner_id, lesson, exercise, passed, detail, checked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-            };
-            db.execute(sql, &[&learner, &lesson, &exercise, &passed, &detail, &at])
-        })?;
+        let params: [&dyn db::Param; 6] = [&learner, &lesson, &exercise, &passed, &detail, &at];
+        // Results are read by id from a cursor (the live board reads "after
+        // the last one seen"), so ids must become visible in order: on
+        // PostgreSQL the statement takes one lock for the transaction
+        // (across servers), and this server's writers queue for it here
+        // first so that they do not hold the pool's connections while they
+        // wait; SQLite's single connection is in order already.
+        match &self.backend {
+            Backend::Postgres(pg) => postgres::blocking(|| {
+                let _turn = self.result_turn.lock().unwrap_or_else(|p| p.into_inner());
+                Db::Pg(&pg.get()?).execute(
+                    "WITH turn AS (SELECT pg_advisory_xact_lock(7021))
+                     INSERT INTO exercise_results (learner_id, lesson, exercise, passed, detail, checked_at)
+                     SELECT ?1::BIGINT, ?2::TEXT, ?3::TEXT, ?4::BOOLEAN, ?5::TEXT, ?6::TEXT FROM turn",
+                    &params,
+                )
+            })?,
+            Backend::Sqlite(_) => self.with(|db| {
+                db.execute(
+                    "INSERT INTO exercise_results (learner_id, lesson, exercise, passed, detail, checked_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    &params,
+                )
+            })?,
+        };
         self.results.send_modify(|n| *n += 1);
         Ok(())
     }

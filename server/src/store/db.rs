@@ -13,7 +13,7 @@ use super::StoreError;
 
 /// A statement parameter both drivers can bind (`i64`, `&str`, `bool`, and
 /// `Option`s of them).
-pub(super) trait Param {
+pub(super) trait Param: Sync {
     fn sqlite(&self) -> &dyn SqliteToSql;
     fn pg(&self) -> &(dyn PgToSql + Sync);
 }
@@ -68,10 +68,6 @@ pub(super) fn pg_sql(sql: &str) -> String {
 }
 
 impl Db<'_> {
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, Db::Pg(_))
-    }
-
     /// Runs one statement; the number of rows it changed.
     pub fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<u64, StoreError> {
         match self {
