@@ -7,6 +7,14 @@
 //! the whole run, and the latency of each write and each read (median and
 //! p10/p90 over every call). Each backend is run three times; the row with
 //! the median write rate is printed.
+//!
+//! Measured 2026-12-07 on 2 cores shared with other builds (load ~6),
+//! release build, 200 learners x 25: SQLite 3692 writes/s (runs 2421,
+//! 3692, 3771), write median 0.30 ms (p90 62 ms), read median 25.8 ms (p90
+//! 65 ms: reads queue behind writers on the one connection); PostgreSQL 15
+//! with fsync on 1901 writes/s (runs 1367, 1901, 2038), write median 94 ms
+//! (p90 147 ms: 200 writers queue for the ordering lock), read median
+//! 0.25 ms (p90 0.39 ms).
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
