@@ -46,6 +46,8 @@
 //!
 //! `term`: keystroke → glyph on screen in headless Chromium, Berth's lesson
 //! page beside bare xterm.js over a WebSocket echo (`term_bench.rs`).
+//! `store`: progress writes/s and read latency of the store with 200
+//! learners at once, SQLite beside PostgreSQL (`store_bench.rs`).
 //!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
@@ -72,6 +74,7 @@ mod net;
 mod pull_bench;
 mod registry;
 mod sandbox_bench;
+mod store_bench;
 mod swarm_bench;
 mod term_bench;
 mod unpack_bench;
@@ -124,12 +127,16 @@ fn main() -> anyhow::Result<()> {
             args.get(2).map(PathBuf::from),
         ),
         Some("net") => net::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100)),
+        Some("store") => store_bench::run(
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(200),
+            args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(25),
+        ),
         Some("unpack") => {
             unpack_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(9))
         }
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | term [KEYS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
+                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | term [KEYS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND] | store [LEARNERS] [ROUNDS]"
             );
             std::process::exit(2)
         }

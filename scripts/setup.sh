@@ -33,6 +33,30 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# PostgreSQL's server for the progress store's tests and benchmark, which
+# start their own cluster on a private port and data directory. Installing
+# the package must neither make nor start a cluster of its own: the main
+# cluster is turned off in createcluster.d and service starts are refused
+# by a policy-rc.d, both only for the install.
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/berth-setup.conf
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    policy=1
+  fi
+  ok=1
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; } \
+    || ok=""
+  [ -z "$policy" ] || rm -f /usr/sbin/policy-rc.d
+  rm -f /etc/postgresql-common/createcluster.d/berth-setup.conf
+  [ -n "$ok" ] || { echo "setup: installing postgresql failed" >&2; exit 1; }
+fi
+
 # The browser terminal's packages (web/package.json), embedded at build time.
 # `npm install` is idempotent; skipped when node_modules matches the lock.
 here="$(cd "$(dirname "$0")/.." && pwd)"

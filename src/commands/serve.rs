@@ -95,6 +95,16 @@ pub struct ServeArgs {
     /// directory is the default one; "none" loads nothing.
     #[arg(long = "images", value_name = "DIR")]
     images: Vec<PathBuf>,
+    /// The progress store: a PostgreSQL URL
+    /// (postgres://user:password@host:port/db) shared by the classroom's
+    /// servers; without it, SQLite in the data directory (berth.db).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BERTH_DATABASE",
+        hide_env_values = true
+    )]
+    database: Option<String>,
 }
 
 /// Loads every pack of the `--images` directories into the classroom's
@@ -202,6 +212,13 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     let result = tokio.block_on(async move {
         // Learners see Docker-like paths, never the host's data directory.
         berth_runtime::engine::paths::hide_host_paths();
+        // The store first: an unreachable database fails the start at once.
+        let store = match &args.database {
+            Some(url) => Store::open_url(Some(url), &db)?,
+            None => Store::open(&db).with_context(|| format!("open {}", db.display()))?,
+        };
+        tracing::info!(database = %store.describe(), "progress store open");
+        store.end_all_open("server restarted")?;
         let engine = Engine::new(runtime);
         let _ = engine.limits.set(berth_runtime::engine::ScopeLimits {
             containers: args.max_containers_per_session.max(1),
@@ -226,8 +243,6 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
             let data_dir = data_dir.to_path_buf();
             tokio::task::spawn_blocking(move || load_packs(&engine, &data_dir, &dirs)).await?;
         }
-        let store = Store::open(&db).with_context(|| format!("open {}", db.display()))?;
-        store.end_all_open("server restarted")?;
         let limits = SessionLimits {
             memory_bytes: args.session_memory_mb << 20,
             pids: args.session_pids,

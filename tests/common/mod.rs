@@ -5,6 +5,7 @@ pub mod classroom;
 pub mod course;
 pub mod engine;
 pub mod lab;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -2,8 +2,6 @@
 //! a setup runs once per lab even across server restarts, and a reset lab
 //! gets the last lesson's setup again.
 
-use rusqlite::{params, OptionalExtension};
-
 use super::{now, Store, StoreError};
 
 impl Store {
@@ -11,20 +9,22 @@ impl Store {
     /// first time (the caller runs it), false when it was claimed already.
     /// Either way the lesson becomes the session's last opened one.
     pub fn claim_setup(&self, session: &str, lesson: &str) -> Result<bool, StoreError> {
-        let conn = self.conn();
         let opened = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-        let n = conn.execute(
-            "INSERT OR IGNORE INTO lesson_setups (session_id, lesson, started_at, opened_at)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![session, lesson, now(), opened],
-        )?;
-        if n == 0 {
-            conn.execute(
-                "UPDATE lesson_setups SET opened_at = ?3 WHERE session_id = ?1 AND lesson = ?2",
-                params![session, lesson, opened],
+        let started = now();
+        self.with(|db| {
+            let n = db.execute(
+                "INSERT INTO lesson_setups (session_id, lesson, started_at, opened_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                &[&session, &lesson, &started, &opened],
             )?;
-        }
-        Ok(n == 1)
+            if n == 0 {
+                db.execute(
+                    "UPDATE lesson_setups SET opened_at = ?3 WHERE session_id = ?1 AND lesson = ?2",
+                    &[&session, &lesson, &opened],
+                )?;
+            }
+            Ok(n == 1)
+        })
     }
 
     /// Records how the setup went: `ok`, or the error.
@@ -34,10 +34,12 @@ impl Store {
         lesson: &str,
         outcome: &str,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE lesson_setups SET outcome = ?3 WHERE session_id = ?1 AND lesson = ?2",
-            params![session, lesson, outcome],
-        )?;
+        self.with(|db| {
+            db.execute(
+                "UPDATE lesson_setups SET outcome = ?3 WHERE session_id = ?1 AND lesson = ?2",
+                &[&session, &lesson, &outcome],
+            )
+        })?;
         Ok(())
     }
 
@@ -48,35 +50,37 @@ impl Store {
         session: &str,
         lesson: &str,
     ) -> Result<Option<Option<String>>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.with(|db| {
+            db.query_opt(
                 "SELECT outcome FROM lesson_setups WHERE session_id = ?1 AND lesson = ?2",
-                params![session, lesson],
+                &[&session, &lesson],
                 |r| r.get(0),
             )
-            .optional()?)
+        })
     }
 
-    /// The lesson opened last in `session`.
+    /// The lesson opened last in `session` (opening times are in
+    /// nanoseconds; the lesson name only breaks a tie).
     pub fn last_setup(&self, session: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.with(|db| {
+            db.query_opt(
                 "SELECT lesson FROM lesson_setups WHERE session_id = ?1
-                 ORDER BY opened_at DESC, rowid DESC LIMIT 1",
-                params![session],
+                 ORDER BY opened_at DESC, lesson DESC LIMIT 1",
+                &[&session],
                 |r| r.get(0),
             )
-            .optional()?)
+        })
     }
 
     /// Records a node added to a running session.
     pub fn node_added(&self, session: &str, name: &str, scope: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO nodes (session_id, name, scope, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![session, name, scope, now()],
-        )?;
+        let at = now();
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO nodes (session_id, name, scope, created_at) VALUES (?1, ?2, ?3, ?4)",
+                &[&session, &name, &scope, &at],
+            )
+        })?;
         Ok(())
     }
 }

@@ -2,11 +2,11 @@
 //! board's queries. A workshop's data (its learners, their sessions, nodes
 //! and results) can be deleted in one transaction when it is over.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::Row;
 use super::{now, Store, StoreError};
 
-/// Schema step 2 (see `MIGRATIONS` in store.rs).
+/// SQLite's schema step 3 (see `MIGRATIONS` in store.rs; PostgreSQL's is
+/// in postgres.rs).
 pub(super) const MIGRATION: &str = "
     CREATE TABLE instructors (
         id INTEGER PRIMARY KEY,
@@ -92,7 +92,7 @@ pub struct Pass {
 
 const WORKSHOP_COLUMNS: &str = "id, code, title, lessons, starts_at, ends_at, seats, instructor_id, shared_registry, demo_learner_id";
 
-fn workshop_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkshopRow> {
+fn workshop_row(r: &Row<'_, '_>) -> Result<WorkshopRow, StoreError> {
     let lessons: String = r.get(3)?;
     Ok(WorkshopRow {
         id: r.get(0)?,
@@ -103,7 +103,7 @@ fn workshop_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkshopRow> {
         ends_at: r.get(5)?,
         seats: r.get(6)?,
         instructor_id: r.get(7)?,
-        shared_registry: r.get::<_, i64>(8)? != 0,
+        shared_registry: r.get(8)?,
         demo_learner_id: r.get(9)?,
     })
 }
@@ -115,20 +115,22 @@ impl Store {
         username: &str,
         password_hash: &str,
     ) -> Result<Option<i64>, StoreError> {
-        let conn = self.conn();
-        let n = conn.execute(
-            "INSERT OR IGNORE INTO instructors (username, password_hash, created_at) VALUES (?1, ?2, ?3)",
-            params![username, password_hash, now()],
-        )?;
-        Ok((n == 1).then(|| conn.last_insert_rowid()))
+        let at = now();
+        self.with(|db| {
+            db.query_opt(
+                "INSERT INTO instructors (username, password_hash, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING RETURNING id",
+                &[&username, &password_hash, &at],
+                |r| r.get(0),
+            )
+        })
     }
 
     pub fn instructor(&self, username: &str) -> Result<Option<InstructorRow>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.with(|db| {
+            db.query_opt(
                 "SELECT id, username, password_hash FROM instructors WHERE username = ?1",
-                params![username],
+                &[&username],
                 |r| {
                     Ok(InstructorRow {
                         id: r.get(0)?,
@@ -137,184 +139,193 @@ impl Store {
                     })
                 },
             )
-            .optional()?)
+        })
     }
 
     /// Adds a workshop; `None` when its code is taken.
     pub fn add_workshop(&self, w: &NewWorkshop<'_>) -> Result<Option<i64>, StoreError> {
-        let conn = self.conn();
         let lessons = serde_json::to_string(w.lessons).unwrap_or_else(|_| "[]".into());
-        let n = conn.execute(
-            "INSERT OR IGNORE INTO workshops (code, title, lessons, starts_at, ends_at, seats, instructor_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![w.code, w.title, lessons, w.starts_at, w.ends_at, w.seats, w.instructor_id, now()],
-        )?;
-        Ok((n == 1).then(|| conn.last_insert_rowid()))
+        let at = now();
+        self.with(|db| {
+            db.query_opt(
+                "INSERT INTO workshops (code, title, lessons, starts_at, ends_at, seats, instructor_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING RETURNING id",
+                &[&w.code, &w.title, &lessons, &w.starts_at, &w.ends_at, &w.seats, &w.instructor_id, &at],
+                |r| r.get(0),
+            )
+        })
     }
 
     pub fn workshop(&self, id: i64) -> Result<Option<WorkshopRow>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.with(|db| {
+            db.query_opt(
                 &format!("SELECT {WORKSHOP_COLUMNS} FROM workshops WHERE id = ?1"),
-                params![id],
+                &[&id],
                 workshop_row,
             )
-            .optional()?)
+        })
     }
 
     pub fn workshop_by_code(&self, code: &str) -> Result<Option<WorkshopRow>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.with(|db| {
+            db.query_opt(
                 &format!("SELECT {WORKSHOP_COLUMNS} FROM workshops WHERE code = ?1"),
-                params![code],
+                &[&code],
                 workshop_row,
             )
-            .optional()?)
+        })
     }
 
     /// Every workshop, or those of one instructor; newest first.
     pub fn workshops(&self, instructor: Option<i64>) -> Result<Vec<WorkshopRow>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {WORKSHOP_COLUMNS} FROM workshops
-             WHERE ?1 IS NULL OR instructor_id = ?1 ORDER BY starts_at DESC, id DESC"
-        ))?;
-        let rows = stmt.query_map(params![instructor], workshop_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.with(|db| {
+            db.query(
+                &format!(
+                    "SELECT {WORKSHOP_COLUMNS} FROM workshops
+                     WHERE CAST(?1 AS BIGINT) IS NULL OR instructor_id = ?1
+                     ORDER BY starts_at DESC, id DESC"
+                ),
+                &[&instructor],
+                workshop_row,
+            )
+        })
     }
 
     /// The workshop `learner` joined, if any.
     pub fn workshop_of(&self, learner: i64) -> Result<Option<WorkshopRow>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
+        let columns = WORKSHOP_COLUMNS
+            .split(", ")
+            .map(|c| format!("w.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.with(|db| {
+            db.query_opt(
                 &format!(
-                    "SELECT {} FROM workshops w JOIN workshop_learners l ON l.workshop_id = w.id
-                     WHERE l.learner_id = ?1",
-                    WORKSHOP_COLUMNS
-                        .split(", ")
-                        .map(|c| format!("w.{c}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "SELECT {columns} FROM workshops w JOIN workshop_learners l ON l.workshop_id = w.id
+                     WHERE l.learner_id = ?1"
                 ),
-                params![learner],
+                &[&learner],
                 workshop_row,
             )
-            .optional()?)
+        })
     }
 
     pub fn join_workshop(&self, workshop: i64, learner: i64, at: i64) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT OR IGNORE INTO workshop_learners (workshop_id, learner_id, joined_at) VALUES (?1, ?2, ?3)",
-            params![workshop, learner, at],
-        )?;
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO workshop_learners (workshop_id, learner_id, joined_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                &[&workshop, &learner, &at],
+            )
+        })?;
         Ok(())
     }
 
     pub fn set_shared_registry(&self, workshop: i64, open: bool) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE workshops SET shared_registry = ?2 WHERE id = ?1",
-            params![workshop, open],
-        )?;
+        self.with(|db| {
+            db.execute(
+                "UPDATE workshops SET shared_registry = ?2 WHERE id = ?1",
+                &[&workshop, &open],
+            )
+        })?;
         Ok(())
     }
 
     pub fn set_demo_learner(&self, workshop: i64, learner: i64) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE workshops SET demo_learner_id = ?2 WHERE id = ?1",
-            params![workshop, learner],
-        )?;
+        self.with(|db| {
+            db.execute(
+                "UPDATE workshops SET demo_learner_id = ?2 WHERE id = ?1",
+                &[&workshop, &learner],
+            )
+        })?;
         Ok(())
     }
 
     /// The workshop's learners in the order they joined.
     pub fn workshop_learners(&self, workshop: i64) -> Result<Vec<BoardLearner>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT l.id, l.display_name, l.token, w.joined_at FROM workshop_learners w
-             JOIN learners l ON l.id = w.learner_id WHERE w.workshop_id = ?1
-             ORDER BY w.joined_at, l.id",
-        )?;
-        let rows = stmt.query_map(params![workshop], |r| {
-            Ok(BoardLearner {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                token: r.get(2)?,
-                joined_at: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.with(|db| {
+            db.query(
+                "SELECT l.id, l.display_name, l.token, w.joined_at FROM workshop_learners w
+                 JOIN learners l ON l.id = w.learner_id WHERE w.workshop_id = ?1
+                 ORDER BY w.joined_at, l.id",
+                &[&workshop],
+                |r| {
+                    Ok(BoardLearner {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        token: r.get(2)?,
+                        joined_at: r.get(3)?,
+                    })
+                },
+            )
+        })
     }
 
     /// Passes by the workshop's learners recorded after result row `after`,
     /// oldest first (a learner may appear twice for one exercise; the
     /// caller keeps the first).
     pub fn workshop_passes(&self, workshop: i64, after: i64) -> Result<Vec<Pass>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT r.id, r.learner_id, r.lesson, r.exercise, r.checked_at FROM exercise_results r
-             JOIN workshop_learners w ON w.learner_id = r.learner_id
-             WHERE w.workshop_id = ?1 AND r.id > ?2 AND r.passed = 1 ORDER BY r.id",
-        )?;
-        let rows = stmt.query_map(params![workshop, after], |r| {
-            Ok(Pass {
-                result: r.get(0)?,
-                learner: r.get(1)?,
-                lesson: r.get(2)?,
-                exercise: r.get(3)?,
-                at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.with(|db| {
+            db.query(
+                "SELECT r.id, r.learner_id, r.lesson, r.exercise, r.checked_at FROM exercise_results r
+                 JOIN workshop_learners w ON w.learner_id = r.learner_id
+                 WHERE w.workshop_id = ?1 AND r.id > ?2 AND r.passed = TRUE ORDER BY r.id",
+                &[&workshop, &after],
+                |r| {
+                    Ok(Pass {
+                        result: r.get(0)?,
+                        learner: r.get(1)?,
+                        lesson: r.get(2)?,
+                        exercise: r.get(3)?,
+                        at: r.get(4)?,
+                    })
+                },
+            )
+        })
     }
 
     /// Deletes the workshop and everything its learners (and the
     /// instructor's demo lab) left: results, sessions, nodes, learners.
     pub fn delete_workshop(&self, workshop: i64) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let demo: Option<Option<i64>> = tx
-            .query_row(
+        self.tx(|db| {
+            let Some(demo) = db.query_opt(
                 "SELECT demo_learner_id FROM workshops WHERE id = ?1",
-                params![workshop],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(demo) = demo else {
-            return Ok(false);
-        };
-        tx.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)",
-            [],
-        )?;
-        tx.execute("DELETE FROM doomed", [])?;
-        tx.execute(
-            "INSERT INTO doomed SELECT learner_id FROM workshop_learners WHERE workshop_id = ?1",
-            params![workshop],
-        )?;
-        if let Some(d) = demo {
-            tx.execute("INSERT OR IGNORE INTO doomed VALUES (?1)", params![d])?;
-        }
-        tx.execute_batch(
-            "DELETE FROM nodes WHERE session_id IN
-                 (SELECT id FROM sessions WHERE learner_id IN (SELECT id FROM doomed));
-             DELETE FROM sessions WHERE learner_id IN (SELECT id FROM doomed);
-             DELETE FROM exercise_results WHERE learner_id IN (SELECT id FROM doomed);",
-        )?;
-        tx.execute(
-            "DELETE FROM workshop_learners WHERE workshop_id = ?1",
-            params![workshop],
-        )?;
-        tx.execute(
-            "DELETE FROM learners WHERE id IN (SELECT id FROM doomed)",
-            [],
-        )?;
-        tx.execute("DELETE FROM workshops WHERE id = ?1", params![workshop])?;
-        tx.execute("DELETE FROM doomed", [])?;
-        tx.commit()?;
-        Ok(true)
+                &[&workshop],
+                |r| r.get::<Option<i64>>(0),
+            )?
+            else {
+                return Ok(false);
+            };
+            let mut doomed = db.query(
+                "SELECT learner_id FROM workshop_learners WHERE workshop_id = ?1",
+                &[&workshop],
+                |r| r.get::<i64>(0),
+            )?;
+            doomed.extend(demo.filter(|d| !doomed.contains(d)));
+            db.execute(
+                "DELETE FROM workshop_learners WHERE workshop_id = ?1",
+                &[&workshop],
+            )?;
+            for learner in &doomed {
+                db.execute(
+                    "DELETE FROM nodes WHERE session_id IN
+                         (SELECT id FROM sessions WHERE learner_id = ?1)",
+                    &[learner],
+                )?;
+                db.execute("DELETE FROM sessions WHERE learner_id = ?1", &[learner])?;
+                db.execute(
+                    "DELETE FROM exercise_results WHERE learner_id = ?1",
+                    &[learner],
+                )?;
+                db.execute(
+                    "DELETE FROM workshop_learners WHERE learner_id = ?1",
+                    &[learner],
+                )?;
+                db.execute("DELETE FROM learners WHERE id = ?1", &[learner])?;
+            }
+            db.execute("DELETE FROM workshops WHERE id = ?1", &[&workshop])?;
+            Ok(true)
+        })
     }
 
     /// Wakes when any check result is recorded.
