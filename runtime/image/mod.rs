@@ -23,6 +23,7 @@ pub mod digest;
 mod distribution;
 pub mod layer;
 mod lineage;
+mod outline;
 mod pack;
 pub mod reference;
 mod store;
@@ -44,6 +45,7 @@ pub fn parse_config_bytes(
 }
 pub use distribution::CompressedLayer;
 pub use reference::Reference;
+pub use outline::{LayerOutline, ScopeImage};
 pub use store::ImageStore;
 
 /// Errors of the image store. Messages use Docker's words where it has them.

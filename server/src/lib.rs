@@ -11,6 +11,7 @@
 //! - [`assets`], [`pages`]: the embedded browser files and HTML pages.
 //! - [`error`]: the one HTTP error type.
 //! - [`workshop`]: workshops and the instructor's tools (board, demo).
+//! - [`map`]: the live lab map (model, watcher per session, routes).
 //!
 //! Servers are testable by construction: [`routes::app`] builds the router,
 //! [`run`] serves it on a listener until `shutdown` resolves.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod grading;
 pub mod lessons;
+pub mod map;
 pub mod pages;
 pub mod preview;
 pub mod ratelimit;

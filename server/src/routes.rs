@@ -40,6 +40,7 @@ pub fn app(classroom: Arc<Classroom>) -> Router {
         .route("/assets/{*file}", get(asset))
         .with_state(classroom.clone())
         .merge(crate::lessons::web::router(classroom.clone()))
+        .merge(crate::map::web::router(classroom.clone()))
         .merge(crate::workshop::web::router(classroom))
 }
 

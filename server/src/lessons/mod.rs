@@ -374,6 +374,12 @@ pub fn parse_lesson(dir: &Path, problems: &mut Vec<Problem>) -> Option<Lesson> {
     let mut seen = BTreeSet::new();
     for block in render::fenced_blocks(&body) {
         let line = body_line + block.line;
+        if block.lang == "lab-map" {
+            if let Err(m) = render::map_focus(&block.text) {
+                problem(line, m);
+            }
+            continue;
+        }
         if block.lang != "exercise" {
             continue;
         }
