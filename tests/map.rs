@@ -1,0 +1,262 @@
+//! The lab map's server side: the model a learner's commands produce (read
+//! from the runtime, as JSON), its live stream, and who may read it.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::classroom::Classroom;
+use serde_json::Value;
+
+const PROMPT: &str = "root@node1:~#";
+const LONG: Duration = Duration::from_secs(60);
+
+fn map_of(c: &Classroom, token: &str) -> Value {
+    let r = c.http("GET", "/api/map", Some(token), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn container<'a>(m: &'a Value, name: &str) -> &'a Value {
+    m["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name} in {m}"))
+}
+
+fn image<'a>(m: &'a Value, tag: &str) -> &'a Value {
+    m["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tags"].as_array().unwrap().iter().any(|t| t == tag))
+        .unwrap_or_else(|| panic!("no image {tag} in {m}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_shows_networks_ports_volumes_and_shared_layers() {
+    let c = Classroom::start(&[]);
+    let (token, _) = c.new_session();
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    let out = t
+        .run(
+            "docker network create appnet >/dev/null && \
+             docker run -d --name alpha --network appnet busybox sleep 300 >/dev/null && \
+             docker run -d --name beta --network appnet -p 8080:80 -v data:/data busybox sleep 300 >/dev/null && \
+             docker run -d --name solo -v /root:/host:ro busybox sleep 300 >/dev/null && \
+             docker exec alpha sh -c 'echo hi > /made' && docker commit alpha snap:v1 >/dev/null && echo made",
+            LONG,
+        )
+        .await
+        .expect("commands ran");
+    assert!(out.contains("made"), "{out}\n{}", c.log());
+
+    let m = map_of(&c, &token);
+    assert_eq!(m["nodes"], serde_json::json!(["node1"]));
+    assert!(
+        m["networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "appnet" && n["driver"] == "bridge" && n["node"] == "node1"),
+        "{m}"
+    );
+    let a = container(&m, "alpha");
+    assert_eq!(a["networks"], serde_json::json!(["appnet"]));
+    assert_eq!(a["state"], "running");
+    let b = container(&m, "beta");
+    assert_eq!(b["networks"], serde_json::json!(["appnet"]));
+    assert_eq!(b["ports"][0]["port"], 80);
+    assert_eq!(b["ports"][0]["host_port"], 8080);
+    assert_eq!(b["mounts"][0]["kind"], "volume");
+    assert_eq!(b["mounts"][0]["source"], "data");
+    assert_eq!(b["mounts"][0]["target"], "/data");
+    let solo = container(&m, "solo");
+    assert_eq!(solo["networks"], serde_json::json!(["bridge"]));
+    assert_eq!(solo["mounts"][0]["kind"], "bind");
+    assert_eq!(solo["mounts"][0]["source"], "/root");
+    assert_eq!(solo["mounts"][0]["read_only"], true);
+    assert!(
+        m["volumes"].as_array().unwrap().iter().any(|v| v["name"] == "data"),
+        "{m}"
+    );
+
+    // The committed image stands on busybox's layers and adds one.
+    let base = image(&m, "busybox:latest");
+    let snap = image(&m, "snap:v1");
+    let base_layers = base["layers"].as_array().unwrap();
+    let snap_layers = snap["layers"].as_array().unwrap();
+    assert_eq!(snap_layers.len(), base_layers.len() + 1, "{m}");
+    assert_eq!(&snap_layers[..base_layers.len()], &base_layers[..]);
+    for l in snap_layers {
+        let size = m["layers"][l.as_str().unwrap()].as_u64().unwrap();
+        assert!(size > 0, "layer {l} has no size: {m}");
+    }
+    // Container alpha's writable layer sits on busybox's image.
+    assert_eq!(a["image_id"], base["id"]);
+    // Nothing of the host's: paths are the lab's, IDs are short.
+    let text = m.to_string();
+    assert!(!text.contains(&c.data_dir().display().to_string()), "{text}");
+    assert_eq!(a["id"].as_str().unwrap().len(), 12);
+}
+
+/// Reads server-sent events from a raw stream: (event, data) pairs.
+struct Sse {
+    lines: BufReader<TcpStream>,
+}
+
+impl Sse {
+    fn open(c: &Classroom, path: &str, token: Option<&str>) -> Result<Sse, String> {
+        let mut s = TcpStream::connect(&c.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let cookie = token
+            .map(|t| format!("Cookie: berth_session={t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{cookie}\r\n",
+            c.addr
+        )
+        .unwrap();
+        let mut lines = BufReader::new(s);
+        let mut status = String::new();
+        lines.read_line(&mut status).unwrap();
+        loop {
+            let mut l = String::new();
+            lines.read_line(&mut l).unwrap();
+            if l == "\r\n" || l.is_empty() {
+                break;
+            }
+        }
+        if !status.contains(" 200 ") {
+            return Err(status);
+        }
+        Ok(Sse { lines })
+    }
+
+    /// The next event (chunked framing lines are skipped: they never
+    /// start with `event:` or `data:`).
+    fn next(&mut self) -> Option<(String, String)> {
+        let (mut event, mut data) = (String::new(), String::new());
+        loop {
+            let mut l = String::new();
+            if self.lines.read_line(&mut l).ok()? == 0 {
+                return None;
+            }
+            let l = l.trim_end();
+            if let Some(e) = l.strip_prefix("event: ") {
+                event = e.to_string();
+            } else if let Some(d) = l.strip_prefix("data: ") {
+                data.push_str(d);
+            } else if l.is_empty() && !event.is_empty() {
+                return Some((event, data));
+            }
+        }
+    }
+
+    fn next_model(&mut self) -> Value {
+        loop {
+            let (e, d) = self.next().expect("an event");
+            if e == "model" {
+                return serde_json::from_str(&d).expect("model JSON");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_sends_a_new_model_after_each_command() {
+    let c = Classroom::start(&[]);
+    let (token, status) = c.new_session();
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    let mut sse = Sse::open(&c, "/api/map/stream", Some(&token)).expect("stream opens");
+    let (e, hello) = sse.next().unwrap();
+    assert_eq!(e, "hello");
+    let hello: Value = serde_json::from_str(&hello).unwrap();
+    assert_eq!(hello["session"], status["id"]);
+    let first = sse.next_model();
+    assert!(first["containers"].as_array().unwrap().is_empty(), "{first}");
+
+    // A network (no event of its own in Docker's stream) appears too.
+    t.type_text("docker network create streamnet\r").await;
+    let deadline = Instant::now() + LONG;
+    loop {
+        let m = sse.next_model();
+        if m["networks"].as_array().unwrap().iter().any(|n| n["name"] == "streamnet") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no streamnet");
+    }
+    t.type_text("docker run -d --name web --network streamnet busybox sleep 300\r")
+        .await;
+    loop {
+        let m = sse.next_model();
+        let web = m["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "web")
+            .cloned();
+        if let Some(web) = web.filter(|w| w["state"] == "running") {
+            assert_eq!(web["networks"], serde_json::json!(["streamnet"]));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no running web");
+    }
+    t.type_text("docker rm -f web\r").await;
+    loop {
+        let m = sse.next_model();
+        if !m["containers"].as_array().unwrap().iter().any(|c| c["name"] == "web") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "web never went away");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_cannot_read_another_sessions_map() {
+    let c = Classroom::start(&[]);
+    let (alice, _) = c.new_session();
+    let (bob, _) = c.new_session();
+    let mut t = c.terminal(&alice, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    t.run("docker run -d --name alices busybox sleep 300", LONG)
+        .await
+        .expect("ran");
+    assert!(map_of(&c, &alice).to_string().contains("alices"));
+    // Bob's map is Bob's lab: nothing of Alice's.
+    let theirs = map_of(&c, &bob);
+    assert!(!theirs.to_string().contains("alices"), "{theirs}");
+    // No cookie, a made-up cookie: refused.
+    assert_eq!(c.http("GET", "/api/map", None, None).status, 401);
+    assert_eq!(c.http("GET", "/api/map", Some("0123abcd"), None).status, 401);
+    assert!(Sse::open(&c, "/api/map/stream", None)
+        .err()
+        .unwrap()
+        .contains(" 401 "));
+    // The instructors' routes want an instructor, not a learner's cookie.
+    for path in [
+        "/api/workshops/1/learners/1/map",
+        "/api/workshops/1/learners/2/map",
+        "/api/workshops/1/demo/map",
+    ] {
+        let r = c.http("GET", path, Some(&alice), None);
+        assert!(r.status == 401 || r.status == 403, "{path}: {} {}", r.status, r.body);
+    }
+    // One session holds a bounded number of streams.
+    let mut open = Vec::new();
+    for _ in 0..8 {
+        open.push(Sse::open(&c, "/api/map/stream", Some(&bob)).expect("a stream"));
+    }
+    let refused = Sse::open(&c, "/api/map/stream", Some(&bob)).err().unwrap();
+    assert!(refused.contains(" 429 "), "{refused}");
+    // Alice's are not counted against Bob's.
+    assert!(Sse::open(&c, "/api/map/stream", Some(&alice)).is_ok());
+    drop(open);
+}
