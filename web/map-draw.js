@@ -142,7 +142,7 @@ window.berthMapDraw = (function () {
         const inner = cards(list, x + m.pad, cy + m.title + 6 * m.s, width - 2 * m.pad, m, ctx, '@' + w.name);
         const h = m.title + 6 * m.s + Math.max(inner.h, 18 * m.s) + m.pad;
         box.append(el('rect', { class: 'frame', x, y: cy, width, height: h, rx: 10 * m.s }));
-        const title = w.loose ? w.name : 'network ' + w.name + (w.driver ? ' · ' + w.driver : '') + (w.subnet ? ' · ' + w.subnet : '') +
+        const title = w.loose ? w.name : 'network ' + w.name + (w.driver && w.driver !== 'bridge' ? ' · ' + w.driver : '') + (w.subnet ? ' · ' + w.subnet : '') +
           (w.internal ? ' · internal' : '');
         box.append(text(x + m.pad, cy + 17 * m.s, title, 'title'));
         if (!list.length) box.append(text(x + m.pad, cy + m.title + 20 * m.s, 'no containers', 'empty'));
@@ -205,14 +205,20 @@ window.berthMapDraw = (function () {
     const col = Math.max(90 * m.s, Math.min(m.col, (width - m.gap) / order.length));
     const depth = Math.max(...order.map((i) => i.layers.length), 1);
     const rw = model.containers;
-    const top = y + m.title + 4 * m.s; // image names
     const rwH = m.layerH;
-    const base = top + rwH + 8 * m.s + depth * m.layerH;
+    // Each image's name sits on its own stack (on its containers' writable
+    // layers when it has any), so a short image is not named far above.
+    const base = y + m.title + 4 * m.s + rwH + depth * m.layerH;
     order.forEach((img, i) => {
       const cx = x + i * col;
       const label = imageLabel(img);
-      g.append(text(cx + 4 * m.s, top, fit(label, col - 8 * m.s, 7 * m.s), 'image-name', { 'data-image': imageKeys(img).join(' ') }));
+      const shortLabel = (model.nodes.length > 1 ? img.node + ': ' : '') +
+        (img.tags.length ? img.tags[0] + (img.tags.length > 1 ? ' +' + (img.tags.length - 1) : '') : '<none> ' + img.id);
       const mine = rw.filter((c) => c.image_id === img.id && c.node === img.node);
+      const stackTop = base - img.layers.length * m.layerH - (mine.length ? rwH + 2 * m.s : 0);
+      const name = text(cx + 4 * m.s, stackTop - 7 * m.s, fit(shortLabel, col - 8 * m.s, 7 * m.s), 'image-name', { 'data-image': imageKeys(img).join(' ') });
+      name.append(el('title', {}, document.createTextNode(img.node + ': ' + label)));
+      g.append(name);
       if (mine.length) {
         const yTop = base - img.layers.length * m.layerH - rwH - 2 * m.s;
         const names = mine.map((c) => c.name);
@@ -283,7 +289,8 @@ window.berthMapDraw = (function () {
           'task state-' + t.state, { 'data-service': t.service, 'data-image': t.image, 'data-slot': t.slot });
         tg.append(el('rect', { x: nx + 6 * m.s, y: ty, width: colW - 12 * m.s, height: m.task, rx: 5 * m.s, fill: hue(t.image) }));
         tg.append(text(nx + 14 * m.s, ty + 18 * m.s, fit(t.service + '.' + (t.slot || n.hostname), colW - 28 * m.s, 8 * m.s), 'name'));
-        tg.append(text(nx + 14 * m.s, ty + 36 * m.s, fit(t.image + ' · ' + t.state, colW - 28 * m.s, 6.8 * m.s)));
+        // The image's last part (web:v2): the version is what a rolling update changes.
+        tg.append(text(nx + 14 * m.s, ty + 36 * m.s, fit(t.image.split('/').pop() + ' · ' + t.state, colW - 28 * m.s, 6.8 * m.s)));
         ng.append(tg);
       });
       if (!tasks.length) ng.append(text(nx + m.pad, cy + m.title + 26 * m.s, 'no tasks', 'empty'));

@@ -11,7 +11,7 @@
   const source = document.body.dataset.mapSource || '/api/map/stream';
   const bigScreen = window.matchMedia('(min-width: 1800px)');
   const views = []; // { root, focus, svgBox, table, visible() }
-  const state = { model: null, rev: 0, hello: { preview: null, session: null }, sigs: new Map(), log: [] };
+  const state = { model: null, rev: 0, hello: { preview: null, session: null }, log: [] };
   window.berthMap = state; // for tests and the benchmark
 
   function h(tag, attrs, ...children) {
@@ -29,7 +29,9 @@
     const status = h('p', { class: 'lab-map-status', role: 'status', 'aria-live': 'polite' });
     const table = h('div', { class: 'visually-hidden lab-map-text' });
     root.replaceChildren(status, svgBox, table);
-    const v = { root, focus, svgBox, status, table, visible };
+    // Each view remembers what it drew last (data-key → data-sig): what
+    // differs next time glows, whether or not it was on screen meanwhile.
+    const v = { root, focus, svgBox, status, table, visible, sigs: new Map(), primed: false };
     views.push(v);
     // Enter on a container with a published port opens its first one.
     svgBox.addEventListener('keydown', (ev) => {
@@ -125,33 +127,34 @@
   function renderNow() {
     const m = state.model;
     const ctx = { preview: state.hello.preview, session: m.session, big: bigScreen.matches };
-    const before = state.sigs;
-    const after = new Map();
     const changed = new Set();
     for (const v of views) {
       if (!v.visible()) continue;
+      const before = v.sigs;
+      const after = new Map();
       const focused = document.activeElement && v.svgBox.contains(document.activeElement) ? document.activeElement.getAttribute('data-key') : null;
       const width = Math.max(320, v.svgBox.clientWidth || v.root.clientWidth || 600);
       const svg = draw.draw(m, v.focus, width, ctx);
       for (const g of svg.querySelectorAll('[data-key]')) {
         const key = g.getAttribute('data-key'); const sig = g.getAttribute('data-sig');
         after.set(key, sig);
-        if (state.primed && before.get(key) !== sig) { g.classList.add('changed'); changed.add(key); }
+        if (v.primed && before.get(key) !== sig) { g.classList.add('changed'); changed.add(key); }
       }
       v.svgBox.replaceChildren(svg);
       if (focused) { const again = svg.querySelector('[data-key="' + CSS.escape(focused) + '"]'); if (again) again.focus(); }
       describe(v, m);
-    }
-    if (after.size || !views.some((v) => v.visible())) {
-      const gone = [...before.keys()].filter((k) => !after.has(k) && !k.includes('@') && !k.startsWith('layer/'));
-      for (const v of views) {
-        if (!v.visible()) continue;
-        v.status.textContent = gone.length ? 'Removed: ' + gone.map((k) => k.split('/').pop()).join(', ') : '';
+      // Containers (once each, wherever drawn), volumes and swarm tasks
+      // that went away are named for a moment.
+      const name = (k) => k.split('/')[2].split('@')[0];
+      const gone = [...new Set([...before.keys()].filter((k) => !after.has(k) && /^(container|volume)\//.test(k)).map(name))]
+        .filter((nm) => ![...after.keys()].some((k) => /^(container|volume)\//.test(k) && name(k) === nm));
+      if (v.primed && gone.length) {
+        v.status.textContent = 'Removed: ' + gone.join(', ');
+        clearTimeout(v.clear);
+        v.clear = setTimeout(() => { v.status.textContent = ''; }, 6000);
       }
-      // Keys of objects drawn twice (a container on two networks) count once.
-      for (const k of before.keys()) if (!after.has(k) && !views.every((v) => v.visible())) after.set(k, before.get(k));
-      state.sigs = after;
-      state.primed = true;
+      v.sigs = after;
+      v.primed = true;
     }
     state.log.push({ rev: state.rev, at: performance.timeOrigin + performance.now(), changed: changed.size });
     if (state.log.length > 200) state.log.splice(0, 100);
