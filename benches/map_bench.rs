@@ -223,7 +223,15 @@ pub fn run(berth: &Path, runs: usize, maps: usize, seconds: u64) -> anyhow::Resu
     for i in 0..CONTAINERS {
         docker(
             &socket,
-            &["run", "-d", "--name", &format!("c{i}"), "busybox", "sleep", "3600"],
+            &[
+                "run",
+                "-d",
+                "--name",
+                &format!("c{i}"),
+                "busybox",
+                "sleep",
+                "3600",
+            ],
         )?;
     }
 
@@ -244,7 +252,8 @@ pub fn run(berth: &Path, runs: usize, maps: usize, seconds: u64) -> anyhow::Resu
         "map.mjs: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))?;
+    let result: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))?;
     let latencies: Vec<Duration> = result["latencies_ms"]
         .as_array()
         .ok_or_else(|| anyhow!("no latencies: {stdout}"))?
@@ -264,7 +273,18 @@ pub fn run(berth: &Path, runs: usize, maps: usize, seconds: u64) -> anyhow::Resu
     for _ in 1..maps {
         let (t, s) = server.session()?;
         for i in 0..2 {
-            docker(&s, &["run", "-d", "--name", &format!("c{i}"), "busybox", "sleep", "3600"])?;
+            docker(
+                &s,
+                &[
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("c{i}"),
+                    "busybox",
+                    "sleep",
+                    "3600",
+                ],
+            )?;
         }
         sockets.push(s);
         tokens.push(t);
@@ -288,11 +308,24 @@ pub fn run(berth: &Path, runs: usize, maps: usize, seconds: u64) -> anyhow::Resu
         .collect::<anyhow::Result<_>>()?;
     std::thread::sleep(Duration::from_secs(2));
     let (_, rss_open) = server.usage()?;
-    let before: usize = readers.iter().map(|r| r.models.load(Ordering::Relaxed)).sum();
+    let before: usize = readers
+        .iter()
+        .map(|r| r.models.load(Ordering::Relaxed))
+        .sum();
     let (cpu_with, rss_with) = measure(&format!("{maps} maps open,"))?;
-    let models: usize = readers.iter().map(|r| r.models.load(Ordering::Relaxed)).sum::<usize>() - before;
-    let bytes: usize = readers.iter().map(|r| r.bytes.load(Ordering::Relaxed)).sum();
-    let all: usize = readers.iter().map(|r| r.models.load(Ordering::Relaxed)).sum();
+    let models: usize = readers
+        .iter()
+        .map(|r| r.models.load(Ordering::Relaxed))
+        .sum::<usize>()
+        - before;
+    let bytes: usize = readers
+        .iter()
+        .map(|r| r.bytes.load(Ordering::Relaxed))
+        .sum();
+    let all: usize = readers
+        .iter()
+        .map(|r| r.models.load(Ordering::Relaxed))
+        .sum();
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         let _ = r.thread.join();

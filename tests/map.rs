@@ -82,7 +82,11 @@ async fn the_model_shows_networks_ports_volumes_and_shared_layers() {
     assert_eq!(solo["mounts"][0]["source"], "/root");
     assert_eq!(solo["mounts"][0]["read_only"], true);
     assert!(
-        m["volumes"].as_array().unwrap().iter().any(|v| v["name"] == "data"),
+        m["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == "data"),
         "{m}"
     );
 
@@ -101,7 +105,10 @@ async fn the_model_shows_networks_ports_volumes_and_shared_layers() {
     assert_eq!(a["image_id"], base["id"]);
     // Nothing of the host's: paths are the lab's, IDs are short.
     let text = m.to_string();
-    assert!(!text.contains(&c.data_dir().display().to_string()), "{text}");
+    assert!(
+        !text.contains(&c.data_dir().display().to_string()),
+        "{text}"
+    );
     assert_eq!(a["id"].as_str().unwrap().len(), 12);
 }
 
@@ -112,10 +119,16 @@ struct Sse {
 
 impl Sse {
     fn open(c: &Classroom, path: &str, token: Option<&str>) -> Result<Sse, String> {
+        let cookie = token.map(|t| format!("berth_session={t}"));
+        Sse::open_with(c, path, cookie.as_deref())
+    }
+
+    /// With any cookie (`name=value`), an instructor's for one.
+    fn open_with(c: &Classroom, path: &str, cookie: Option<&str>) -> Result<Sse, String> {
         let mut s = TcpStream::connect(&c.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let cookie = token
-            .map(|t| format!("Cookie: berth_session={t}\r\n"))
+        let cookie = cookie
+            .map(|t| format!("Cookie: {t}\r\n"))
             .unwrap_or_default();
         write!(
             s,
@@ -181,14 +194,22 @@ async fn the_stream_sends_a_new_model_after_each_command() {
     let hello: Value = serde_json::from_str(&hello).unwrap();
     assert_eq!(hello["session"], status["id"]);
     let first = sse.next_model();
-    assert!(first["containers"].as_array().unwrap().is_empty(), "{first}");
+    assert!(
+        first["containers"].as_array().unwrap().is_empty(),
+        "{first}"
+    );
 
     // A network (no event of its own in Docker's stream) appears too.
     t.type_text("docker network create streamnet\r").await;
     let deadline = Instant::now() + LONG;
     loop {
         let m = sse.next_model();
-        if m["networks"].as_array().unwrap().iter().any(|n| n["name"] == "streamnet") {
+        if m["networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "streamnet")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "no streamnet");
@@ -212,7 +233,12 @@ async fn the_stream_sends_a_new_model_after_each_command() {
     t.type_text("docker rm -f web\r").await;
     loop {
         let m = sse.next_model();
-        if !m["containers"].as_array().unwrap().iter().any(|c| c["name"] == "web") {
+        if !m["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "web")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "web never went away");
@@ -235,7 +261,10 @@ async fn a_learner_cannot_read_another_sessions_map() {
     assert!(!theirs.to_string().contains("alices"), "{theirs}");
     // No cookie, a made-up cookie: refused.
     assert_eq!(c.http("GET", "/api/map", None, None).status, 401);
-    assert_eq!(c.http("GET", "/api/map", Some("0123abcd"), None).status, 401);
+    assert_eq!(
+        c.http("GET", "/api/map", Some("0123abcd"), None).status,
+        401
+    );
     assert!(Sse::open(&c, "/api/map/stream", None)
         .err()
         .unwrap()
@@ -247,7 +276,12 @@ async fn a_learner_cannot_read_another_sessions_map() {
         "/api/workshops/1/demo/map",
     ] {
         let r = c.http("GET", path, Some(&alice), None);
-        assert!(r.status == 401 || r.status == 403, "{path}: {} {}", r.status, r.body);
+        assert!(
+            r.status == 401 || r.status == 403,
+            "{path}: {} {}",
+            r.status,
+            r.body
+        );
     }
     // One session holds a bounded number of streams.
     let mut open = Vec::new();
@@ -259,4 +293,155 @@ async fn a_learner_cannot_read_another_sessions_map() {
     // Alice's are not counted against Bob's.
     assert!(Sse::open(&c, "/api/map/stream", Some(&alice)).is_ok());
     drop(open);
+}
+
+/// `name=value` of the cookie a response sets.
+fn set_cookie(r: &common::classroom::Response) -> String {
+    r.header("set-cookie")
+        .and_then(|s| s.split(';').next())
+        .unwrap_or_else(|| panic!("a cookie in {r:?}"))
+        .to_string()
+}
+
+fn post(
+    c: &Classroom,
+    path: &str,
+    cookie: Option<&str>,
+    body: Value,
+) -> common::classroom::Response {
+    let extra: Vec<(&str, &str)> = cookie.map(|v| vec![("Cookie", v)]).unwrap_or_default();
+    c.request("POST", path, None, Some(&body.to_string()), &extra)
+        .expect("HTTP request")
+}
+
+fn get(c: &Classroom, path: &str, cookie: &str) -> common::classroom::Response {
+    c.request("GET", path, None, None, &[("Cookie", cookie)])
+        .expect("HTTP request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instructor_sees_a_learners_map_and_no_one_else_does() {
+    let lessons =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workshop-lessons");
+    let c = Classroom::start(&[
+        "--lessons",
+        &lessons.display().to_string(),
+        "--admin-token",
+        "admin-secret-for-map",
+        "--preview-listen",
+        "off",
+    ]);
+    let admin = set_cookie(&post(
+        &c,
+        "/api/instructor/login",
+        None,
+        serde_json::json!({"admin_token": "admin-secret-for-map"}),
+    ));
+    let mut instructors = Vec::new();
+    for (name, password) in [("ada", "analytical-engine"), ("grace", "cobol-rules")] {
+        let r = post(
+            &c,
+            "/api/instructors",
+            Some(&admin),
+            serde_json::json!({"username": name, "password": password}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = post(
+            &c,
+            "/api/instructor/login",
+            None,
+            serde_json::json!({"username": name, "password": password}),
+        );
+        instructors.push(set_cookie(&r));
+    }
+    let (ada, grace) = (&instructors[0], &instructors[1]);
+    let r = post(
+        &c,
+        "/api/workshops",
+        Some(ada),
+        serde_json::json!({"title": "maps", "lessons": ["01-quick"], "seats": 3}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (id, code) = (
+        r.json()["id"].as_i64().unwrap(),
+        r.json()["code"].as_str().unwrap().to_string(),
+    );
+    let r = post(
+        &c,
+        "/api/workshops/join",
+        None,
+        serde_json::json!({"code": code, "name": "Alice"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let alice = set_cookie(&r);
+    let alice_id = r.json()["learner"].as_i64().unwrap();
+    let token = alice.strip_prefix("berth_session=").unwrap();
+    let mut t = c.terminal(token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    t.run("docker run -d --name alices busybox sleep 300", LONG)
+        .await
+        .expect("ran");
+
+    // Ada, whose workshop it is, sees Alice's lab: the page and the stream.
+    let page = format!("/workshops/{id}/learners/{alice_id}/map");
+    let r = get(&c, &page, ada);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("data-map-source=\"page\""), "{}", r.body);
+    let stream = format!("/api/workshops/{id}/learners/{alice_id}/map");
+    let mut sse = Sse::open_with(&c, &stream, Some(ada)).expect("ada's stream");
+    let m = sse.next_model();
+    assert!(
+        m["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "alices"),
+        "{m}"
+    );
+    // Grace (another instructor), Alice herself, nobody: refused.
+    for who in [Some(grace.as_str()), Some(alice.as_str()), None] {
+        let err = Sse::open_with(&c, &stream, who).err().expect("refused");
+        assert!(
+            err.contains(" 401 ") || err.contains(" 404 ") || err.contains(" 403 "),
+            "{who:?}: {err}"
+        );
+        let r = c
+            .request(
+                "GET",
+                &page,
+                None,
+                None,
+                &who.map(|v| vec![("Cookie", v)]).unwrap_or_default(),
+            )
+            .unwrap();
+        assert_ne!(r.status, 200, "{who:?} got the page");
+    }
+    // A learner ID that is not in the workshop: refused.
+    assert!(Sse::open_with(
+        &c,
+        &format!("/api/workshops/{id}/learners/{}/map", alice_id + 1000),
+        Some(ada)
+    )
+    .is_err());
+
+    // The projector's demo lab has its own map, only for its instructor.
+    let demo = format!("/api/workshops/{id}/demo/map");
+    assert!(
+        Sse::open_with(&c, &demo, Some(ada)).is_err(),
+        "no demo lab yet"
+    );
+    let r = post(
+        &c,
+        &format!("/api/workshops/{id}/demo"),
+        Some(ada),
+        serde_json::json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut sse = Sse::open_with(&c, &demo, Some(ada)).expect("the demo's map");
+    let m = sse.next_model();
+    assert!(
+        !m.to_string().contains("alices"),
+        "the demo's map shows Alice's lab: {m}"
+    );
+    assert!(Sse::open_with(&c, &demo, Some(grace)).is_err());
 }

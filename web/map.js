@@ -8,7 +8,14 @@
 
 (function () {
   const draw = window.berthMapDraw;
-  const source = document.body.dataset.mapSource || '/api/map/stream';
+  // Whose map: the learner's own; `page` (an instructor's page for one
+  // learner: the same path under /api); `demo` (the projector's demo lab).
+  const source = (function () {
+    const s = document.body.dataset.mapSource;
+    if (s === 'page') return '/api' + location.pathname;
+    if (s === 'demo') return '/api/workshops/' + encodeURIComponent(location.pathname.split('/')[2]) + '/demo/map';
+    return '/api/map/stream';
+  })();
   const bigScreen = window.matchMedia('(min-width: 1800px)');
   const views = []; // { root, focus, svgBox, table, visible() }
   const state = { model: null, rev: 0, hello: { preview: null, session: null }, log: [] };

@@ -44,8 +44,8 @@ pub fn parse_config_bytes(
     store::parse_config(bytes)
 }
 pub use distribution::CompressedLayer;
-pub use reference::Reference;
 pub use outline::{LayerOutline, ScopeImage};
+pub use reference::Reference;
 pub use store::ImageStore;
 
 /// Errors of the image store. Messages use Docker's words where it has them.

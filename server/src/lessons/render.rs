@@ -72,7 +72,11 @@ pub fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
 /// Focuses: `all`, `networks`, `images`, `image=NAME` (that image's layers
 /// and the images sharing them), `swarm`.
 pub fn map_focus(text: &str) -> Result<String, String> {
-    let focus = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("all");
+    let focus = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("all");
     let ok = match focus.split_once('=') {
         Some(("image", name)) => {
             !name.is_empty()

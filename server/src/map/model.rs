@@ -186,7 +186,12 @@ fn cap<T>(
 }
 
 /// The model of a session whose nodes are `nodes` (name, scope).
-pub fn build(engine: &Engine, session: &str, nodes: &[(String, String)], cache: &LayerCache) -> Model {
+pub fn build(
+    engine: &Engine,
+    session: &str,
+    nodes: &[(String, String)],
+    cache: &LayerCache,
+) -> Model {
     let runtime = &engine.runtime;
     let mut m = Model {
         session: session.to_string(),
@@ -233,7 +238,11 @@ fn add_networks(runtime: &Runtime, node: &str, scope: &str, m: &mut Model) {
     for n in list {
         m.networks.push(NetworkView {
             node: node.to_string(),
-            driver: if n.overlay { "overlay".into() } else { n.driver.clone() },
+            driver: if n.overlay {
+                "overlay".into()
+            } else {
+                n.driver.clone()
+            },
             subnet: n.subnet.map(|s| s.to_string()).unwrap_or_default(),
             internal: n.internal,
             name: n.name,
@@ -257,7 +266,11 @@ fn add_containers(runtime: &Runtime, node: &str, scope: &str, m: &mut Model) {
                     .into_iter()
                     .map(|(key, _)| match key.as_str() {
                         "default" => "bridge".to_string(),
-                        _ => runtime.net().get(scope, &key).map(|n| n.name).unwrap_or(key),
+                        _ => runtime
+                            .net()
+                            .get(scope, &key)
+                            .map(|n| n.name)
+                            .unwrap_or(key),
                     })
                     .collect(),
             }
@@ -278,13 +291,22 @@ fn add_containers(runtime: &Runtime, node: &str, scope: &str, m: &mut Model) {
             .mounts
             .iter()
             .map(|mc| match mc {
-                MountConfig::Volume { name, target, read_only, .. } => MountView {
+                MountConfig::Volume {
+                    name,
+                    target,
+                    read_only,
+                    ..
+                } => MountView {
                     kind: "volume",
                     source: name.clone(),
                     target: target.clone(),
                     read_only: *read_only,
                 },
-                MountConfig::Bind { source, target, read_only } => MountView {
+                MountConfig::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => MountView {
                     kind: "bind",
                     source: source.display().to_string(),
                     target: target.clone(),
@@ -304,7 +326,12 @@ fn add_containers(runtime: &Runtime, node: &str, scope: &str, m: &mut Model) {
             image: r.config.image.clone(),
             image_id: short(&r.image_id),
             state: r.state.status.as_str().to_string(),
-            health: r.state.health.as_ref().map(|h| h.status.clone()).unwrap_or_default(),
+            health: r
+                .state
+                .health
+                .as_ref()
+                .map(|h| h.status.clone())
+                .unwrap_or_default(),
             networks,
             ports,
             mounts,

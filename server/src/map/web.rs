@@ -20,6 +20,9 @@ use super::watch::{MapError, Viewer};
 use crate::classroom::{Classroom, LiveSession};
 use crate::error::AppError;
 
+/// An instructor's page showing one learner's map (see `web/map.html`).
+pub const PAGE: &str = include_str!("../../../web/map.html");
+
 /// The learner's map routes.
 pub fn router(classroom: Arc<Classroom>) -> Router {
     Router::new()
@@ -29,9 +32,8 @@ pub fn router(classroom: Arc<Classroom>) -> Router {
 }
 
 fn session_of(c: &Classroom, headers: &HeaderMap) -> Result<Arc<LiveSession>, AppError> {
-    crate::lessons::web::live_of(c, headers).ok_or_else(|| {
-        AppError::unauthorized("no session: open the classroom to start one")
-    })
+    crate::lessons::web::live_of(c, headers)
+        .ok_or_else(|| AppError::unauthorized("no session: open the classroom to start one"))
 }
 
 /// The model now, as JSON (what the stream sends, once).

@@ -58,6 +58,10 @@ pub fn router(classroom: Arc<Classroom>) -> Router {
             get(shoulder_socket),
         )
         .route("/workshops/{id}/board", get(board_page))
+        .route(
+            "/workshops/{id}/learners/{learner}/map",
+            get(shoulder_map_page),
+        )
         .route("/workshops/{id}/cards", get(cards_page))
         .route("/workshops/{id}/present", get(present_page))
         .route("/join", get(join_form))
@@ -521,6 +525,17 @@ async fn board_page(
         }
         Err(e) => Err(e),
     }
+}
+
+/// A learner's lab map, for the instructor (the board links it).
+async fn shoulder_map_page(
+    State(x): Shared,
+    headers: HeaderMap,
+    Path((id, learner)): Path<(i64, i64)>,
+) -> Result<Html<&'static str>, AppError> {
+    let (_, w) = instructor_and_workshop(&x, &headers, id)?;
+    x.learner_session(&w, learner)?;
+    Ok(Html(crate::map::web::PAGE))
 }
 
 async fn present_page(
