@@ -445,3 +445,47 @@ async fn an_instructor_sees_a_learners_map_and_no_one_else_does() {
     );
     assert!(Sse::open_with(&c, &demo, Some(grace)).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowded_lab_costs_the_map_no_more_than_its_caps() {
+    let c = Classroom::start(&[]);
+    let (token, _) = c.new_session();
+    let mut t = c.terminal(&token, "node1").await;
+    assert!(t.wait_for(PROMPT, LONG).await, "no prompt: {:?}", t.text());
+    // 70 containers, one with 12 volumes and a 200-character name.
+    let long = "x".repeat(200);
+    let vols: String = (0..12).map(|i| format!(" -v v{i}:/v{i}")).collect();
+    let out = t
+        .run(
+            &format!(
+                "for i in $(seq 69); do docker create --name n$i busybox >/dev/null || exit 1; done; \
+                 docker create --name {long}{vols} busybox >/dev/null && echo made"
+            ),
+            Duration::from_secs(300),
+        )
+        .await
+        .expect("created");
+    assert!(out.contains("made"), "{out}");
+    let m = map_of(&c, &token);
+    assert_eq!(m["containers"].as_array().unwrap().len(), 60, "{m}");
+    assert_eq!(m["more"]["containers"], 10);
+    assert_eq!(m["volumes"].as_array().unwrap().len(), 12);
+    for c in m["containers"].as_array().unwrap() {
+        assert!(c["mounts"].as_array().unwrap().len() <= 8, "{c}");
+        assert!(c["name"].as_str().unwrap().chars().count() <= 121, "{c}");
+    }
+    // When the crowded one is among the 60 drawn, it says what it left out.
+    if let Some(crowded) = m["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["mounts"].as_array().unwrap().len() > 1)
+    {
+        assert_eq!(crowded["mounts"].as_array().unwrap().len(), 8);
+        assert_eq!(crowded["left_out"], 4);
+        assert!(crowded["name"].as_str().unwrap().chars().count() <= 121);
+    }
+    // The whole model stays small.
+    let size = m.to_string().len();
+    assert!(size < 64 * 1024, "{size} bytes");
+}

@@ -73,7 +73,7 @@ window.berthMapDraw = (function () {
 
   // One container card at (x, y); its height grows with its mounts.
   function card(c, x, y, m, ctx, where) {
-    const h = m.cardH + c.mounts.length * m.row;
+    const h = m.cardH + (c.mounts.length + (c.left_out ? 1 : 0)) * m.row;
     const sig = [c.state, c.health, c.image, c.networks.join(','), c.ports.map((p) => p.host_port + ':' + p.port).join(','),
       c.mounts.map((v) => v.kind + v.source + v.target).join(',')].join('|');
     const label = 'container ' + c.name + ', image ' + c.image + ', ' + c.state + (c.health ? ', ' + c.health : '') +
@@ -95,6 +95,7 @@ window.berthMapDraw = (function () {
         fit((v.kind === 'tmpfs' ? 'tmpfs' : v.source) + ' → ' + v.target + (v.read_only ? ' (ro)' : ''), m.card - 3 * m.pad, 6.6 * m.s)));
       g.append(d);
     });
+    if (c.left_out) g.append(text(x + m.pad, y + m.cardH + c.mounts.length * m.row + 4 * m.s, 'and ' + c.left_out + ' more ports, mounts or networks', 'subtle'));
     // Published ports: sockets on the card's right edge.
     let py = y + 6 * m.s;
     for (const p of c.ports) {

@@ -18,6 +18,10 @@ pub const MAX_IMAGES: usize = 40;
 pub const MAX_NETWORKS: usize = 24;
 pub const MAX_VOLUMES: usize = 40;
 pub const MAX_TASKS: usize = 60;
+/// Most ports, mounts, networks or tags one object lists.
+pub const MAX_PER_OBJECT: usize = 8;
+/// Longest text (a name, a path) a model carries, in characters.
+pub const MAX_TEXT: usize = 120;
 /// Images whose layers are remembered (content-addressed: never stale).
 const LAYER_CACHE: usize = 2048;
 
@@ -68,6 +72,13 @@ pub struct ContainerView {
     pub networks: Vec<String>,
     pub ports: Vec<PortView>,
     pub mounts: Vec<MountView>,
+    /// Ports, mounts and networks past [`MAX_PER_OBJECT`] each.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_out: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -167,6 +178,23 @@ impl LayerCache {
     }
 }
 
+/// `text`, cut to [`MAX_TEXT`] characters (a learner picks the names).
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_TEXT) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// The first [`MAX_PER_OBJECT`] of `items`, the rest counted in `more`.
+fn few<T>(mut items: Vec<T>, more: &mut usize) -> Vec<T> {
+    if items.len() > MAX_PER_OBJECT {
+        *more += items.len() - MAX_PER_OBJECT;
+        items.truncate(MAX_PER_OBJECT);
+    }
+    items
+}
+
 /// 12 hex digits of an ID or digest.
 pub fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
@@ -204,7 +232,7 @@ pub fn build(
         for v in runtime.volumes().list(scope) {
             m.volumes.push(VolumeView {
                 node: node.clone(),
-                name: v.name,
+                name: clip(&v.name),
                 anonymous: v.anonymous,
             });
         }
@@ -245,7 +273,7 @@ fn add_networks(runtime: &Runtime, node: &str, scope: &str, m: &mut Model) {
             },
             subnet: n.subnet.map(|s| s.to_string()).unwrap_or_default(),
             internal: n.internal,
-            name: n.name,
+            name: clip(&n.name),
         });
     }
 }
@@ -298,8 +326,8 @@ fn add_containers(runtime: &Runtime, node: &str, scope: &str, m: &mut Model) {
                     ..
                 } => MountView {
                     kind: "volume",
-                    source: name.clone(),
-                    target: target.clone(),
+                    source: clip(name),
+                    target: clip(target),
                     read_only: *read_only,
                 },
                 MountConfig::Bind {
@@ -308,22 +336,23 @@ fn add_containers(runtime: &Runtime, node: &str, scope: &str, m: &mut Model) {
                     read_only,
                 } => MountView {
                     kind: "bind",
-                    source: source.display().to_string(),
-                    target: target.clone(),
+                    source: clip(&source.display().to_string()),
+                    target: clip(target),
                     read_only: *read_only,
                 },
                 MountConfig::Tmpfs { target, .. } => MountView {
                     kind: "tmpfs",
                     source: String::new(),
-                    target: target.clone(),
+                    target: clip(target),
                     read_only: false,
                 },
             })
             .collect();
+        let mut left_out = 0;
         m.containers.push(ContainerView {
             id: short(&r.id),
             node: node.to_string(),
-            image: r.config.image.clone(),
+            image: clip(&r.config.image),
             image_id: short(&r.image_id),
             state: r.state.status.as_str().to_string(),
             health: r
@@ -332,10 +361,11 @@ fn add_containers(runtime: &Runtime, node: &str, scope: &str, m: &mut Model) {
                 .as_ref()
                 .map(|h| h.status.clone())
                 .unwrap_or_default(),
-            networks,
-            ports,
-            mounts,
-            name: r.name,
+            networks: few(networks.iter().map(|n| clip(n)).collect(), &mut left_out),
+            ports: few(ports, &mut left_out),
+            mounts: few(mounts, &mut left_out),
+            left_out,
+            name: clip(&r.name),
         });
     }
 }
@@ -366,7 +396,7 @@ fn add_images(runtime: &Runtime, node: &str, scope: &str, cache: &LayerCache, m:
         m.images.push(ImageView {
             node: node.to_string(),
             id: short(&i.id),
-            tags: i.tags,
+            tags: few(i.tags.iter().map(|t| clip(t)).collect(), &mut 0),
             layers: ids,
         });
     }
@@ -411,8 +441,8 @@ fn swarm_view(cluster: &Cluster, nodes: &[(String, String)]) -> SwarmView {
             .services
             .iter()
             .map(|s| ServiceView {
-                name: s.name().to_string(),
-                image: crate::grading::swarm::service_image(s),
+                name: clip(s.name()),
+                image: clip(&crate::grading::swarm::service_image(s)),
                 replicas: s.replicas(),
                 ports: s
                     .ports()
@@ -430,6 +460,7 @@ fn swarm_view(cluster: &Cluster, nodes: &[(String, String)]) -> SwarmView {
                     .map(|u| u.state.clone())
                     .unwrap_or_default(),
             })
+            .take(MAX_NETWORKS)
             .collect(),
         tasks: cluster
             .tasks
@@ -439,20 +470,21 @@ fn swarm_view(cluster: &Cluster, nodes: &[(String, String)]) -> SwarmView {
                 id: short(&t.id),
                 service: service_name
                     .get(t.service_id.as_str())
-                    .map(|s| s.to_string())
+                    .map(|s| clip(s))
                     .unwrap_or_default(),
                 slot: t.slot,
                 node: hostname
                     .get(t.node_id.as_str())
                     .map(|s| s.to_string())
                     .unwrap_or_default(),
-                image: t.spec["ContainerSpec"]["Image"]
-                    .as_str()
-                    .unwrap_or("")
-                    .split('@')
-                    .next()
-                    .unwrap_or("")
-                    .to_string(),
+                image: clip(
+                    t.spec["ContainerSpec"]["Image"]
+                        .as_str()
+                        .unwrap_or("")
+                        .split('@')
+                        .next()
+                        .unwrap_or(""),
+                ),
                 state: t.state.clone(),
             })
             .collect(),
