@@ -43,8 +43,8 @@ window.berthMapDraw = (function () {
   const imageKeys = (img) => (img.tags.length ? img.tags : ['<none>@' + img.id]);
 
   // The geometry, scaled up on a projector-sized screen.
-  function metrics(big) {
-    const s = big ? 1.3 : 1;
+  function metrics(scale) {
+    const s = scale;
     return { s, pad: 10 * s, card: 200 * s, cardH: 62 * s, row: 17 * s, gap: 12 * s, title: 24 * s, font: 13 * s,
       layerH: 26 * s, col: 150 * s, task: 46 * s };
   }
@@ -57,7 +57,7 @@ window.berthMapDraw = (function () {
 
   function portLink(c, p, x, y, m, ctx) {
     const label = ':' + p.host_port + '→' + p.port + (p.proto === 'tcp' ? '' : '/' + p.proto);
-    const w = (label.length * 7.2 + 10) * m.s;
+    const w = (label.length * 8 + 12) * m.s;
     const url = ctx.preview && p.proto === 'tcp' ? ctx.preview + '/s/' + ctx.session + '/' + p.host_port + '/' : null;
     const g = el('g', { class: 'port' });
     g.append(el('rect', { x, y, width: w, height: m.row, rx: 4 * m.s }), text(x + 5 * m.s, y + m.row - 4 * m.s, label));
@@ -82,7 +82,7 @@ window.berthMapDraw = (function () {
     const g = node('container/' + c.node + '/' + c.name + where, sig, label, 'container state-' + c.state + (c.health ? ' health-' + c.health : ''),
       { 'data-name': c.name, 'data-ports': c.ports.map((p) => p.host_port).join(' ') });
     g.append(el('rect', { class: 'card', x, y, width: m.card, height: h, rx: 6 * m.s }));
-    g.append(text(x + m.pad, y + 19 * m.s, fit(c.name, m.card - 2 * m.pad, 8 * m.s), 'name'));
+    g.append(text(x + m.pad, y + 19 * m.s, fit(c.name, m.card - 2 * m.pad, 8.8 * m.s), 'name'));
     g.append(text(x + m.pad, y + 36 * m.s, fit(c.image, m.card - 2 * m.pad, 7 * m.s), 'image'));
     const state = c.state + (c.health ? ' · ' + c.health : '');
     g.append(el('circle', { class: 'dot', cx: x + m.pad + 4 * m.s, cy: y + 50 * m.s, r: 4 * m.s }));
@@ -209,7 +209,9 @@ window.berthMapDraw = (function () {
     const rwH = m.layerH;
     // Each image's name sits on its own stack (on its containers' writable
     // layers when it has any), so a short image is not named far above.
-    const base = y + m.title + 4 * m.s + rwH + depth * m.layerH;
+    const hasRw = (img) => rw.some((c) => c.image_id === img.id && c.node === img.node);
+    const tallest = Math.max(...order.map((img) => img.layers.length * m.layerH + (hasRw(img) ? rwH + 2 * m.s : 0)), depth * m.layerH);
+    const base = y + m.title + tallest;
     order.forEach((img, i) => {
       const cx = x + i * col;
       const label = imageLabel(img);
@@ -217,7 +219,7 @@ window.berthMapDraw = (function () {
         (img.tags.length ? img.tags[0] + (img.tags.length > 1 ? ' +' + (img.tags.length - 1) : '') : '<none> ' + img.id);
       const mine = rw.filter((c) => c.image_id === img.id && c.node === img.node);
       const stackTop = base - img.layers.length * m.layerH - (mine.length ? rwH + 2 * m.s : 0);
-      const name = text(cx + 4 * m.s, stackTop - 7 * m.s, fit(shortLabel, col - 8 * m.s, 7 * m.s), 'image-name', { 'data-image': imageKeys(img).join(' ') });
+      const name = text(cx + 4 * m.s, stackTop - 7 * m.s, fit(shortLabel, col - 10 * m.s, 8.4 * m.s), 'image-name', { 'data-image': imageKeys(img).join(' ') });
       name.append(el('title', {}, document.createTextNode(img.node + ': ' + label)));
       g.append(name);
       if (mine.length) {
@@ -310,8 +312,8 @@ window.berthMapDraw = (function () {
 
   // The whole picture for `focus`, `width` pixels wide.
   function draw(model, focus, width, ctx) {
-    const m = metrics(ctx.big);
-    const svg = el('svg', { class: 'lab-map-svg', width, role: 'group', 'aria-label': 'Map of your lab' });
+    const m = metrics(ctx.scale);
+    const svg = el('svg', { class: 'lab-map-svg', width, role: 'group', 'aria-label': 'Map of your lab', style: 'font-size:' + m.font + 'px' });
     const x = 4; const w = width - 8;
     let y = 4;
     const section = (title, part) => {

@@ -133,7 +133,9 @@
 
   function renderNow() {
     const m = state.model;
-    const ctx = { preview: state.hello.preview, session: m.session, big: bigScreen.matches };
+    // Larger on a projector-sized screen, larger still on the projector page.
+    const scale = document.body.dataset.mapSource === 'demo' ? 1.7 : bigScreen.matches ? 1.3 : 1;
+    const ctx = { preview: state.hello.preview, session: m.session, scale };
     const changed = new Set();
     for (const v of views) {
       if (!v.visible()) continue;

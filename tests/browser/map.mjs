@@ -121,6 +121,13 @@ if (want('swarm')) {
   await page.waitForFunction(() => document.querySelectorAll('#tabs button').length === 3, null, { timeout: 180000 })
     .catch(() => fail('no three node tabs'));
   try { await termHas('root@node1:~#'); } catch (e) { await fail('no prompt on node1'); }
+  // The lesson's setup (every node leaves any swarm) runs in the
+  // background: joining before it ends would be undone.
+  await page.waitForFunction(async () => {
+    const r = await fetch('/api/lessons', { credentials: 'same-origin' });
+    const l = (await r.json()).find((x) => x.slug === '13-swarm');
+    return l && l.setup === 'done';
+  }, null, { timeout: 120000, polling: 500 }).catch(() => fail('the lesson setup never finished'));
   await run('docker swarm init >/dev/null && docker swarm join-token worker | grep "docker swarm join"');
   const join = (await termText()).split('\n').map((l) => l.trim()).find((l) => l.startsWith('docker swarm join --token'));
   if (!join) await fail('no join command');
