@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::stream::{self, Stream};
+use futures_util::StreamExt;
 use serde_json::json;
 
 use super::watch::{MapError, Viewer};
@@ -96,5 +97,3 @@ fn events(viewer: Viewer, hello: String) -> impl Stream<Item = Result<Event, Inf
         },
     ))
 }
-
-use futures_util::StreamExt;
