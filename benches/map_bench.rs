@@ -10,6 +10,14 @@
 //!    raw server-sent-event reader), while every session's containers are
 //!    paused and unpaused in turn for SECONDS (default 20); the server's
 //!    CPU time and resident memory beside the same churn with no map open.
+//!
+//! Measured 2026-12-07 on 2 shared cores (load 12–15 from other builds),
+//! release build, `map 100 20 20`: event to SVG median 43.5 ms (p10 37.3,
+//! p90 48.5; 25 ms of it is the watcher's burst window); 20 maps open while
+//! 20 labs churned 40 pause/unpause a second in all: server CPU 5.5 %
+//! beside 3.2 % with none open, 0.12 % of a core per map at 2 models a
+//! second (939 bytes each), about 2 kB resident per map. Debug build, `map
+//! 60 20 15`: median 42.0 ms, 0.30 % of a core per map.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
