@@ -50,16 +50,29 @@
     return v;
   }
 
-  // The tab beside the terminal: the editor's tab strip when the page has
-  // one, else a strip of our own with "Terminal" and "Map".
+  // The tab beside the terminal: a pane of the page's panes (panes.js, the
+  // editor's tab strip) when it has them, else a strip of our own with
+  // "Terminal" and "Map" (the projector page).
   function addPane() {
     const terminal = document.getElementById('terminal');
     if (!terminal) return null;
+    if (window.berthPanes) {
+      const pane = h('section', { id: 'map-pane', class: 'map-pane in-panes', 'aria-label': 'Map of your lab' });
+      window.berthPanes.add({ id: 'map', label: 'Map', el: pane, onShow: () => { connect(); render(); } });
+      // The same ids as our own strip's, for tests and links.
+      for (const [id, pid] of [['tab-map', 'map'], ['tab-terminal', 'terminal']]) {
+        const b = document.querySelector('.pane-tabs [data-pane="' + pid + '"]');
+        if (b && !b.id) { b.id = id; b.setAttribute('aria-controls', pid === 'map' ? 'map-pane' : 'terminal'); }
+      }
+      addView(pane, 'all', () => !pane.hidden);
+      window.berthShowMap = () => window.berthPanes.show('map');
+      return pane;
+    }
     const main = terminal.parentElement;
     main.classList.add('has-panes');
     let strip = main.querySelector('.pane-tabs');
     if (!strip) {
-      strip = h('div', { class: 'pane-tabs', role: 'tablist', 'aria-label': 'Lab views' });
+      strip = h('div', { class: 'pane-tabs map-own-tabs', role: 'tablist', 'aria-label': 'Lab views' });
       const t = h('button', { type: 'button', role: 'tab', id: 'tab-terminal', 'aria-controls': 'terminal', 'aria-selected': 'true' }, 'Terminal');
       strip.append(t);
       main.insertBefore(strip, main.firstChild);
