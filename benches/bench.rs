@@ -40,6 +40,10 @@
 //!
 //! `lessons`: a lesson's Check round trip, failing and passing (`lessons.rs`).
 //!
+//! `map`: the lab map's latency from an engine event to the SVG in Chromium
+//! with 30 containers, and the server's cost per open map while labs churn
+//! (`map_bench.rs`).
+//!
 //! `workshop`: 100 learners, their Presenter tabs and a progress board while
 //! the instructor broadcasts 10 kB/s for 60 s: bytes delivered, server
 //! memory, pass-to-board delay (`workshop.rs`).
@@ -69,6 +73,7 @@ use berth_runtime::DataDir;
 #[path = "classroom.rs"]
 mod classroom;
 mod lessons;
+mod map_bench;
 mod mesh_bench;
 mod net;
 mod pull_bench;
@@ -131,12 +136,18 @@ fn main() -> anyhow::Result<()> {
             args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(200),
             args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(25),
         ),
+        Some("map") => map_bench::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100),
+            args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(20),
+            args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(20),
+        ),
         Some("unpack") => {
             unpack_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(9))
         }
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | term [KEYS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND] | store [LEARNERS] [ROUNDS]"
+                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | map [RUNS] [MAPS] [SECONDS] | term [KEYS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND] | store [LEARNERS] [ROUNDS]"
             );
             std::process::exit(2)
         }

@@ -35,7 +35,7 @@ impl Drop for Server {
 }
 
 /// One HTTP/1.1 request: (status, headers+body text).
-fn http(
+pub(crate) fn http(
     addr: &str,
     method: &str,
     path: &str,

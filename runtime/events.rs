@@ -1,8 +1,14 @@
 //! Engine events (`docker events`): what happened to which object, kept in a
 //! bounded history for `since`/`until` replays and broadcast to live readers.
+//!
+//! Beside them, a lighter signal: *which scope changed*. Every event sends
+//! its scope, and so does every request that changed a scope's state
+//! without an event of its own (a network, a volume, a pulled or committed
+//! image). Watchers that only redraw state (the lab map) listen to that
+//! and never see `docker events` grow events Docker would not send.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tokio::sync::broadcast;
@@ -31,6 +37,8 @@ pub struct Event {
 pub struct EventBus {
     history: Mutex<VecDeque<Event>>,
     live: broadcast::Sender<Event>,
+    /// Scopes whose state changed (see the module's doc).
+    changes: broadcast::Sender<Arc<str>>,
 }
 
 impl Default for EventBus {
@@ -38,6 +46,7 @@ impl Default for EventBus {
         Self {
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             live: broadcast::channel(HISTORY).0,
+            changes: broadcast::channel(HISTORY).0,
         }
     }
 }
@@ -71,6 +80,21 @@ impl EventBus {
         // Subscribe under the same lock (see `subscribe`): nothing is missed
         // or seen twice between the replay and the live stream.
         let _ = self.live.send(event);
+        drop(history);
+        self.changed(scope);
+    }
+
+    /// Says that `scope`'s state changed (no event is recorded).
+    pub fn changed(&self, scope: &str) {
+        // No watcher is no error: the signal is for whoever listens now.
+        let _ = self.changes.send(Arc::from(scope));
+    }
+
+    /// A receiver of the scopes that change from now on. A receiver that
+    /// falls behind gets `Lagged` (it missed some): it should assume that
+    /// anything changed.
+    pub fn watch_changes(&self) -> broadcast::Receiver<Arc<str>> {
+        self.changes.subscribe()
     }
 
     /// Past events (for `since`) and a receiver of every later one.

@@ -97,7 +97,10 @@ let shoulder = null; let shoulderTerm = null; let shoulderRow = null;
 function openShoulder(row) {
   shoulderRow = row;
   const box = document.getElementById('shoulder'); box.hidden = false;
-  document.getElementById('shoulder-title').textContent = 'Over the shoulder: ' + row.name;
+  document.getElementById('shoulder-title').textContent = 'Over the shoulder: ' + row.name + ' ';
+  const map = document.createElement('a');
+  map.href = '/workshops/' + id + '/learners/' + row.id + '/map'; map.target = '_blank'; map.textContent = 'Lab map';
+  document.getElementById('shoulder-title').append(map);
   if (shoulder) shoulder.close();
   if (shoulderTerm) shoulderTerm.dispose();
   document.getElementById('shoulder-term').replaceChildren();

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 
-use super::http::{empty, ApiError, Query, Reply, API_VERSION};
+use super::http::{empty, ApiError, Body, Query, Reply, API_VERSION};
 use super::{
     build, containers, distribution, exec, images, networks, swarm, system, volumes, Engine, Scope,
 };
@@ -23,10 +23,15 @@ pub struct Ctx {
 /// Answers one request; never fails (errors become Docker's error replies).
 pub async fn route(engine: Arc<Engine>, scope: Arc<Scope>, req: Request<Incoming>) -> Reply {
     let hide = hidden_root(&engine, &scope);
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD);
+    let (runtime, name) = (engine.runtime.clone(), scope.name.clone());
     let mut reply = match dispatch(engine, scope, req).await {
         Ok(r) => r,
         Err(e) => e.reply(),
     };
+    if changes {
+        reply = tell_changed(runtime, name, reply);
+    }
     if let Some(root) = hide {
         hide_host_paths(&mut reply, &root);
     }
@@ -43,6 +48,34 @@ pub async fn route(engine: Arc<Engine>, scope: Arc<Scope>, req: Request<Incoming
         )),
     );
     reply
+}
+
+/// Says the scope changed once a request that may change it is answered:
+/// at once for a whole answer, when the stream ends for a streamed one (a
+/// pull or a build makes its image at the end). Watchers of state (the lab
+/// map) learn of networks, volumes and images this way, which emit no
+/// events of their own.
+fn tell_changed(runtime: Arc<crate::container::Runtime>, scope: String, reply: Reply) -> Reply {
+    let (parts, body) = reply.into_parts();
+    let body = match body {
+        Body::Stream(mut rx) => {
+            let (tx, out) = tokio::sync::mpsc::channel(8);
+            tokio::spawn(async move {
+                while let Some(chunk) = rx.recv().await {
+                    if tx.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                runtime.events().changed(&scope);
+            });
+            Body::Stream(out)
+        }
+        whole => {
+            runtime.events().changed(&scope);
+            whole
+        }
+    };
+    Reply::from_parts(parts, body)
 }
 
 /// The data directory's path as a learner's scope must not see it (in

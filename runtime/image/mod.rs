@@ -23,6 +23,7 @@ pub mod digest;
 mod distribution;
 pub mod layer;
 mod lineage;
+mod outline;
 mod pack;
 pub mod reference;
 mod store;
@@ -43,6 +44,7 @@ pub fn parse_config_bytes(
     store::parse_config(bytes)
 }
 pub use distribution::CompressedLayer;
+pub use outline::{LayerOutline, ScopeImage};
 pub use reference::Reference;
 pub use store::ImageStore;
 

@@ -418,7 +418,7 @@ impl ImageStore {
         })
     }
 
-    fn blob_size(&self, digest: &str) -> u64 {
+    pub(crate) fn blob_size(&self, digest: &str) -> u64 {
         self.blob_path(digest)
             .and_then(|p| fs::metadata(p).map_err(ImageError::io("stat blob")))
             .map(|m| m.len())

@@ -49,6 +49,21 @@ const FILES: &[(&str, &[u8], &str)] = &[
         "text/javascript; charset=utf-8",
     ),
     (
+        "map.js",
+        include_bytes!("../../web/map.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "map-draw.js",
+        include_bytes!("../../web/map-draw.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "map.css",
+        include_bytes!("../../web/map.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
         "xterm.js",
         include_bytes!(concat!(env!("OUT_DIR"), "/xterm.js")),
         "text/javascript; charset=utf-8",

@@ -107,12 +107,15 @@ pub struct Classroom {
     limiter: RateLimiter,
     /// Set once by the lessons (see [`ResetHook`]).
     pub after_reset: std::sync::OnceLock<ResetHook>,
+    /// The lab maps being watched (see [`crate::map`]).
+    pub maps: Arc<crate::map::Maps>,
 }
 
 impl Classroom {
     pub fn new(config: ClassroomConfig, sessions: Arc<Sessions>, store: Store) -> Arc<Self> {
         Arc::new(Self {
             limiter: RateLimiter::new(config.sessions_per_minute),
+            maps: crate::map::Maps::new(sessions.engine.clone()),
             config,
             sessions,
             store,

@@ -12,6 +12,7 @@
 //! - [`error`]: the one HTTP error type.
 //! - [`files`]: the editor's file API (a lab's files, in-root).
 //! - [`workshop`]: workshops and the instructor's tools (board, demo).
+//! - [`map`]: the live lab map (model, watcher per session, routes).
 //!
 //! Servers are testable by construction: [`routes::app`] builds the router,
 //! [`run`] serves it on a listener until `shutdown` resolves.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod files;
 pub mod grading;
 pub mod lessons;
+pub mod map;
 pub mod pages;
 pub mod preview;
 pub mod ratelimit;

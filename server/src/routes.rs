@@ -41,6 +41,7 @@ pub fn app(classroom: Arc<Classroom>) -> Router {
         .with_state(classroom.clone())
         .merge(crate::lessons::web::router(classroom.clone()))
         .merge(crate::files::router(classroom.clone()))
+        .merge(crate::map::web::router(classroom.clone()))
         .merge(crate::workshop::web::router(classroom))
 }
 

@@ -383,6 +383,12 @@ pub fn parse_lesson(dir: &Path, problems: &mut Vec<Problem>) -> Option<Lesson> {
                 );
             }
         }
+        if block.lang == "lab-map" {
+            if let Err(m) = render::map_focus(&block.text) {
+                problem(line, m);
+            }
+            continue;
+        }
         if block.lang != "exercise" {
             continue;
         }
@@ -599,6 +605,33 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("data-command=\"echo hi\""), "{html}");
+    }
+
+    #[test]
+    fn a_lab_map_block_becomes_a_live_map_figure_and_check_refuses_a_bad_focus() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("01-map");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("lesson.md"),
+            "+++\ntitle = \"M\"\n+++\n\n```lab-map\nimage=web:v1\n```\n\n```lab-map\n```\n\n```lab-map\ncontainers\n```\n\n```lab-map\nimage=\"><script>\n```\n",
+        )
+        .unwrap();
+        let (lessons, problems) = load_dir(dir.path());
+        let messages: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let file = d.join("lesson.md").display().to_string();
+        assert_eq!(
+            messages,
+            [
+                format!("{file}:12: lab-map focus \"containers\": use all, networks, images, image=NAME or swarm"),
+                format!("{file}:16: lab-map focus \"image=\\\"><script>\": use all, networks, images, image=NAME or swarm"),
+            ]
+        );
+        let html = render::to_html(&lessons[0]);
+        assert!(html.contains("<figure class=\"lab-map\" data-focus=\"image=web:v1\"><div class=\"lab-map-view\"></div><figcaption>Your lab, live: the layers of web:v1</figcaption></figure>"), "{html}");
+        assert!(html.contains("data-focus=\"all\""), "{html}");
+        // A focus the check refused is drawn as the whole map, never as markup.
+        assert!(!html.contains("<script>"), "{html}");
     }
 
     #[test]

@@ -93,6 +93,56 @@ pub fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
     out
 }
 
+/// What a `lab-map` block shows: its first line, `all` when empty.
+///
+/// ````markdown
+/// ```lab-map
+/// networks
+/// ```
+/// ````
+/// Focuses: `all`, `networks`, `images`, `image=NAME` (that image's layers
+/// and the images sharing them), `swarm`.
+pub fn map_focus(text: &str) -> Result<String, String> {
+    let focus = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("all");
+    let ok = match focus.split_once('=') {
+        Some(("image", name)) => {
+            !name.is_empty()
+                && name.len() <= 256
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+        }
+        Some(_) => false,
+        None => matches!(focus, "all" | "networks" | "images" | "swarm"),
+    };
+    if ok {
+        Ok(focus.to_string())
+    } else {
+        Err(format!(
+            "lab-map focus {focus:?}: use all, networks, images, image=NAME or swarm"
+        ))
+    }
+}
+
+/// A `lab-map` block: a live map of the learner's lab (drawn by map.js).
+fn map_html(text: &str) -> String {
+    let focus = map_focus(text).unwrap_or_else(|_| "all".into());
+    let what = match focus.split_once('=') {
+        Some((_, name)) => format!("the layers of {name}"),
+        None if focus == "all" => "everything".to_string(),
+        None => focus.clone(),
+    };
+    format!(
+        "<figure class=\"lab-map\" data-focus=\"{}\"><div class=\"lab-map-view\"></div><figcaption>Your lab, live: {}</figcaption></figure>\n",
+        esc(&focus),
+        esc(&what)
+    )
+}
+
 /// HTML-escapes `s`.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -185,6 +235,8 @@ pub fn to_html(lesson: &Lesson) -> String {
                         file_block_html(&path, &lang, node.as_deref(), &text)
                     } else if lang == "exercise" {
                         exercises.next().map(exercise_html).unwrap_or_default()
+                    } else if lang == "lab-map" {
+                        map_html(&text)
                     } else if run {
                         let mut h = super::pages::render(&super::pages::Runnable {
                             lang: &lang,

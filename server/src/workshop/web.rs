@@ -48,11 +48,20 @@ pub fn router(classroom: Arc<Classroom>) -> Router {
         .route("/api/workshops/{id}/registry", post(open_registry))
         .route("/ws/workshops/{id}/board", get(board_socket))
         .route("/ws/workshops/{id}/demo/{node}", get(demo_socket))
+        .route("/api/workshops/{id}/demo/map", get(demo_map))
+        .route(
+            "/api/workshops/{id}/learners/{learner}/map",
+            get(shoulder_map),
+        )
         .route(
             "/ws/workshops/{id}/learners/{learner}/terminal/{node}",
             get(shoulder_socket),
         )
         .route("/workshops/{id}/board", get(board_page))
+        .route(
+            "/workshops/{id}/learners/{learner}/map",
+            get(shoulder_map_page),
+        )
         .route("/workshops/{id}/cards", get(cards_page))
         .route("/workshops/{id}/present", get(present_page))
         .route("/join", get(join_form))
@@ -393,6 +402,31 @@ fn terminal_of(live: &LiveSession, node: &str) -> Result<Arc<crate::terminal::Te
         .ok_or_else(|| AppError::not_found(format!("no such node: {node}")))
 }
 
+/// The demo lab's map (the projector's), as the learner's map stream.
+async fn demo_map(
+    State(x): Shared,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let (_, w) = instructor_and_workshop(&x, &headers, id)?;
+    let demo = x.demo(w.id).ok_or(WorkshopError::NotYet(
+        "no demo lab yet: start one first".into(),
+    ))?;
+    Ok(crate::map::web::stream(&x.classroom, &demo, &headers))
+}
+
+/// A learner's map for the instructor's shoulder view: only a learner of
+/// a workshop the instructor owns.
+async fn shoulder_map(
+    State(x): Shared,
+    headers: HeaderMap,
+    Path((id, learner)): Path<(i64, i64)>,
+) -> Result<Response, AppError> {
+    let (_, w) = instructor_and_workshop(&x, &headers, id)?;
+    let live = x.learner_session(&w, learner)?;
+    Ok(crate::map::web::stream(&x.classroom, &live, &headers))
+}
+
 async fn demo_socket(
     State(x): Shared,
     headers: HeaderMap,
@@ -491,6 +525,17 @@ async fn board_page(
         }
         Err(e) => Err(e),
     }
+}
+
+/// A learner's lab map, for the instructor (the board links it).
+async fn shoulder_map_page(
+    State(x): Shared,
+    headers: HeaderMap,
+    Path((id, learner)): Path<(i64, i64)>,
+) -> Result<Html<&'static str>, AppError> {
+    let (_, w) = instructor_and_workshop(&x, &headers, id)?;
+    x.learner_session(&w, learner)?;
+    Ok(Html(crate::map::web::PAGE))
 }
 
 async fn present_page(
