@@ -116,6 +116,15 @@ async fn healthz(State(c): State<Arc<Classroom>>) -> Json<serde_json::Value> {
         "sessions": c.count(),
         "max_sessions": c.config.max_sessions,
         "pool": c.pooled(),
+        // A front's runners: which answer, how loaded (the operator's view).
+        "runners": c.runners.get().map(|pool| pool.runners.iter().map(|r| {
+            let h = r.health();
+            json!({
+                "up": r.is_up(),
+                "sessions": h.as_ref().map(|h| h.sessions),
+                "max_sessions": h.as_ref().map(|h| h.max_sessions),
+            })
+        }).collect::<Vec<_>>()),
     }))
 }
 
