@@ -44,6 +44,10 @@
 //! the instructor broadcasts 10 kB/s for 60 s: bytes delivered, server
 //! memory, pass-to-board delay (`workshop.rs`).
 //!
+//! `scale`: a front and a runner: placement rate, prompt latency and
+//! keystroke echo through the front beside direct to the runner, memory per
+//! session on the runner (`scale.rs`).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -69,6 +73,7 @@ mod net;
 mod pull_bench;
 mod registry;
 mod sandbox_bench;
+mod scale;
 mod swarm_bench;
 mod unpack_bench;
 mod workshop;
@@ -99,6 +104,11 @@ fn main() -> anyhow::Result<()> {
             args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(30),
             args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(50),
         ),
+        Some("scale") => scale::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20),
+            args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(20),
+        ),
         Some("workshop") => workshop::run(
             &berth_binary()?,
             args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(100),
@@ -121,7 +131,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND]"
+                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND] | scale [RUNS] [IDLE]"
             );
             std::process::exit(2)
         }

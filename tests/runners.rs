@@ -92,8 +92,10 @@ impl Runner {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.netns])
+        // nsenter, not `ip netns exec`: that also remounts /sys, and with
+        // it the cgroup tree the runner makes its sessions' cgroups in.
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
             .arg(env!("CARGO_BIN_EXE_berth"))
             .arg("--data-dir")
             .arg(&self.data)
@@ -109,6 +111,10 @@ impl Runner {
             .spawn()
             .expect("start berth runner");
         self.child = Some(child);
+    }
+
+    /// Waits until the runner answers.
+    fn wait_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(180);
         while Instant::now() < deadline {
             if self.api("GET", "/health").is_some() {
@@ -251,6 +257,8 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     let registry = dir.path().join("registry");
     let mut r1 = Runner::new(1, dir.path(), &registry, &secret);
     let mut r2 = Runner::new(2, dir.path(), &registry, &secret);
+    r1.wait_up();
+    r2.wait_up();
 
     // Without the secret a runner answers nothing.
     let out = Command::new("curl")
@@ -378,6 +386,7 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     // Runner 2 comes back and takes sessions again: "start again" places
     // the lost learner's new lab on the least loaded runner, runner 2.
     r2.start();
+    r2.wait_up();
     wait_until(Duration::from_secs(20), "runner 2 back", || up(&c) == [true, true]);
     call(&c, "POST", "/api/session/reset", (k, &v), None);
     let status = call(&c, "GET", "/api/session", (k, &v), None);

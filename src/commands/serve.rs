@@ -242,26 +242,33 @@ pub fn run(data_dir: &Path, args: ServeArgs, role: Role) -> anyhow::Result<()> {
             containers: args.max_containers_per_session.max(1),
             requests: args.max_requests_per_session.max(1),
         });
-        start_registry(
-            &engine,
-            args.registry_listen,
-            &args.allow_registry,
-            args.registry_dir.as_deref(),
-        )
-        .await?;
+        // A front holds no labs: no registry, no lab image, no packs, no
+        // sweep (its runners do all that), and it needs no privileges.
+        let front = !args.runners.is_empty();
+        if !front {
+            start_registry(
+                &engine,
+                args.registry_listen,
+                &args.allow_registry,
+                args.registry_dir.as_deref(),
+            )
+            .await?;
+        }
         let mut settings = engine.registry_settings();
         args.upstreams.apply(&mut settings)?;
         engine.set_registry(settings);
-        let swept = sweep::sweep(&engine);
-        if swept > 0 {
-            tracing::info!(sessions = swept, "removed sessions left by a previous run");
+        if !front {
+            let swept = sweep::sweep(&engine);
+            if swept > 0 {
+                tracing::info!(sessions = swept, "removed sessions left by a previous run");
+            }
+            engine
+                .runtime
+                .images()
+                .prepare_lab()
+                .context("prepare the lab image")?;
         }
-        engine
-            .runtime
-            .images()
-            .prepare_lab()
-            .context("prepare the lab image")?;
-        {
+        if !front {
             let engine = engine.clone();
             let dirs = args.images.clone();
             let data_dir = data_dir.to_path_buf();

@@ -156,13 +156,17 @@ async fn lesson_page(
             title: l.meta.title,
         })
     };
-    let missing_images = x
-        .classroom
-        .sessions
-        .engine
-        .runtime
-        .images()
-        .missing(berth_runtime::session::BASE_SCOPE, &lesson.meta.images);
+    // A front's images are its runners' (loaded from the same packs).
+    let missing_images = if x.classroom.runners.get().is_some() {
+        Vec::new()
+    } else {
+        x.classroom
+            .sessions
+            .engine
+            .runtime
+            .images()
+            .missing(berth_runtime::session::BASE_SCOPE, &lesson.meta.images)
+    };
     Html(pages::render(&LessonPage {
         slug: lesson.slug.clone(),
         title: lesson.meta.title.clone(),

@@ -173,6 +173,9 @@ impl RunnerPool {
     /// with room; another runner is tried when one turns out full.
     pub async fn place(&self, label: &str) -> Result<(usize, SessionInfo), RunnerError> {
         let mut tried = BTreeSet::new();
+        // The last failure that was not "full": when every runner failed,
+        // the learner is told what went wrong, not that the room is full.
+        let mut failed: Option<RunnerError> = None;
         loop {
             let pick = self
                 .runners
@@ -183,7 +186,7 @@ impl RunnerPool {
                 .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
                 .map(|(i, _)| i);
             let Some(i) = pick else {
-                return Err(RunnerError::Full { retry_after: 10 });
+                return Err(failed.unwrap_or(RunnerError::Full { retry_after: 10 }));
             };
             tried.insert(i);
             let r = &self.runners[i];
@@ -210,6 +213,7 @@ impl RunnerPool {
                 Err(RunnerError::Status { status: 503, .. }) => continue,
                 Err(e) => {
                     tracing::warn!(runner = %r.url, error = %e, "placing a session failed");
+                    failed = Some(e);
                     continue;
                 }
             }

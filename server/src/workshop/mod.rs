@@ -489,13 +489,15 @@ impl Workshops {
     /// Opens the workshop's shared registry namespace: every learner pulls
     /// `registry.local:5000/ws-<code>/…` and may push there.
     pub fn open_registry(&self, w: &WorkshopRow) -> Result<String, WorkshopError> {
-        if self
-            .classroom
-            .sessions
-            .engine
-            .classroom_registry
-            .get()
-            .is_none()
+        // A front's runners serve the registry to their labs.
+        if self.classroom.runners.get().is_none()
+            && self
+                .classroom
+                .sessions
+                .engine
+                .classroom_registry
+                .get()
+                .is_none()
         {
             return Err(WorkshopError::NotYet(
                 "this classroom serves no registry".into(),
