@@ -287,6 +287,7 @@ impl Classroom {
                 nodes: info.nodes,
             });
             self.live().insert(info.label, live);
+            pool.adopted(i);
             tracing::info!(session = %info.id, "session found again on its runner");
         }
     }

@@ -54,8 +54,11 @@ pub struct Runner {
     misses: AtomicUsize,
     /// Its last health answer.
     health: Mutex<Option<Health>>,
-    /// Placements sent and not yet in its health answer.
+    /// Placements under way.
     placing: AtomicUsize,
+    /// Labs this front placed there and has not ended: a health answer
+    /// already on its way when a placement lands must not undercount.
+    placed: AtomicUsize,
 }
 
 impl Runner {
@@ -75,7 +78,8 @@ impl Runner {
             return None;
         }
         let h = self.health()?;
-        let used = h.sessions + self.placing.load(Ordering::SeqCst);
+        let used = h.sessions.max(self.placed.load(Ordering::SeqCst))
+            + self.placing.load(Ordering::SeqCst);
         (used < h.max_sessions).then(|| used as f64 / h.max_sessions.max(1) as f64)
     }
 }
@@ -115,6 +119,7 @@ impl RunnerPool {
                     misses: AtomicUsize::new(0),
                     health: Mutex::new(None),
                     placing: AtomicUsize::new(0),
+                    placed: AtomicUsize::new(0),
                 })
                 .collect(),
             secret,
@@ -161,6 +166,7 @@ impl RunnerPool {
                     if misses >= DOWN_AFTER && r.up.swap(false, Ordering::SeqCst) {
                         tracing::warn!(runner = %r.url, misses, "runner left the pool");
                         *r.health.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        r.placed.store(0, Ordering::SeqCst);
                         changes.push(Change::Down(i));
                     }
                 }
@@ -201,11 +207,8 @@ impl RunnerPool {
                     }),
                 )
                 .await;
-            // Count it in the runner's own numbers from now on.
-            if let Some(h) = r.health.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                if made.is_ok() {
-                    h.sessions += 1;
-                }
+            if made.is_ok() {
+                r.placed.fetch_add(1, Ordering::SeqCst);
             }
             r.placing.fetch_sub(1, Ordering::SeqCst);
             match made {
@@ -228,8 +231,17 @@ impl RunnerPool {
 
     /// Ends session `id` on runner `i`.
     pub async fn end(&self, i: usize, id: &str) -> Result<(), RunnerError> {
+        let r = &self.runners[i];
+        let _ = r
+            .placed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         self.call_empty::<()>(i, reqwest::Method::DELETE, &format!("/sessions/{id}"), None)
             .await
+    }
+
+    /// Counts a lab found on runner `i` (a front that restarted).
+    pub fn adopted(&self, i: usize) {
+        self.runners[i].placed.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Gives session `id` at least `count` nodes.
