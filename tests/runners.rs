@@ -397,6 +397,30 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     let progress = call(&c, "GET", "/api/progress", (k, &v), None);
     assert_eq!(progress["lessons"][0]["exercises"][0]["passed"], true);
     drop((ta, tb));
+
+    // The front restarts: nothing is lost. Each learner's session, on
+    // either runner, is found again with the lab it had.
+    let mut c = c;
+    c.stop();
+    c.spawn();
+    wait_until(Duration::from_secs(20), "both runners up again", || {
+        up(&c) == [true, true]
+    });
+    let (kb, vb) = learner(&b);
+    let status = call(&c, "GET", "/api/session", (kb, &vb), None);
+    assert_eq!(status["nodes"], json!(["node1"]), "{status}");
+    let mut tb = c.terminal(&b, "node1").await;
+    assert!(tb.wait_for(PROMPT, LONG).await);
+    let out = tb
+        .run("docker image ls --format '{{.Repository}}' | grep from-runner2", LONG)
+        .await
+        .unwrap_or_default();
+    assert!(out.contains(&image), "the lab it had: {out}");
+    let progress = call(&c, "GET", "/api/progress", (k, &v), None);
+    assert_eq!(progress["lessons"][0]["exercises"][0]["passed"], true);
+    let board = call(&c, "GET", &format!("/api/workshops/{id}/board"), admin, None);
+    assert_eq!(board["rows"].as_array().unwrap().len(), 21, "{board}");
+    drop(tb);
     drop(c);
     r1.stop();
     r2.stop();

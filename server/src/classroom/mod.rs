@@ -547,6 +547,11 @@ impl Classroom {
 
     /// Ends every session and empties the pool (shutdown).
     pub async fn shutdown(self: &Arc<Self>) {
+        if self.runners.get().is_some() {
+            // A front that stops leaves the labs on their runners: when it
+            // comes back it finds them again (see `remote.rs`).
+            return;
+        }
         let all: Vec<Arc<LiveSession>> = self.live().values().cloned().collect();
         for s in all {
             self.end(&s, "server stopped").await;
