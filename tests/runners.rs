@@ -104,7 +104,7 @@ impl Runner {
             .arg(&self.secret)
             .arg("--registry-dir")
             .arg(&self.registry)
-            .args(["--max-sessions", "12", "--sessions-per-minute", "1000"])
+            .args(["--max-sessions", "14", "--sessions-per-minute", "1000"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -378,6 +378,19 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
         )
         .unwrap();
     assert_eq!(lost, 10);
+
+    // What the page shows another of runner 2's learners, and its button:
+    // a fresh lab, on runner 1 (the only one up).
+    if common::classroom::browser_available() {
+        let a2 = tokens.iter().filter(|t| on2.contains(t)).nth(1).unwrap().clone();
+        let out = common::classroom::run_browser_script(
+            &c,
+            "lost.mjs",
+            &format!("http://{}/resume/{a2}", c.addr),
+        );
+        assert!(out.contains("started again"), "{out}");
+        assert!(r1.labels().contains(&a2));
+    }
 
     // New sessions go to runner 1.
     let late = join(&c, &code, "Late");

@@ -83,7 +83,11 @@ function showLost(message) {
       b.disabled = true; say('Preparing a new lab…');
       const r = await api('POST', '/api/session/reset');
       b.disabled = false;
-      if (r.status === 200) { el.hidden = true; showSession(r.data); connect(); }
+      if (r.status === 200) {
+        el.hidden = true;
+        node = node && r.data.nodes.includes(node) ? node : r.data.nodes[0];
+        showSession(r.data); connect();
+      }
       else say((r.data && r.data.message) || 'Starting again failed');
     };
     el.append(p, b);
