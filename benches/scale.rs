@@ -58,14 +58,19 @@ async fn runner_terminal(addr: &str, id: &str) -> anyhow::Result<Ws> {
         format!("ws://{addr}/runner/v1/sessions/{id}/terminal/node1").into_client_request()?;
     req.headers_mut()
         .insert("authorization", format!("Bearer {SECRET}").parse()?);
-    Ok(tokio_tungstenite::connect_async_with_config(req, None, true)
-        .await?
-        .0)
+    Ok(
+        tokio_tungstenite::connect_async_with_config(req, None, true)
+            .await?
+            .0,
+    )
 }
 
 async fn echo(ws: &mut Ws, rounds: usize) -> anyhow::Result<Vec<Duration>> {
     let mut received = 0;
-    until(ws, &mut received, |b| String::from_utf8_lossy(b).contains("# ")).await?;
+    until(ws, &mut received, |b| {
+        String::from_utf8_lossy(b).contains("# ")
+    })
+    .await?;
     let mut times = Vec::new();
     for i in 0..rounds {
         let ch = (b'a' + (i % 26) as u8) as char;

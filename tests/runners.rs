@@ -53,7 +53,9 @@ impl Runner {
         let net = format!("10.{}.{n}", 200 + (tag % 50));
         let _ = Command::new("ip").args(["netns", "del", &netns]).output();
         sh(&["ip", "netns", "add", &netns]);
-        sh(&["ip", "link", "add", &veth, "type", "veth", "peer", "name", &peer]);
+        sh(&[
+            "ip", "link", "add", &veth, "type", "veth", "peer", "name", &peer,
+        ]);
         sh(&["ip", "link", "set", &peer, "netns", &netns]);
         sh(&["ip", "addr", "add", &format!("{net}.1/24"), "dev", &veth]);
         sh(&["ip", "link", "set", &veth, "up"]);
@@ -184,18 +186,23 @@ impl Runner {
 impl Drop for Runner {
     fn drop(&mut self) {
         self.stop();
-        let _ = Command::new("ip").args(["link", "del", &self.veth]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .output();
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .output();
-        let _ = Command::new("umount")
-            .arg("-lR")
-            .arg(&self.data)
-            .output();
+        let _ = Command::new("umount").arg("-lR").arg(&self.data).output();
     }
 }
 
-fn call(c: &Classroom, method: &str, path: &str, auth: (&str, &str), body: Option<&Value>) -> Value {
+fn call(
+    c: &Classroom,
+    method: &str,
+    path: &str,
+    auth: (&str, &str),
+    body: Option<&Value>,
+) -> Value {
     let body = body.map(|b| b.to_string());
     let r = c
         .request(method, path, None, body.as_deref(), &[auth])
@@ -227,7 +234,7 @@ fn join(c: &Classroom, code: &str, name: &str) -> String {
         .to_string()
 }
 
-fn learner<'a>(token: &'a str) -> (&'static str, String) {
+fn learner(token: &str) -> (&'static str, String) {
     ("Cookie", format!("berth_session={token}"))
 }
 
@@ -305,21 +312,39 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
         admin,
         Some(&json!({"title": "Two hosts", "lessons": ["01-quick"], "seats": 30})),
     );
-    let (id, code) = (w["id"].as_i64().unwrap(), w["code"].as_str().unwrap().to_string());
+    let (id, code) = (
+        w["id"].as_i64().unwrap(),
+        w["code"].as_str().unwrap().to_string(),
+    );
     let tokens: Vec<String> = (0..20).map(|i| join(&c, &code, &format!("L{i}"))).collect();
     let (on1, on2) = (r1.labels(), r2.labels());
     assert_eq!(on1.len() + on2.len(), 20, "{on1:?} {on2:?}");
     assert_eq!(on1.len(), 10, "least loaded placement: {on1:?} / {on2:?}");
     for t in &tokens {
-        assert!(on1.contains(t) ^ on2.contains(t), "{t} on exactly one runner");
+        assert!(
+            on1.contains(t) ^ on2.contains(t),
+            "{t} on exactly one runner"
+        );
     }
-    let board = call(&c, "GET", &format!("/api/workshops/{id}/board"), admin, None);
+    let board = call(
+        &c,
+        "GET",
+        &format!("/api/workshops/{id}/board"),
+        admin,
+        None,
+    );
     assert_eq!(board["rows"].as_array().unwrap().len(), 20, "{board}");
 
     // One classroom registry: a learner on runner 2 pushes, one on runner 1 pulls.
     let a = tokens.iter().find(|t| on2.contains(t)).unwrap().clone();
     let b = tokens.iter().find(|t| on1.contains(t)).unwrap().clone();
-    let ns = call(&c, "POST", &format!("/api/workshops/{id}/registry"), admin, None)["namespace"]
+    let ns = call(
+        &c,
+        "POST",
+        &format!("/api/workshops/{id}/registry"),
+        admin,
+        None,
+    )["namespace"]
         .as_str()
         .unwrap()
         .to_string();
@@ -328,7 +353,9 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     assert!(ta.wait_for(PROMPT, LONG).await, "{}", ta.text());
     let out = ta
         .run(
-            &format!("docker tag busybox {image} && docker push {image} >/dev/null && echo pushed-ok"),
+            &format!(
+                "docker tag busybox {image} && docker push {image} >/dev/null && echo pushed-ok"
+            ),
             LONG,
         )
         .await
@@ -337,7 +364,10 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     let mut tb = c.terminal(&b, "node1").await;
     assert!(tb.wait_for(PROMPT, LONG).await);
     let out = tb
-        .run(&format!("docker pull {image} >/dev/null && echo pulled-ok"), LONG)
+        .run(
+            &format!("docker pull {image} >/dev/null && echo pulled-ok"),
+            LONG,
+        )
         .await
         .expect("pull");
     assert!(out.contains("pulled-ok"), "{out}\n{}", r1.log());
@@ -345,10 +375,21 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     // Grading through the front, on runner 2's engine.
     let (k, v) = learner(&a);
     let check = |c: &Classroom| {
-        call(c, "POST", "/api/lessons/01-quick/check", (k, &v), Some(&json!({"exercise": "made"})))
+        call(
+            c,
+            "POST",
+            "/api/lessons/01-quick/check",
+            (k, &v),
+            Some(&json!({"exercise": "made"})),
+        )
     };
     assert_eq!(check(&c)["exercises"][0]["passed"], false);
-    let out = ta.run("docker create --name hello busybox >/dev/null && echo made-ok", LONG).await;
+    let out = ta
+        .run(
+            "docker create --name hello busybox >/dev/null && echo made-ok",
+            LONG,
+        )
+        .await;
     assert!(out.unwrap_or_default().contains("made-ok"));
     assert_eq!(check(&c)["exercises"][0]["passed"], true);
     drop(ta);
@@ -360,7 +401,10 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     });
     let status = call(&c, "GET", "/api/session", (k, &v), None);
     assert!(
-        status["lost"].as_str().unwrap_or_default().contains("your lab was lost"),
+        status["lost"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("your lab was lost"),
         "{status}"
     );
     let r = c
@@ -368,7 +412,10 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
         .unwrap();
     assert!(r.status >= 400);
     let progress = call(&c, "GET", "/api/progress", (k, &v), None);
-    assert_eq!(progress["lessons"][0]["exercises"][0]["passed"], true, "{progress}");
+    assert_eq!(
+        progress["lessons"][0]["exercises"][0]["passed"], true,
+        "{progress}"
+    );
     let db = rusqlite::Connection::open(c.data_dir().join("berth.db")).unwrap();
     let lost: i64 = db
         .query_row(
@@ -382,7 +429,12 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     // What the page shows another of runner 2's learners, and its button:
     // a fresh lab, on runner 1 (the only one up).
     if common::classroom::browser_available() {
-        let a2 = tokens.iter().filter(|t| on2.contains(t)).nth(1).unwrap().clone();
+        let a2 = tokens
+            .iter()
+            .filter(|t| on2.contains(t))
+            .nth(1)
+            .unwrap()
+            .clone();
         let out = common::classroom::run_browser_script(
             &c,
             "lost.mjs",
@@ -400,7 +452,9 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     // the lost learner's new lab on the least loaded runner, runner 2.
     r2.start();
     r2.wait_up();
-    wait_until(Duration::from_secs(20), "runner 2 back", || up(&c) == [true, true]);
+    wait_until(Duration::from_secs(20), "runner 2 back", || {
+        up(&c) == [true, true]
+    });
     call(&c, "POST", "/api/session/reset", (k, &v), None);
     let status = call(&c, "GET", "/api/session", (k, &v), None);
     assert!(status["lost"].is_null(), "{status}");
@@ -425,13 +479,22 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     let mut tb = c.terminal(&b, "node1").await;
     assert!(tb.wait_for(PROMPT, LONG).await);
     let out = tb
-        .run("docker image ls --format '{{.Repository}}' | grep from-runner2", LONG)
+        .run(
+            "docker image ls --format '{{.Repository}}' | grep from-runner2",
+            LONG,
+        )
         .await
         .unwrap_or_default();
     assert!(out.contains(&image), "the lab it had: {out}");
     let progress = call(&c, "GET", "/api/progress", (k, &v), None);
     assert_eq!(progress["lessons"][0]["exercises"][0]["passed"], true);
-    let board = call(&c, "GET", &format!("/api/workshops/{id}/board"), admin, None);
+    let board = call(
+        &c,
+        "GET",
+        &format!("/api/workshops/{id}/board"),
+        admin,
+        None,
+    );
     assert_eq!(board["rows"].as_array().unwrap().len(), 21, "{board}");
     drop(tb);
     drop(c);

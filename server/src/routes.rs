@@ -334,10 +334,12 @@ async fn remote_terminal(
         return Err(AppError::not_found(format!("no such node: {node}")));
     }
     let url = pool.terminal_url(remote.runner, &remote.id, node);
-    let upstream = crate::runner::proxy::connect(pool, &url).await.map_err(|e| {
-        tracing::warn!(session = %live.id, error = %e, "the lab's runner refused its terminal");
-        AppError::new(StatusCode::BAD_GATEWAY, format!("the lab's runner: {e}"))
-    })?;
+    let upstream = crate::runner::proxy::connect(pool, &url)
+        .await
+        .map_err(|e| {
+            tracing::warn!(session = %live.id, error = %e, "the lab's runner refused its terminal");
+            AppError::new(StatusCode::BAD_GATEWAY, format!("the lab's runner: {e}"))
+        })?;
     let l = live.clone();
     let _ = c;
     Ok(ws.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| {

@@ -431,7 +431,9 @@ async fn serve_runner(
             _ = term.recv() => {}
         }
     };
-    axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await?;
     tracing::info!("stopping: ending every lab");
     classroom.shutdown().await;
     Ok(())

@@ -10,8 +10,8 @@ use berth_runtime::session::{Session, Sessions};
 use futures_util::future::BoxFuture;
 
 use crate::config::ClassroomConfig;
-use crate::runner::RunnerPool;
 use crate::ratelimit::RateLimiter;
+use crate::runner::RunnerPool;
 use crate::store::Store;
 use crate::terminal::socket::Activity;
 use crate::terminal::Terminal;
@@ -59,7 +59,8 @@ pub struct Remote {
 }
 
 /// What a learner whose runner died is told.
-pub const LOST: &str = "your lab was lost (its runner stopped answering); your progress is kept: start again";
+pub const LOST: &str =
+    "your lab was lost (its runner stopped answering); your progress is kept: start again";
 
 /// One learner's session.
 pub struct LiveSession {
@@ -90,7 +91,10 @@ impl LiveSession {
 
     /// The runner holding the lab, on a front.
     pub fn remote(&self) -> Option<Remote> {
-        self.remote.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.remote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Why the lab is gone, when its runner died.

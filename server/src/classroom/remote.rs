@@ -55,7 +55,12 @@ impl Classroom {
         Ok(live)
     }
 
-    fn remote_started(&self, id: &str, learner: i64, nodes: &[String]) -> Result<(), ClassroomError> {
+    fn remote_started(
+        &self,
+        id: &str,
+        learner: i64,
+        nodes: &[String],
+    ) -> Result<(), ClassroomError> {
         // Scopes are the runner's business; the store names the nodes.
         let nodes: Vec<(String, String)> =
             nodes.iter().map(|n| (n.clone(), String::new())).collect();
@@ -93,7 +98,9 @@ impl Classroom {
 
     /// The runner's ID of the session's current lab (it changes on reset).
     pub fn current_id(&self, live: &LiveSession) -> String {
-        live.remote().map(|r| r.id).unwrap_or_else(|| live.id.clone())
+        live.remote()
+            .map(|r| r.id)
+            .unwrap_or_else(|| live.id.clone())
     }
 
     /// Gives a remote session at least `count` nodes.
@@ -104,7 +111,8 @@ impl Classroom {
     ) -> Result<(), ClassroomError> {
         let (Some(pool), Some(r)) = (self.runners.get(), live.remote()) else {
             return Err(ClassroomError::Lab(
-                live.lost().unwrap_or_else(|| "the lab is being reset".into()),
+                live.lost()
+                    .unwrap_or_else(|| "the lab is being reset".into()),
             ));
         };
         if r.nodes.len() >= count {
@@ -116,7 +124,12 @@ impl Classroom {
         for n in info.nodes.iter().skip(r.nodes.len()) {
             let _ = self.store.node_added(&id, n, "");
         }
-        if let Some(cur) = live.remote.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        if let Some(cur) = live
+            .remote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
             cur.nodes = info.nodes;
         }
         Ok(())
@@ -133,7 +146,8 @@ impl Classroom {
             let r = live.remote().ok_or_else(|| {
                 AppError::new(
                     StatusCode::GONE,
-                    live.lost().unwrap_or_else(|| "the lab is being reset".into()),
+                    live.lost()
+                        .unwrap_or_else(|| "the lab is being reset".into()),
                 )
             })?;
             if !r.nodes.iter().any(|n| n == node) {

@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use super::auth::Secret;
 use super::protocol::{
-    CheckAnswer, CheckRequest, CreateSession, EnsureNodes, Health, Namespace, Prewarm,
-    SessionInfo, PREFIX,
+    CheckAnswer, CheckRequest, CreateSession, EnsureNodes, Health, Namespace, Prewarm, SessionInfo,
+    PREFIX,
 };
 use crate::grading::{Check, Verdict};
 
@@ -68,7 +68,10 @@ impl Runner {
 
     /// Its last health answer.
     pub fn health(&self) -> Option<Health> {
-        self.health.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Used share of its capacity, placements under way included; `None`
@@ -350,7 +353,12 @@ impl RunnerPool {
         let each = labs.div_ceil(up.len());
         for i in up {
             let _ = self
-                .call_empty(i, reqwest::Method::POST, "/prewarm", Some(&Prewarm { labs: each }))
+                .call_empty(
+                    i,
+                    reqwest::Method::POST,
+                    "/prewarm",
+                    Some(&Prewarm { labs: each }),
+                )
                 .await;
         }
     }

@@ -33,10 +33,9 @@ pub async fn connect(
     let config = tung::protocol::WebSocketConfig::default()
         .max_message_size(Some(1 << 20))
         .max_frame_size(Some(1 << 20));
-    let (stream, _) =
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-            .await
-            .map_err(|e| e.to_string())?;
+    let (stream, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(stream)
 }
 
