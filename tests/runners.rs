@@ -41,11 +41,23 @@ struct Runner {
     registry: PathBuf,
     secret: PathBuf,
     log: PathBuf,
+    /// `--lessons` (their setups run on the runner).
+    lessons: Option<PathBuf>,
     child: Option<Child>,
 }
 
 impl Runner {
     fn new(n: u8, dir: &Path, registry: &Path, secret: &Path) -> Self {
+        Self::with_lessons(n, dir, registry, secret, None)
+    }
+
+    fn with_lessons(
+        n: u8,
+        dir: &Path,
+        registry: &Path,
+        secret: &Path,
+        lessons: Option<PathBuf>,
+    ) -> Self {
         let tag = std::process::id() % 100_000;
         let netns = format!("berth-rt{tag}-{n}");
         let veth = format!("brt{tag}h{n}");
@@ -78,6 +90,7 @@ impl Runner {
             data,
             registry: registry.to_path_buf(),
             secret: secret.to_path_buf(),
+            lessons,
             child: None,
         };
         r.start();
@@ -107,6 +120,11 @@ impl Runner {
             .arg("--registry-dir")
             .arg(&self.registry)
             .args(["--max-sessions", "14", "--sessions-per-minute", "1000"])
+            .args(
+                self.lessons
+                    .iter()
+                    .flat_map(|l| [std::ffi::OsStr::new("--lessons"), l.as_os_str()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -500,4 +518,41 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     drop(c);
     r1.stop();
     r2.stop();
+}
+
+/// The course proof through a front: lessons' setups, their solutions
+/// typed into a lab on a runner, every exercise graded there (a subset of
+/// tests/course.rs: a lesson with a setup, and the registry lesson).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lessons_pass_through_a_front() {
+    if !nix::unistd::Uid::effective().is_root() {
+        assert!(std::env::var_os("BERTH_FULL_SUITE").is_none(), "needs root");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("berth-runners-course-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let secret = dir.path().join("runner-secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let registry = dir.path().join("registry");
+    let lessons = common::course::lessons_dir();
+    let r = Runner::with_lessons(3, dir.path(), &registry, &secret, Some(lessons));
+    r.wait_up();
+    let runners = r.url();
+    for slug in ["03-running-containers", "08-registry"] {
+        let proof = common::course::prove_lesson_with(
+            slug,
+            &[
+                "--runners",
+                &runners,
+                "--runner-secret-file",
+                secret.to_str().unwrap(),
+            ],
+        )
+        .await;
+        // The lab was the runner's: the proof's session is among its labs.
+        assert!(r.labels().contains(&proof.token), "{slug} ran elsewhere");
+        drop(proof);
+    }
 }

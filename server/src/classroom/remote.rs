@@ -77,8 +77,9 @@ impl Classroom {
         pool: &Arc<RunnerPool>,
         live: &Arc<LiveSession>,
     ) -> Result<(), ClassroomError> {
-        let _changing = live.changing.lock().await;
+        let changing = live.changing.lock().await;
         let old = live.remote.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let old_id = old.as_ref().map(|o| o.id.clone());
         if let Some(old) = old {
             let _ = self.store.session_ended(&old.id, "reset");
             let _ = pool.end(old.runner, &old.id).await;
@@ -93,6 +94,11 @@ impl Classroom {
         *live.lost.lock().unwrap_or_else(|p| p.into_inner()) = None;
         live.touch();
         tracing::info!(session = %info.id, runner = %pool.runners[runner].url, "lab placed again");
+        drop(changing);
+        // The lesson the learner was on is set up again in the new lab.
+        if let (Some(hook), Some(old_id)) = (self.after_reset.get(), old_id) {
+            hook(self.clone(), live.clone(), old_id).await;
+        }
         Ok(())
     }
 

@@ -17,8 +17,9 @@ use axum::{Json, Router};
 use super::auth::Secret;
 use super::protocol::{
     CheckAnswer, CheckRequest, CreateSession, EnsureNodes, Health, Namespace, Prewarm, Refusal,
-    SessionInfo, PREFIX,
+    SessionInfo, Setup, SetupOutcome, PREFIX,
 };
+use crate::lessons::Library;
 use crate::classroom::{Classroom, ClassroomError, LiveSession};
 use crate::error::AppError;
 use crate::terminal::socket::{self, Access};
@@ -30,12 +31,15 @@ const MAX_MESSAGE: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Runner {
     classroom: Arc<Classroom>,
+    /// The lessons (the same as the front's), for their setup.
+    library: Arc<Library>,
     labels: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// The runner API's routes, behind the secret.
 pub fn router(classroom: Arc<Classroom>, secret: Secret) -> Router {
     let state = Runner {
+        library: Arc::new(Library::open(&classroom.config.lessons)),
         classroom,
         labels: Arc::default(),
     };
@@ -46,6 +50,7 @@ pub fn router(classroom: Arc<Classroom>, secret: Secret) -> Router {
         .route("/sessions/{id}/nodes", post(nodes))
         .route("/sessions/{id}/check", post(check))
         .route("/sessions/{id}/grant", post(grant))
+        .route("/sessions/{id}/setup", post(setup))
         .route("/sessions/{id}/terminal/{node}", get(terminal))
         .route("/registry/shared", post(open_shared))
         .route("/prewarm", post(prewarm))
@@ -159,6 +164,48 @@ async fn check(
     let live = r.session(&id)?;
     let verdicts = r.classroom.check(&live, &req.node, req.checks).await?;
     Ok(Json(CheckAnswer { verdicts }))
+}
+
+/// Runs a lesson's setup in the lab and answers when it has ended.
+async fn setup(
+    State(r): State<Runner>,
+    Path(id): Path<String>,
+    Json(req): Json<Setup>,
+) -> Result<Json<SetupOutcome>, AppError> {
+    let live = r.session(&id)?;
+    let (lesson, _, _) = r
+        .library
+        .find(&req.lesson)
+        .ok_or_else(|| AppError::not_found(format!("no such lesson: {}", req.lesson)))?;
+    crate::lessons::setup::open_lesson(&r.classroom, &live, &lesson).await;
+    let lab = live
+        .lab()
+        .ok_or_else(|| AppError::new(StatusCode::CONFLICT, "the lab is being reset".into()))?;
+    // A setup pulls and builds: minutes at most (the front waits as long).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let got = r
+            .classroom
+            .store
+            .setup_outcome(&lab.session.id, &lesson.slug)
+            .map_err(AppError::internal)?;
+        match got {
+            Some(Some(outcome)) => return Ok(Json(SetupOutcome { outcome })),
+            None => {
+                return Err(AppError::new(
+                    StatusCode::CONFLICT,
+                    "the lesson's setup did not start".into(),
+                ))
+            }
+            Some(None) if tokio::time::Instant::now() >= deadline => {
+                return Err(AppError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the lesson's setup is still running".into(),
+                ))
+            }
+            Some(None) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
 }
 
 async fn grant(

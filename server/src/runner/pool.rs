@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::auth::Secret;
 use super::protocol::{
     CheckAnswer, CheckRequest, CreateSession, EnsureNodes, Health, Namespace, Prewarm, SessionInfo,
-    PREFIX,
+    Setup, SetupOutcome, PREFIX,
 };
 use crate::grading::{Check, Verdict};
 
@@ -27,8 +27,9 @@ use crate::grading::{Check, Verdict};
 pub const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Missed health checks in a row after which a runner is down.
 pub const DOWN_AFTER: usize = 3;
-/// How long one call to a runner may take (a lab takes seconds to make).
-const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one call to a runner may take (a lab takes seconds to make, a
+/// lesson's setup may pull and build for minutes).
+const CALL_TIMEOUT: Duration = Duration::from_secs(660);
 
 /// Why a call to a runner failed.
 #[derive(Debug, thiserror::Error)]
@@ -283,6 +284,21 @@ impl RunnerPool {
             )
             .await?;
         Ok(a.verdicts)
+    }
+
+    /// Runs `lesson`'s setup in session `id`; how it ended.
+    pub async fn setup(&self, i: usize, id: &str, lesson: &str) -> Result<String, RunnerError> {
+        let o: SetupOutcome = self
+            .call(
+                i,
+                reqwest::Method::POST,
+                &format!("/sessions/{id}/setup"),
+                Some(&Setup {
+                    lesson: lesson.to_string(),
+                }),
+            )
+            .await?;
+        Ok(o.outcome)
     }
 
     /// Lets session `id` push into `namespace`.

@@ -83,3 +83,17 @@ pub struct Refusal {
     #[serde(default)]
     pub retry_after: Option<u64>,
 }
+
+/// `POST /runner/v1/sessions/{id}/setup`: bring the lab to the start of
+/// `lesson` (a slug of the runner's own lessons, the same as the front's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    pub lesson: String,
+}
+
+/// How a setup ended: `ok` or what failed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetupOutcome {
+    pub outcome: String,
+}
