@@ -236,10 +236,12 @@ async fn lesson_list(State(x): State<Ctx>, headers: HeaderMap) -> Json<serde_jso
     let live = live_of(&x.classroom, &headers);
     let passed = passes(&x.classroom, live.as_deref());
     let lessons = x.library.lessons();
-    let session = live
-        .as_ref()
-        .and_then(|l| l.lab())
-        .map(|l| l.session.id.clone());
+    // The current lab's ID, here or on a runner.
+    let session = live.as_ref().and_then(|l| {
+        l.remote()
+            .map(|r| r.id)
+            .or_else(|| l.lab().map(|lab| lab.session.id.clone()))
+    });
     // Where a lesson's setup stands in this session: null when it never
     // started, else running, done or "failed: …".
     let setup = |slug: &str| -> Option<String> {
