@@ -19,9 +19,9 @@ use super::protocol::{
     CheckAnswer, CheckRequest, CreateSession, EnsureNodes, Health, Namespace, Prewarm, Refusal,
     SessionInfo, Setup, SetupOutcome, PREFIX,
 };
-use crate::lessons::Library;
 use crate::classroom::{Classroom, ClassroomError, LiveSession};
 use crate::error::AppError;
+use crate::lessons::Library;
 use crate::terminal::socket::{self, Access};
 
 /// Largest WebSocket message the front may pass on (as the browser's).
