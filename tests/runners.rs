@@ -44,6 +44,8 @@ struct Runner {
     /// `--lessons` (their setups run on the runner).
     lessons: Option<PathBuf>,
     child: Option<Child>,
+    /// Killed and not started again: its labs are still there.
+    killed: bool,
 }
 
 impl Runner {
@@ -92,6 +94,7 @@ impl Runner {
             secret: secret.to_path_buf(),
             lessons,
             child: None,
+            killed: false,
         };
         r.start();
         r
@@ -131,6 +134,19 @@ impl Runner {
             .spawn()
             .expect("start berth runner");
         self.child = Some(child);
+        self.killed = false;
+    }
+
+    /// Waits until the runner answers (false after three minutes).
+    fn answers(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while Instant::now() < deadline {
+            if self.api("GET", "/health").is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
     }
 
     /// Waits until the runner answers.
@@ -179,6 +195,7 @@ impl Runner {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+            self.killed = true;
         }
     }
 
@@ -203,6 +220,12 @@ impl Runner {
 
 impl Drop for Runner {
     fn drop(&mut self) {
+        // A test that failed while this runner was down: start it once
+        // more, so it sweeps the labs it left, then stop it.
+        if self.killed {
+            self.start();
+            self.answers();
+        }
         self.stop();
         let _ = Command::new("ip")
             .args(["link", "del", &self.veth])
@@ -210,7 +233,18 @@ impl Drop for Runner {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .output();
-        let _ = Command::new("umount").arg("-lR").arg(&self.data).output();
+        // Whatever is still mounted below the data directory (nothing,
+        // when the runner stopped cleanly), deepest first.
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mut left: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| Path::new(m).starts_with(&self.data))
+            .collect();
+        left.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in left {
+            let _ = Command::new("umount").args(["-l", m]).output();
+        }
     }
 }
 
