@@ -48,6 +48,9 @@
 //! keystroke echo through the front beside direct to the runner, memory per
 //! session on the runner (`scale.rs`).
 //!
+//! `term`: keystroke → glyph on screen in headless Chromium, Berth's lesson
+//! page beside bare xterm.js over a WebSocket echo (`term_bench.rs`).
+//!
 //! `launch`: launch-to-exit of `busybox true` plus cleanup, through Berth's
 //! runtime in-process, and through `runc run` with an equivalent bundle (the
 //! same OCI spec Berth generates: user namespace, Docker's mounts, masked
@@ -75,6 +78,7 @@ mod registry;
 mod sandbox_bench;
 mod scale;
 mod swarm_bench;
+mod term_bench;
 mod unpack_bench;
 mod workshop;
 
@@ -115,6 +119,10 @@ fn main() -> anyhow::Result<()> {
             args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(60),
             args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(10240),
         ),
+        Some("term") => term_bench::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(200),
+        ),
         Some("mesh") => mesh_bench::run(args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(5)),
         Some("abuse") => abuse::run(
             &berth_binary()?,
@@ -131,7 +139,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND] | scale [RUNS] [IDLE]"
+                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND] | term [KEYS] | scale [RUNS] [IDLE]"
             );
             std::process::exit(2)
         }

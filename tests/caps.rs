@@ -190,6 +190,25 @@ fn a_learner_cannot_add_host_powers_or_use_them() {
         "{}",
         privileged.stderr
     );
+    // `--pid host` would show the host's processes: refused as well
+    // (`berth daemon` allows both, as dockerd: tests/fidelity2.rs).
+    let host_pid = lab.docker(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/1/comm",
+    ]);
+    assert_eq!(host_pid.code, 125, "{}", host_pid.stdout);
+    assert!(
+        host_pid
+            .stderr
+            .contains("--pid host is not allowed in this classroom"),
+        "{}",
+        host_pid.stderr
+    );
     // Nothing was created, and an allowed add still cannot mount.
     assert_eq!(lab.ok(&["ps", "-aq"]).trim(), "");
     let allowed = lab.docker(&[

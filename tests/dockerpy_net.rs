@@ -291,3 +291,131 @@ fn a_learners_fixed_ip_and_mac_stay_in_the_session() {
     ]);
     assert!(r.stderr.contains("invalid MAC address"), "{}", r.stderr);
 }
+
+#[test]
+fn ipv6_networks_give_real_v6_addresses_and_show_them() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+net = api.create_network('six', enable_ipv6=True, ipam=IPAMConfig(driver='default',
+    pool_configs=[IPAMPool(subnet='2001:389::/64', iprange='2001:389::0/96', gateway='2001:389::ffff')]))['Id']
+info = api.inspect_network(net)
+print(info['EnableIPv6'], [p for p in info['IPAM']['Config'] if ':' in p['Subnet']])
+fixed = api.create_container('busybox', 'top', host_config=api.create_host_config(network_mode='six'),
+    networking_config=api.create_networking_config({'six': api.create_endpoint_config(ipv6_address='2001:389::f00d')}))
+api.start(fixed)
+s = api.inspect_container(fixed)['NetworkSettings']['Networks']['six']
+print(s['IPAMConfig'], s['GlobalIPv6Address'], s['GlobalIPv6PrefixLen'], s['IPv6Gateway'])
+other = api.create_container('busybox', 'top', host_config=api.create_host_config(network_mode='six'))
+api.start(other)
+got = api.inspect_container(other)['NetworkSettings']['Networks']['six']['GlobalIPv6Address']
+print('picked', got)
+ex = api.exec_create(other, ['ip', '-6', 'addr', 'show', 'eth0'])
+print('inside', '2001:389::1/64' in api.exec_start(ex).decode())
+ex = api.exec_create(other, ['ping6', '-c', '1', '-W', '5', '2001:389::f00d'])
+print('ping', api.exec_inspect(ex['Id'])['ExitCode'] if api.exec_start(ex) is not None else None)
+print('members', sorted(c['IPv6Address'] for c in api.inspect_network(net)['Containers'].values()))
+# Connect with an address, after a disconnect (the suite's test_connect_with_ipv6_address).
+api.disconnect_container_from_network(other, net)
+api.connect_container_to_network(other, net, ipv6_address='2001:389::beef')
+s = api.inspect_container(other)['NetworkSettings']['Networks']['six']
+print('reconnected', s['IPAMConfig']['IPv6Address'], s['GlobalIPv6Address'])
+ex = api.exec_create(fixed, ['ping6', '-c', '1', '-W', '5', '2001:389::beef'])
+api.exec_start(ex)
+print('ping again', api.exec_inspect(ex['Id'])['ExitCode'])
+for bad in ('2001:38a::1', '2001:389::f00d'):
+    try:
+        api.connect_container_to_network(api.create_container('busybox', 'top')['Id'], net, ipv6_address=bad)
+        c2 = api.containers(all=True, latest=True)[0]['Id']
+        api.start(c2)
+        print('accepted', bad)
+    except docker.errors.APIError as err:
+        print('refused', err.explanation)
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "True [{'Gateway': '2001:389::ffff', 'IPRange': '2001:389::/96', 'Subnet': '2001:389::/64'}]",
+        "{out}"
+    );
+    assert_eq!(
+        lines[1], "{'IPv6Address': '2001:389::f00d'} 2001:389::f00d 64 2001:389::ffff",
+        "{out}"
+    );
+    assert_eq!(lines[2], "picked 2001:389::1", "{out}");
+    assert_eq!(lines[3], "inside True", "{out}");
+    assert_eq!(lines[4], "ping 0", "{out}");
+    assert_eq!(
+        lines[5], "members ['2001:389::1/64', '2001:389::f00d/64']",
+        "{out}"
+    );
+    assert_eq!(
+        lines[6], "reconnected 2001:389::beef 2001:389::beef",
+        "{out}"
+    );
+    assert_eq!(lines[7], "ping again 0", "{out}");
+    assert_eq!(
+        lines[8], "refused no configured subnet or ip-range contain the IP address 2001:38a::1",
+        "{out}"
+    );
+    assert!(
+        lines[9].starts_with("refused") && lines[9].contains("Address already in use"),
+        "{out}"
+    );
+    // The bridge holds the gateway address on the host side.
+    let bridges = std::process::Command::new("ip")
+        .args(["-6", "-o", "addr"])
+        .output()
+        .unwrap();
+    let bridges = String::from_utf8_lossy(&bridges.stdout);
+    assert!(bridges.contains("2001:389::ffff/64"), "{bridges}");
+}
+
+#[test]
+fn ipv6_without_a_subnet_gets_a_unique_local_one_and_link_local_ips_land() {
+    let e = Engine::start();
+    let out = run(
+        &e,
+        r#"
+net = api.create_network('ula', enable_ipv6=True)['Id']
+pools = [p['Subnet'] for p in api.inspect_network(net)['IPAM']['Config']]
+print(len(pools), [p.startswith('fd') and p.endswith('::/64') for p in pools if ':' in p])
+ctr = api.create_container('busybox', 'top',
+    networking_config=api.create_networking_config({'bridge': api.create_endpoint_config(link_local_ips=['169.254.8.8', 'fe80::8'])}),
+    host_config=api.create_host_config(network_mode='bridge'))
+api.start(ctr)
+print(api.inspect_container(ctr)['NetworkSettings']['Networks']['bridge']['IPAMConfig'])
+ex = api.exec_create(ctr, ['ip', 'addr', 'show', 'eth0'])
+text = api.exec_start(ex).decode()
+print('inside', '169.254.8.8/16' in text, 'fe80::8/64' in text)
+try:
+    api.create_container('busybox', 'top', networking_config=api.create_networking_config(
+        {'bridge': api.create_endpoint_config(link_local_ips=['172.17.0.1'])}))
+except docker.errors.APIError as err:
+    print(err.status_code, err.explanation)
+try:
+    api.create_container('busybox', 'top', networking_config=api.create_networking_config(
+        {'bridge': api.create_endpoint_config(ipv6_address='fd00::5')}), host_config=api.create_host_config(network_mode='bridge'))
+except docker.errors.APIError as err:
+    print(err.status_code, err.explanation)
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "2 [True]", "{out}");
+    assert_eq!(
+        lines[1], "{'LinkLocalIPs': ['169.254.8.8', 'fe80::8']}",
+        "{out}"
+    );
+    assert_eq!(lines[2], "inside True True", "{out}");
+    assert_eq!(
+        lines[3],
+        "400 invalid link-local IP address: 172.17.0.1: not in 169.254.0.0/16 or fe80::/10",
+        "{out}"
+    );
+    assert_eq!(
+        lines[4], "400 user specified IP address is supported on user defined networks only",
+        "{out}"
+    );
+}

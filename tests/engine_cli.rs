@@ -676,7 +676,7 @@ fn errors_use_dockers_words() {
             "Minimum memory limit allowed is 6MB",
         ),
         (
-            &["run", "--privileged", "busybox", "true"],
+            &["run", "--ipc", "host", "busybox", "true"],
             "not allowed in this classroom",
         ),
     ];

@@ -10,13 +10,8 @@ const say = (text) => { statusEl.textContent = text || ''; };
 // screen (the same breakpoint as lesson.css), so the back row can read it.
 const bigScreen = window.matchMedia('(min-width: 1800px)');
 const fontSize = () => (bigScreen.matches ? 19 : 15);
-const term = new Terminal({ cursorBlink: true, convertEol: false, scrollback: 5000,
-  fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: fontSize() });
-const fit = new FitAddon.FitAddon();
-term.loadAddon(fit);
 const terminalBox = document.getElementById('terminal');
-term.open(terminalBox);
-fit.fit();
+const { term, fit } = berthTerminalIn(terminalBox, { fontSize: fontSize() });
 bigScreen.addEventListener('change', () => { term.options.fontSize = fontSize(); fit.fit(); });
 window.berthTerminal = term; // for tests and the instructor tools
 
@@ -142,7 +137,7 @@ function connect() {
 
 term.onData((data) => {
   if (socket && socket.exited) { socket.exited = false; send({ type: 'restart' }); return; }
-  send({ type: 'input', data });
+  berthSendInput(send, data, say);
 });
 term.onResize(({ rows, cols }) => send({ type: 'resize', rows, cols }));
 window.addEventListener('resize', () => fit.fit());

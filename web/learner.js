@@ -37,7 +37,7 @@ document.getElementById('tab-presenter').onclick = () => select('presenter');
 document.getElementById('copy').onclick = async () => {
   const text = presenter && presenter.getSelection();
   if (!text) { status('Select a command in the presenter terminal first.'); return; }
-  try { await navigator.clipboard.writeText(text); status('Copied.'); } catch (e) { status('The browser refused the clipboard; use Ctrl+C.'); }
+  try { await navigator.clipboard.writeText(text); status('Copied.'); } catch (e) { status('The browser refused the clipboard; use Ctrl+Shift+C.'); }
 };
 document.getElementById('paste').onclick = () => {
   const text = presenter && presenter.getSelection();

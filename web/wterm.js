@@ -44,28 +44,22 @@ window.berthConnect = function berthConnect(term, path, opts) {
   if (!opts.readOnly) {
     term.onData((data) => {
       if (socket && socket.exited) { socket.exited = false; send({ type: 'restart' }); return; }
-      send({ type: 'input', data });
+      berthSendInput(send, data, say);
     });
     term.onResize(({ rows, cols }) => send({ type: 'resize', rows, cols }));
   }
   const pinger = setInterval(() => send({ type: 'ping' }), 20000);
   open();
   return {
-    input: (data) => send({ type: 'input', data }),
+    input: (data) => berthSendInput(send, data, say),
     resize: () => send({ type: 'resize', rows: term.rows, cols: term.cols }),
     close: () => { closed = true; clearInterval(pinger); if (socket) socket.close(); },
   };
 };
 
 window.berthXterm = function berthXterm(el, fontSize, readOnly) {
-  const term = new Terminal({ cursorBlink: !readOnly, disableStdin: !!readOnly, scrollback: 5000,
-    fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: fontSize || 15 });
-  const fit = new FitAddon.FitAddon();
-  term.loadAddon(fit);
-  term.open(el);
-  try { fit.fit(); } catch (e) { /* hidden */ }
-  window.addEventListener('resize', () => { try { fit.fit(); } catch (e) { /* hidden */ } });
-  term.fitNow = () => { try { fit.fit(); } catch (e) { /* hidden */ } };
+  const { term } = berthTerminalIn(el, { fontSize, readOnly });
+  window.addEventListener('resize', () => term.fitNow());
   return term;
 };
 

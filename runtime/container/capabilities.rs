@@ -164,6 +164,21 @@ pub fn effective(add: &[String], drop: &[String]) -> Vec<Capability> {
     caps
 }
 
+/// What `--privileged` gives: every capability the kernel knows that the
+/// engine itself holds in its bounding set (one it lacks cannot be granted:
+/// capset would fail, so a daemon confined by its own host still starts
+/// privileged containers with all it has).
+pub fn privileged() -> Vec<Capability> {
+    let held = caps::read(None, caps::CapSet::Bounding).unwrap_or_default();
+    effective(&["ALL".to_string()], &[])
+        .into_iter()
+        .filter(|c| {
+            let name = format!("CAP_{c}");
+            held.iter().any(|h| h.to_string() == name)
+        })
+        .collect()
+}
+
 /// The first of `add` a learner may not have (normalized, without `CAP_`,
 /// or `ALL`), if any.
 pub fn learner_refused(add: &[String]) -> Option<String> {

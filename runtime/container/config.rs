@@ -66,6 +66,13 @@ pub struct ContainerConfig {
     pub cap_add: Vec<String>,
     /// `--cap-drop`, as given (checked at create).
     pub cap_drop: Vec<String>,
+    /// `--privileged`: every capability, no seccomp filter, nothing of
+    /// /proc or /sys masked. Refused in a learner's scope (see
+    /// [`crate::container::Runtime::create`]).
+    pub privileged: bool,
+    /// `--pid host`: no pid namespace of its own. Refused in a learner's
+    /// scope, as `privileged` is.
+    pub pid_host: bool,
 }
 
 /// Docker's restart policy (`HostConfig.RestartPolicy`).
@@ -181,6 +188,15 @@ pub enum MountConfig {
         #[serde(default)]
         size_bytes: Option<u64>,
     },
+    /// A file the engine itself wrote into the container's own directory (a
+    /// swarm task's secret or config, see [`crate::container::task_files`]),
+    /// shown read-only at `target`. Only the engine makes these: the Engine
+    /// API has no such mount type, and the data is never in the config.
+    TaskFile {
+        /// The file's name in the container's `files` directory.
+        file: String,
+        target: String,
+    },
 }
 
 impl MountConfig {
@@ -189,7 +205,8 @@ impl MountConfig {
         match self {
             MountConfig::Bind { target, .. }
             | MountConfig::Tmpfs { target, .. }
-            | MountConfig::Volume { target, .. } => target,
+            | MountConfig::Volume { target, .. }
+            | MountConfig::TaskFile { target, .. } => target,
         }
     }
 }

@@ -145,11 +145,14 @@ impl Runtime {
             config.tty,
             config.console_size,
         )?;
-        // An exec gets the container's set, `--cap-add`/`--cap-drop` included.
-        spec::set_capabilities(
-            &mut process,
-            &super::capabilities::effective(&record.config.cap_add, &record.config.cap_drop),
-        );
+        // An exec gets the container's set, `--cap-add`/`--cap-drop` included
+        // (all of them in a privileged container, as Docker's).
+        let caps = if record.config.privileged {
+            super::capabilities::privileged()
+        } else {
+            super::capabilities::effective(&record.config.cap_add, &record.config.cap_drop)
+        };
+        spec::set_capabilities(&mut process, &caps);
         self.sandbox_process(&record.scope, Some(&mut process));
         let user = config.user.clone().filter(|u| !u.is_empty()).or_else(|| {
             record.config.user.clone().or_else(|| {
@@ -167,7 +170,7 @@ impl Runtime {
             cgroup: self.cgroup_path(&record),
             process,
             user,
-            seccomp: Some(seccomp),
+            seccomp: Some(seccomp).filter(|_| !record.config.privileged),
         };
         let io_err = |context: &str| {
             let context = context.to_string();

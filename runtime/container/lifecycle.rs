@@ -67,12 +67,29 @@ impl Runtime {
         super::capabilities::validate(&config.cap_add, &config.cap_drop)
             .map_err(ContainerError::InvalidConfig)?;
         if self.is_learner_scope(scope) {
+            for (asked, what) in [
+                (config.privileged, "--privileged"),
+                (config.pid_host, "--pid host"),
+            ] {
+                if asked {
+                    return Err(ContainerError::Forbidden(format!(
+                        "{what} is not allowed in this classroom: containers stay sandboxed"
+                    ))
+                    .into());
+                }
+            }
             if let Some(cap) = super::capabilities::learner_refused(&config.cap_add) {
                 return Err(ContainerError::Forbidden(format!(
                     "capability {cap} is not allowed in this classroom"
                 ))
                 .into());
             }
+        }
+        if config.privileged && self.options.user_namespaces {
+            return Err(ContainerError::InvalidConfig(
+                "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode".into(),
+            )
+            .into());
         }
         let id = names::new_id();
         let ids = if self.options.user_namespaces {
@@ -332,7 +349,8 @@ impl Runtime {
                 cgroup: cgroup_path,
                 spec,
                 user,
-                seccomp: Some(seccomp),
+                // Docker's privileged containers run unconfined.
+                seccomp: Some(seccomp).filter(|_| !config.privileged),
                 open_stdin: config.open_stdin,
                 log_max_size: log_limits.max_size,
                 log_max_files: log_limits.max_files,

@@ -36,6 +36,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub(crate) mod sys;
+pub mod task_files;
 pub mod top;
 pub mod user;
 

@@ -4,6 +4,18 @@
 //!
 //! One thread, `poll(2)`, non-blocking fds and bounded buffers: a client that
 //! stops reading is dropped rather than allowed to stall the container.
+//!
+//! Order of stdout and stderr: two pipes keep no order between them, and
+//! when both hold data by the time we wake, `poll(2)` cannot say which was
+//! written first (reading stdout first put a later stdout line before an
+//! earlier stderr line, and `docker logs --tail 1` showed the wrong one).
+//! The pipes sit in an edge-triggered epoll set instead, itself one fd of
+//! the poll set: epoll reports ready fds in the order they became ready
+//! (its ready list is a queue), so each pipe's pending output is logged in
+//! the order its first write arrived. Writes that alternate faster than we
+//! wake can still interleave differently, as they can in dockerd (one
+//! goroutine per pipe); a single reader with readiness order is as close
+//! as two pipes allow.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -13,6 +25,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
 use super::attach::{self, ControlRequest};
 use super::logs::{LogWriter, Stream};
@@ -58,6 +71,9 @@ pub struct Relay {
     open_sources: [bool; 2],
     /// Pid 1 has exited (its pidfd stays readable from then on).
     exited: bool,
+    /// The output pipes, edge-triggered, in the order they became ready
+    /// (`None` for a terminal, or if epoll could not be set up).
+    ready_order: Option<Epoll>,
 }
 
 impl Relay {
@@ -83,7 +99,21 @@ impl Relay {
             close_stdin_after_flush: false,
             open_sources,
             exited: false,
+            ready_order: None,
         }
+    }
+
+    /// The edge-triggered epoll set of the two output pipes (data: the
+    /// source index).
+    fn pipes_epoll(&self) -> Option<Epoll> {
+        let Output::Pipes { stdout, stderr } = &self.output else {
+            return None;
+        };
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).ok()?;
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLET;
+        epoll.add(stdout, EpollEvent::new(flags, 0)).ok()?;
+        epoll.add(stderr, EpollEvent::new(flags, 1)).ok()?;
+        Some(epoll)
     }
 
     fn tty(&self) -> bool {
@@ -132,6 +162,7 @@ impl Relay {
         if let Some(stdin) = &self.stdin {
             set_nonblocking(stdin);
         }
+        self.ready_order = self.pipes_epoll();
         let mut exited_at: Option<Instant> = None;
         let mut code = 255;
         loop {
@@ -186,8 +217,14 @@ impl Relay {
         }
         fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
         slots.push(Slot::Listener);
-        match &self.output {
-            Output::Pipes { stdout, stderr } => {
+        match (&self.output, &self.ready_order) {
+            (Output::Pipes { .. }, Some(epoll)) => {
+                if self.open_sources != [false, false] {
+                    fds.push(PollFd::new(epoll.0.as_fd(), PollFlags::POLLIN));
+                    slots.push(Slot::Ordered);
+                }
+            }
+            (Output::Pipes { stdout, stderr }, None) => {
                 for (idx, fd) in [stdout.as_fd(), stderr.as_fd()].into_iter().enumerate() {
                     if self.open_sources[idx] {
                         fds.push(PollFd::new(fd, PollFlags::POLLIN));
@@ -195,7 +232,7 @@ impl Relay {
                     }
                 }
             }
-            Output::Terminal { master } => {
+            (Output::Terminal { master }, _) => {
                 if self.open_sources[0] {
                     fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
                     slots.push(Slot::Source(0));
@@ -241,6 +278,7 @@ impl Relay {
             match slot {
                 Slot::Pid => ready.pid_exited = true,
                 Slot::Listener => self.accept(),
+                Slot::Ordered => self.read_in_ready_order(),
                 Slot::Source(idx) => {
                     if r.intersects(readable) {
                         self.read_source(idx);
@@ -298,6 +336,22 @@ impl Relay {
             drop(reader);
             if let Ok(request) = serde_json::from_str::<ControlRequest>(&line) {
                 self.add(stream, request);
+            }
+        }
+    }
+
+    /// Reads the pipes that became ready, first ready first (each to
+    /// `EAGAIN`, as edge triggering needs).
+    fn read_in_ready_order(&mut self) {
+        let mut events = [EpollEvent::empty(); 2];
+        let n = match &self.ready_order {
+            Some(epoll) => epoll.wait(&mut events, 0u8).unwrap_or(0),
+            None => 0,
+        };
+        for event in &events[..n] {
+            let idx = event.data() as usize;
+            if idx < 2 && self.open_sources[idx] {
+                self.read_source(idx);
             }
         }
     }
@@ -452,6 +506,8 @@ impl Relay {
 enum Slot {
     Pid,
     Listener,
+    /// The epoll set of both output pipes.
+    Ordered,
     Source(usize),
     Stdin,
     Client(usize),

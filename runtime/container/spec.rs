@@ -234,22 +234,36 @@ pub fn build(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Spec, Cont
         config.tty,
         None,
     )?;
-    set_capabilities(
-        &mut process,
-        &super::capabilities::effective(&config.cap_add, &config.cap_drop),
-    );
+    let caps = if config.privileged {
+        super::capabilities::privileged()
+    } else {
+        super::capabilities::effective(&config.cap_add, &config.cap_drop)
+    };
+    set_capabilities(&mut process, &caps);
 
     let mut namespaces = vec![
-        LinuxNamespaceType::Pid,
         LinuxNamespaceType::Network,
         LinuxNamespaceType::Ipc,
         LinuxNamespaceType::Uts,
         LinuxNamespaceType::Mount,
         LinuxNamespaceType::Cgroup,
     ];
+    if !config.pid_host {
+        namespaces.insert(0, LinuxNamespaceType::Pid);
+    }
+    // A privileged container sees /proc and /sys as they are (Docker's
+    // `--privileged` masks nothing).
+    let (masked, readonly) = if config.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            MASKED_PATHS.map(String::from).to_vec(),
+            READONLY_PATHS.map(String::from).to_vec(),
+        )
+    };
     let mut linux = LinuxBuilder::default()
-        .masked_paths(MASKED_PATHS.map(String::from).to_vec())
-        .readonly_paths(READONLY_PATHS.map(String::from).to_vec())
+        .masked_paths(masked)
+        .readonly_paths(readonly)
         .cgroups_path(PathBuf::from(format!("berth/{}", inputs.id)));
     if let Some(ids) = inputs.ids {
         namespaces.push(LinuxNamespaceType::User);
@@ -365,7 +379,11 @@ fn mounts(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Vec<Mount>, C
             "/sys",
             "sysfs",
             "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
+            if config.privileged {
+                &["nosuid", "noexec", "nodev"]
+            } else {
+                &["nosuid", "noexec", "nodev", "ro"]
+            },
         )?,
         mount(
             "/dev/mqueue",
@@ -415,6 +433,7 @@ fn mounts(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Vec<Mount>, C
                     MountConfig::Bind { .. } => "bind",
                     MountConfig::Tmpfs { .. } => "tmpfs",
                     MountConfig::Volume { .. } => "volume",
+                    MountConfig::TaskFile { .. } => "bind",
                 },
                 m.target()
             )));
@@ -434,6 +453,11 @@ fn mounts(config: &ContainerConfig, inputs: &SpecInputs) -> Result<Vec<Mount>, C
             MountConfig::Volume { name, .. } => {
                 return Err(ContainerError::InvalidConfig(format!(
                     "volume {name} was not resolved to its directory"
+                )))
+            }
+            MountConfig::TaskFile { file, .. } => {
+                return Err(ContainerError::InvalidConfig(format!(
+                    "task file {file} was not resolved to its handle"
                 )))
             }
             MountConfig::Tmpfs { target, size_bytes } => {

@@ -156,11 +156,13 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
             format!("{what} is not allowed in this classroom: containers stay sandboxed"),
         ))
     };
-    if host.privileged {
-        return refuse("--privileged");
-    }
-    if host.pid_mode == "host" {
-        return refuse("--pid host");
+    // `--privileged` and `--pid host` are the runtime's to refuse: a
+    // learner's scope may not have them, `berth daemon`'s may, as dockerd's.
+    if !matches!(host.pid_mode.as_str(), "" | "host" | "private") {
+        return Err(ApiError::bad_request(format!(
+            "invalid PID mode: {}",
+            host.pid_mode
+        )));
     }
     if host.ipc_mode == "host" {
         return refuse("--ipc host");
@@ -278,6 +280,8 @@ pub fn config_from_request(req: CreateRequest) -> Result<ContainerConfig, ApiErr
         networking,
         cap_add,
         cap_drop,
+        privileged: host.privileged,
+        pid_host: host.pid_mode == "host",
     })
 }
 
@@ -417,6 +421,8 @@ fn mounts_json(runtime: &Runtime, r: &ContainerRecord) -> Vec<Value> {
     r.config
         .mounts
         .iter()
+        // dockerd lists no secret or config among a task's mounts.
+        .filter(|m| !matches!(m, MountConfig::TaskFile { .. }))
         .map(|m| match m {
             MountConfig::Bind {
                 source,
@@ -434,6 +440,7 @@ fn mounts_json(runtime: &Runtime, r: &ContainerRecord) -> Vec<Value> {
                 "RW": !read_only,
                 "Propagation": "",
             }),
+            MountConfig::TaskFile { .. } => Value::Null,
         })
         .collect()
 }
@@ -582,6 +589,30 @@ fn fill_host_config_defaults(host: &mut Value) {
     }
 }
 
+/// `HostConfig.Links` as dockerd shows them: `/target:/container/alias`
+/// for each legacy `--link` of the request, `null` when there are none.
+fn links_json(r: &ContainerRecord) -> Value {
+    let links: Vec<String> = r
+        .config
+        .host_config
+        .get("Links")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|l| {
+            let (target, alias) = super::networks::link_parts(l)
+                .unwrap_or_else(|_| crate::net::endpoint::link_pair(l));
+            format!("/{target}:/{}/{alias}", r.name)
+        })
+        .collect();
+    if links.is_empty() {
+        Value::Null
+    } else {
+        json!(links)
+    }
+}
+
 /// `GET /containers/{id}/json`.
 pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
     let s = &r.state;
@@ -653,6 +684,7 @@ pub fn inspect(runtime: &Runtime, r: &ContainerRecord) -> Value {
     host_config["Memory"] = json!(r.config.limits.memory.unwrap_or(0));
     host_config["PidsLimit"] = json!(r.config.limits.pids);
     host_config["NetworkMode"] = json!(r.config.networking.mode_text());
+    host_config["Links"] = links_json(r);
     json!({
         "Id": r.id,
         "Created": r.created,
@@ -794,20 +826,23 @@ mod tests {
     }
 
     #[test]
-    fn privileged_and_host_namespaces_are_refused() {
+    fn host_namespaces_and_devices_are_refused() {
         let req = |host: Value| CreateRequest {
             image: "busybox".into(),
             host_config: Some(host),
             ..Default::default()
         };
         for host in [
-            json!({"Privileged": true}),
-            json!({"PidMode": "host"}),
+            json!({"IpcMode": "host"}),
             json!({"Devices": [{"PathOnHost": "/dev/sda"}]}),
         ] {
             let e = config_from_request(req(host.clone())).unwrap_err();
             assert_eq!(e.status, hyper::StatusCode::FORBIDDEN, "{host}");
         }
+        // Kept for the runtime, which refuses them in a learner's scope.
+        let privileged =
+            config_from_request(req(json!({"Privileged": true, "PidMode": "host"}))).unwrap();
+        assert!(privileged.privileged && privileged.pid_host);
         let ok =
             config_from_request(req(json!({"NanoCpus": 500_000_000, "Memory": 67108864}))).unwrap();
         assert_eq!(ok.limits.cpu_quota, Some(50_000));

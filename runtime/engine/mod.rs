@@ -9,6 +9,7 @@
 //! - [`convert`]: Docker's JSON shapes of containers.
 //! - [`networks`]: `/networks` and the network parts of container JSON.
 //! - [`volumes`]: the `/volumes` routes.
+//! - [`plugins`]: the `/plugins` routes (none installed).
 //!
 //! A [`Scope`] is what one socket serves: its own names and references. The
 //! [`Engine`] is shared by all scopes of one process.
@@ -25,8 +26,10 @@ pub mod http;
 pub mod images;
 pub mod networks;
 pub mod paths;
+pub mod plugins;
 pub mod quota;
 pub mod router;
+pub mod service_spec;
 pub mod streams;
 pub mod swarm;
 pub mod swarm_objects;

@@ -31,7 +31,12 @@ struct NetHostConfig {
     port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingJson>>>>,
     publish_all_ports: bool,
     links: Option<Vec<String>>,
+    extra_hosts: Option<Vec<String>>,
 }
+
+/// Most `--add-host` entries one container may have (each is a line of its
+/// `/etc/hosts`, written at every start).
+const MAX_EXTRA_HOSTS: usize = 256;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
@@ -49,16 +54,61 @@ struct EndpointJson {
 struct EndpointIpamJson {
     #[serde(rename = "IPv4Address")]
     ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address")]
+    ipv6_address: Option<String>,
+    #[serde(rename = "LinkLocalIPs")]
+    link_local_ips: Option<Vec<String>>,
+}
+
+/// Most `--link-local-ip` addresses one endpoint may have.
+const MAX_LINK_LOCAL_IPS: usize = 16;
+
+/// `--link-local-ip` values: link-local unicast addresses only
+/// (169.254.0.0/16, fe80::/10). Anything else on the container's interface
+/// could answer for another member of the bridge, or for its gateway.
+fn link_local_ips(texts: Vec<String>) -> Result<Vec<std::net::IpAddr>, ApiError> {
+    if texts.len() > MAX_LINK_LOCAL_IPS {
+        return Err(ApiError::bad_request(format!(
+            "too many link-local IP addresses: at most {MAX_LINK_LOCAL_IPS}"
+        )));
+    }
+    texts
+        .iter()
+        .map(|text| {
+            let invalid =
+                || ApiError::bad_request(format!("invalid link-local IP address: {text}"));
+            let ip: std::net::IpAddr = text.parse().map_err(|_| invalid())?;
+            let link_local = match ip {
+                std::net::IpAddr::V4(v4) => {
+                    v4.is_link_local()
+                        && v4.octets()[2..] != [0, 0]
+                        && v4.octets()[2..] != [255, 255]
+                }
+                std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+            };
+            if !link_local {
+                return Err(ApiError::bad_request(format!(
+                    "invalid link-local IP address: {text}: not in 169.254.0.0/16 or fe80::/10"
+                )));
+            }
+            Ok(ip)
+        })
+        .collect()
 }
 
 impl EndpointJson {
     /// The endpoint settings, their addresses parsed as Docker parses them.
     fn into_config(self) -> Result<EndpointConfig, ApiError> {
-        let ipv4_address = match self
-            .ipam_config
-            .and_then(|i| i.ipv4_address)
-            .filter(|s| !s.is_empty())
-        {
+        let ipam = self.ipam_config.unwrap_or_default();
+        let ipv6_address = match ipam.ipv6_address.filter(|s| !s.is_empty()) {
+            Some(text) => Some(
+                text.parse::<std::net::Ipv6Addr>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid IPv6 address: {text}")))?,
+            ),
+            None => None,
+        };
+        let link_local_ips = link_local_ips(ipam.link_local_ips.unwrap_or_default())?;
+        let ipv4_address = match ipam.ipv4_address.filter(|s| !s.is_empty()) {
             Some(text) => Some(
                 text.parse::<Ipv4Addr>()
                     .map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {text}")))?,
@@ -82,6 +132,8 @@ impl EndpointJson {
             mac_address,
             links,
             driver_opts: self.driver_opts.unwrap_or_default(),
+            ipv6_address,
+            link_local_ips,
         })
     }
 }
@@ -135,6 +187,18 @@ pub fn networking_from_request(
     for (name, ep) in endpoints.endpoints_config.into_iter().flatten() {
         out.endpoints
             .insert(name, ep.unwrap_or_default().into_config()?);
+    }
+    let extra_hosts = host.extra_hosts.clone().unwrap_or_default();
+    if extra_hosts.len() > MAX_EXTRA_HOSTS {
+        return Err(ApiError::bad_request(format!(
+            "too many extra hosts: at most {MAX_EXTRA_HOSTS}"
+        )));
+    }
+    for entry in &extra_hosts {
+        out.extra_hosts.push(
+            crate::net::endpoint::parse_container_extra_host(entry)
+                .map_err(ApiError::bad_request)?,
+        );
     }
     // Legacy `--link`s belong to the mode's network.
     let links = host.links.clone().unwrap_or_default();
@@ -192,6 +256,11 @@ pub fn networking_from_request(
         }
     }
     match out.kind() {
+        Mode::Container(_) if !out.extra_hosts.is_empty() => {
+            return Err(ApiError::bad_request(
+                "conflicting options: custom host-to-IP mapping and the network mode",
+            ))
+        }
         Mode::Container(_) if !out.ports.is_empty() || out.publish_all => {
             return Err(ApiError::bad_request(
                 "conflicting options: port publishing and the container type network mode",
@@ -298,6 +367,31 @@ fn ports_map(runtime: &Runtime, r: &ContainerRecord) -> Value {
     Value::Object(map)
 }
 
+/// An endpoint's `IPAMConfig` as asked (`null` when nothing was).
+fn endpoint_ipam_json(cfg: &EndpointConfig) -> Value {
+    if cfg.ipv4_address.is_none() && cfg.ipv6_address.is_none() && cfg.link_local_ips.is_empty() {
+        return Value::Null;
+    }
+    let mut out = serde_json::Map::new();
+    if let Some(ip) = cfg.ipv4_address {
+        out.insert("IPv4Address".into(), json!(ip.to_string()));
+    }
+    if let Some(ip) = cfg.ipv6_address {
+        out.insert("IPv6Address".into(), json!(ip.to_string()));
+    }
+    if !cfg.link_local_ips.is_empty() {
+        out.insert(
+            "LinkLocalIPs".into(),
+            json!(cfg
+                .link_local_ips
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect::<Vec<_>>()),
+        );
+    }
+    Value::Object(out)
+}
+
 /// `NetworkSettings` of inspect (and the short form of ps).
 pub fn network_settings(runtime: &Runtime, r: &ContainerRecord, full: bool) -> Value {
     let live = runtime.net().endpoints(&r.id);
@@ -324,7 +418,7 @@ pub fn network_settings(runtime: &Runtime, r: &ContainerRecord, full: bool) -> V
         networks.insert(
             name.clone(),
             json!({
-                "IPAMConfig": cfg.ipv4_address.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                "IPAMConfig": endpoint_ipam_json(&cfg),
                 "Links": if cfg.links.is_empty() { Value::Null } else { json!(cfg.links) },
                 "Aliases": if cfg.aliases.is_empty() { Value::Null } else { json!(cfg.aliases) },
                 "MacAddress": mac,
@@ -335,9 +429,9 @@ pub fn network_settings(runtime: &Runtime, r: &ContainerRecord, full: bool) -> V
                 "Gateway": e.map(|e| e.gateway.to_string()).unwrap_or_default(),
                 "IPAddress": e.map(|e| e.ip.to_string()).unwrap_or_default(),
                 "IPPrefixLen": e.map(|e| e.prefix).unwrap_or(0),
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": e.and_then(|e| e.gateway6).map(|g| g.to_string()).unwrap_or_default(),
+                "GlobalIPv6Address": e.and_then(|e| e.ip6).map(|ip| ip.to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": e.filter(|e| e.ip6.is_some()).map(|e| e.prefix6).unwrap_or(0),
                 "DNSNames": if name == "bridge" || e.is_none() { Value::Null } else { json!(dns) },
             }),
         );
@@ -359,11 +453,11 @@ pub fn network_settings(runtime: &Runtime, r: &ContainerRecord, full: bool) -> V
         "SecondaryIPv6Addresses": null,
         "EndpointID": on_bridge.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
         "Gateway": on_bridge.map(|e| e.gateway.to_string()).unwrap_or_default(),
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "GlobalIPv6Address": on_bridge.and_then(|e| e.ip6).map(|ip| ip.to_string()).unwrap_or_default(),
+        "GlobalIPv6PrefixLen": on_bridge.filter(|e| e.ip6.is_some()).map(|e| e.prefix6).unwrap_or(0),
         "IPAddress": on_bridge.map(|e| e.ip.to_string()).unwrap_or_default(),
         "IPPrefixLen": on_bridge.map(|e| e.prefix).unwrap_or(0),
-        "IPv6Gateway": "",
+        "IPv6Gateway": on_bridge.and_then(|e| e.gateway6).map(|g| g.to_string()).unwrap_or_default(),
         "MacAddress": on_bridge.or(first).map(|e| e.mac_text()).unwrap_or_default(),
         "Networks": networks,
     })
@@ -384,12 +478,12 @@ fn network_json(runtime: &Runtime, n: &Network, verbose: bool) -> Value {
                     "EndpointID": e.endpoint_id,
                     "MacAddress": e.mac_text(),
                     "IPv4Address": format!("{}/{}", e.ip, e.prefix),
-                    "IPv6Address": "",
+                    "IPv6Address": e.ip6.map(|ip| format!("{ip}/{}", e.prefix6)).unwrap_or_default(),
                 }),
             );
         }
     }
-    let config: Vec<Value> = match (n.subnet, n.gateway) {
+    let mut config: Vec<Value> = match (n.subnet, n.gateway) {
         (Some(s), Some(g)) => {
             let mut c = json!({"Subnet": s.to_string(), "Gateway": g.to_string()});
             if let Some(r) = n.ip_range {
@@ -406,6 +500,13 @@ fn network_json(runtime: &Runtime, n: &Network, verbose: bool) -> Value {
         }
         _ => Vec::new(),
     };
+    if let (Some(s), Some(g), true) = (n.subnet6, n.gateway6, n.enable_ipv6) {
+        let mut c = json!({"Subnet": s.to_string(), "Gateway": g.to_string()});
+        if let Some(r) = n.ip_range6 {
+            c["IPRange"] = json!(r.to_string());
+        }
+        config.push(c);
+    }
     json!({
         "Name": n.name,
         "Id": n.id,
@@ -413,11 +514,11 @@ fn network_json(runtime: &Runtime, n: &Network, verbose: bool) -> Value {
         "Scope": if n.overlay { "swarm" } else { "local" },
         "Driver": if n.overlay { "overlay" } else { n.driver.as_str() },
         "EnableIPv4": true,
-        "EnableIPv6": false,
+        "EnableIPv6": n.enable_ipv6,
         "IPAM": {"Driver": "default", "Options": null, "Config": config},
         "Internal": n.internal,
         "Attachable": n.attachable,
-        "Ingress": false,
+        "Ingress": n.ingress,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": false,
         "Containers": containers,
@@ -487,6 +588,13 @@ struct CreateJson {
     internal: bool,
     #[serde(deserialize_with = "crate::container::config::null_as_default")]
     attachable: bool,
+    #[serde(deserialize_with = "crate::container::config::null_as_default")]
+    ingress: bool,
+    #[serde(
+        rename = "EnableIPv6",
+        deserialize_with = "crate::container::config::null_as_default"
+    )]
+    enable_ipv6: bool,
     #[serde(rename = "IPAM")]
     ipam: Option<IpamJson>,
     options: Option<BTreeMap<String, String>>,
@@ -519,11 +627,16 @@ struct IpamConfigJson {
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let body = read_body(req.into_body(), 1 << 20).await?;
     let c: CreateJson = parse_json(&body)?;
-    let ipam = c
-        .ipam
-        .and_then(|i| i.config)
-        .and_then(|c| c.into_iter().next())
-        .unwrap_or_default();
+    // One pool of each family: the first IPv4 one and the first IPv6 one.
+    let pools = c.ipam.and_then(|i| i.config).unwrap_or_default();
+    let is_v6 = |p: &IpamConfigJson| p.subnet.contains(':');
+    let ipam6 = pools.iter().find(|p| is_v6(p)).map(|p| IpamConfigJson {
+        subnet: p.subnet.clone(),
+        gateway: p.gateway.clone(),
+        ip_range: p.ip_range.clone(),
+        auxiliary_addresses: BTreeMap::new(),
+    });
+    let ipam = pools.into_iter().find(|p| !is_v6(p)).unwrap_or_default();
     if c.driver == "overlay"
         && ctx
             .engine
@@ -546,8 +659,19 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         aux_addresses: ipam.auxiliary_addresses,
         internal: c.internal,
         attachable: c.attachable,
+        ingress: c.ingress,
         labels: c.labels.unwrap_or_default(),
         options: c.options.unwrap_or_default(),
+        enable_ipv6: c.enable_ipv6,
+        subnet6: ipam6.as_ref().map(|p| p.subnet.clone()),
+        gateway6: ipam6
+            .as_ref()
+            .map(|p| p.gateway.clone())
+            .filter(|g| !g.is_empty()),
+        ip_range6: ipam6
+            .as_ref()
+            .map(|p| p.ip_range.clone())
+            .filter(|r| !r.is_empty()),
     };
     let runtime = ctx.engine.runtime.clone();
     let scope = ctx.scope.name.clone();
@@ -560,6 +684,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
 
 /// `DELETE /networks/{id}`.
 pub async fn remove(ctx: &Ctx, id: &str) -> ApiResult {
+    super::service_spec::settle_network_tasks(ctx, id).await;
     let runtime = ctx.engine.runtime.clone();
     let scope = ctx.scope.name.clone();
     let id = id.to_string();
@@ -574,7 +699,8 @@ pub async fn prune(ctx: &Ctx) -> ApiResult {
     let removed = blocking(move || {
         let mut removed = Vec::new();
         for n in runtime.net().list(&scope)? {
-            if n.predefined() {
+            // dockerd's prune leaves the routing mesh's network alone.
+            if n.predefined() || n.ingress {
                 continue;
             }
             let configured = runtime.list(&scope).iter().any(|c| {
@@ -614,7 +740,7 @@ pub async fn connect(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
     let container = find(ctx, &c.container)?;
     let runtime = ctx.engine.runtime.clone();
     let network = runtime.net().get(&ctx.scope.name, id)?;
-    if network.driver != "bridge" {
+    if network.driver == "host" {
         return Err(ApiError::forbidden(
             "container cannot be disconnected from host network or connected to host network",
         ));

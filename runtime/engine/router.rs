@@ -243,6 +243,20 @@ async fn dispatch(
         (&M::POST, ["volumes", "prune"]) => volumes::prune(&ctx).await,
         (&M::GET, ["volumes", name]) => volumes::inspect(&ctx, name),
         (&M::DELETE, ["volumes", name]) => volumes::remove(&ctx, name).await,
+        (&M::GET, ["plugins"]) => super::plugins::list(&ctx),
+        (&M::GET, ["plugins", "privileges"]) => super::plugins::install(),
+        (&M::POST, ["plugins", "pull" | "create"]) => super::plugins::install(),
+        (&M::GET, ["plugins", .., "json"]) if segs.len() >= 3 => {
+            super::plugins::not_found(&inner(&segs, 1, 1))
+        }
+        (&M::DELETE, ["plugins", ..]) if segs.len() >= 2 => {
+            super::plugins::not_found(&inner(&segs, 1, 0))
+        }
+        (&M::POST, ["plugins", .., "enable" | "disable" | "push" | "set" | "upgrade"])
+            if segs.len() >= 3 =>
+        {
+            super::plugins::not_found(&inner(&segs, 1, 1))
+        }
         (&M::POST, ["commit"]) => images::commit(&ctx, req).await,
         (&M::POST, ["build"]) => build::build(&ctx, req).await,
 

@@ -98,12 +98,24 @@ pub fn attach(ctx: &Ctx, c: Arc<Container>, mut req: Request<Incoming>) -> ApiRe
         stderr: q.flag("stderr"),
         close_stdin: !tty && r.config.stdin_once,
     };
-    if matches!(r.state.status, Status::Exited | Status::Dead) && !q.flag("logs") {
-        // Docker attaches to a stopped container and waits for its next start.
-    }
+    // `logs=1`: what the container wrote so far comes first. `stream=0`
+    // (docker-py's `attach(stream=False, logs=True)`): only that, and the
+    // connection ends; a stopped container is then not waited on. Without
+    // `stream`, the live part follows as before (Docker attaches to a
+    // stopped container and waits for its next start).
+    let replay = q.flag("logs").then(|| {
+        (
+            ctx.engine.runtime.dir_of(&r.id).root.join(LOG_NAME),
+            q.flag("stdout"),
+            q.flag("stderr"),
+        )
+    });
+    let live = q.get("stream").is_none() || q.flag("stream");
     let upgrade = hyper::upgrade::on(&mut req);
     let (tx, rx) = oneshot::channel();
-    if r.state.running() && r.state.status != Status::Restarting {
+    if !live {
+        drop(tx);
+    } else if r.state.running() && r.state.status != Status::Restarting {
         let dir = ctx.engine.runtime.dir_of(&r.id);
         let s = attach::connect(&dir.root, &request)
             .map_err(|e| ApiError::internal(format!("attach: {e}")))?;
@@ -124,14 +136,48 @@ pub fn attach(ctx: &Ctx, c: Arc<Container>, mut req: Request<Incoming>) -> ApiRe
         let Ok(upgraded) = upgrade.await else {
             return;
         };
-        let io = TokioIo::new(upgraded);
+        let mut io = TokioIo::new(upgraded);
+        if let Some((path, want_out, want_err)) = replay {
+            // docker-py reads the hijacked socket under its HTTP reader, so
+            // bytes that arrive in the same read as the 101 header are lost
+            // to it: the replay waits until the client has had the header.
+            tokio::time::sleep(REPLAY_PAUSE).await;
+            let entries =
+                tokio::task::spawn_blocking(move || logs::read(&path, &LogFilter::default()))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or_default();
+            for e in entries.iter().filter(|e| match e.stream {
+                Stream::Stdout => want_out,
+                Stream::Stderr => want_err,
+            }) {
+                let bytes = if tty {
+                    e.text.as_bytes().to_vec()
+                } else {
+                    let num = match e.stream {
+                        Stream::Stdout => attach::STDOUT,
+                        Stream::Stderr => attach::STDERR,
+                    };
+                    attach::frame(num, e.text.as_bytes())
+                };
+                if io.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+        }
         let Ok(stream) = rx.await else {
+            let _ = io.shutdown().await;
             return;
         };
         pump(io, stream, tty, stdin, detach_keys).await;
     });
     Ok(upgraded_reply(tty))
 }
+
+/// How long an attach's log replay waits after the 101 answer (see
+/// [`attach`]); dockerd's own replay starts after reading the log file.
+const REPLAY_PAUSE: Duration = Duration::from_millis(50);
 
 /// Copies between a hijacked client connection and a container's attach
 /// stream until the container's side ends. Client EOF: with a terminal and

@@ -224,7 +224,39 @@ pub async fn init(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         }
         Ok(())
     })?;
+    ingress(ctx, true).await;
     Ok(json(StatusCode::OK, &json!(id)))
+}
+
+/// The routing mesh's `ingress` overlay network, which dockerd makes on
+/// `swarm init` and drops on leave. Berth's mesh does not route through
+/// it; it is there as clients expect it (docker-py removes and remakes
+/// it). A failure (a namesake exists, no subnet left) is logged only.
+async fn ingress(ctx: &Ctx, make: bool) {
+    let runtime = ctx.engine.runtime.clone();
+    let scope = ctx.scope.name.clone();
+    let _ = super::containers::blocking(move || {
+        let net = runtime.net();
+        if make {
+            let request = crate::net::NetworkRequest {
+                name: "ingress".into(),
+                driver: "overlay".into(),
+                ingress: true,
+                ..Default::default()
+            };
+            if let Err(e) = net.create(&scope, request) {
+                tracing::info!(%scope, error = %e, "no ingress network");
+            }
+        } else {
+            for n in net.list(&scope).unwrap_or_default() {
+                if n.ingress {
+                    let _ = net.remove(&scope, &n.id);
+                }
+            }
+        }
+        Ok(())
+    })
+    .await;
 }
 
 /// The scope's address on its session network, for a classroom node.
@@ -292,6 +324,7 @@ pub async fn leave(ctx: &Ctx) -> ApiResult {
         Ok(())
     })
     .await?;
+    ingress(ctx, false).await;
     Ok(json(StatusCode::OK, &json!({})))
 }
 
@@ -513,12 +546,14 @@ pub fn services(ctx: &Ctx) -> ApiResult {
 
 /// `GET /services/{id}`.
 pub fn service(ctx: &Ctx, id: &str) -> ApiResult {
+    let defaults = ctx.query.get("insertDefaults").is_some() && ctx.query.flag("insertDefaults");
     read(ctx, |c| {
         let i = c.find_service(id)?;
-        Ok(json(
-            StatusCode::OK,
-            &service_json(c, &c.services[i], false),
-        ))
+        let mut v = service_json(c, &c.services[i], false);
+        if defaults {
+            super::service_spec::insert_defaults(&mut v["Spec"]);
+        }
+        Ok(json(StatusCode::OK, &v))
     })
 }
 
@@ -569,8 +604,10 @@ fn normalize_mode(spec: &mut Value) {
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let mut spec = body_json(req).await?;
     normalize_mode(&mut spec);
+    super::service_spec::prepare(ctx, &mut spec)?;
     check_spec(&spec)?;
     let id = swarms(ctx).with_cluster(&ctx.scope.name, |c| {
+        crate::swarm::refs::check(c, &spec)?;
         let name = spec["Name"].as_str().unwrap_or("").to_string();
         let name = if name.is_empty() {
             let n = crate::container::names::generate(|n| c.services.iter().any(|s| s.name() == n));
@@ -625,6 +662,10 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
 pub async fn update_service(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiResult {
     let mut spec = body_json(req).await?;
     normalize_mode(&mut spec);
+    let rollback_only = ctx.query.get("rollback") == Some("previous");
+    if !rollback_only {
+        super::service_spec::prepare(ctx, &mut spec)?;
+    }
     let version = ctx.query.int("version")?;
     let rollback = ctx.query.get("rollback") == Some("previous");
     swarms(ctx).with_cluster(&ctx.scope.name, |c| {
@@ -648,6 +689,7 @@ pub async fn update_service(ctx: &Ctx, id: &str, req: Request<Incoming>) -> ApiR
             return Ok(());
         }
         check_spec(&spec)?;
+        crate::swarm::refs::check(c, &spec)?;
         crate::swarm::mesh::claim_ports(c, Some(&sid), &mut spec)?;
         let old = &c.services[i];
         if spec["Name"].as_str().unwrap_or("") != old.name() {
@@ -810,13 +852,26 @@ pub fn logs(ctx: &Ctx, id: &str) -> ApiResult {
             .tasks
             .iter()
             .filter(|t| t.service_id == sid && t.container_id.is_some())
-            .min_by_key(|t| t.slot)
+            // The lowest slot's newest task: an exited task's container is
+            // kept (as dockerd keeps it) while its task is in the history.
+            .min_by_key(|t| (t.slot, std::cmp::Reverse(t.created_at.clone())))
             .and_then(|t| t.container_id.clone());
         Ok(container_of(ctx, t))
     })?;
     match container {
         Some(c) => super::streams::logs(ctx, c),
-        None => Ok(json(StatusCode::OK, &json!(""))),
+        // No task has a container yet: an empty log stream, as dockerd
+        // answers. (A JSON `""` here was read by docker-py as a frame
+        // header of 2 bytes: `test_service_logs` failed whenever it asked
+        // before the first task started, which load made likely.)
+        None => {
+            let mut reply = super::http::empty(StatusCode::OK);
+            reply.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.docker.multiplexed-stream"),
+            );
+            Ok(reply)
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -33,10 +33,24 @@ pub struct ContainerNetworking {
     pub extra_hosts: Vec<(String, String)>,
 }
 
+/// The `--add-host` address that stands for the host: the default
+/// bridge's gateway, as dockerd's `host-gateway-ip` defaults to it.
+pub const HOST_GATEWAY: &str = "host-gateway";
+
 /// One `--add-host` entry (`name:ip` or `name=ip`; an IPv6 address may be
 /// in brackets), in Docker's words when it is not one. The name must be one
 /// word: it becomes a line of the container's `/etc/hosts`.
 pub fn parse_extra_host(entry: &str) -> Result<(String, String), String> {
+    parse_host_entry(entry, false)
+}
+
+/// [`parse_extra_host`] for a container, where the address may also be
+/// [`HOST_GATEWAY`] (resolved when the container starts).
+pub fn parse_container_extra_host(entry: &str) -> Result<(String, String), String> {
+    parse_host_entry(entry, true)
+}
+
+fn parse_host_entry(entry: &str, gateway: bool) -> Result<(String, String), String> {
     let (name, ip) = entry
         .split_once('=')
         .or_else(|| entry.split_once(':'))
@@ -48,6 +62,9 @@ pub fn parse_extra_host(entry: &str) -> Result<(String, String), String> {
         .strip_prefix('[')
         .and_then(|i| i.strip_suffix(']'))
         .unwrap_or(ip);
+    if gateway && bare == HOST_GATEWAY {
+        return Ok((name.to_string(), HOST_GATEWAY.to_string()));
+    }
     let addr: std::net::IpAddr = bare
         .parse()
         .map_err(|_| format!("invalid IP address in add-host: {ip:?}"))?;
@@ -69,6 +86,11 @@ pub struct EndpointConfig {
     pub links: Vec<String>,
     /// Kept and shown; the bridge driver reads none of them.
     pub driver_opts: BTreeMap<String, String>,
+    /// `--ip6`: a fixed address inside the network's IPv6 subnet.
+    pub ipv6_address: Option<Ipv6Addr>,
+    /// `--link-local-ip`: more addresses on the interface (IPv4
+    /// 169.254.0.0/16 or IPv6 fe80::/10 only, checked where they enter).
+    pub link_local_ips: Vec<IpAddr>,
 }
 
 /// A MAC address as Docker takes it; multicast and all-zero addresses are
@@ -104,6 +126,22 @@ pub fn mac_text(mac: &[u8; 6]) -> String {
 /// attaching: a fixed address only on a user-defined network and inside
 /// its subnet.
 pub fn check_endpoint(network: &Network, cfg: &EndpointConfig) -> Result<(), NetError> {
+    if let Some(ip) = cfg.ipv6_address {
+        if network.predefined() {
+            return Err(NetError::Invalid(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        let inside = network
+            .subnet6
+            .filter(|_| network.enable_ipv6)
+            .is_some_and(|s| s.contains(ip) && !s.is_edge(ip));
+        if !inside || Some(ip) == network.gateway6 {
+            return Err(NetError::Invalid(format!(
+                "no configured subnet or ip-range contain the IP address {ip}"
+            )));
+        }
+    }
     let Some(ip) = cfg.ipv4_address else {
         return Ok(());
     };
@@ -195,6 +233,17 @@ pub struct Endpoint {
     /// Legacy links on this network: (container name, alias), lower case.
     #[serde(default)]
     pub links: Vec<(String, String)>,
+    /// The IPv6 address on an `--ipv6` network, with its prefix and the
+    /// bridge's address.
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub prefix6: u8,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
+    /// `--link-local-ip` addresses, on the interface too.
+    #[serde(default)]
+    pub link_local: Vec<IpAddr>,
 }
 
 /// (container name, alias) of a link's `name:alias` text (checked where
@@ -313,12 +362,34 @@ pub fn ensure_bridge(host: &HostNamespace, network: &Network) -> Result<(), NetE
         nl.add_bridge(&name)?;
         let index = index_of(&name)?;
         nl.add_address(index, gateway, subnet.prefix)?;
+        if let (Some(subnet6), Some(gateway6)) = (network.subnet6, network.gateway6) {
+            enable_ipv6_on(&name)?;
+            nl.add_address6(index, gateway6, subnet6.prefix)?;
+        }
         nl.set_up(index, None)?;
         // Packets arriving on this bridge are never routed elsewhere.
         fs::write(format!("/proc/sys/net/ipv4/conf/{name}/forwarding"), "0")?;
         Ok(())
     })
     .map_err(io_err(format!("create bridge {}", network.bridge)))
+}
+
+/// Lets interface `name` of the calling thread's namespace hold IPv6
+/// addresses (a namespace or host may start with IPv6 off on new links).
+fn enable_ipv6_on(name: &str) -> std::io::Result<()> {
+    let knob = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    match fs::write(&knob, "0") {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(std::io::Error::other(
+            "IPv6 is not available on this host (no /proc/sys/net/ipv6)",
+        )),
+        other => other,
+    }
+}
+
+/// Whether an interface called `name` exists in the calling thread's
+/// namespace.
+pub fn interface_exists(name: &str) -> bool {
+    index_of(name).is_ok()
 }
 
 /// Deletes a bridge (and so its addresses and routes) if present.
@@ -398,10 +469,19 @@ impl Networks {
             ]
         };
         write_owned(&hostname, &format!("{}\n", req.hostname), req.owner)?;
-        let mut plain_hosts = HOSTS_HEADER.to_string();
+        let mut extra = String::new();
         for (name, ip) in &req.networking.extra_hosts {
-            plain_hosts.push_str(&format!("{ip}\t{name}\n"));
+            let ip = if ip == HOST_GATEWAY {
+                match self.get(req.scope, "bridge").ok().and_then(|b| b.gateway) {
+                    Some(gw) => gw.to_string(),
+                    None => continue,
+                }
+            } else {
+                ip.clone()
+            };
+            extra.push_str(&format!("{ip}\t{name}\n"));
         }
+        let plain_hosts = format!("{HOSTS_HEADER}{extra}");
         let namespace = match req.networking.kind() {
             Mode::None => {
                 write_owned(&hosts, &plain_hosts, req.owner)?;
@@ -409,8 +489,11 @@ impl Networks {
                 NamespaceChoice::Own { wire: false }
             }
             Mode::Host => {
-                let host_hosts = read_scope_file(&settings.fs_root, "etc/hosts")
-                    .unwrap_or_else(|| plain_hosts.clone());
+                let host_hosts = match read_scope_file(&settings.fs_root, "etc/hosts") {
+                    Some(text) if text.ends_with('\n') || text.is_empty() => text + &extra,
+                    Some(text) => format!("{text}\n{extra}"),
+                    None => plain_hosts.clone(),
+                };
                 write_owned(&hosts, &host_hosts, req.owner)?;
                 let resolv_text =
                     read_scope_file(&settings.fs_root, "etc/resolv.conf").unwrap_or_default();
@@ -435,6 +518,9 @@ impl Networks {
                 text.push_str(&req.links_hosts);
                 if let Some(e) = endpoints.first() {
                     text.push_str(&format!("{}\t{}\n", e.ip, req.hostname));
+                    if let Some(ip6) = e.ip6 {
+                        text.push_str(&format!("{ip6}\t{}\n", req.hostname));
+                    }
                 }
                 let resolv_text = match endpoints.first() {
                     Some(e) if e.dns => format!("nameserver {}\noptions ndots:0\n", e.gateway),
@@ -467,7 +553,10 @@ impl Networks {
             }
             check_endpoint(&network, &cfg)?;
             let ip = next_ip(&state, &network, &endpoints, cfg.ipv4_address)?;
-            endpoints.push(new_endpoint(&network, ip, i, cfg));
+            let ip6 = next_ip6(&state, &network, &endpoints, cfg.ipv6_address)?;
+            let mut e = new_endpoint(&network, ip, i, cfg);
+            e.ip6 = ip6;
+            endpoints.push(e);
         }
         // Published ports: explicit bindings, then -P for the rest.
         let mut bindings = req.networking.ports.clone();
@@ -656,6 +745,18 @@ impl Networks {
             nl.set_up(index_of("lo")?, None)?;
             let index = index_of(&e.ifname)?;
             nl.add_address(index, e.ip, e.prefix)?;
+            if e.ip6.is_some() || e.link_local.iter().any(IpAddr::is_ipv6) {
+                enable_ipv6_on(&e.ifname)?;
+            }
+            if let Some(ip6) = e.ip6 {
+                nl.add_address6(index, ip6, e.prefix6)?;
+            }
+            for ip in &e.link_local {
+                match ip {
+                    IpAddr::V4(v4) => nl.add_address(index, *v4, 16)?,
+                    IpAddr::V6(v6) => nl.add_address6(index, *v6, 64)?,
+                }
+            }
             // A gratuitous ARP when the link comes up: an address used
             // before (a reconnect, a restart) has a new MAC, and the other
             // members' neighbour entries for it must not stay stale.
@@ -854,7 +955,9 @@ impl Networks {
                 .expect("a free interface name");
             check_endpoint(&network, &cfg)?;
             let ip = next_ip(&state, &network, &[], cfg.ipv4_address)?;
+            let ip6 = next_ip6(&state, &network, &[], cfg.ipv6_address)?;
             let mut e = new_endpoint(&network, ip, 0, cfg);
+            e.ip6 = ip6;
             e.ifname = ifname;
             let live = state.live.get_mut(id).expect("checked above");
             live.endpoints.push(e.clone());
@@ -987,6 +1090,46 @@ fn next_ip(
         })
 }
 
+/// The IPv6 address of a new endpoint on `network`: `wanted` if free, else
+/// the first free one of the range (or subnet); `None` when the network
+/// has no IPv6.
+fn next_ip6(
+    state: &NetState,
+    network: &Network,
+    extra: &[Endpoint],
+    wanted: Option<Ipv6Addr>,
+) -> Result<Option<Ipv6Addr>, NetError> {
+    let Some(subnet) = network.subnet6.filter(|_| network.enable_ipv6) else {
+        return Ok(None);
+    };
+    let used: Vec<Ipv6Addr> = state
+        .live
+        .values()
+        .flat_map(|l| l.endpoints.iter())
+        .chain(extra.iter())
+        .filter(|e| e.network_id == network.id)
+        .filter_map(|e| e.ip6)
+        .collect();
+    if let Some(ip) = wanted {
+        if used.contains(&ip) {
+            return Err(NetError::Forbidden("Address already in use".into()));
+        }
+        return Ok(Some(ip));
+    }
+    let range = network.ip_range6.unwrap_or(subnet);
+    // Members are few (a scope's containers): the search ends within them.
+    (0..=used.len() as u128 + 1)
+        .filter_map(|n| range.host(n))
+        .find(|ip| !used.contains(ip) && Some(*ip) != network.gateway6 && !subnet.is_edge(*ip))
+        .map(Some)
+        .ok_or_else(|| {
+            NetError::Forbidden(format!(
+                "no available IPv6 addresses on this network's address pools: {} ({})",
+                network.name, network.id
+            ))
+        })
+}
+
 fn new_endpoint(network: &Network, ip: Ipv4Addr, index: usize, cfg: EndpointConfig) -> Endpoint {
     Endpoint {
         endpoint_id: format!("{}{}", random_hex(32), random_hex(32)),
@@ -1003,5 +1146,9 @@ fn new_endpoint(network: &Network, ip: Ipv4Addr, index: usize, cfg: EndpointConf
         aliases: cfg.aliases,
         internal: network.internal,
         dns: network.name != "bridge",
+        ip6: None,
+        prefix6: network.subnet6.map(|s| s.prefix).unwrap_or(64),
+        gateway6: network.gateway6.filter(|_| network.enable_ipv6),
+        link_local: cfg.link_local_ips,
     }
 }

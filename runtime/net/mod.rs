@@ -26,14 +26,14 @@ pub mod start;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
 pub use endpoint::{ContainerNetworking, Endpoint, EndpointConfig};
-pub use ipam::Subnet;
+pub use ipam::{Subnet, Subnet6};
 pub use netns::HostNamespace;
 pub use ports::{Port, PortBinding, Proto, Published};
 
@@ -115,6 +115,13 @@ pub struct Network {
     /// the manager, shared by its namesakes on other nodes (one subnet, one
     /// address space, one set of DNS names, one layer-2 segment).
     pub overlay_group: String,
+    /// A swarm's routing-mesh network (`ingress`, made by `swarm init`).
+    pub ingress: bool,
+    /// `--ipv6`: containers also get an address of `subnet6`.
+    pub enable_ipv6: bool,
+    pub subnet6: Option<Subnet6>,
+    pub gateway6: Option<Ipv6Addr>,
+    pub ip_range6: Option<Subnet6>,
 }
 
 impl Default for Network {
@@ -136,6 +143,11 @@ impl Default for Network {
             options: BTreeMap::new(),
             overlay: false,
             overlay_group: String::new(),
+            ingress: false,
+            enable_ipv6: false,
+            subnet6: None,
+            gateway6: None,
+            ip_range6: None,
         }
     }
 }
@@ -158,8 +170,15 @@ pub struct NetworkRequest {
     pub aux_addresses: BTreeMap<String, String>,
     pub internal: bool,
     pub attachable: bool,
+    /// `--ingress` (an overlay only).
+    pub ingress: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    /// `--ipv6`, with the IPv6 pool's subnet, gateway and range if given.
+    pub enable_ipv6: bool,
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
+    pub ip_range6: Option<String>,
 }
 
 /// Every network of every scope, and the live state of attached containers.
@@ -180,6 +199,60 @@ pub(crate) struct NetState {
     pub live: HashMap<String, endpoint::Live>,
     /// DNS responders of user-defined networks with running members.
     pub dns: HashMap<String, dns::DnsServer>,
+}
+
+/// The IPv6 pool of a network asked with `--ipv6`: its subnet (a unique
+/// local /64 when none is given), gateway and range, checked as the IPv4
+/// pool is.
+fn ipv6_pool(
+    req: &NetworkRequest,
+    ours: &[Subnet6],
+) -> Result<(Subnet6, Ipv6Addr, Option<Subnet6>), NetError> {
+    let subnet = match &req.subnet6 {
+        Some(text) => {
+            let s: Subnet6 = text.parse().map_err(NetError::Invalid)?;
+            if s.prefix > 120 {
+                return Err(NetError::Invalid(format!(
+                    "invalid pool request: subnet {s} is too small: the prefix length is at most 120"
+                )));
+            }
+            if ours.iter().any(|o| o.overlaps(&s)) {
+                return Err(NetError::Forbidden(
+                    "invalid pool request: Pool overlaps with other one on this address space"
+                        .into(),
+                ));
+            }
+            s
+        }
+        None => ipam::unique_local_64(ours),
+    };
+    let gateway = match &req.gateway6 {
+        Some(g) => {
+            let ip: Ipv6Addr = g
+                .parse()
+                .map_err(|_| NetError::Invalid(format!("invalid gateway address: {g}")))?;
+            if !subnet.contains(ip) {
+                return Err(NetError::Forbidden(format!(
+                    "no matching subnet for gateway {g}"
+                )));
+            }
+            ip
+        }
+        None => subnet.gateway(),
+    };
+    let range = match &req.ip_range6 {
+        Some(text) => {
+            let r: Subnet6 = text.parse().map_err(NetError::Invalid)?;
+            if !subnet.covers(&r) {
+                return Err(NetError::Invalid(format!(
+                    "invalid ip-range {text}: parent subnet {subnet} doesn't contain ip-range"
+                )));
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    Ok((subnet, gateway, range))
 }
 
 fn short_hash(text: &str) -> String {
@@ -489,12 +562,50 @@ impl Networks {
             }
             aux_addresses.insert(name.clone(), ip);
         }
+        let v6 = if req.enable_ipv6 {
+            let ours6: Vec<Subnet6> = state
+                .networks
+                .values()
+                .filter(|n| n.scope == scope)
+                .filter_map(|n| n.subnet6)
+                .collect();
+            Some(ipv6_pool(&req, &ours6)?)
+        } else if req.subnet6.is_some() {
+            return Err(NetError::Invalid(
+                "an IPv6 subnet was given but IPv6 is not enabled on the network (--ipv6)".into(),
+            ));
+        } else {
+            None
+        };
         let id = crate::container::names::new_id();
-        let bridge = req
-            .options
-            .get("com.docker.network.bridge.name")
-            .cloned()
-            .unwrap_or_else(|| format!("br-{}", &id[..12]));
+        let bridge = match req.options.get("com.docker.network.bridge.name") {
+            Some(name) => {
+                // An interface that exists already (the host's `eth0`) is
+                // not ours to enslave veths to, nor to delete with the
+                // network.
+                let valid = !name.is_empty()
+                    && name.len() < 16
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                    && name != "."
+                    && name != "..";
+                if !valid {
+                    return Err(NetError::Invalid(format!("invalid bridge name: {name:?}")));
+                }
+                let in_use = settings
+                    .host
+                    .run(|| Ok(endpoint::interface_exists(name)))
+                    .unwrap_or(true);
+                if in_use {
+                    return Err(NetError::Forbidden(format!(
+                        "bridge name {name} is already in use by an interface of the host"
+                    )));
+                }
+                name.clone()
+            }
+            None => format!("br-{}", &id[..12]),
+        };
         let network = Network {
             id: id.clone(),
             name: req.name,
@@ -512,6 +623,11 @@ impl Networks {
             options: req.options,
             overlay,
             overlay_group: if overlay { id.clone() } else { String::new() },
+            ingress: overlay && req.ingress,
+            enable_ipv6: v6.is_some(),
+            subnet6: v6.map(|p| p.0),
+            gateway6: v6.map(|p| p.1),
+            ip_range6: v6.and_then(|p| p.2),
         };
         endpoint::ensure_bridge(&settings.host, &network)?;
         state.networks.insert(id, network.clone());

@@ -4,7 +4,7 @@
 //! `io::Error`s with the kernel's errno.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
@@ -35,6 +35,8 @@ const IFA_BROADCAST: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const IFF_UP: u32 = 1;
 const AF_INET: u8 = libc::AF_INET as u8;
+const AF_INET6: u8 = libc::AF_INET6 as u8;
+const IFA_F_NODAD: u8 = 0x02;
 
 /// A netlink message under construction: header, fixed part, attributes.
 struct Message {
@@ -214,6 +216,22 @@ impl Netlink {
         let host_mask = if prefix >= 32 { 0 } else { u32::MAX >> prefix };
         let broadcast = Ipv4Addr::from(u32::from(addr) | host_mask);
         m.attr(IFA_BROADCAST, &broadcast.octets());
+        match self.request(&mut m) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Adds the IPv6 `addr/prefix` to a link, without duplicate address
+    /// detection (usable at once, as Docker adds them; the engine picked
+    /// it unique on its bridge).
+    pub fn add_address6(&self, index: u32, addr: Ipv6Addr, prefix: u8) -> io::Result<()> {
+        let mut m = Message::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+        // ifaddrmsg: family, prefix length, flags (IFA_F_NODAD), scope.
+        m.bytes(&[AF_INET6, prefix, IFA_F_NODAD, 0])
+            .bytes(&index.to_ne_bytes())
+            .attr(IFA_LOCAL, &addr.octets())
+            .attr(IFA_ADDRESS, &addr.octets());
         match self.request(&mut m) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
             other => other,

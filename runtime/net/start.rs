@@ -17,6 +17,10 @@ use crate::container::Container;
 use crate::container::{ContainerRecord, Runtime};
 use crate::image::Image;
 
+/// Docker's `ErrConflictNoNetwork`: a `none` container joins no network.
+const NO_NETWORK_CONFLICT: &str =
+    "container cannot be connected to multiple networks with one of the networks in private (none) mode";
+
 impl Runtime {
     /// Networking for one start of `record`: addresses, ports, files.
     pub(crate) fn network_prepare(
@@ -149,6 +153,17 @@ impl Runtime {
     ) -> crate::Result<()> {
         let _op = container.op.lock().unwrap_or_else(|p| p.into_inner());
         let r = container.snapshot();
+        // Created with `--network none` (not merely disconnected from its
+        // last network): it stays alone, as Docker keeps it.
+        let created_none = r
+            .config
+            .host_config
+            .get("NetworkMode")
+            .and_then(|m| m.as_str())
+            == Some("none");
+        if created_none || network.name == "none" {
+            return Err(NetError::Invalid(NO_NETWORK_CONFLICT.into()).into());
+        }
         // Disconnected from its last network (mode `none` since): a network
         // may be connected again, live when it runs on a bridge's veths.
         let reattach = r.config.networking.kind() == Mode::None

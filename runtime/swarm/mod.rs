@@ -24,6 +24,7 @@
 
 pub mod mesh;
 pub mod reconcile;
+pub mod refs;
 pub mod rpc;
 
 use std::collections::{HashMap, HashSet};

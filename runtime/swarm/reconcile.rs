@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::refs::PlannedFile;
 use super::{nanos, new_id, Cluster, Placement, Swarms, Task, UpdateStatus};
+use crate::container::config::MountConfig;
 use crate::container::state::{now_rfc3339, Status};
 use crate::container::Runtime;
 
@@ -24,6 +26,8 @@ enum Action {
         scope: String,
         name: String,
         create: Value,
+        /// The task's secrets and configs, or why they cannot be had.
+        files: Result<Vec<PlannedFile>, String>,
     },
     Stop {
         cluster: String,
@@ -136,8 +140,9 @@ fn execute(engine: &Arc<crate::engine::Engine>, action: Action, out: &mut Vec<Ou
             scope,
             name,
             create,
+            files,
         } => {
-            let container = start_container(engine, &scope, &name, create);
+            let container = files.and_then(|f| start_container(engine, &scope, &name, create, f));
             out.push(Outcome::Started {
                 cluster,
                 task,
@@ -185,6 +190,7 @@ fn start_container(
     scope: &str,
     name: &str,
     mut create: Value,
+    files: Vec<PlannedFile>,
 ) -> Result<(String, bool), String> {
     let runtime = &engine.runtime;
     // `name:tag@sha256:…` from the CLI's digest pinning; fall back to the
@@ -217,11 +223,23 @@ fn start_container(
     super::mesh::localize_networks(runtime, scope, &mut create)?;
     let request: crate::engine::convert::CreateRequest =
         serde_json::from_value(create).map_err(|e| e.to_string())?;
-    let config =
+    let mut config =
         crate::engine::convert::config_from_request(request).map_err(|e| e.message.clone())?;
+    for f in &files {
+        config.mounts.push(MountConfig::TaskFile {
+            file: f.name.clone(),
+            target: f.target.clone(),
+        });
+    }
     let c = runtime
         .create(scope, Some(name), config)
         .map_err(|e| e.to_string())?;
+    for f in &files {
+        if let Err(e) = runtime.write_task_file(&c, &f.name, &f.file) {
+            let _ = runtime.remove(&c, true);
+            return Err(e.to_string());
+        }
+    }
     if let Err(e) = runtime.start(&c, None) {
         let _ = runtime.remove(&c, true);
         return Err(e.to_string());
@@ -383,8 +401,7 @@ fn plan(
         .iter()
         .enumerate()
         .filter(|(_, t)| {
-            (t.live()
-                || (t.state == "running" && t.container_id.is_some() && t.message != "stopping"))
+            (t.live() || (t.container_id.is_some() && t.message != "stopping"))
                 && (!cluster.services.iter().any(|s| s.id == t.service_id)
                     || !cluster.nodes.iter().any(|n| n.id == t.node_id))
         })
@@ -471,6 +488,13 @@ fn new_task(cluster: &mut Cluster, sid: &str, slot: u64, node: &str) -> Option<A
         json!(format!("{task_name}.{id}")),
     );
     let mut host_config = json!({"Init": cs["Init"].as_bool().unwrap_or(false)});
+    // `service create --cap-add/--cap-drop`: the container's own rules
+    // (and a classroom's allowlist) apply when the task is created.
+    for (from, to) in [("CapabilityAdd", "CapAdd"), ("CapabilityDrop", "CapDrop")] {
+        if cs[from].is_array() {
+            host_config[to] = cs[from].clone();
+        }
+    }
     if publishes {
         let mut bindings = serde_json::Map::new();
         for p in &ports {
@@ -511,6 +535,7 @@ fn new_task(cluster: &mut Cluster, sid: &str, slot: u64, node: &str) -> Option<A
         }
     }
     super::mesh::task_networks(service.name(), &template, &mut create);
+    let files = super::refs::files(cluster, cs);
     cluster.tasks.push(Task {
         id: id.clone(),
         service_id: service.id.clone(),
@@ -536,6 +561,7 @@ fn new_task(cluster: &mut Cluster, sid: &str, slot: u64, node: &str) -> Option<A
         scope: node.scope,
         name,
         create,
+        files,
     })
 }
 
@@ -578,8 +604,10 @@ fn plan_service(
             out.push(a);
         }
     }
-    // Failed tasks whose container is still there: remove it (Docker keeps
-    // only the record; the history is in `service ps`).
+    // Failed tasks whose container did not exit (unhealthy) or is gone:
+    // stop and remove it. An exited task's container stays, as dockerd
+    // keeps it (its logs are the service's) until the task leaves the
+    // history ([`prune_history`]).
     let failed: Vec<usize> = cluster
         .tasks
         .iter()
@@ -588,6 +616,8 @@ fn plan_service(
             t.service_id == sid
                 && !t.live()
                 && t.container_id.is_some()
+                && t.exit_code.is_none()
+                && t.message != "stopping"
                 && t.desired == "shutdown"
                 && matches!(t.state.as_str(), "failed" | "complete")
         })
@@ -672,20 +702,32 @@ fn plan_service(
             }
         }
     }
-    changed |= prune_history(cluster, &service);
+    changed |= prune_history(cluster, &service, out);
     changed | plan_update(cluster, sid, run, now, out)
 }
 
 /// Drops finished tasks as swarmkit does: those of slots removed by a scale
 /// down, and all but the newest `TaskHistoryRetentionLimit` of each slot.
-fn prune_history(cluster: &mut Cluster, service: &super::Service) -> bool {
+/// A dropped task that still has its (exited) container gets it removed
+/// first; its record goes in the round after.
+fn prune_history(cluster: &mut Cluster, service: &super::Service, out: &mut Vec<Action>) -> bool {
     let limit = cluster.spec["Orchestration"]["TaskHistoryRetentionLimit"]
         .as_u64()
         .unwrap_or(5) as usize;
     let before = cluster.tasks.len();
-    let sid = service.id.as_str();
-    let gone = |t: &Task| t.service_id == sid && !t.live() && t.container_id.is_none();
+    let sid = service.id.clone();
+    let sid = sid.as_str();
+    let finished = |t: &Task| t.service_id == sid && !t.live();
+    let gone = |t: &Task| finished(t) && t.container_id.is_none();
+    let mut remove_containers: Vec<String> = Vec::new();
     if let Some(n) = service.replicas() {
+        remove_containers.extend(
+            cluster
+                .tasks
+                .iter()
+                .filter(|t| finished(t) && t.slot > n && t.container_id.is_some())
+                .map(|t| t.id.clone()),
+        );
         cluster.tasks.retain(|t| !(gone(t) && t.slot > n));
     }
     let mut per_slot: HashMap<(u64, String), Vec<(String, String)>> = HashMap::new();
@@ -708,10 +750,30 @@ fn prune_history(cluster: &mut Cluster, service: &super::Service) -> bool {
             drop_ids.extend(list.into_iter().take(excess).map(|(_, id)| id));
         }
     }
+    remove_containers.extend(
+        cluster
+            .tasks
+            .iter()
+            .filter(|t| drop_ids.contains(&t.id) && finished(t) && t.container_id.is_some())
+            .map(|t| t.id.clone()),
+    );
     cluster
         .tasks
         .retain(|t| !(drop_ids.contains(&t.id) && gone(t)));
-    cluster.tasks.len() != before
+    let mut changed = cluster.tasks.len() != before;
+    for id in remove_containers {
+        let Some(i) = cluster.tasks.iter().position(|t| t.id == id) else {
+            continue;
+        };
+        if cluster.tasks[i].message == "stopping" {
+            continue;
+        }
+        changed = true;
+        if let Some(a) = shutdown(cluster, i) {
+            out.push(a);
+        }
+    }
+    changed
 }
 
 /// One step of a rolling update (or rollback) of service `sid`.

@@ -331,6 +331,15 @@ impl Runtime {
                         read_only: *read_only,
                     }
                 }
+                MountConfig::TaskFile { file, target } => {
+                    let fd = self.open_task_file(&record.id, file)?;
+                    detached.push(detach(index, &fd, true)?);
+                    MountConfig::Bind {
+                        source: self.dir_of(&record.id).root.join("files").join(file),
+                        target: target.clone(),
+                        read_only: true,
+                    }
+                }
                 other => other.clone(),
             });
         }

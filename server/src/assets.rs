@@ -13,6 +13,11 @@ const FILES: &[(&str, &[u8], &str)] = &[
         "text/css; charset=utf-8",
     ),
     (
+        "term.js",
+        include_bytes!("../../web/term.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
         "lesson.js",
         include_bytes!("../../web/lesson.js"),
         "text/javascript; charset=utf-8",

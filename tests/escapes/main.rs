@@ -9,6 +9,7 @@ mod common;
 
 mod binds;
 mod egress;
+mod secrets;
 mod trees;
 mod unpack;
 
