@@ -48,6 +48,10 @@
 //! the instructor broadcasts 10 kB/s for 60 s: bytes delivered, server
 //! memory, pass-to-board delay (`workshop.rs`).
 //!
+//! `scale`: a front and a runner: placement rate, prompt latency and
+//! keystroke echo through the front beside direct to the runner, memory per
+//! session on the runner (`scale.rs`).
+//!
 //! `term`: keystroke → glyph on screen in headless Chromium, Berth's lesson
 //! page beside bare xterm.js over a WebSocket echo (`term_bench.rs`).
 //! `store`: progress writes/s and read latency of the store with 200
@@ -79,6 +83,7 @@ mod net;
 mod pull_bench;
 mod registry;
 mod sandbox_bench;
+mod scale;
 mod store_bench;
 mod swarm_bench;
 mod term_bench;
@@ -110,6 +115,11 @@ fn main() -> anyhow::Result<()> {
             &berth_binary()?,
             args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(30),
             args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(50),
+        ),
+        Some("scale") => scale::run(
+            &berth_binary()?,
+            args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20),
+            args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(20),
         ),
         Some("workshop") => workshop::run(
             &berth_binary()?,
@@ -147,7 +157,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | map [RUNS] [MAPS] [SECONDS] | term [KEYS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND] | store [LEARNERS] [ROUNDS]"
+                "usage: berth-bench launch|build|cli|registry|net|unpack|swarm|swarm3|lessons [RUNS] | map [RUNS] [MAPS] [SECONDS] | term [KEYS] | pull [PULLS] | sandbox [RUNS] [BEFORE_BINARY] | abuse [LEARNERS] [SECONDS] | mesh [SECONDS] | classroom [RUNS] [IDLE] | workshop [LEARNERS] [SECONDS] [BYTES_PER_SECOND] | store [LEARNERS] [ROUNDS] | scale [RUNS] [IDLE]"
             );
             std::process::exit(2)
         }

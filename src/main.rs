@@ -22,6 +22,9 @@ enum Command {
     Run(Box<commands::run::RunArgs>),
     /// Serve the classroom: web terminal, sessions and their labs.
     Serve(Box<commands::serve::ServeArgs>),
+    /// Hold labs for a classroom front (`berth serve --runners`): the
+    /// engine, the sessions, their terminals, behind the runner API.
+    Runner(Box<commands::serve::ServeArgs>),
     /// Serve the Docker Engine API for the host, like dockerd.
     Daemon(commands::daemon::DaemonArgs),
     /// Manage the image store (load, save, import, ls).
@@ -56,7 +59,12 @@ fn main() -> anyhow::Result<()> {
         Command::Init => berth_runtime::container::monitor::main(),
         Command::Exec => berth_runtime::container::exec::main(),
         Command::Archive { job } => berth_runtime::container::archive::main(&job),
-        Command::Serve(args) => commands::serve::run(&cli.data_dir, *args),
+        Command::Serve(args) => {
+            commands::serve::run(&cli.data_dir, *args, commands::serve::Role::Classroom)
+        }
+        Command::Runner(args) => {
+            commands::serve::run(&cli.data_dir, *args, commands::serve::Role::Runner)
+        }
         Command::Daemon(args) => commands::daemon::run(&cli.data_dir, args),
         Command::Image(cmd) => commands::image::run(&cli.data_dir, cmd),
         Command::Registry(args) => commands::registry::run(&cli.data_dir, args),

@@ -62,6 +62,37 @@ function showSession(s) {
   }));
 }
 
+// A lab lost with its runner (a classroom past one host): say so, stop
+// reconnecting, and offer a new lab (the learner's progress is kept).
+function showLost(message) {
+  if (socket) { socket.onclose = null; socket.close(); socket = null; }
+  clearTimeout(reconnectTimer);
+  let el = document.getElementById('lost');
+  if (!el) {
+    el = document.createElement('div');
+    el.id = 'lost'; el.className = 'notice'; el.setAttribute('role', 'alert');
+    const p = document.createElement('p');
+    const b = document.createElement('button');
+    b.type = 'button'; b.textContent = 'Start again';
+    b.onclick = async () => {
+      b.disabled = true; say('Preparing a new lab…');
+      const r = await api('POST', '/api/session/reset');
+      b.disabled = false;
+      if (r.status === 200) {
+        el.hidden = true;
+        node = node && r.data.nodes.includes(node) ? node : r.data.nodes[0];
+        showSession(r.data); connect();
+      }
+      else say((r.data && r.data.message) || 'Starting again failed');
+    };
+    el.append(p, b);
+    document.getElementById('status').before(el);
+  }
+  el.querySelector('p').textContent = message[0].toUpperCase() + message.slice(1) + '.';
+  el.hidden = false;
+  say('');
+}
+
 function send(msg) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(msg));
 }
@@ -97,6 +128,7 @@ function connect() {
     reconnectTimer = setTimeout(async () => {
       const r = await api('GET', '/api/session');
       if (r.status !== 200) { await start(); return; }
+      if (r.data.lost) { showLost(r.data.lost); return; }
       connect();
     }, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 10000);
@@ -118,6 +150,7 @@ async function tick() {
   if (!session) return;
   const r = await api('GET', '/api/session');
   if (r.status !== 200) { say('Your lab has ended.'); return; }
+  if (r.data.lost) { session = r.data; showLost(r.data.lost); return; }
   // Nodes added to the session (a lesson that needs more) get their tabs.
   if (r.data.nodes.join() !== session.nodes.join()) showSession(r.data);
   session = r.data;
@@ -143,7 +176,7 @@ async function start() {
     const s = await ensureSession();
     node = node && s.nodes.includes(node) ? node : s.nodes[0];
     showSession(s);
-    connect();
+    if (s.lost) showLost(s.lost); else connect();
     tick();
   } catch (e) { say('Could not start a lab: ' + e.message); }
 }

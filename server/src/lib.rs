@@ -13,6 +13,7 @@
 //! - [`files`]: the editor's file API (a lab's files, in-root).
 //! - [`workshop`]: workshops and the instructor's tools (board, demo).
 //! - [`map`]: the live lab map (model, watcher per session, routes).
+//! - [`runner`]: past one host: the front ↔ runner API, placement, health.
 //!
 //! Servers are testable by construction: [`routes::app`] builds the router,
 //! [`run`] serves it on a listener until `shutdown` resolves.
@@ -29,6 +30,7 @@ pub mod pages;
 pub mod preview;
 pub mod ratelimit;
 pub mod routes;
+pub mod runner;
 pub mod store;
 pub mod terminal;
 pub mod workshop;

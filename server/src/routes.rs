@@ -94,10 +94,7 @@ fn cookie(c: &Classroom, token: &str) -> HeaderValue {
 
 fn status_json(c: &Classroom, live: &LiveSession, headers: &HeaderMap) -> serde_json::Value {
     let (left, why) = live.remaining(&c.config);
-    let nodes: Vec<String> = live
-        .lab()
-        .map(|l| l.session.nodes.iter().map(|n| n.name.clone()).collect())
-        .unwrap_or_default();
+    let nodes = live.node_names();
     json!({
         "id": live.id,
         "name": *live.name.lock().unwrap_or_else(|p| p.into_inner()),
@@ -107,6 +104,7 @@ fn status_json(c: &Classroom, live: &LiveSession, headers: &HeaderMap) -> serde_
         "ends_because": why,
         "idle_timeout_secs": c.config.idle_timeout.as_secs(),
         "frozen": *live.frozen.lock().unwrap_or_else(|p| p.into_inner()),
+        "lost": live.lost(),
     })
 }
 
@@ -120,6 +118,15 @@ async fn healthz(State(c): State<Arc<Classroom>>) -> Json<serde_json::Value> {
         "sessions": c.count(),
         "max_sessions": c.config.max_sessions,
         "pool": c.pooled(),
+        // A front's runners: which answer, how loaded (the operator's view).
+        "runners": c.runners.get().map(|pool| pool.runners.iter().map(|r| {
+            let h = r.health();
+            json!({
+                "up": r.is_up(),
+                "sessions": h.as_ref().map(|h| h.sessions),
+                "max_sessions": h.as_ref().map(|h| h.max_sessions),
+            })
+        }).collect::<Vec<_>>()),
     }))
 }
 
@@ -293,6 +300,9 @@ async fn terminal(
 ) -> Result<Response, AppError> {
     same_origin(&c, &headers)?;
     let live = session_of(&c, &headers)?;
+    if let Some(pool) = c.runners.get() {
+        return remote_terminal(&c, pool, &live, &node, ws).await;
+    }
     let lab = live
         .lab()
         .ok_or_else(|| AppError::new(StatusCode::CONFLICT, "the lab is being reset".into()))?;
@@ -303,6 +313,40 @@ async fn terminal(
     Ok(ws
         .max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| socket::serve(term, socket, Access::Write, activity)))
+}
+
+/// A terminal of a lab a runner holds: the browser's socket relayed to
+/// the runner's (connected before the upgrade, so a gone lab is an HTTP
+/// answer the page can show, not a socket that closes at once).
+async fn remote_terminal(
+    c: &Arc<Classroom>,
+    pool: &Arc<crate::runner::RunnerPool>,
+    live: &Arc<LiveSession>,
+    node: &str,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let Some(remote) = live.remote() else {
+        return Err(AppError::new(
+            StatusCode::GONE,
+            live.lost()
+                .unwrap_or_else(|| "the lab is being reset".into()),
+        ));
+    };
+    if !remote.nodes.iter().any(|n| n == node) {
+        return Err(AppError::not_found(format!("no such node: {node}")));
+    }
+    let url = pool.terminal_url(remote.runner, &remote.id, node);
+    let upstream = crate::runner::proxy::connect(pool, &url)
+        .await
+        .map_err(|e| {
+            tracing::warn!(session = %live.id, error = %e, "the lab's runner refused its terminal");
+            AppError::new(StatusCode::BAD_GATEWAY, format!("the lab's runner: {e}"))
+        })?;
+    let l = live.clone();
+    let _ = c;
+    Ok(ws.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| {
+        crate::runner::proxy::relay(socket, upstream, Arc::new(move || l.touch()))
+    }))
 }
 
 async fn asset(Path(file): Path<String>) -> Response {

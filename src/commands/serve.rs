@@ -105,6 +105,28 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     database: Option<String>,
+    /// Runners (`http://host:port`, comma-separated) that hold the labs:
+    /// this process becomes their front (pages, lessons, grading,
+    /// workshops, progress) and places each new session on one.
+    #[arg(long, value_delimiter = ',', value_name = "URL")]
+    runners: Vec<String>,
+    /// File holding the secret front and runners share (16+ characters).
+    #[arg(long, value_name = "FILE")]
+    runner_secret_file: Option<PathBuf>,
+    /// Where the classroom registry keeps its blobs and tags (default: the
+    /// data directory's `registry`); runners of one classroom share it
+    /// (shared storage), so what one learner pushes another pulls.
+    #[arg(long, value_name = "DIR")]
+    registry_dir: Option<PathBuf>,
+}
+
+/// What this process is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `berth serve`: the classroom (with `--runners`, their front).
+    Classroom,
+    /// `berth runner`: the engine and the labs, for a front.
+    Runner,
 }
 
 /// Loads every pack of the `--images` directories into the classroom's
@@ -154,9 +176,12 @@ async fn start_registry(
     engine: &Arc<Engine>,
     listen: SocketAddr,
     allowed: &[String],
+    dir: Option<&Path>,
 ) -> anyhow::Result<()> {
     use berth_runtime::registry::{Access, Server};
-    let root = engine.runtime.data_dir().root().join("registry");
+    let root = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| engine.runtime.data_dir().root().join("registry"));
     let server = Server::open(&root, Access::Tokens(Default::default()))
         .with_context(|| format!("open the registry in {}", root.display()))?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -201,7 +226,17 @@ enum Listening {
 }
 
 /// Serves until SIGINT or SIGTERM, then ends every session.
-pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
+pub fn run(data_dir: &Path, args: ServeArgs, role: Role) -> anyhow::Result<()> {
+    let secret = match &args.runner_secret_file {
+        Some(f) => Some(berth_server::runner::auth::Secret::read(f)?),
+        None => None,
+    };
+    if role == Role::Runner && secret.is_none() {
+        anyhow::bail!("berth runner needs --runner-secret-file (the secret its front holds)");
+    }
+    if !args.runners.is_empty() && secret.is_none() {
+        anyhow::bail!("--runners needs --runner-secret-file (the secret the runners hold)");
+    }
     let data = DataDir::open(data_dir)?;
     let db = data.root().join("berth.db");
     let runtime = Runtime::open(data, RuntimeOptions::default())?;
@@ -218,26 +253,43 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
             None => Store::open(&db).with_context(|| format!("open {}", db.display()))?,
         };
         tracing::info!(database = %store.describe(), "progress store open");
-        store.end_all_open("server restarted")?;
+        // A front finds its sessions again on the runners; a classroom of
+        // its own lost its labs with the last process.
+        if args.runners.is_empty() {
+            store.end_all_open("server restarted")?;
+        }
         let engine = Engine::new(runtime);
         let _ = engine.limits.set(berth_runtime::engine::ScopeLimits {
             containers: args.max_containers_per_session.max(1),
             requests: args.max_requests_per_session.max(1),
         });
-        start_registry(&engine, args.registry_listen, &args.allow_registry).await?;
+        // A front holds no labs: no registry, no lab image, no packs, no
+        // sweep (its runners do all that), and it needs no privileges.
+        let front = !args.runners.is_empty();
+        if !front {
+            start_registry(
+                &engine,
+                args.registry_listen,
+                &args.allow_registry,
+                args.registry_dir.as_deref(),
+            )
+            .await?;
+        }
         let mut settings = engine.registry_settings();
         args.upstreams.apply(&mut settings)?;
         engine.set_registry(settings);
-        let swept = sweep::sweep(&engine);
-        if swept > 0 {
-            tracing::info!(sessions = swept, "removed sessions left by a previous run");
+        if !front {
+            let swept = sweep::sweep(&engine);
+            if swept > 0 {
+                tracing::info!(sessions = swept, "removed sessions left by a previous run");
+            }
+            engine
+                .runtime
+                .images()
+                .prepare_lab()
+                .context("prepare the lab image")?;
         }
-        engine
-            .runtime
-            .images()
-            .prepare_lab()
-            .context("prepare the lab image")?;
-        {
+        if !front {
             let engine = engine.clone();
             let dirs = args.images.clone();
             let data_dir = data_dir.to_path_buf();
@@ -283,8 +335,17 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         let mut config = config;
         config.preview_listen = preview.as_ref().and_then(|l| l.local_addr().ok());
         let classroom = Classroom::new(config, sessions, store);
+        if let (false, Some(secret)) = (args.runners.is_empty(), secret.clone()) {
+            let pool = berth_server::runner::RunnerPool::new(&args.runners, secret);
+            let _ = classroom.runners.set(pool);
+            tokio::spawn(classroom.clone().watch_runners());
+        }
         classroom.clone().refill();
         tokio::spawn(classroom.clone().reap_forever());
+        if role == Role::Runner {
+            let secret = secret.clone().expect("checked above");
+            return serve_runner(classroom, args.listen, secret).await;
+        }
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
@@ -362,4 +423,35 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     // whose start failed never returns): do not wait for it forever.
     tokio.shutdown_timeout(std::time::Duration::from_secs(5));
     result
+}
+
+/// `berth runner`: the runner API on `listen` until SIGINT or SIGTERM, then
+/// every lab ends.
+async fn serve_runner(
+    classroom: Arc<Classroom>,
+    listen: SocketAddr,
+    secret: berth_server::runner::auth::Secret,
+) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listen on {listen}"))?
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+    tracing::info!(%listen, "berth runner listening");
+    let app = berth_server::runner::api::router(classroom.clone(), secret);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stop = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await?;
+    tracing::info!("stopping: ending every lab");
+    classroom.shutdown().await;
+    Ok(())
 }

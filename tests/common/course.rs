@@ -80,6 +80,12 @@ impl Proof {
 /// Proves lesson `slug` of the repository's lessons/ (see the module docs)
 /// and returns what is left for more assertions.
 pub async fn prove_lesson(slug: &str) -> Proof {
+    prove_lesson_with(slug, &[]).await
+}
+
+/// [`prove_lesson`] with `extra` flags for `berth serve` (a front's
+/// `--runners`, say).
+pub async fn prove_lesson_with(slug: &str, extra: &[&str]) -> Proof {
     let dir = lessons_dir().join(slug);
     assert!(
         dir.join("lesson.md").is_file(),
@@ -119,6 +125,7 @@ pub async fn prove_lesson(slug: &str) -> Proof {
     let mut args = vec!["--lessons", lessons.as_str(), "--preview-listen", "off"];
     let images = images_args(&dir);
     args.extend(images.iter().map(String::as_str));
+    args.extend(extra);
     let c = Classroom::start(&args);
     let (token, _) = c.new_session();
 

@@ -23,7 +23,7 @@ use berth_runtime::engine::Engine;
 use serde::{Deserialize, Serialize};
 
 /// One check as declared in a lesson.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     pub id: String,
@@ -146,7 +146,7 @@ pub struct Check {
 }
 
 /// A check's verdict.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Verdict {
     pub id: String,
     pub description: String,

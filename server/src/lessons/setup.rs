@@ -124,6 +124,10 @@ pub fn prepare(
 /// this lab, copies files and runs setup in the background. A failure is
 /// shown in the failing node's terminal.
 pub async fn open_lesson(classroom: &Arc<Classroom>, live: &Arc<LiveSession>, lesson: &Lesson) {
+    if let Some(pool) = classroom.runners.get() {
+        open_remote(classroom, pool, live, lesson).await;
+        return;
+    }
     let lab = match classroom.ensure_nodes(live, lesson.node_count()).await {
         Ok(lab) => lab,
         Err(e) => {
@@ -175,5 +179,48 @@ pub async fn open_lesson(classroom: &Arc<Classroom>, live: &Arc<LiveSession>, le
                 t.notice(&format!("setting up the lesson failed: {e}"));
             }
         }
+    });
+}
+
+/// [`open_lesson`] for a lab on a runner: its nodes and setup are made
+/// there (the runner has the same lessons); the front records the outcome.
+async fn open_remote(
+    classroom: &Arc<Classroom>,
+    pool: &Arc<crate::runner::RunnerPool>,
+    live: &Arc<LiveSession>,
+    lesson: &Lesson,
+) {
+    if let Err(e) = classroom
+        .ensure_remote_nodes(live, lesson.node_count())
+        .await
+    {
+        tracing::warn!(lesson = %lesson.slug, error = %e, "adding the lesson's nodes on the runner failed");
+        return;
+    }
+    let Some(remote) = live.remote() else { return };
+    match classroom.store.claim_setup(&remote.id, &lesson.slug) {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "recording a lesson setup failed");
+            return;
+        }
+    }
+    if !lesson.meta.prepares() {
+        let _ = classroom
+            .store
+            .setup_finished(&remote.id, &lesson.slug, "ok");
+        return;
+    }
+    let (classroom, pool, slug) = (classroom.clone(), pool.clone(), lesson.slug.clone());
+    tokio::spawn(async move {
+        let outcome = match pool.setup(remote.runner, &remote.id, &slug).await {
+            Ok(o) => o,
+            Err(e) => e.to_string(),
+        };
+        if outcome != "ok" {
+            tracing::warn!(lesson = %slug, %outcome, "lesson setup on the runner failed");
+        }
+        let _ = classroom.store.setup_finished(&remote.id, &slug, &outcome);
     });
 }

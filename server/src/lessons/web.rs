@@ -18,7 +18,7 @@ use super::render::{esc, to_html};
 use super::{Lesson, Library};
 use crate::classroom::{Classroom, LiveSession};
 use crate::error::AppError;
-use crate::grading::{self, Verdict};
+use crate::grading::Verdict;
 
 #[derive(Clone)]
 struct Ctx {
@@ -156,13 +156,17 @@ async fn lesson_page(
             title: l.meta.title,
         })
     };
-    let missing_images = x
-        .classroom
-        .sessions
-        .engine
-        .runtime
-        .images()
-        .missing(berth_runtime::session::BASE_SCOPE, &lesson.meta.images);
+    // A front's images are its runners' (loaded from the same packs).
+    let missing_images = if x.classroom.runners.get().is_some() {
+        Vec::new()
+    } else {
+        x.classroom
+            .sessions
+            .engine
+            .runtime
+            .images()
+            .missing(berth_runtime::session::BASE_SCOPE, &lesson.meta.images)
+    };
     Html(pages::render(&LessonPage {
         slug: lesson.slug.clone(),
         title: lesson.meta.title.clone(),
@@ -232,10 +236,12 @@ async fn lesson_list(State(x): State<Ctx>, headers: HeaderMap) -> Json<serde_jso
     let live = live_of(&x.classroom, &headers);
     let passed = passes(&x.classroom, live.as_deref());
     let lessons = x.library.lessons();
-    let session = live
-        .as_ref()
-        .and_then(|l| l.lab())
-        .map(|l| l.session.id.clone());
+    // The current lab's ID, here or on a runner.
+    let session = live.as_ref().and_then(|l| {
+        l.remote()
+            .map(|r| r.id)
+            .or_else(|| l.lab().map(|lab| lab.session.id.clone()))
+    });
     // Where a lesson's setup stands in this session: null when it never
     // started, else running, done or "failed: …".
     let setup = |slug: &str| -> Option<String> {
@@ -282,9 +288,6 @@ pub async fn grade(
     lesson: &Lesson,
     exercise: Option<&str>,
 ) -> Result<serde_json::Value, AppError> {
-    let lab = live
-        .lab()
-        .ok_or_else(|| AppError::new(StatusCode::CONFLICT, "the lab is being reset".into()))?;
     let exercises: Vec<_> = match exercise {
         Some(id) => vec![lesson
             .exercise(id)
@@ -295,27 +298,8 @@ pub async fn grade(
     let mut out = Vec::new();
     for ex in exercises {
         let node = ex.node.clone().unwrap_or_else(|| "node1".into());
-        let scope = lab
-            .session
-            .node(&node)
-            .ok_or_else(|| {
-                AppError::new(
-                    StatusCode::CONFLICT,
-                    format!("this lesson needs {node}: the session has no such node"),
-                )
-            })?
-            .scope
-            .clone();
-        let target = grading::Target {
-            engine: classroom.sessions.engine.clone(),
-            scope,
-            session: lab.session.id.clone(),
-        };
-        let checks = ex.checks.clone();
-        let verdicts: Vec<Verdict> =
-            tokio::task::spawn_blocking(move || grading::run_checks(&target, &checks))
-                .await
-                .map_err(AppError::internal)?;
+        // Here, or on the lab's runner when this classroom is a front.
+        let verdicts: Vec<Verdict> = classroom.check(live, &node, ex.checks.clone()).await?;
         let passed = verdicts.iter().all(|v| v.passed);
         let detail = serde_json::to_string(&verdicts).unwrap_or_default();
         classroom
@@ -351,10 +335,17 @@ async fn check(
         .find(&slug)
         .ok_or_else(|| AppError::not_found(format!("no such lesson: {slug}")))?;
     // A check of a lesson never opened in this lab still finds its nodes.
-    x.classroom
-        .ensure_nodes(&live, lesson.node_count())
-        .await
-        .map_err(|e| AppError::new(StatusCode::CONFLICT, e.to_string()))?;
+    if x.classroom.runners.get().is_some() {
+        x.classroom
+            .ensure_remote_nodes(&live, lesson.node_count())
+            .await
+            .map_err(|e| AppError::new(StatusCode::CONFLICT, e.to_string()))?;
+    } else {
+        x.classroom
+            .ensure_nodes(&live, lesson.node_count())
+            .await
+            .map_err(|e| AppError::new(StatusCode::CONFLICT, e.to_string()))?;
+    }
     Ok(Json(
         grade(&x.classroom, &live, &lesson, request.exercise.as_deref()).await?,
     ))

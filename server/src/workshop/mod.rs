@@ -477,44 +477,27 @@ impl Workshops {
     }
 
     fn open_namespace(&self, code: &str) {
-        let engine = &self.classroom.sessions.engine;
-        let Some(server) = engine.classroom_registry.get() else {
-            return;
-        };
-        let ns = registry_namespace(code);
-        server.open_shared(&ns);
-        let mut settings = engine.registry_settings();
-        if !settings.shared.contains(&ns) {
-            settings.shared.push(ns);
-            engine.set_registry(settings);
-        }
+        self.classroom.open_namespace(&registry_namespace(code));
     }
 
     /// Lets the learner's nodes push into the workshop's namespace.
     pub fn grant_namespace(&self, code: &str, live: &LiveSession) {
-        let engine = &self.classroom.sessions.engine;
-        let Some(server) = engine.classroom_registry.get() else {
-            return;
-        };
-        let Some(lab) = live.lab() else { return };
-        let settings = engine.registry_settings();
-        for n in &lab.session.nodes {
-            if let Some(token) = settings.scopes.get(&n.scope).and_then(|s| s.token.clone()) {
-                server.grant_also(&token, &registry_namespace(code));
-            }
-        }
+        self.classroom
+            .grant_namespace(live, &registry_namespace(code));
     }
 
     /// Opens the workshop's shared registry namespace: every learner pulls
     /// `registry.local:5000/ws-<code>/…` and may push there.
     pub fn open_registry(&self, w: &WorkshopRow) -> Result<String, WorkshopError> {
-        if self
-            .classroom
-            .sessions
-            .engine
-            .classroom_registry
-            .get()
-            .is_none()
+        // A front's runners serve the registry to their labs.
+        if self.classroom.runners.get().is_none()
+            && self
+                .classroom
+                .sessions
+                .engine
+                .classroom_registry
+                .get()
+                .is_none()
         {
             return Err(WorkshopError::NotYet(
                 "this classroom serves no registry".into(),

@@ -11,6 +11,7 @@ use futures_util::future::BoxFuture;
 
 use crate::config::ClassroomConfig;
 use crate::ratelimit::RateLimiter;
+use crate::runner::RunnerPool;
 use crate::store::Store;
 use crate::terminal::socket::Activity;
 use crate::terminal::Terminal;
@@ -46,6 +47,21 @@ impl Lab {
     }
 }
 
+/// Where a session's lab lives when a runner holds it (see [`crate::runner`]).
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The runner's index in the pool.
+    pub runner: usize,
+    /// The runner's ID of the lab (a reset makes a new one).
+    pub id: String,
+    /// The lab's nodes, `node1` first.
+    pub nodes: Vec<String>,
+}
+
+/// What a learner whose runner died is told.
+pub const LOST: &str =
+    "your lab was lost (its runner stopped answering); your progress is kept: start again";
+
 /// One learner's session.
 pub struct LiveSession {
     /// Public ID (the first lab's runtime session ID).
@@ -62,11 +78,54 @@ pub struct LiveSession {
     pub frozen: Mutex<Option<String>>,
     /// Held while the lab changes (nodes added, reset), one change at a time.
     changing: tokio::sync::Mutex<()>,
+    /// The runner holding the lab, on a front.
+    remote: Mutex<Option<Remote>>,
+    /// Why the lab is gone while the session stays (its runner died).
+    lost: Mutex<Option<String>>,
 }
 
 impl LiveSession {
     pub fn lab(&self) -> Option<Arc<Lab>> {
         self.lab.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The runner holding the lab, on a front.
+    pub fn remote(&self) -> Option<Remote> {
+        self.remote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Why the lab is gone, when its runner died.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The lab's node names, wherever it runs.
+    pub fn node_names(&self) -> Vec<String> {
+        if let Some(r) = self.remote() {
+            return r.nodes;
+        }
+        self.lab()
+            .map(|l| l.session.nodes.iter().map(|n| n.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn new(id: String, token: String, learner: i64, name: Option<String>) -> Self {
+        Self {
+            id,
+            token,
+            learner,
+            name: Mutex::new(name),
+            started: Instant::now(),
+            last_active: Mutex::new(Instant::now()),
+            lab: Mutex::new(None),
+            frozen: Mutex::new(None),
+            changing: tokio::sync::Mutex::new(()),
+            remote: Mutex::new(None),
+            lost: Mutex::new(None),
+        }
     }
 
     pub fn touch(&self) {
@@ -109,6 +168,9 @@ pub struct Classroom {
     pub after_reset: std::sync::OnceLock<ResetHook>,
     /// The lab maps being watched (see [`crate::map`]).
     pub maps: Arc<crate::map::Maps>,
+    /// Set on a front: the runners that hold the labs (none: the labs are
+    /// this process's own).
+    pub runners: std::sync::OnceLock<Arc<RunnerPool>>,
 }
 
 impl Classroom {
@@ -125,7 +187,18 @@ impl Classroom {
             pool_filling: AtomicUsize::new(0),
             after_reset: std::sync::OnceLock::new(),
             workshop_pool: AtomicUsize::new(0),
+            runners: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The session whose ID is `id`.
+    pub fn by_id(&self, id: &str) -> Option<Arc<LiveSession>> {
+        self.live().values().find(|s| s.id == id).cloned()
+    }
+
+    /// Every live session.
+    pub fn all(&self) -> Vec<Arc<LiveSession>> {
+        self.live().values().cloned().collect()
     }
 
     fn live(&self) -> MutexGuard<'_, HashMap<String, Arc<LiveSession>>> {
@@ -237,11 +310,14 @@ impl Classroom {
                 retry_after: self.config.retry_after,
             });
         }
-        let lab = self.take_lab().await?;
-        let token = random_hex(16);
         let name = name
             .map(|n| n.trim().chars().take(60).collect::<String>())
             .filter(|n| !n.is_empty());
+        if let Some(pool) = self.runners.get() {
+            return self.admit_remote(pool, name).await;
+        }
+        let lab = self.take_lab().await?;
+        let token = random_hex(16);
         let learner = self.store.add_learner(&token, name.as_deref())?;
         let nodes: Vec<(String, String)> = lab
             .session
@@ -251,17 +327,13 @@ impl Classroom {
             .collect();
         self.store
             .session_started(&lab.session.id, learner.id, &nodes)?;
-        let live = Arc::new(LiveSession {
-            id: lab.session.id.clone(),
-            token: token.clone(),
-            learner: learner.id,
-            name: Mutex::new(name),
-            started: Instant::now(),
-            last_active: Mutex::new(Instant::now()),
-            lab: Mutex::new(Some(lab)),
-            frozen: Mutex::new(None),
-            changing: tokio::sync::Mutex::new(()),
-        });
+        let live = Arc::new(LiveSession::new(
+            lab.session.id.clone(),
+            token.clone(),
+            learner.id,
+            name,
+        ));
+        *live.lab.lock().unwrap_or_else(|p| p.into_inner()) = Some(lab);
         self.live().insert(token, live.clone());
         tracing::info!(session = %live.id, "session started");
         Ok(live)
@@ -269,6 +341,9 @@ impl Classroom {
 
     /// Replaces the session's lab with a fresh one.
     pub async fn reset(self: &Arc<Self>, live: &Arc<LiveSession>) -> Result<(), ClassroomError> {
+        if let Some(pool) = self.runners.get() {
+            return self.reset_remote(pool, live).await;
+        }
         let changing = live.changing.lock().await;
         let old = live.lab.lock().unwrap_or_else(|p| p.into_inner()).take();
         let old_id = old.as_ref().map(|l| l.session.id.clone());
@@ -381,6 +456,17 @@ impl Classroom {
     /// Ends a session now (`reason` is stored).
     pub async fn end(self: &Arc<Self>, live: &Arc<LiveSession>, reason: &str) {
         self.live().remove(&live.token);
+        if let Some(pool) = self.runners.get() {
+            let remote = live.remote.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(r) = remote {
+                let _ = self.store.session_ended(&r.id, reason);
+                if let Err(e) = pool.end(r.runner, &r.id).await {
+                    tracing::warn!(session = %live.id, error = %e, "ending a lab on its runner failed");
+                }
+            }
+            tracing::info!(session = %live.id, reason, "session ended");
+            return;
+        }
         let lab = live.lab.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(lab) = lab {
             let _ = self.store.session_ended(&lab.session.id, reason);
@@ -393,6 +479,14 @@ impl Classroom {
     /// Sizes the pool for workshops about to start (`labs` ready at least)
     /// and starts filling it.
     pub fn prewarm_for_workshops(self: &Arc<Self>, labs: usize) {
+        if let Some(pool) = self.runners.get() {
+            // Spread over the runners: each keeps its share ready.
+            if self.workshop_pool.swap(labs, Ordering::SeqCst) != labs {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.prewarm(labs).await });
+            }
+            return;
+        }
         if self.workshop_pool.swap(labs, Ordering::SeqCst) != labs {
             self.clone().refill();
         }
@@ -400,6 +494,9 @@ impl Classroom {
 
     /// Starts making pool labs until the pool is full (capacity allowing).
     pub fn refill(self: Arc<Self>) {
+        if self.runners.get().is_some() {
+            return; // the runners keep their own pools
+        }
         let target = self
             .config
             .pool
@@ -457,6 +554,11 @@ impl Classroom {
 
     /// Ends every session and empties the pool (shutdown).
     pub async fn shutdown(self: &Arc<Self>) {
+        if self.runners.get().is_some() {
+            // A front that stops leaves the labs on their runners: when it
+            // comes back it finds them again (see `remote.rs`).
+            return;
+        }
         let all: Vec<Arc<LiveSession>> = self.live().values().cloned().collect();
         for s in all {
             self.end(&s, "server stopped").await;
@@ -527,3 +629,5 @@ pub fn random_hex(n: usize) -> String {
     rand::thread_rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
+
+mod remote;
