@@ -5,8 +5,8 @@
 //! board shows them all; a learner on runner 2 pushes to the workshop's
 //! namespace and one on runner 1 pulls it; grading goes through the front
 //! to the runner; runner 2 is killed: its learners see the notice, their
-//! progress stays in the front's store, new sessions go to runner 1; runner
-//! 2 comes back and takes sessions again.
+//! progress stays in the front's store (a PostgreSQL the test starts), new
+//! sessions go to runner 1; runner 2 comes back and takes sessions again.
 
 mod common;
 
@@ -327,9 +327,16 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
 
+    // The front's store: Debian's PostgreSQL, started here.
+    let pg = common::postgres::available().then(|| common::postgres::Postgres::start(false));
+    let Some(pg) = pg else { return };
+    let database = pg.url("berth");
+
     let lessons = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workshop-lessons");
     let runners = format!("{},{}", r1.url(), r2.url());
     let c = Classroom::start(&[
+        "--database",
+        &database,
         "--lessons",
         lessons.to_str().unwrap(),
         "--admin-token",
@@ -451,14 +458,14 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
     wait_until(Duration::from_secs(20), "runner 2 out of the pool", || {
         up(&c) == [true, false]
     });
-    let status = call(&c, "GET", "/api/session", (k, &v), None);
-    assert!(
-        status["lost"]
+    // The pool marks the runner down, then its sessions are told: a moment
+    // apart.
+    wait_until(Duration::from_secs(5), "the lost-lab notice", || {
+        call(&c, "GET", "/api/session", (k, &v), None)["lost"]
             .as_str()
             .unwrap_or_default()
-            .contains("your lab was lost"),
-        "{status}"
-    );
+            .contains("your lab was lost")
+    });
     let r = c
         .request("GET", "/api/lessons/01-quick/check", None, None, &[(k, &v)])
         .unwrap();
@@ -468,15 +475,28 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
         progress["lessons"][0]["exercises"][0]["passed"], true,
         "{progress}"
     );
-    let db = rusqlite::Connection::open(c.data_dir().join("berth.db")).unwrap();
-    let lost: i64 = db
-        .query_row(
+    // Judged in PostgreSQL itself: ten sessions ended with their runner,
+    // and the pass is stored.
+    let lost = || {
+        pg.psql(
+            "berth",
             "SELECT COUNT(*) FROM sessions WHERE end_reason = 'runner lost'",
-            [],
-            |r| r.get(0),
         )
-        .unwrap();
-    assert_eq!(lost, 10);
+    };
+    wait_until(
+        Duration::from_secs(10),
+        "ten sessions ended as lost",
+        || lost().trim() == "10",
+    );
+    let passes = pg.psql(
+        "berth",
+        "SELECT COUNT(*) FROM exercise_results WHERE passed AND lesson = '01-quick'",
+    );
+    assert_ne!(passes.trim(), "0", "the pass graded on runner 2");
+    assert!(
+        !c.data_dir().join("berth.db").exists(),
+        "the front kept its progress in SQLite, not PostgreSQL"
+    );
 
     // What the page shows another of runner 2's learners, and its button:
     // a fresh lab, on runner 1 (the only one up).
@@ -526,6 +546,11 @@ async fn a_classroom_over_two_runners_survives_losing_one() {
         up(&c) == [true, true]
     });
     let (kb, vb) = learner(&b);
+    // A runner that answers is then asked for its labs: a moment later.
+    wait_until(Duration::from_secs(10), "b's lab found again", || {
+        c.request("GET", "/api/session", None, None, &[(kb, &vb)])
+            .is_ok_and(|r| r.status == 200)
+    });
     let status = call(&c, "GET", "/api/session", (kb, &vb), None);
     assert_eq!(status["nodes"], json!(["node1"]), "{status}");
     let mut tb = c.terminal(&b, "node1").await;

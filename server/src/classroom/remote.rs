@@ -263,17 +263,21 @@ impl Classroom {
     }
 
     fn runner_lost(&self, i: usize) {
+        // Every learner is told first; the store (a PostgreSQL round trip
+        // per session) is written after, so no page waits on the others'.
+        let mut ended = Vec::new();
         for live in self.all() {
             let mut remote = live.remote.lock().unwrap_or_else(|p| p.into_inner());
             if remote.as_ref().is_some_and(|r| r.runner == i) {
                 let gone = remote.take();
                 drop(remote);
-                if let Some(r) = gone {
-                    let _ = self.store.session_ended(&r.id, "runner lost");
-                }
                 *live.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(LOST.to_string());
                 tracing::warn!(session = %live.id, "lab lost with its runner");
+                ended.extend(gone.map(|r| r.id));
             }
+        }
+        for id in ended {
+            let _ = self.store.session_ended(&id, "runner lost");
         }
     }
 
