@@ -277,18 +277,26 @@ async fn dispatch(
         (&M::GET, ["volumes", name]) => volumes::inspect(&ctx, name),
         (&M::DELETE, ["volumes", name]) => volumes::remove(&ctx, name).await,
         (&M::GET, ["plugins"]) => super::plugins::list(&ctx),
-        (&M::GET, ["plugins", "privileges"]) => super::plugins::install(),
-        (&M::POST, ["plugins", "pull" | "create"]) => super::plugins::install(),
+        (&M::GET, ["plugins", "privileges"]) => super::plugins::privileges(&ctx),
+        (&M::POST, ["plugins", "pull"]) => super::plugins::pull(),
+        (&M::POST, ["plugins", "create"]) => super::plugins::create(&ctx, req).await,
         (&M::GET, ["plugins", .., "json"]) if segs.len() >= 3 => {
-            super::plugins::not_found(&inner(&segs, 1, 1))
+            super::plugins::inspect(&ctx, &inner(&segs, 1, 1))
         }
         (&M::DELETE, ["plugins", ..]) if segs.len() >= 2 => {
-            super::plugins::not_found(&inner(&segs, 1, 0))
+            super::plugins::remove(&ctx, &inner(&segs, 1, 0))
         }
-        (&M::POST, ["plugins", .., "enable" | "disable" | "push" | "set" | "upgrade"])
-            if segs.len() >= 3 =>
-        {
-            super::plugins::not_found(&inner(&segs, 1, 1))
+        (&M::POST, ["plugins", .., "set"]) if segs.len() >= 3 => {
+            super::plugins::set(&ctx, &inner(&segs, 1, 1), req).await
+        }
+        (&M::POST, ["plugins", .., "enable"]) if segs.len() >= 3 => {
+            super::plugins::enable(&ctx, &inner(&segs, 1, 1))
+        }
+        (&M::POST, ["plugins", .., "disable"]) if segs.len() >= 3 => {
+            super::plugins::disable(&ctx, &inner(&segs, 1, 1))
+        }
+        (&M::POST, ["plugins", .., "push" | "upgrade"]) if segs.len() >= 3 => {
+            super::plugins::push_or_upgrade(&ctx, &inner(&segs, 1, 1))
         }
         (&M::POST, ["commit"]) => images::commit(&ctx, req).await,
         (&M::POST, ["build"]) => build::build(&ctx, req).await,
