@@ -349,9 +349,34 @@ fn berth_daemon_runs_pid_host_containers_as_dockerd_does() {
     );
 }
 
+/// A plugin directory as `docker plugin create` takes it: docker-py's
+/// dummy plugin (config.json with lower-case keys, as plugin authors write
+/// them, and a rootfs).
+fn plugin_dir(root: &std::path::Path) -> std::path::PathBuf {
+    let dir = root.join("dummy-plugin");
+    std::fs::create_dir_all(dir.join("rootfs/dummy")).unwrap();
+    std::fs::write(dir.join("rootfs/dummy/file.txt"), "hello\n").unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        r#"{
+  "description": "Dummy test plugin",
+  "documentation": "https://example.com/dummy",
+  "entrypoint": ["/dummy"],
+  "network": {"type": "host"},
+  "interface": {"types": ["docker.volumedriver/1.0"], "socket": "dummy.sock"},
+  "env": [
+    {"name": "DEBUG", "settable": ["value"], "value": "0"},
+    {"name": "FIXED", "value": "yes"}
+  ]
+}"#,
+    )
+    .unwrap();
+    dir
+}
+
 #[test]
-fn plugins_are_listed_empty_and_unknown_ones_are_not_found() {
-    let e = Engine::start();
+fn plugins_are_created_listed_inspected_and_removed_but_never_enabled() {
+    let mut e = Engine::start();
     assert_eq!(e.ok(&["plugin", "ls", "-q"]).trim(), "");
     let inspect = e.docker(&["plugin", "inspect", "vieux/sshfs"]);
     assert_ne!(inspect.code, 0);
@@ -366,8 +391,95 @@ fn plugins_are_listed_empty_and_unknown_ones_are_not_found() {
         "{}",
         rm.stderr
     );
-    // docker-py sees the same: an empty list, NotFound for a name.
-    let py = e.python(
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = plugin_dir(tmp.path());
+    let dir = dir.to_str().unwrap();
+    assert_eq!(
+        e.ok(&["plugin", "create", "me/dummy", dir]).trim(),
+        "me/dummy"
+    );
+    let dup = e.docker(&["plugin", "create", "me/dummy", dir]);
+    assert!(
+        dup.stderr.contains(r#"plugin "me/dummy:latest" already exists"#),
+        "{}",
+        dup.stderr
+    );
+    let bad = e.docker(&["plugin", "create", "Me/Dummy", dir]);
+    assert!(
+        bad.stderr.contains("invalid reference format"),
+        "{}",
+        bad.stderr
+    );
+
+    let ls = e.ok(&[
+        "plugin",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Description}} {{.Enabled}}",
+    ]);
+    assert_eq!(ls.trim(), "me/dummy:latest Dummy test plugin false");
+    assert_eq!(
+        e.ok(&["plugin", "ls", "-q", "--filter", "capability=volumedriver"])
+            .trim()
+            .len(),
+        12
+    );
+    assert_eq!(
+        e.ok(&["plugin", "ls", "-q", "--filter", "enabled=true"]).trim(),
+        ""
+    );
+    let id = e.ok(&["plugin", "inspect", "-f", "{{.Id}}", "me/dummy"]);
+    let id = id.trim();
+    assert!(
+        id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let shown = e.ok(&[
+        "plugin",
+        "inspect",
+        "-f",
+        "{{.Config.Entrypoint}} {{.Config.Interface.Socket}} {{.Config.Network.Type}} {{.Settings.Env}}",
+        &id[..12],
+    ]);
+    assert_eq!(shown.trim(), "[/dummy] dummy.sock host [DEBUG=0 FIXED=yes]");
+
+    e.ok(&["plugin", "set", "me/dummy", "DEBUG=1"]);
+    let fixed = e.docker(&["plugin", "set", "me/dummy", "FIXED=no"]);
+    assert!(
+        fixed.stderr.contains(r#""FIXED" is not settable"#),
+        "{}",
+        fixed.stderr
+    );
+    let enable = e.docker(&["plugin", "enable", "me/dummy"]);
+    assert_ne!(enable.code, 0);
+    assert!(
+        enable
+            .stderr
+            .contains("Berth does not run plugins: a plugin runs as a privileged host process"),
+        "{}",
+        enable.stderr
+    );
+
+    // The record survives a daemon restart, as other objects do.
+    e.restart();
+    assert_eq!(
+        e.ok(&["plugin", "inspect", "-f", "{{.Enabled}} {{.Settings.Env}}", "me/dummy:latest"])
+            .trim(),
+        "false [DEBUG=1 FIXED=yes]"
+    );
+    assert_eq!(e.ok(&["plugin", "rm", "me/dummy"]).trim(), "me/dummy");
+    assert_eq!(e.ok(&["plugin", "ls", "-q"]).trim(), "");
+}
+
+/// docker-py's `test_create_plugin` and `test_plugin_privileges`, plus its
+/// plugin calls that work without Docker Hub.
+#[test]
+fn docker_py_creates_configures_and_removes_a_plugin() {
+    let e = Engine::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = plugin_dir(tmp.path());
+    let py = e.python(&format!(
         r#"
 import docker
 c = docker.from_env()
@@ -377,18 +489,113 @@ for call in (lambda: c.api.inspect_plugin('vieux/sshfs:latest'), lambda: c.api.r
         call()
     except docker.errors.NotFound as err:
         print(err.status_code, err.explanation)
-"#,
-    );
+print(c.api.create_plugin('docker-sdk-py/dummy', {dir:?}, gzip=True))
+data = c.api.inspect_plugin('docker-sdk-py/dummy')
+print(data['Name'], data['Config']['Entrypoint'], data['Enabled'])
+c.api.configure_plugin('docker-sdk-py/dummy', {{'DEBUG': '1'}})
+print(c.api.inspect_plugin('docker-sdk-py/dummy')['Settings']['Env'])
+print([p.name for p in c.plugins.list()])
+prv = c.api.plugin_privileges('vieux/sshfs')
+print(type(prv).__name__)
+try:
+    c.api.enable_plugin('docker-sdk-py/dummy')
+except docker.errors.APIError as err:
+    print(err.status_code)
+print(c.api.remove_plugin('docker-sdk-py/dummy'))
+print(c.api.plugins())
+"#
+    ));
     assert_eq!(
         py.stdout.lines().collect::<Vec<_>>(),
         [
             "[]",
             r#"404 plugin "vieux/sshfs:latest" not found"#,
-            r#"404 plugin "vieux/sshfs:latest" not found"#
+            r#"404 plugin "vieux/sshfs:latest" not found"#,
+            "True",
+            "docker-sdk-py/dummy:latest ['/dummy'] False",
+            "['DEBUG=1', 'FIXED=yes']",
+            "['docker-sdk-py/dummy:latest']",
+            "list",
+            "403",
+            "True",
+            "[]",
         ],
         "{}",
         py.stderr
     );
+}
+
+/// A learner's plugin archive is read, never unpacked: `../` members,
+/// symlinks out of the tree and hard links reach no host file, and a huge
+/// config.json is refused without being read into memory.
+#[test]
+fn hostile_plugin_archives_touch_nothing_on_the_host() {
+    let e = Engine::start();
+    let escape = std::env::temp_dir().join(format!("berth-plugin-escape-{}", std::process::id()));
+    let _ = std::fs::remove_file(&escape);
+    let py = e.python(&format!(
+        r#"
+import io, json, tarfile, docker
+c = docker.from_env()
+def archive(members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as t:
+        for name, kind, data in members:
+            info = tarfile.TarInfo(name)
+            if kind == 'file':
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+            else:
+                info.type = tarfile.SYMTYPE if kind == 'sym' else tarfile.LNKTYPE
+                info.linkname = data
+                t.addfile(info)
+    return buf.getvalue()
+def create(name, body):
+    r = c.api._post(c.api._url('/plugins/create'), params={{'name': name}}, data=body)
+    print(r.status_code, r.text.strip()) if r.text.strip() else print(r.status_code)
+config = json.dumps({{'entrypoint': ['/x']}}).encode()
+create('evil/one', archive([
+    ('config.json', 'file', config),
+    ('../../../../../../{escape}', 'file', b'pwned'),
+    ('rootfs/etc', 'sym', '/etc'),
+    ('rootfs/etc/berth-plugin-pwned', 'file', b'pwned'),
+    ('rootfs/shadow', 'hard', '/etc/shadow'),
+]))
+create('evil/huge', archive([('config.json', 'file', b' ' * (8 << 20) + b'{{}}')]))
+create('evil/none', archive([('rootfs/x', 'file', b'x')]))
+create('evil/notjson', archive([('config.json', 'file', b'[1, 2]')]))
+print(c.api.inspect_plugin('evil/one')['Config']['Entrypoint'])
+"#,
+        escape = escape.display()
+    ));
+    let lines: Vec<&str> = py.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{}\n{}", py.stdout, py.stderr);
+    assert_eq!(lines[0], "204", "{}", py.stdout);
+    assert!(
+        lines[1].starts_with("413") && lines[1].contains("config.json is larger than 1 MiB"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("400") && lines[2].contains("config.json not found"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].starts_with("400") && lines[3].contains("not a JSON object"),
+        "{}",
+        lines[3]
+    );
+    assert_eq!(lines[4], "['/x']");
+    assert!(!escape.exists());
+    assert!(!std::path::Path::new("/etc/berth-plugin-pwned").exists());
+    // Only the records file is stored: no member of the archive was written.
+    let stored: Vec<_> = std::fs::read_dir(e.data_dir().join("plugins"))
+        .unwrap()
+        .map(|d| d.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].ends_with(".json"), "{stored:?}");
 }
 
 #[test]

@@ -140,14 +140,14 @@ fn find(plugins: &[Value], name: &str) -> Result<usize, ApiError> {
     }
 }
 
-/// `GET /plugins`, with the `capability` and `enable` filters.
+/// `GET /plugins`, with the `capability` and `enabled` filters.
 pub fn list(ctx: &Ctx) -> ApiResult {
     let filters = ctx.query.filters()?;
-    filters.only(&["capability", "enable"])?;
-    for value in filters.values("enable") {
+    filters.only(&["capability", "enabled"])?;
+    for value in filters.values("enabled") {
         if !matches!(value.as_str(), "true" | "false") {
             return Err(ApiError::bad_request(format!(
-                "Invalid filter 'enable={value}'"
+                "Invalid filter 'enabled={value}'"
             )));
         }
     }
@@ -169,7 +169,7 @@ pub fn list(ctx: &Ctx) -> ApiResult {
                         .collect()
                 })
                 .unwrap_or_default();
-            filters.values("enable").iter().all(|v| *v == enabled)
+            filters.values("enabled").iter().all(|v| *v == enabled)
                 && filters
                     .values("capability")
                     .iter()
