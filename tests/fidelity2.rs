@@ -401,7 +401,7 @@ fn plugins_are_created_listed_inspected_and_removed_but_never_enabled() {
     );
     let dup = e.docker(&["plugin", "create", "me/dummy", dir]);
     assert!(
-        dup.stderr.contains(r#"plugin "me/dummy:latest" already exists"#),
+        dup.stderr.contains("plugin me/dummy:latest already exists"),
         "{}",
         dup.stderr
     );
@@ -429,6 +429,12 @@ fn plugins_are_created_listed_inspected_and_removed_but_never_enabled() {
         e.ok(&["plugin", "ls", "-q", "--filter", "enabled=true"]).trim(),
         ""
     );
+    let maybe = e.docker(&["plugin", "ls", "--filter", "enabled=maybe"]);
+    assert!(
+        maybe.stderr.contains("Invalid filter 'enabled=[maybe]'"),
+        "{}",
+        maybe.stderr
+    );
     let id = e.ok(&["plugin", "inspect", "-f", "{{.Id}}", "me/dummy"]);
     let id = id.trim();
     assert!(
@@ -450,6 +456,14 @@ fn plugins_are_created_listed_inspected_and_removed_but_never_enabled() {
         fixed.stderr.contains(r#""FIXED" is not settable"#),
         "{}",
         fixed.stderr
+    );
+    let disable = e.docker(&["plugin", "disable", "me/dummy"]);
+    assert!(
+        disable
+            .stderr
+            .contains("plugin is already disabled: plugin me/dummy:latest found but disabled"),
+        "{}",
+        disable.stderr
     );
     let enable = e.docker(&["plugin", "enable", "me/dummy"]);
     assert_ne!(enable.code, 0);

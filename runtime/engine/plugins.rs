@@ -103,7 +103,7 @@ fn canonical_name(name: &str) -> Result<String, ApiError> {
     let mut r = Reference::parse(name)?;
     if r.digest.is_some() {
         return Err(ApiError::bad_request(
-            "plugin references cannot include a digest",
+            "canonical references are not permitted",
         ));
     }
     if r.tag.is_none() {
@@ -147,7 +147,8 @@ pub fn list(ctx: &Ctx) -> ApiResult {
     for value in filters.values("enabled") {
         if !matches!(value.as_str(), "true" | "false") {
             return Err(ApiError::bad_request(format!(
-                "Invalid filter 'enabled={value}'"
+                "Invalid filter 'enabled=[{}]'",
+                filters.values("enabled").join(" ")
             )));
         }
     }
@@ -215,9 +216,8 @@ pub async fn set(ctx: &Ctx, name: &str, req: Request<Incoming>) -> ApiResult {
             .map(|e| e.iter().filter_map(|v| v.as_str().map(String::from)).collect())
             .unwrap_or_default();
         for arg in &args {
-            let (key, value) = arg.split_once('=').ok_or_else(|| {
-                ApiError::bad_request(format!("invalid key=value pair: {arg:?}"))
-            })?;
+            // dockerd reads `KEY` alone as `KEY=`.
+            let (key, value) = arg.split_once('=').unwrap_or((arg.as_str(), ""));
             let Some(decl) = config_env.iter().find(|e| e["Name"] == key) else {
                 return Err(ApiError::bad_request(format!(
                     "setting {key:?} not found in the plugin configuration"
@@ -254,8 +254,9 @@ pub fn enable(ctx: &Ctx, name: &str) -> ApiResult {
 /// `POST /plugins/{name}/disable`: no plugin is ever enabled.
 pub fn disable(ctx: &Ctx, name: &str) -> ApiResult {
     with_store(ctx, |p| find(p, name).map(|_| ((), false)))?;
+    let full = canonical_name(name).unwrap_or_else(|_| name.to_string());
     Err(ApiError::conflict(format!(
-        "plugin {name} is already disabled"
+        "plugin is already disabled: plugin {full} found but disabled"
     )))
 }
 
@@ -354,6 +355,7 @@ fn plugin_config(given: &Value, diff_id: &str) -> Result<Value, ApiError> {
         ("Interface", json!({"Types": [], "Socket": ""})),
         ("Entrypoint", json!(null)),
         ("WorkDir", json!("")),
+        ("User", json!({})),
         ("Network", json!({"Type": ""})),
         (
             "Linux",
@@ -474,7 +476,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let name = canonical_name(ctx.query.get("name").unwrap_or(""))?;
     if with_store(ctx, |p| Ok((p.iter().any(|p| p["Name"] == name.as_str()), false)))? {
         return Err(ApiError::conflict(format!(
-            "plugin {name:?} already exists"
+            "plugin {name} already exists"
         )));
     }
     let tmp = ctx.engine.runtime.data_dir().tmp_dir();
@@ -494,13 +496,13 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
         "Name": name,
         "Enabled": false,
         "Settings": settings(&config),
-        "PluginReference": "",
+        "PluginReference": name,
         "Config": config,
     });
     with_store(ctx, |p| {
         if p.iter().any(|p| p["Name"] == name.as_str()) {
             return Err(ApiError::conflict(format!(
-                "plugin {name:?} already exists"
+                "plugin {name} already exists"
             )));
         }
         if p.len() >= MAX_PLUGINS {
