@@ -426,7 +426,8 @@ fn plugins_are_created_listed_inspected_and_removed_but_never_enabled() {
         12
     );
     assert_eq!(
-        e.ok(&["plugin", "ls", "-q", "--filter", "enabled=true"]).trim(),
+        e.ok(&["plugin", "ls", "-q", "--filter", "enabled=true"])
+            .trim(),
         ""
     );
     let maybe = e.docker(&["plugin", "ls", "--filter", "enabled=maybe"]);
@@ -478,8 +479,14 @@ fn plugins_are_created_listed_inspected_and_removed_but_never_enabled() {
     // The record survives a daemon restart, as other objects do.
     e.restart();
     assert_eq!(
-        e.ok(&["plugin", "inspect", "-f", "{{.Enabled}} {{.Settings.Env}}", "me/dummy:latest"])
-            .trim(),
+        e.ok(&[
+            "plugin",
+            "inspect",
+            "-f",
+            "{{.Enabled}} {{.Settings.Env}}",
+            "me/dummy:latest"
+        ])
+        .trim(),
         "false [DEBUG=1 FIXED=yes]"
     );
     assert_eq!(e.ok(&["plugin", "rm", "me/dummy"]).trim(), "me/dummy");
@@ -579,14 +586,17 @@ create('evil/huge', archive([('config.json', 'file', b' ' * (8 << 20) + b'{{}}')
 create('evil/none', archive([('rootfs/x', 'file', b'x')]))
 create('evil/notjson', archive([('config.json', 'file', b'[1, 2]')]))
 print(c.api.inspect_plugin('evil/one')['Config']['Entrypoint'])
+small = archive([('config.json', 'file', config)])
+codes = [c.api._post(c.api._url('/plugins/create'), params={{'name': 'many/p%d' % i}}, data=small).status_code for i in range(20)]
+print(codes.count(204), codes.count(403), len(c.api.plugins()))
 "#,
         escape = escape.display()
     ));
     let lines: Vec<&str> = py.stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "{}\n{}", py.stdout, py.stderr);
+    assert_eq!(lines.len(), 6, "{}\n{}", py.stdout, py.stderr);
     assert_eq!(lines[0], "204", "{}", py.stdout);
     assert!(
-        lines[1].starts_with("413") && lines[1].contains("config.json is larger than 1 MiB"),
+        lines[1].starts_with("413") && lines[1].contains("config.json is larger than 256 KiB"),
         "{}",
         lines[1]
     );
@@ -601,6 +611,8 @@ print(c.api.inspect_plugin('evil/one')['Config']['Entrypoint'])
         lines[3]
     );
     assert_eq!(lines[4], "['/x']");
+    // A scope holds at most 16 plugins: evil/one and 15 more.
+    assert_eq!(lines[5], "15 5 16");
     assert!(!escape.exists());
     assert!(!std::path::Path::new("/etc/berth-plugin-pwned").exists());
     // Only the records file is stored: no member of the archive was written.

@@ -40,27 +40,36 @@ use crate::image::reference::Reference;
 /// Largest plugin archive accepted (before the scope's disk budget).
 const MAX_ARCHIVE: u64 = 256 << 20;
 /// Largest `config.json`: it is read into memory.
-const MAX_CONFIG: u64 = 1 << 20;
+const MAX_CONFIG: u64 = 256 << 10;
 /// Most tar members read while looking for `config.json`.
 const MAX_MEMBERS: usize = 100_000;
-/// Most plugins one scope may hold.
-const MAX_PLUGINS: usize = 32;
+/// Most plugins one scope may hold (so a scope's records stay a few MiB
+/// at most: each request reads them whole).
+const MAX_PLUGINS: usize = 16;
 /// Largest `set` body.
 const MAX_SET_BODY: usize = 64 << 10;
 
 /// Serializes read-modify-write of the per-scope record files.
 static STORE: Mutex<()> = Mutex::new(());
 
-/// The record file of `scope`: its name is the hash of the scope's name,
-/// so no scope name becomes a path.
+/// The record file of `scope` under the data directory `root`: its name is
+/// the hash of the scope's name, so no scope name becomes a path.
+fn records_path(root: &std::path::Path, scope: &str) -> PathBuf {
+    let digest = hex::encode(Sha256::digest(scope.as_bytes()));
+    root.join("plugins").join(format!("{digest}.json"))
+}
+
 fn store_path(ctx: &Ctx) -> PathBuf {
-    let digest = hex::encode(Sha256::digest(ctx.scope.name.as_bytes()));
-    ctx.engine
-        .runtime
-        .data_dir()
-        .root()
-        .join("plugins")
-        .join(format!("{digest}.json"))
+    records_path(ctx.engine.runtime.data_dir().root(), &ctx.scope.name)
+}
+
+/// Drops the plugin records of `scope` (its session is swept).
+pub fn forget_scope(root: &std::path::Path, scope: &str) -> std::io::Result<()> {
+    let _guard = STORE.lock().unwrap_or_else(|p| p.into_inner());
+    match std::fs::remove_file(records_path(root, scope)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn load(path: &std::path::Path) -> Vec<Value> {
@@ -210,10 +219,17 @@ pub async fn set(ctx: &Ctx, name: &str, req: Request<Incoming>) -> ApiResult {
     with_store(ctx, |p| {
         let i = find(p, name)?;
         let plugin = &mut p[i];
-        let config_env = plugin["Config"]["Env"].as_array().cloned().unwrap_or_default();
+        let config_env = plugin["Config"]["Env"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let mut env: Vec<String> = plugin["Settings"]["Env"]
             .as_array()
-            .map(|e| e.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|e| {
+                e.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         for arg in &args {
             // dockerd reads `KEY` alone as `KEY=`.
@@ -227,9 +243,7 @@ pub async fn set(ctx: &Ctx, name: &str, req: Request<Incoming>) -> ApiResult {
                 .as_array()
                 .is_some_and(|s| s.iter().any(|v| v == "value"));
             if !settable {
-                return Err(ApiError::bad_request(format!(
-                    "{key:?} is not settable"
-                )));
+                return Err(ApiError::bad_request(format!("{key:?} is not settable")));
             }
             let entry = format!("{key}={value}");
             match env.iter().position(|e| e.split('=').next() == Some(key)) {
@@ -398,8 +412,14 @@ fn settings(config: &Value) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    let args: Vec<Value> = config["Args"]["Value"].as_array().cloned().unwrap_or_default();
-    let devices: Vec<Value> = config["Linux"]["Devices"].as_array().cloned().unwrap_or_default();
+    let args: Vec<Value> = config["Args"]["Value"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let devices: Vec<Value> = config["Linux"]["Devices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     json!({
         "Env": env,
         "Args": args,
@@ -436,7 +456,7 @@ fn read_archive(file: std::fs::File) -> Result<(Value, String), ApiError> {
             if entry.size() > MAX_CONFIG {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("config.json is larger than {} MiB", MAX_CONFIG >> 20),
+                    format!("config.json is larger than {} KiB", MAX_CONFIG >> 10),
                 ));
             }
             let mut text = Vec::new();
@@ -451,10 +471,12 @@ fn read_archive(file: std::fs::File) -> Result<(Value, String), ApiError> {
     }
     // The rest of the stream (tar padding) counts in the digest too.
     std::io::copy(&mut hasher, &mut std::io::sink()).map_err(bad)?;
-    let config = config.ok_or_else(|| {
-        ApiError::bad_request("invalid plugin archive: config.json not found")
-    })?;
-    Ok((config, format!("sha256:{}", hex::encode(hasher.hash.finalize()))))
+    let config = config
+        .ok_or_else(|| ApiError::bad_request("invalid plugin archive: config.json not found"))?;
+    Ok((
+        config,
+        format!("sha256:{}", hex::encode(hasher.hash.finalize())),
+    ))
 }
 
 struct HashingReader<R> {
@@ -474,10 +496,10 @@ impl<R: Read> Read for HashingReader<R> {
 /// `config.json` and `rootfs/`, spooled to disk (never held in memory).
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     let name = canonical_name(ctx.query.get("name").unwrap_or(""))?;
-    if with_store(ctx, |p| Ok((p.iter().any(|p| p["Name"] == name.as_str()), false)))? {
-        return Err(ApiError::conflict(format!(
-            "plugin {name} already exists"
-        )));
+    if with_store(ctx, |p| {
+        Ok((p.iter().any(|p| p["Name"] == name.as_str()), false))
+    })? {
+        return Err(ApiError::conflict(format!("plugin {name} already exists")));
     }
     let tmp = ctx.engine.runtime.data_dir().tmp_dir();
     let limit = BodyLimit::of(ctx, MAX_ARCHIVE).await;
@@ -501,9 +523,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     });
     with_store(ctx, |p| {
         if p.iter().any(|p| p["Name"] == name.as_str()) {
-            return Err(ApiError::conflict(format!(
-                "plugin {name} already exists"
-            )));
+            return Err(ApiError::conflict(format!("plugin {name} already exists")));
         }
         if p.len() >= MAX_PLUGINS {
             return Err(ApiError::forbidden(format!(
@@ -515,4 +535,3 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
     })?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
-

@@ -68,6 +68,9 @@ pub fn remove_session(engine: &Arc<Engine>, dir: &Path, record: &SessionRecord) 
         runtime.net().forget_scope(scope);
         super::registry::dismiss(engine, scope);
         runtime.images().forget_scope(scope);
+        if let Err(e) = crate::engine::plugins::forget_scope(runtime.data_dir().root(), scope) {
+            left.push(format!("plugins of {scope}: {e}"));
+        }
     }
     for d in cgroup::remove_tree(
         runtime.cgroups(),
