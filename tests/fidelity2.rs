@@ -703,3 +703,56 @@ fn a_bridge_name_of_an_existing_interface_is_refused() {
     assert!(!std::path::Path::new(&format!("/sys/class/net/{name}")).exists());
     assert!(std::path::Path::new("/sys/class/net/lo").exists());
 }
+
+/// Plugin records are per scope: one learner's plugin is not another's.
+#[test]
+fn a_learners_plugins_are_their_own() {
+    let lab = common::lab::Lab::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = plugin_dir(tmp.path());
+    lab.ok(&["plugin", "create", "me/dummy", dir.to_str().unwrap()]);
+    assert_eq!(
+        lab.ok(&["plugin", "ls", "--format", "{{.Name}}"]).trim(),
+        "me/dummy:latest"
+    );
+    let enable = lab.docker(&["plugin", "enable", "me/dummy"]);
+    assert!(
+        enable.stderr.contains("Berth does not run plugins"),
+        "{}",
+        enable.stderr
+    );
+    let (_, other) = lab.classroom.new_session();
+    let other = other["id"].as_str().unwrap();
+    let socket = lab
+        .classroom
+        .data_dir()
+        .join("sessions")
+        .join(other)
+        .join("node1")
+        .join("docker.sock");
+    let docker = |args: &[&str]| -> common::Run {
+        std::process::Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .env("DOCKER_CONFIG", tmp.path().join("cli"))
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while docker(&["version"]).code != 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let ls = docker(&["plugin", "ls", "-q"]);
+    assert_eq!((ls.code, ls.stdout.trim()), (0, ""), "{}", ls.stderr);
+    let rm = docker(&["plugin", "rm", "me/dummy"]);
+    assert!(
+        rm.stderr.contains(r#"plugin "me/dummy" not found"#),
+        "{}",
+        rm.stderr
+    );
+    assert_eq!(
+        lab.ok(&["plugin", "ls", "--format", "{{.Name}}"]).trim(),
+        "me/dummy:latest"
+    );
+}
