@@ -495,15 +495,20 @@ impl<R: Read> Read for HashingReader<R> {
 /// `POST /plugins/create?name=NAME`: a tar (or gzipped tar) of
 /// `config.json` and `rootfs/`, spooled to disk (never held in memory).
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> ApiResult {
-    let name = canonical_name(ctx.query.get("name").unwrap_or(""))?;
+    let name = canonical_name(ctx.query.get("name").unwrap_or(""));
+    // The archive is read (bounded, to disk) before a bad or taken name is
+    // refused: answering while the client still sends it closes the
+    // connection under the CLI, which then reports a broken pipe instead
+    // of the refusal.
+    let tmp = ctx.engine.runtime.data_dir().tmp_dir();
+    let limit = BodyLimit::of(ctx, MAX_ARCHIVE).await;
+    let body = spool_body(req.into_body(), &tmp, &limit).await?;
+    let name = name?;
     if with_store(ctx, |p| {
         Ok((p.iter().any(|p| p["Name"] == name.as_str()), false))
     })? {
         return Err(ApiError::conflict(format!("plugin {name} already exists")));
     }
-    let tmp = ctx.engine.runtime.data_dir().tmp_dir();
-    let limit = BodyLimit::of(ctx, MAX_ARCHIVE).await;
-    let body = spool_body(req.into_body(), &tmp, &limit).await?;
     let (given, diff_id) = blocking(move || {
         let body = decompressed(body, &tmp, &limit, "plugin archive")?;
         let file = body
