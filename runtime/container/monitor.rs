@@ -130,6 +130,10 @@ fn monitor(engine: &OwnedFd) -> Result<i32, Failure> {
         let (err_r, err_w) = pipe()?;
         (Some((out_r, err_r)), Some((out_w, err_w)))
     };
+    // Made while the pipes are empty, so the first lines keep their order.
+    let ready_order = pipes
+        .as_ref()
+        .and_then(|(out_r, err_r)| super::relay::ready_order(out_r, err_r));
     let (mine, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -211,6 +215,7 @@ fn monitor(engine: &OwnedFd) -> Result<i32, Failure> {
     };
     let pidfd = sys::pidfd_open(pid).map_err(|e| setup("pidfd")(e.to_string()))?;
     let mut relay = Relay::new(listener, output, stdin, log, pidfd);
+    relay.set_ready_order(ready_order);
     if let Some((stream, request)) = early {
         relay.add(stream, request);
     }

@@ -109,11 +109,15 @@ impl Relay {
         let Output::Pipes { stdout, stderr } = &self.output else {
             return None;
         };
-        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).ok()?;
-        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLET;
-        epoll.add(stdout, EpollEvent::new(flags, 0)).ok()?;
-        epoll.add(stderr, EpollEvent::new(flags, 1)).ok()?;
-        Some(epoll)
+        ready_order(stdout, stderr)
+    }
+
+    /// Uses the epoll set made by [`ready_order`] before the container
+    /// started: registered while the pipes were still empty, it has seen
+    /// the first writes in their order (one made after would list pipes
+    /// that already hold data in registration order: stdout first).
+    pub fn set_ready_order(&mut self, epoll: Option<Epoll>) {
+        self.ready_order = epoll;
     }
 
     fn tty(&self) -> bool {
@@ -162,7 +166,9 @@ impl Relay {
         if let Some(stdin) = &self.stdin {
             set_nonblocking(stdin);
         }
-        self.ready_order = self.pipes_epoll();
+        if self.ready_order.is_none() {
+            self.ready_order = self.pipes_epoll();
+        }
         let mut exited_at: Option<Instant> = None;
         let mut code = 255;
         loop {
@@ -527,4 +533,15 @@ fn set_nonblocking(fd: &impl AsFd) {
             FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
         );
     }
+}
+
+/// An edge-triggered epoll set of a container's stdout and stderr pipes
+/// (data: 0 and 1), to make before the container can write: epoll's ready
+/// list then holds the pipes in the order their first write arrived.
+pub fn ready_order(stdout: &impl AsFd, stderr: &impl AsFd) -> Option<Epoll> {
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).ok()?;
+    let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLET;
+    epoll.add(stdout, EpollEvent::new(flags, 0)).ok()?;
+    epoll.add(stderr, EpollEvent::new(flags, 1)).ok()?;
+    Some(epoll)
 }
