@@ -73,7 +73,7 @@ cargo test --all --quiet --no-run
 # two: every unit test, every other test binary, the doc tests. Each lane
 # reports every failure (--no-fail-fast); either failing fails the run.
 lane_one=(map map_browser runners store_postgres editor_files editor_browser
-  terminal_browser kubernetes swarm_tasks dockerpy_swarm fidelity2)
+  terminal_browser kubernetes swarm_tasks dockerpy_swarm fidelity2 escapes net abuse)
 lane_two=()
 for t in tests/*.rs tests/*/main.rs; do
   name=${t#tests/}; name=${name%.rs}; name=${name%/main}
